@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds and runs every test: a warnings-as-errors build and an AddressSanitizer+UBSan
+# build, each running the whole ctest suite (unit, integration, protocol, TUI, bench smoke).
+# Usage: scripts/test.sh        (installs what is missing first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh --tests
+jobs=$(nproc 2>/dev/null || echo 2)
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKDS_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Asan -DKDS_WERROR=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+status=0
+echo "== tests: AddressSanitizer + UBSan build"
+(cd build-asan && ctest --output-on-failure -j1) || status=1
+echo "== tests: release build"
+(cd build && ctest --output-on-failure -j1) || status=1
+exit $status

@@ -1,0 +1,237 @@
+/* config.c: command line + environment -> kds_config. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "err.h"
+
+#ifndef KDS_SOURCE_DIR
+#define KDS_SOURCE_DIR "."
+#endif
+
+static const char usage_text[] =
+    "usage:\n"
+    "  kds-server [--host 0.0.0.0] [--port 3000] [--db kds.db] [--public DIR] [--cors-origin LIST]\n"
+    "             [--ws-auth on|off] [--log-level error|warn|info|debug] [--demo]\n"
+    "             [--body-limit BYTES] [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
+    "             [--login-rate N] [--order-rate N] [--max-connections N] [--client-dir DIR]\n"
+    "  kds-server --db kds.db useradd NAME --role admin|cashier|kitchen [--outlet ID]  (password: first line of stdin)\n"
+    "  kds-server --db kds.db token NAME [--ttl DAYS]                                 (prints a device token)\n"
+    "\n"
+    "Environment: PORT, KDS_HOST, KDS_PORT, KDS_DB, KDS_PUBLIC, KDS_CORS_ORIGIN, KDS_WS_AUTH,\n"
+    "KDS_LOG_LEVEL, KDS_DEMO, KDS_CLIENT_DIR. The command line wins over the environment.\n";
+
+const char *config_usage(void) {
+  return usage_text;
+}
+
+static int parse_int(const char *name, const char *v, int64_t min, int64_t max, int64_t *out, char *err,
+                     size_t errlen) {
+  char *end;
+  long long n;
+  errno = 0;
+  n = strtoll(v, &end, 10);
+  if (errno || end == v || *end != '\0' || n < min || n > max) {
+    snprintf(err, errlen, "--%s must be an integer from %lld to %lld", name, (long long)min, (long long)max);
+    return KDS_EINVAL;
+  }
+  *out = n;
+  return 0;
+}
+
+static int copy_str(char *dst, size_t cap, const char *name, const char *v, char *err, size_t errlen) {
+  if (strlen(v) >= cap) {
+    snprintf(err, errlen, "--%s is too long", name);
+    return KDS_EINVAL;
+  }
+  memcpy(dst, v, strlen(v) + 1);
+  return 0;
+}
+
+static int is_dir(const char *path) {
+  return access(path, R_OK | X_OK) == 0;
+}
+
+static int env_true(const char *v) {
+  return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+               strcasecmp(v, "on") == 0);
+}
+
+static void set_defaults(kds_config *c) {
+  memset(c, 0, sizeof(*c));
+  strcpy(c->host, "0.0.0.0");
+  c->port = 3000;
+  strcpy(c->db_path, "kds.db");
+  /* The public/ and socket.io-client folders: next to the working directory when run from
+   * the source tree, else where the build came from. */
+  if (is_dir("public"))
+    strcpy(c->public_dir, "public");
+  else
+    snprintf(c->public_dir, sizeof(c->public_dir), "%s/public", KDS_SOURCE_DIR);
+  if (is_dir("node_modules/socket.io-client/dist"))
+    strcpy(c->client_dir, "node_modules/socket.io-client/dist");
+  else
+    snprintf(c->client_dir, sizeof(c->client_dir), "%s/node_modules/socket.io-client/dist", KDS_SOURCE_DIR);
+  strcpy(c->cors_origins, "*");
+  c->ws_auth = 1;
+  strcpy(c->log_level, "info");
+  c->body_limit = 64 * 1024;
+  c->ping_interval = 25000;
+  c->ping_timeout = 20000;
+  c->max_payload = 1000000;
+  c->login_rate = 10;
+  c->order_rate = 600;
+  c->max_conns = 20000;
+}
+
+/* One option value, from argv or the environment; `name` without dashes. */
+static int apply(kds_config *c, const char *name, const char *v, char *err, size_t errlen) {
+  int64_t n;
+  int r;
+  if (strcmp(name, "host") == 0) return copy_str(c->host, sizeof(c->host), name, v, err, errlen);
+  if (strcmp(name, "port") == 0) {
+    if ((r = parse_int(name, v, 0, 65535, &n, err, errlen))) return r;
+    c->port = (int)n;
+    return 0;
+  }
+  if (strcmp(name, "db") == 0) return copy_str(c->db_path, sizeof(c->db_path), name, v, err, errlen);
+  if (strcmp(name, "public") == 0) return copy_str(c->public_dir, sizeof(c->public_dir), name, v, err, errlen);
+  if (strcmp(name, "client-dir") == 0) return copy_str(c->client_dir, sizeof(c->client_dir), name, v, err, errlen);
+  if (strcmp(name, "cors-origin") == 0)
+    return copy_str(c->cors_origins, sizeof(c->cors_origins), name, v, err, errlen);
+  if (strcmp(name, "ws-auth") == 0) {
+    if (strcmp(v, "on") == 0) c->ws_auth = 1;
+    else if (strcmp(v, "off") == 0) c->ws_auth = 0;
+    else {
+      snprintf(err, errlen, "--ws-auth must be on or off");
+      return KDS_EINVAL;
+    }
+    return 0;
+  }
+  if (strcmp(name, "log-level") == 0) {
+    if (strcmp(v, "error") && strcmp(v, "warn") && strcmp(v, "info") && strcmp(v, "debug")) {
+      snprintf(err, errlen, "--log-level must be error, warn, info or debug");
+      return KDS_EINVAL;
+    }
+    return copy_str(c->log_level, sizeof(c->log_level), name, v, err, errlen);
+  }
+  if (strcmp(name, "body-limit") == 0) return parse_int(name, v, 1, 1 << 30, &c->body_limit, err, errlen);
+  if (strcmp(name, "ping-interval") == 0) return parse_int(name, v, 1, INT32_MAX, &c->ping_interval, err, errlen);
+  if (strcmp(name, "ping-timeout") == 0) return parse_int(name, v, 1, INT32_MAX, &c->ping_timeout, err, errlen);
+  if (strcmp(name, "max-payload") == 0) return parse_int(name, v, 1, 1 << 30, &c->max_payload, err, errlen);
+  if (strcmp(name, "login-rate") == 0) return parse_int(name, v, 0, 1000000000, &c->login_rate, err, errlen);
+  if (strcmp(name, "order-rate") == 0) return parse_int(name, v, 0, 1000000000, &c->order_rate, err, errlen);
+  if (strcmp(name, "max-connections") == 0) return parse_int(name, v, 1, 10000000, &c->max_conns, err, errlen);
+  if (strcmp(name, "role") == 0) {
+    if (strcmp(v, "admin") && strcmp(v, "cashier") && strcmp(v, "kitchen")) {
+      snprintf(err, errlen, "--role must be admin, cashier or kitchen");
+      return KDS_EINVAL;
+    }
+    return copy_str(c->role, sizeof(c->role), name, v, err, errlen);
+  }
+  if (strcmp(name, "outlet") == 0) return parse_int(name, v, 1, INT32_MAX, &c->outlet, err, errlen);
+  if (strcmp(name, "ttl") == 0) return parse_int(name, v, 1, 36500, &c->ttl_days, err, errlen);
+  snprintf(err, errlen, "unknown option --%s", name);
+  return KDS_EINVAL;
+}
+
+static const struct {
+  const char *env;
+  const char *option;
+} env_map[] = {
+    {"KDS_HOST", "host"},       {"KDS_PORT", "port"},
+    {"PORT", "port"},           {"KDS_DB", "db"},
+    {"KDS_PUBLIC", "public"},   {"KDS_CORS_ORIGIN", "cors-origin"},
+    {"KDS_WS_AUTH", "ws-auth"}, {"KDS_LOG_LEVEL", "log-level"},
+    {"KDS_CLIENT_DIR", "client-dir"},
+};
+
+int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen) {
+  size_t i;
+  int r;
+  set_defaults(c);
+  err[0] = '\0';
+
+  /* Environment first (PORT wins over KDS_PORT, as it comes later in the table), then argv. */
+  for (i = 0; i < sizeof(env_map) / sizeof(env_map[0]); i++) {
+    const char *v = getenv(env_map[i].env);
+    if (v && *v && (r = apply(c, env_map[i].option, v, err, errlen)) != 0) {
+      char tmp[256];
+      snprintf(tmp, sizeof(tmp), "%s (from %s)", err, env_map[i].env);
+      snprintf(err, errlen, "%s", tmp);
+      return r;
+    }
+  }
+  if (env_true(getenv("KDS_DEMO"))) c->demo = 1;
+
+  for (int a = 1; a < argc; a++) {
+    const char *arg = argv[a];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      c->help = 1;
+      continue;
+    }
+    if (strcmp(arg, "--version") == 0) {
+      c->version = 1;
+      continue;
+    }
+    if (strcmp(arg, "--demo") == 0) {
+      c->demo = 1;
+      continue;
+    }
+    if (strncmp(arg, "--", 2) == 0) {
+      char name[64];
+      const char *eq = strchr(arg, '=');
+      const char *v;
+      size_t n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+      if (n >= sizeof(name)) {
+        snprintf(err, errlen, "unknown option %s", arg);
+        return KDS_EINVAL;
+      }
+      memcpy(name, arg + 2, n);
+      name[n] = '\0';
+      if (eq) {
+        v = eq + 1;
+      } else {
+        if (a + 1 >= argc) {
+          snprintf(err, errlen, "--%s needs a value", name);
+          return KDS_EINVAL;
+        }
+        v = argv[++a];
+      }
+      if ((r = apply(c, name, v, err, errlen)) != 0) return r;
+      continue;
+    }
+    /* Positionals: a subcommand and its one argument. */
+    if (c->command[0] == '\0') {
+      if (strcmp(arg, "useradd") && strcmp(arg, "token") && strcmp(arg, "serve")) {
+        snprintf(err, errlen, "unknown command \"%s\"", arg);
+        return KDS_EINVAL;
+      }
+      snprintf(c->command, sizeof(c->command), "%s", strcmp(arg, "serve") == 0 ? "" : arg);
+      if (strcmp(arg, "serve") == 0) c->command[0] = '\0';
+      continue;
+    }
+    if (c->command_arg[0] == '\0') {
+      if ((r = copy_str(c->command_arg, sizeof(c->command_arg), "NAME", arg, err, errlen))) return r;
+      continue;
+    }
+    snprintf(err, errlen, "unexpected argument \"%s\"", arg);
+    return KDS_EINVAL;
+  }
+
+  if (c->help || c->version) return 0;
+  if (c->command[0] && c->command_arg[0] == '\0') {
+    snprintf(err, errlen, "%s needs a user name", c->command);
+    return KDS_EINVAL;
+  }
+  if (strcmp(c->command, "useradd") == 0 && c->role[0] == '\0') {
+    snprintf(err, errlen, "useradd needs --role admin|cashier|kitchen");
+    return KDS_EINVAL;
+  }
+  return 0;
+}

@@ -1,7 +1,31 @@
-/* main.c: kds-server entry point (placeholder until server.c lands). */
+/* main.c: kds-server's entry point: options, then serve or run a subcommand. */
 #include <stdio.h>
+#include <string.h>
 
-int main(void) {
-  puts("kds-server: not built yet");
-  return 1;
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "version.h"
+
+int main(int argc, char **argv) {
+  static kds_config cfg; /* large: keep it off the stack */
+  char err[512];
+
+  if (config_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
+    fprintf(stderr, "kds-server: %s\n%s", err, config_usage());
+    return 2;
+  }
+  if (cfg.help) {
+    fputs(config_usage(), stdout);
+    return 0;
+  }
+  if (cfg.version) {
+    printf("kds-server %s\n", kds_version());
+    return 0;
+  }
+  kds_log_set_level(cfg.log_level);
+  if (strcmp(cfg.command, "useradd") == 0) return cli_useradd(&cfg);
+  if (strcmp(cfg.command, "token") == 0) return cli_token(&cfg);
+  return server_run(&cfg);
 }

@@ -1,0 +1,177 @@
+/* ui.h: the curses screen: a header (server, connection state, open count, average ticket
+ * time, clock), one view in the body (tickets, all-day or help: a table of operations each,
+ * as tig's view_ops), a status line for what happened (a refused bump...) and a footer of keys.
+ * The ui reads the model and never talks to the network: actions go out through ui_actions.
+ * One frame = wnoutrefresh of each window + one doupdate. */
+#ifndef KDS_TUI_UI_H
+#define KDS_TUI_UI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "keys.h"
+#include "model.h"
+
+typedef struct ui ui_t;
+
+/* The connection state shown in the header. */
+enum ui_conn { UI_CONNECTING, UI_LOADING, UI_LIVE, UI_RECONNECTING, UI_OFFLINE };
+
+/* What the ui asks the application to do. */
+typedef struct ui_actions {
+  /* Change a ticket's status from `from` to `to`; `bump` says whether it goes on the recall
+   * stack when acknowledged. The app reports the outcome with ui_message. */
+  void (*set_status)(void *ud, const char *invoice, enum ticket_status from, enum ticket_status to, int bump);
+  /* Recall the newest bump of the recall stack. */
+  void (*recall)(void *ud);
+  /* Leave the program. */
+  void (*quit)(void *ud);
+} ui_actions;
+
+/* A view: draw the body window, and handle a request first (return 1 if handled; the
+ * generic handler runs otherwise). */
+typedef struct view_ops {
+  const char *name;
+  void (*draw)(ui_t *ui, void *win, int64_t now_ms);
+  int (*request)(ui_t *ui, enum request req, int arg, int64_t now_ms);
+} view_ops;
+
+extern const view_ops view_tickets_ops;
+extern const view_ops view_allday_ops;
+extern const view_ops view_help_ops;
+
+enum ui_msg_level { UI_INFO, UI_OK, UI_ERROR };
+
+#define UI_HIGHLIGHT_MS 6000 /* a new ticket stands out this long */
+
+struct ui {
+  model_t *model;  /* not owned */
+  keys_t *keys;    /* not owned */
+  const ui_actions *act;
+  void *ud;
+
+  char server[128]; /* as shown in the header */
+  char station[64]; /* --station, shortened */
+  enum ui_conn conn;
+  int64_t retry_at_ms; /* UI_RECONNECTING: when the next attempt is */
+  char conn_detail[96];
+
+  int color;       /* colours in use */
+  int bell;        /* ring for new tickets */
+  int bell_due;    /* ring at the next frame */
+  int active;      /* curses is up */
+
+  const view_ops *view;
+  const view_ops *back; /* the view the help screen returns to */
+  char sel[48];         /* selected ticket's invoice ("" = none) */
+  size_t sel_idx;       /* its index among visible tickets, kept when it leaves */
+  size_t page_first;    /* index of the first ticket on the page shown */
+  size_t page_no, page_count;
+  size_t allday_top;    /* scroll of the all-day view */
+  size_t help_top;
+
+  /* The tickets on screen, in number order, for 1-9 (set by the tickets view's draw). */
+  char shown[9][48];
+  size_t nshown;
+
+  char msg[256];
+  enum ui_msg_level msg_level;
+  int64_t msg_until_ms;
+
+  int rows, cols;
+  void *hdr, *body, *foot; /* WINDOW *, kept opaque so this header needs no curses.h */
+  void *screen;            /* SCREEN * from newterm */
+  int tty_fd;              /* the terminal curses writes to (for its size) */
+};
+
+/* Sets up `ui` (does not start curses). Returns 0. */
+int ui_init(ui_t *ui, model_t *model, keys_t *keys, const ui_actions *act, void *ud);
+
+/* Starts curses on the terminal: output to `tty` (a stream on the terminal, so that stdout
+ * itself can be sent elsewhere), keys from stdin; cbreak, no echo, keypad, colours if the
+ * terminal has them and `color` is set. Returns 0 or KDS_EINVAL if the terminal cannot be
+ * used (not a tty, unknown TERM). */
+int ui_start(ui_t *ui, int color, FILE *tty);
+
+/* Ends curses and restores the terminal. Idempotent. */
+void ui_stop(ui_t *ui);
+
+/* The terminal changed size (SIGWINCH): re-reads it and rebuilds the windows. */
+void ui_resize(ui_t *ui);
+
+/* Reads and handles every pending key (non-blocking). */
+void ui_input(ui_t *ui, int64_t now_ms);
+
+/* Handles one request: the view's handler first, then the generic one. */
+void ui_request(ui_t *ui, enum request req, int arg, int64_t now_ms);
+
+/* Draws a frame and rings the bell if one is due. */
+void ui_draw(ui_t *ui, int64_t now_ms);
+
+/* Shows a line on the status line for a while (errors longer). printf-formatted. */
+void ui_message(ui_t *ui, enum ui_msg_level level, int64_t now_ms, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Asks for the bell at the next frame (no-op when the bell is off). */
+void ui_ring(ui_t *ui);
+
+/* ---- helpers shared by the views (ui.c) --------------------------------------------------- */
+
+/* Display columns of UTF-8 text `s` (at most `maxbytes` bytes; -1: to the NUL). */
+int ui_text_width(const char *s, int maxbytes);
+
+/* How many bytes of `s` fit in `cols` columns (never splitting a character); `*used` (may be
+ * NULL) gets the columns they take. */
+size_t ui_text_fit(const char *s, int cols, int *used);
+
+/* Writes `s` at (y, x) of `win` in at most `cols` columns with attributes `attr`. Returns
+ * the columns written. */
+int ui_put(void *win, int y, int x, const char *s, int cols, unsigned long attr);
+
+/* Colour attributes by role (0 when colours are off). */
+enum ui_color {
+  UC_NONE,
+  UC_ST_NEW,
+  UC_ST_PREPARING,
+  UC_ST_READY,
+  UC_AGE_WARN,
+  UC_AGE_LATE,
+  UC_CATEGORY,
+  UC_LIVE,
+  UC_WAIT,
+  UC_DOWN,
+  UC_ERROR,
+  UC_OK,
+  UC_HEADER,
+  UC_HILITE,
+  UC_NOTE,
+  UC__COUNT
+};
+unsigned long ui_color(const ui_t *ui, enum ui_color c);
+
+/* Copies src into dst[size], cut at a UTF-8 character boundary when too long. */
+void ui_copy(char *dst, size_t size, const char *src);
+
+/* mm:ss (or h:mm:ss past an hour) of a duration in ms into out[16]. */
+const char *ui_fmt_age(int64_t ms, char out[16]);
+
+/* ---- the tickets view's layout (view_tickets.c), exposed for tests ------------------------ */
+
+typedef struct ui_card {
+  size_t idx;   /* index among the model's visible tickets */
+  int x, y, w, h;
+  int cut;      /* content rows that did not fit (drawn as "+N more") */
+} ui_card;
+
+#define UI_CARD_MIN_W 26
+
+/* Content rows a ticket needs inside its card border (title rows included). */
+int view_tickets_card_rows(const ticket_t *t, int inner_w);
+
+/* Lays out visible tickets from index `first` into a body of rows x cols, column-major:
+ * down the first column, then the next. Fills at most `max` cards (`out` NULL: only counts). Returns how many fit
+ * (at least 1 if any ticket is left and the body has room for a card at all). */
+size_t view_tickets_layout(const model_t *m, size_t first, int rows, int cols, ui_card *out, size_t max);
+
+#endif

@@ -1,0 +1,687 @@
+/* KDS WebSocket test client: watch the live feed, post test orders, change statuses.
+ * Plain browser JavaScript, no framework, no network but the server that serves it.
+ * Every piece of server data is put into the page with textContent, never as HTML. */
+(function () {
+  'use strict';
+
+  const TOKEN_KEY = 'kds.token';
+  const USER_KEY = 'kds.user';
+  const LOG_MAX = 300;
+  const ACK_TIMEOUT = 8000;
+  const RESERVED = new Set(['invoice_number', 'date', 'total_amount', 'status', 'created_at', 'updated_at',
+    'payment_method', 'outlet_id', 'note', 'lines', 'order_type', 'table', 'customer_name', 'rush', 'done_lines']);
+  const OPEN = ['new', 'preparing', 'ready'];
+  const TRANSITIONS = {
+    new: ['preparing', 'ready', 'cancelled'],
+    preparing: ['ready', 'cancelled'],
+    ready: ['completed', 'preparing', 'cancelled'],
+    completed: ['ready'],
+    cancelled: [],
+  };
+  const ROLE_TARGETS = {
+    admin: ['new', 'preparing', 'ready', 'completed', 'cancelled'],
+    kitchen: ['preparing', 'ready', 'completed'],
+    cashier: ['completed', 'cancelled'],
+  };
+  // Button label per (current status, target status).
+  const ACTION_LABEL = {
+    preparing: (from) => (from === 'ready' ? 'Recall to preparing' : 'Start'),
+    ready: (from) => (from === 'completed' ? 'Recall to ready' : 'Ready'),
+    completed: () => 'Complete',
+    cancelled: () => 'Cancel',
+  };
+  const AGE_WARN = 5 * 60;
+  const AGE_LATE = 10 * 60;
+
+  const $ = (id) => document.getElementById(id);
+  const money = new Intl.NumberFormat('id-ID');
+  const rp = (n) => `Rp\u00a0${money.format(n)}`;
+
+  const state = {
+    token: sessionStorage.getItem(TOKEN_KEY) || '',
+    user: readJson(sessionStorage.getItem(USER_KEY)),
+    socket: null,
+    orders: new Map(), // invoice -> order
+    fresh: new Map(), // invoice -> time it arrived live (for the highlight)
+    cardErrors: new Map(), // invoice -> message
+    pending: new Set(), // invoices with a status change in flight
+    products: [],
+    qty: new Map(), // product id -> qty in the form
+    loading: null, // events that arrive while the order list loads: [[event, data]]
+    wantConnected: true,
+  };
+
+  function readJson(text) {
+    try { return text ? JSON.parse(text) : null; } catch (e) { return null; }
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+      else if (k === 'dataset') Object.assign(node.dataset, v);
+      else node.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c);
+    return node;
+  }
+
+  function announce(text) {
+    const a = $('announce');
+    a.textContent = '';
+    setTimeout(() => { a.textContent = text; }, 30);
+  }
+
+  // ---- event log -------------------------------------------------------------
+
+  /** Pretty JSON with highlighted tokens, built as DOM nodes. */
+  function jsonNode(value) {
+    const text = JSON.stringify(value, null, 2);
+    const pre = el('pre', { class: 'json' });
+    if (text === undefined) {
+      pre.textContent = 'undefined';
+      return pre;
+    }
+    const re = /("(?:\\.|[^"\\])*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
+    let last = 0;
+    let m;
+    while ((m = re.exec(text))) {
+      if (m.index > last) pre.append(text.slice(last, m.index));
+      if (m[1] && m[2]) {
+        pre.append(el('span', { class: 'j-key', text: m[1] }), m[2]);
+      } else if (m[1]) {
+        pre.append(el('span', { class: 'j-str', text: m[1] }));
+      } else if (m[3]) {
+        pre.append(el('span', { class: 'j-lit', text: m[3] }));
+      } else {
+        pre.append(el('span', { class: 'j-num', text: m[4] }));
+      }
+      last = re.lastIndex;
+    }
+    pre.append(text.slice(last));
+    return pre;
+  }
+
+  /** kind: in (from the server), out (to the server), sys (the client itself), err. */
+  function log(kind, name, summary, data) {
+    const list = $('log');
+    const arrow = { in: '↓', out: '↑', sys: '•', err: '!' }[kind] || '•';
+    const time = new Date().toLocaleTimeString([], { hour12: false });
+    const head = el('div', { class: 'ev-head' },
+      el('time', { text: time }),
+      el('span', { class: 'ev-dir', 'aria-label': { in: 'received', out: 'sent', sys: 'client', err: 'error' }[kind], text: arrow }),
+      el('code', { class: 'ev-name', text: name }),
+      summary ? el('span', { class: 'ev-sum', text: summary }) : null);
+    const item = el('li', { class: `ev ev-${kind}` }, head);
+    if (data !== undefined) {
+      const details = el('details', {}, el('summary', { text: 'JSON' }), jsonNode(data));
+      if ($('log-expand').checked) details.open = true;
+      item.append(details);
+    }
+    list.prepend(item);
+    while (list.children.length > LOG_MAX) list.lastElementChild.remove();
+  }
+
+  function orderSummary(o) {
+    if (!o || typeof o !== 'object') return '';
+    const parts = [o.invoice_number];
+    if (o.status) parts.push(o.status);
+    if (typeof o.total_amount === 'number') parts.push(rp(o.total_amount));
+    return parts.filter(Boolean).join(' · ');
+  }
+
+  // ---- REST ------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      const e = body && body.error;
+      super(e ? `${e.message}` : `HTTP ${status}`);
+      this.status = status;
+      this.code = e ? e.code : `http_${status}`;
+      this.field = e && e.field;
+      this.currentStatus = e && e.current_status;
+    }
+  }
+
+  async function api(method, path, body, extraHeaders) {
+    const headers = Object.assign({}, extraHeaders);
+    if (state.token) headers.Authorization = `Bearer ${state.token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const quiet = method === 'GET';
+    if (!quiet) log('out', method, path, body);
+    let res;
+    try {
+      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      log('err', method, `${path} · network error: ${err.message}`);
+      throw new ApiError(0, { error: { code: 'network_error', message: 'the server cannot be reached' } });
+    }
+    const text = await res.text();
+    const json = readJson(text);
+    if (!quiet || !res.ok) {
+      const code = json && json.error && json.error.code;
+      log(res.ok ? 'in' : 'err', `${res.status} ${method}`, code ? `${path} · ${code}` : path, json);
+    }
+    if (res.status === 401 && state.token && path !== '/api/v1/auth/login') {
+      setAuthMessage('Your session has ended or the token is not valid. Sign in again.');
+    }
+    if (!res.ok) throw new ApiError(res.status, json);
+    return json;
+  }
+
+  // ---- auth ------------------------------------------------------------------
+
+  function setAuthMessage(text, ok) {
+    const m = $('auth-msg');
+    m.textContent = text || '';
+    m.classList.toggle('ok', !!ok);
+  }
+
+  function renderAuth() {
+    const signedIn = !!state.token;
+    $('signed-in').hidden = !signedIn;
+    $('login-form').hidden = signedIn;
+    $('auth-title').textContent = signedIn ? 'Signed in' : 'Sign in';
+    if (signedIn) {
+      const u = state.user;
+      $('who-name').textContent = u ? u.username : 'Device token';
+      $('who-role').textContent = u
+        ? `${u.role}${u.outlet_id ? ` · outlet ${u.outlet_id}` : ' · all outlets'}`
+        : '(role unknown)';
+      $('who-expiry').textContent = u && u.expires_at ? `Session until ${new Date(u.expires_at).toLocaleString()}` : '';
+    }
+  }
+
+  function setToken(token, user) {
+    state.token = token || '';
+    state.user = user || null;
+    if (state.token) sessionStorage.setItem(TOKEN_KEY, state.token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+    if (state.user) sessionStorage.setItem(USER_KEY, JSON.stringify(state.user));
+    else sessionStorage.removeItem(USER_KEY);
+    renderAuth();
+    state.orders.clear();
+    renderOrders();
+    loadMenu();
+    reconnect();
+  }
+
+  async function login(ev) {
+    ev.preventDefault();
+    const username = $('login-username').value.trim();
+    const password = $('login-password').value;
+    if (!username || !password) {
+      setAuthMessage('Enter a username and a password.');
+      return;
+    }
+    $('login-btn').disabled = true;
+    setAuthMessage('Signing in…', true);
+    try {
+      const r = await api('POST', '/api/v1/auth/login', { username, password });
+      $('login-password').value = '';
+      setAuthMessage('');
+      setToken(r.token, Object.assign({}, r.user, { expires_at: r.expires_at }));
+    } catch (err) {
+      setAuthMessage(err.status === 401 ? 'Wrong username or password.' : `Sign-in failed: ${err.message}`);
+    } finally {
+      $('login-btn').disabled = false;
+    }
+  }
+
+  function useToken() {
+    const token = $('token-input').value.trim();
+    if (!token) {
+      setAuthMessage('Paste a token first.');
+      return;
+    }
+    $('token-input').value = '';
+    setAuthMessage('');
+    setToken(token, null);
+  }
+
+  async function logout() {
+    if (state.user && state.user.expires_at) {
+      // A login session is revoked on the server; a pasted device token is only forgotten here.
+      try { await api('POST', '/api/v1/auth/logout'); } catch (e) { /* forgotten anyway */ }
+    }
+    setToken('', null);
+    setAuthMessage('Signed out.', true);
+  }
+
+  // ---- connection ----------------------------------------------------------
+
+  function setConn(stateName, label, detail) {
+    $('conn').dataset.state = stateName;
+    $('conn-state').textContent = label;
+    $('conn-detail').textContent = detail || '';
+    $('connect-btn').textContent = stateName === 'connected' || stateName === 'reconnecting' || stateName === 'connecting'
+      ? 'Disconnect' : 'Connect';
+  }
+
+  function showTransport() {
+    const s = state.socket;
+    const engine = s && s.io.engine;
+    $('transport').textContent = s && s.connected && engine && engine.transport ? engine.transport.name : '–';
+    $('socket-id').textContent = s && s.connected ? s.id : '–';
+  }
+
+  function connect() {
+    if (typeof io !== 'function') {
+      setConn('error', 'No client library', '/socket.io/socket.io.js did not load');
+      log('err', 'socket.io.js', 'the Socket.IO client bundle did not load from the server');
+      return;
+    }
+    state.wantConnected = true;
+    const token = state.token;
+    // Socket.IO's defaults: HTTP long-polling first, then the upgrade to WebSocket.
+    const socket = io({ auth: token ? { token } : {}, reconnectionDelayMax: 10000 });
+    state.socket = socket;
+    setConn('connecting', 'Connecting…');
+    log('sys', 'connect', token ? 'with a token' : 'without a token (anonymous)');
+
+    socket.on('connect', () => {
+      if (state.socket !== socket) return;
+      const engine = socket.io.engine;
+      setConn('connected', 'Connected', socket.recovered ? '(session recovered: missed events replayed)' : '');
+      showTransport();
+      log('sys', 'connected', `id ${socket.id} · ${engine.transport.name}${socket.recovered ? ' · recovered' : ''}`);
+      engine.off('upgrade', onUpgrade);
+      engine.on('upgrade', onUpgrade);
+      if (!socket.recovered) loadOrders();
+    });
+    function onUpgrade(transport) {
+      showTransport();
+      log('sys', 'upgrade', `transport is now ${transport.name}`);
+    }
+    socket.on('disconnect', (reason) => {
+      if (state.socket !== socket) return;
+      showTransport();
+      if (socket.active) setConn('reconnecting', 'Reconnecting…', `(${reason})`);
+      else setConn('disconnected', 'Disconnected', `(${reason})`);
+      log('sys', 'disconnect', reason);
+    });
+    socket.on('connect_error', (err) => {
+      if (state.socket !== socket) return;
+      showTransport();
+      if (socket.active) {
+        setConn('reconnecting', 'Reconnecting…', `(${err.message})`);
+      } else {
+        // Refused by the server (CONNECT_ERROR): it will not retry by itself.
+        const hint = err.message === 'unauthorized' ? (state.token ? ': the token was not accepted' : ': sign in first') : '';
+        setConn('refused', 'Refused', `${err.message}${hint}`);
+      }
+      log('err', 'connect_error', err.message, err.data);
+    });
+    socket.io.on('reconnect_attempt', (n) => {
+      if (state.socket !== socket) return;
+      setConn('reconnecting', 'Reconnecting…', `(attempt ${n})`);
+    });
+    socket.io.on('reconnect_failed', () => {
+      if (state.socket === socket) setConn('disconnected', 'Disconnected', '(gave up reconnecting)');
+    });
+
+    socket.on('new-order', (order) => onEvent(socket, 'new-order', order));
+    socket.on('order-updated', (order) => onEvent(socket, 'order-updated', order));
+    socket.on('order-deleted', (data) => onEvent(socket, 'order-deleted', data));
+    socket.onAny((event, ...args) => {
+      if (!['new-order', 'order-updated', 'order-deleted'].includes(event)) log('in', event, '', args[0]);
+    });
+  }
+
+  function disconnect() {
+    state.wantConnected = false;
+    if (state.socket) {
+      state.socket.disconnect();
+      state.socket = null;
+    }
+    setConn('disconnected', 'Disconnected', '(by you)');
+    showTransport();
+  }
+
+  function reconnect() {
+    if (state.socket) {
+      state.socket.disconnect();
+      state.socket = null;
+    }
+    connect();
+  }
+
+  // ---- orders ----------------------------------------------------------------
+
+  function onEvent(socket, event, data) {
+    if (state.socket !== socket) return;
+    log('in', event, event === 'order-deleted' ? (data && data.invoice_number) : orderSummary(data), data);
+    if (state.loading) {
+      state.loading.push([event, data]);
+      return;
+    }
+    applyEvent(event, data, true);
+  }
+
+  function applyEvent(event, data, live) {
+    if (!data || typeof data.invoice_number !== 'string') return;
+    const inv = data.invoice_number;
+    if (event === 'order-deleted') {
+      state.orders.delete(inv);
+    } else {
+      state.orders.set(inv, data);
+      if (event === 'new-order' && live) {
+        state.fresh.set(inv, Date.now());
+        announce(`New order ${inv}`);
+      }
+      state.cardErrors.delete(inv);
+    }
+    renderOrders();
+  }
+
+  /** On every (non-recovered) connect: the open queue from REST, then the live events. */
+  async function loadOrders() {
+    if (!state.token) {
+      renderOrders();
+      return;
+    }
+    state.loading = [];
+    try {
+      const list = await api('GET', '/api/v1/orders?status=new,preparing,ready&limit=200');
+      const keep = [...state.orders.values()].filter((o) => !OPEN.includes(o.status));
+      state.orders.clear();
+      for (const o of list.slice().reverse()) state.orders.set(o.invoice_number, o);
+      for (const o of keep) if (!state.orders.has(o.invoice_number)) state.orders.set(o.invoice_number, o);
+      log('sys', 'orders loaded', `${list.length} open`);
+    } catch (err) {
+      log('err', 'orders', `could not load the open orders: ${err.message}`);
+    } finally {
+      const queued = state.loading || [];
+      state.loading = null;
+      for (const [event, data] of queued) applyEvent(event, data, true);
+      renderOrders();
+    }
+  }
+
+  function fmtAge(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const m = Math.floor(s / 60);
+    const h = Math.floor(m / 60);
+    const two = (n) => String(n).padStart(2, '0');
+    return h ? `${h}:${two(m % 60)}:${two(s % 60)}` : `${two(m)}:${two(s % 60)}`;
+  }
+
+  /** The order's categories in their display order, each with its lines ("2× Mie"). */
+  function groups(order) {
+    const cats = Object.keys(order).filter((k) => !RESERVED.has(k) && order[k] && typeof order[k] === 'object' && !Array.isArray(order[k]));
+    const lines = Array.isArray(order.lines) ? order.lines : null;
+    return cats.map((name) => {
+      const cat = order[name];
+      const items = lines
+        ? lines.filter((l) => l.category === name).map((l) => ({ qty: l.qty, name: l.name }))
+        : (cat.items || []).map((n) => ({ qty: null, name: n })); // seed shape only: no per-item qty
+      return { name, quantity: cat.quantity, total: cat.total_amount, items };
+    });
+  }
+
+  function allowedTargets(order) {
+    const next = TRANSITIONS[order.status] || [];
+    const role = state.user && state.user.role;
+    if (!state.token) return [];
+    return role ? next.filter((t) => ROLE_TARGETS[role].includes(t)) : next;
+  }
+
+  function card(order) {
+    const inv = order.invoice_number;
+    const status = order.status || 'new';
+    const created = Date.parse(order.created_at);
+    const isFresh = state.fresh.has(inv) && Date.now() - state.fresh.get(inv) < 8000;
+    const node = el('article', {
+      class: `card status-${status}${isFresh ? ' fresh' : ''}`,
+      dataset: { invoice: inv, status, created: Number.isFinite(created) ? String(created) : '' },
+      'aria-labelledby': `h-${inv}`,
+    });
+
+    const head = el('header', { class: 'card-head' },
+      el('h3', { id: `h-${inv}`, text: inv }),
+      el('span', { class: `badge badge-${status}`, text: status }));
+    const meta = el('p', { class: 'card-meta' },
+      el('span', { class: 'age', 'aria-label': 'age', text: Number.isFinite(created) ? fmtAge((Date.now() - created) / 1000) : '–' }),
+      el('span', { text: order.outlet_id ? `outlet ${order.outlet_id}` : '' }),
+      el('span', { text: order.payment_method || '' }),
+      el('span', { class: 'total', text: typeof order.total_amount === 'number' ? rp(order.total_amount) : '' }));
+    node.append(head, meta);
+
+    const body = el('div', { class: 'groups' });
+    for (const g of groups(order)) {
+      body.append(el('section', { class: 'group' },
+        el('h4', {}, el('span', { text: g.name }), el('span', { class: 'gqty', 'aria-label': `${g.quantity} items`, text: `${g.quantity}` })),
+        el('ul', {}, g.items.map((it) => el('li', {},
+          it.qty === null ? null : el('b', { class: 'qty', text: `${it.qty}×` }),
+          it.qty === null ? null : ' ',
+          el('span', { text: it.name }))))));
+    }
+    node.append(body);
+    if (order.note) node.append(el('p', { class: 'note' }, el('span', { class: 'note-label', text: 'Note' }), el('span', { text: order.note })));
+
+    const targets = allowedTargets(order);
+    if (targets.length) {
+      const busy = state.pending.has(inv);
+      node.append(el('footer', { class: 'actions' }, targets.map((t) => el('button', {
+        type: 'button',
+        class: `btn btn-small act act-${t}`,
+        dataset: { action: t, invoice: inv },
+        disabled: busy,
+        text: ACTION_LABEL[t](status),
+        'aria-label': `${ACTION_LABEL[t](status)} ${inv}`,
+      }))));
+    }
+    const err = state.cardErrors.get(inv);
+    if (err) node.append(el('p', { class: 'card-error', role: 'alert', text: err }));
+    return node;
+  }
+
+  function renderOrders() {
+    const showDone = $('show-done').checked;
+    const all = [...state.orders.values()];
+    const open = all.filter((o) => OPEN.includes(o.status)).sort((a, b) => (a.created_at < b.created_at ? -1 : 1));
+    const done = showDone ? all.filter((o) => !OPEN.includes(o.status)).sort((a, b) => (a.updated_at > b.updated_at ? -1 : 1)) : [];
+    const box = $('orders');
+    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset : null;
+    const refocus = focused && focused.action ? `${focused.invoice}|${focused.action}` : null;
+    box.replaceChildren(...open.concat(done).map(card));
+    $('order-count').textContent = String(open.length);
+    $('orders-empty').hidden = open.length + done.length > 0;
+    if (refocus) {
+      const [inv, action] = refocus.split('|');
+      const b = box.querySelector(`button[data-invoice="${CSS.escape(inv)}"][data-action="${CSS.escape(action)}"]`);
+      if (b) b.focus();
+    }
+    tickAges();
+  }
+
+  function tickAges() {
+    const now = Date.now();
+    for (const c of document.querySelectorAll('.card')) {
+      const created = Number(c.dataset.created);
+      if (!created) continue;
+      const secs = (now - created) / 1000;
+      const open = OPEN.includes(c.dataset.status);
+      const age = c.querySelector('.age');
+      if (open) age.textContent = fmtAge(secs);
+      c.classList.toggle('warn', open && secs >= AGE_WARN && secs < AGE_LATE);
+      c.classList.toggle('late', open && secs >= AGE_LATE);
+      if (c.classList.contains('fresh')) {
+        const inv = c.dataset.invoice;
+        if (now - (state.fresh.get(inv) || 0) >= 8000) c.classList.remove('fresh');
+      }
+    }
+  }
+
+  async function changeStatus(inv, status) {
+    const via = document.querySelector('input[name="via"]:checked').value;
+    state.pending.add(inv);
+    state.cardErrors.delete(inv);
+    renderOrders();
+    try {
+      let order;
+      if (via === 'socket') {
+        const s = state.socket;
+        if (!s || !s.connected) throw new Error('not connected: reconnect, or send status changes via REST');
+        const payload = { invoice_number: inv, status };
+        log('out', 'order-status', `${inv} → ${status}`, payload);
+        let reply;
+        try {
+          reply = await s.timeout(ACK_TIMEOUT).emitWithAck('order-status', payload);
+        } catch (e) {
+          throw new Error(`no acknowledgement within ${ACK_TIMEOUT / 1000} s`);
+        }
+        log(reply && reply.ok ? 'in' : 'err', 'ack order-status', reply && reply.ok ? orderSummary(reply.order) : (reply && reply.error && reply.error.code), reply);
+        if (!reply || !reply.ok) {
+          const e = (reply && reply.error) || {};
+          throw new Error(`${e.code || 'error'}: ${e.message || 'refused'}${e.current_status ? ` (now ${e.current_status})` : ''}`);
+        }
+        order = reply.order;
+      } else {
+        try {
+          order = await api('PATCH', `/api/v1/orders/${encodeURIComponent(inv)}/status`, { status });
+        } catch (e) {
+          throw new Error(`${e.code}: ${e.message}${e.currentStatus ? ` (now ${e.currentStatus})` : ''}`);
+        }
+      }
+      if (order && order.invoice_number) state.orders.set(order.invoice_number, order);
+    } catch (err) {
+      state.cardErrors.set(inv, err.message);
+    } finally {
+      state.pending.delete(inv);
+      renderOrders();
+    }
+  }
+
+  // ---- the create-order form ----------------------------------------------------
+
+  async function loadMenu() {
+    const menu = $('menu');
+    state.products = [];
+    state.qty.clear();
+    if (!state.token) {
+      menu.replaceChildren(el('p', { class: 'muted', text: 'Sign in to load the menu.' }));
+      updateSum();
+      return;
+    }
+    menu.replaceChildren(el('p', { class: 'muted', text: 'Loading the menu…' }));
+    try {
+      const [products, categories] = await Promise.all([api('GET', '/api/v1/products'), api('GET', '/api/v1/categories')]);
+      state.products = products;
+      const order = new Map(categories.map((c) => [c.id, c.sort_order]));
+      const byCat = new Map();
+      for (const p of products) {
+        if (!byCat.has(p.category)) byCat.set(p.category, { id: p.category_id, items: [] });
+        byCat.get(p.category).items.push(p);
+      }
+      const cats = [...byCat.entries()].sort((a, b) => (order.get(a[1].id) || 0) - (order.get(b[1].id) || 0) || a[1].id - b[1].id);
+      menu.replaceChildren(...cats.map(([name, c]) => el('fieldset', { class: 'menu-cat' },
+        el('legend', { text: name }),
+        c.items.map((p) => productRow(p)))));
+      if (!products.length) menu.replaceChildren(el('p', { class: 'muted', text: 'The menu is empty (start the server with --demo).' }));
+    } catch (err) {
+      menu.replaceChildren(el('p', { class: 'form-msg', text: `Could not load the menu: ${err.message}` }));
+    }
+    updateSum();
+  }
+
+  function productRow(p) {
+    const id = `qty-${p.id}`;
+    const input = el('input', {
+      id, type: 'number', min: 0, max: 999, step: 1, value: 0, inputmode: 'numeric',
+      class: 'qty-input', dataset: { product: p.id }, disabled: !p.active,
+    });
+    const set = (v) => {
+      const n = Math.max(0, Math.min(999, Math.floor(Number(v)) || 0));
+      input.value = String(n);
+      if (n) state.qty.set(p.id, n); else state.qty.delete(p.id);
+      updateSum();
+    };
+    input.addEventListener('input', () => set(input.value));
+    return el('div', { class: `product${p.active ? '' : ' inactive'}` },
+      el('label', { for: id },
+        el('span', { class: 'pname', text: p.name }),
+        el('span', { class: 'pprice', text: p.active ? rp(p.price) : 'inactive' })),
+      el('div', { class: 'stepper' },
+        el('button', { type: 'button', class: 'btn btn-step', 'aria-label': `one less ${p.name}`, disabled: !p.active, onclick: () => set(Number(input.value) - 1) }, '−'),
+        input,
+        el('button', { type: 'button', class: 'btn btn-step', 'aria-label': `one more ${p.name}`, disabled: !p.active, onclick: () => set(Number(input.value) + 1) }, '+')));
+  }
+
+  function updateSum() {
+    let count = 0;
+    let total = 0;
+    for (const [id, q] of state.qty) {
+      const p = state.products.find((x) => x.id === id);
+      if (!p) continue;
+      count += q;
+      total += q * p.price;
+    }
+    $('order-sum').textContent = count ? `${count} item${count === 1 ? '' : 's'} · ${rp(total)}` : 'No items';
+    $('post-order').disabled = !count || !state.token;
+  }
+
+  function clearForm() {
+    state.qty.clear();
+    for (const i of document.querySelectorAll('.qty-input')) i.value = '0';
+    $('note').value = '';
+    updateSum();
+  }
+
+  function setOrderMessage(text, ok) {
+    const m = $('order-msg');
+    m.textContent = text || '';
+    m.classList.toggle('ok', !!ok);
+  }
+
+  async function postOrder(ev) {
+    ev.preventDefault();
+    const items = [...state.qty.entries()].map(([product_id, qty]) => ({ product_id, qty }));
+    if (!items.length) return;
+    const body = { payment_method: $('payment').value, items };
+    const note = $('note').value.trim();
+    if (note) body.note = note;
+    // One key per order: a double submit or a retry never makes a second order.
+    const key = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+    $('post-order').disabled = true;
+    setOrderMessage('Posting…', true);
+    try {
+      const order = await api('POST', '/api/v1/orders', body, { 'Idempotency-Key': key });
+      setOrderMessage(`Posted ${order.invoice_number} · ${rp(order.total_amount)}`, true);
+      clearForm();
+    } catch (err) {
+      setOrderMessage(`${err.status || ''} ${err.code}: ${err.message}${err.field ? ` (${err.field})` : ''}`.trim());
+    } finally {
+      updateSum();
+    }
+  }
+
+  // ---- wiring ----------------------------------------------------------------
+
+  $('server-url').textContent = location.origin;
+  $('login-form').addEventListener('submit', login);
+  $('token-btn').addEventListener('click', useToken);
+  $('token-input').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); useToken(); } });
+  $('logout-btn').addEventListener('click', logout);
+  $('connect-btn').addEventListener('click', () => {
+    if (state.socket && (state.socket.connected || state.socket.active)) disconnect();
+    else reconnect();
+  });
+  $('order-form').addEventListener('submit', postOrder);
+  $('clear-order').addEventListener('click', () => { clearForm(); setOrderMessage(''); });
+  $('show-done').addEventListener('change', renderOrders);
+  $('log-clear').addEventListener('click', () => $('log').replaceChildren());
+  $('orders').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-action]');
+    if (b && !b.disabled) changeStatus(b.dataset.invoice, b.dataset.action);
+  });
+  setInterval(tickAges, 1000);
+
+  renderAuth();
+  renderOrders();
+  loadMenu();
+  connect();
+}());

@@ -1,0 +1,132 @@
+/* db.h: the store of kds-server, run on ONE dedicated thread (never the loop thread).
+ * The loop thread queues requests (mutex + condvar); the DB thread runs them in batches;
+ * results come back on the loop thread through a uv_async_t, in commit order.
+ *
+ * Group commit: the DB thread takes every request queued while the previous batch ran and
+ * runs them in ONE write transaction (one fsync with synchronous=FULL), each request in its
+ * own SAVEPOINT so that a failing request rolls back alone. There is no timer wait: with one
+ * client a batch is one request. Callbacks run only after the commit is durable. */
+#ifndef KDS_DB_H
+#define KDS_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "list.h"
+
+struct server;
+struct cJSON;
+struct db;
+typedef struct uv_loop_s uv_loop_t;
+
+/* A signed-in user (the contract of auth.h, which includes this header). */
+typedef struct kds_user {
+  int64_t id;
+  char username[64];
+  char role[16];     /* admin | cashier | kitchen */
+  int64_t outlet_id; /* 0 = all outlets */
+} kds_user;
+
+typedef enum db_op {
+  DB_USER_BY_NAME,  /* in.name -> out.user, out.password_hash; KDS_ENOTFOUND */
+  DB_TOKEN_USER,    /* in.token_hash -> out.user, out.expires_at; KDS_ENOTFOUND (also revoked/expired) */
+  DB_TOKEN_ADD,     /* in.token_hash, in.id (user), in.flag (1 device, 0 session), in.expires_at */
+  DB_TOKEN_REVOKE,  /* in.token_hash */
+  DB_CATEGORY_LIST, /* -> json [{id,name,sort_order}] */
+  DB_CATEGORY_ADD,  /* in.body {name, sort_order?} -> json; 422 name/sort_order, 409 already_exists */
+  DB_PRODUCT_LIST,  /* -> json [{id,name,price,category_id,category,active}] */
+  DB_PRODUCT_ADD,   /* in.body -> json; 422 name/price/category_id */
+  DB_PRODUCT_UPDATE, /* in.id (0: not a number), in.name (the id as given, for the 404), in.body -> json; 404, 422 */
+  DB_ORDER_CREATE,  /* user, in.body, in.key (NULL: none), in.body_hash -> json, replayed, outlet_id, invoice */
+  DB_ORDER_STATUS,  /* user (in.flag 1: nobody signed in), in.invoice (NULL: none), in.status ("" : none)
+                       -> json, outlet_id; 401, 422 status, 403, 404, 409 with current_status */
+  DB_ORDER_VOID,    /* user, in.invoice -> json {invoice_number}, outlet_id, invoice; 404 */
+  DB_ORDER_GET,     /* user, in.invoice -> json; 404 */
+  DB_ORDER_LIST,    /* user (outlet scope), in.statuses, in.date, in.before, in.number (limit) -> json array; 400 */
+  DB_OP_COUNT
+} db_op;
+
+typedef struct db_req db_req;
+
+/* Runs on the loop thread when the request is done (after its commit). The request is
+ * freed by the db after the callback returns; take what you need (kds_buf_detach on
+ * req->json is fine). */
+typedef void (*db_cb)(db_req *req);
+
+struct db_req {
+  kds_list node; /* private: queue link */
+  db_op op;
+  db_cb cb;
+  void *ud;
+  kds_user user; /* in: the acting user (orders: creator, outlet scope) */
+
+  struct {
+    char *name;     /* owned: user name, category name */
+    char *invoice;  /* owned */
+    char *key;      /* owned: Idempotency-Key */
+    char *before;   /* owned: list `before` invoice */
+    struct cJSON *body; /* owned: request body */
+    char token_hash[65];
+    char body_hash[65];
+    char status[16];
+    char date[16];   /* list filter; "" = any date */
+    unsigned statuses; /* list filter bits; 0 = any */
+    int64_t id;
+    int64_t number;  /* sort_order / limit */
+    int64_t expires_at; /* epoch ms, 0 = never */
+    int flag;
+  } in;
+
+  /* out: rc is 0, -1 with `err` filled (a user-facing error: 4xx), or a KDS_E* code (500) */
+  int rc;
+  kds_err err;
+  kds_buf json; /* response body when rc == 0 */
+  int replayed; /* DB_ORDER_CREATE: an idempotent replay */
+  int64_t outlet_id;
+  char invoice[48];
+  kds_user found;          /* DB_USER_BY_NAME, DB_TOKEN_USER */
+  char password_hash[256]; /* DB_USER_BY_NAME */
+  int64_t expires_at;      /* DB_TOKEN_USER: epoch ms, 0 = never */
+};
+
+/* Opens srv->cfg.db_path on srv->loop (migrations applied; the demo menu loaded when
+ * srv->cfg.demo and the menu is empty), starts the DB thread and sets srv->db. Runs on the
+ * loop thread before the loop starts. Returns 0, or KDS_EDB/KDS_ENOMEM/a libuv error
+ * (logged with the reason; srv->db stays NULL). */
+int db_open(struct server *srv);
+
+/* The same with explicit arguments (tests): `demo` loads the demo menu into an empty menu.
+ * `*out` is set on success. */
+int db_new(uv_loop_t *loop, const char *path, int demo, struct db **out);
+
+/* A request for `op` with everything zeroed, or NULL when out of memory. */
+db_req *db_req_new(db_op op, db_cb cb, void *ud);
+
+/* Frees a request that was never submitted (and everything it owns). NULL-safe. */
+void db_req_free(db_req *req);
+
+/* Queues `req` for the DB thread; `req->cb` runs on the loop thread when it is done.
+ * Takes ownership of req in every case. Returns 0, or KDS_ECLOSED (closing), KDS_EFULL
+ * (queue over its limit): then the request is freed and the callback never runs.
+ * Loop thread only. */
+int db_submit(struct db *db, db_req *req);
+
+/* Stops taking requests, lets the DB thread finish every queued request (their callbacks
+ * run), joins it, closes the store, and then calls cb (if not NULL) from a close callback,
+ * after which `db` is freed. With a server, srv->db is set to NULL before cb runs.
+ * Idempotent; NULL is a no-op. */
+void db_close(struct db *db, void (*cb)(void *ud), void *ud);
+
+/* Tests: the clock the DB thread reads for created_at, the invoice day, token expiry
+ * (NULL: the real one). Call while no request is queued. */
+void db_set_clock(struct db *db, int64_t (*now_ms)(void));
+
+/* Requests queued or running (for /metrics and tests). */
+size_t db_pending(const struct db *db);
+
+/* Batches committed so far and requests they held (tests: group commit happened). */
+void db_stats(const struct db *db, uint64_t *batches, uint64_t *requests);
+
+#endif

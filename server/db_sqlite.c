@@ -1,0 +1,834 @@
+/* db_sqlite.c: the SQLite backend of the store seam (db_store.h): schema and migrations,
+ * WAL + synchronous=FULL + foreign keys, every statement prepared once and bound. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_store.h"
+#include "log.h"
+
+/* Migrations, applied in order at open; schema_version holds how many ran. A new feature
+ * (SPEC 10: order_type, table, customer_name, rush, line notes, done lines) is one more
+ * entry of ALTER TABLE ... ADD COLUMN / CREATE TABLE: never an edit of an old one. */
+static const char *const migrations[] = {
+    /* 1: the base schema */
+    "CREATE TABLE users ("
+    "  id            INTEGER PRIMARY KEY,"
+    "  username      TEXT NOT NULL UNIQUE,"
+    "  password_hash TEXT NOT NULL," /* scrypt$N$r$p$salt$key */
+    "  role          TEXT NOT NULL CHECK (role IN ('admin', 'cashier', 'kitchen')),"
+    "  outlet_id     INTEGER," /* NULL: sees every outlet */
+    "  created_at    TEXT NOT NULL);"
+    "CREATE TABLE tokens ("
+    "  token_hash TEXT PRIMARY KEY," /* sha256 hex of the bearer token; never the token */
+    "  user_id    INTEGER NOT NULL REFERENCES users(id),"
+    "  kind       TEXT NOT NULL CHECK (kind IN ('session', 'device')),"
+    "  created_at TEXT NOT NULL,"
+    "  expires_at INTEGER," /* epoch ms; NULL: never */
+    "  revoked    INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE categories ("
+    "  id         INTEGER PRIMARY KEY,"
+    "  name       TEXT NOT NULL UNIQUE,"
+    "  sort_order INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE products ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  name        TEXT NOT NULL,"
+    "  price       INTEGER NOT NULL CHECK (price >= 0),"
+    "  category_id INTEGER NOT NULL REFERENCES categories(id),"
+    "  active      INTEGER NOT NULL DEFAULT 1);"
+    "CREATE TABLE invoice_counters (" /* the last number handed out per local day */
+    "  day      TEXT PRIMARY KEY,"
+    "  last_seq INTEGER NOT NULL);"
+    "CREATE TABLE orders ("
+    "  id             INTEGER PRIMARY KEY," /* creation order: newest first and `before` use it */
+    "  invoice_number TEXT NOT NULL UNIQUE,"
+    "  date           TEXT NOT NULL,"
+    "  outlet_id      INTEGER NOT NULL,"
+    "  status         TEXT NOT NULL,"
+    "  payment_method TEXT NOT NULL,"
+    "  note           TEXT,"
+    "  total_amount   INTEGER NOT NULL,"
+    "  created_by     INTEGER REFERENCES users(id),"
+    "  created_at     TEXT NOT NULL,"
+    "  updated_at     TEXT NOT NULL,"
+    "  voided_at      TEXT);" /* set by DELETE: hidden from reads, number never reused */
+    "CREATE INDEX orders_by_date ON orders(date);"
+    "CREATE INDEX orders_by_status ON orders(status);"
+    /* Lines copy the product and its category at order time: later menu edits never
+     * rewrite history. */
+    "CREATE TABLE order_lines ("
+    "  order_id      INTEGER NOT NULL REFERENCES orders(id),"
+    "  line_no       INTEGER NOT NULL,"
+    "  product_id    INTEGER NOT NULL,"
+    "  name          TEXT NOT NULL,"
+    "  category_id   INTEGER NOT NULL,"
+    "  category      TEXT NOT NULL,"
+    "  category_sort INTEGER NOT NULL,"
+    "  qty           INTEGER NOT NULL,"
+    "  price         INTEGER NOT NULL,"
+    "  subtotal      INTEGER NOT NULL,"
+    "  PRIMARY KEY (order_id, line_no)) WITHOUT ROWID;"
+    "CREATE TABLE idempotency_keys ("
+    "  user_id      INTEGER NOT NULL,"
+    "  key          TEXT NOT NULL,"
+    "  request_hash TEXT NOT NULL," /* sha256 of the canonical JSON body */
+    "  order_id     INTEGER NOT NULL REFERENCES orders(id),"
+    "  created_at   INTEGER NOT NULL," /* epoch ms; kept 24 h */
+    "  PRIMARY KEY (user_id, key));"
+    "CREATE INDEX idempotency_by_time ON idempotency_keys(created_at);",
+};
+
+#define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+
+/* The statements, prepared once at open. */
+#define STMT_MAP(XX)                                                                                            \
+  XX(begin, "BEGIN IMMEDIATE")                                                                                  \
+  XX(commit, "COMMIT")                                                                                          \
+  XX(rollback, "ROLLBACK")                                                                                      \
+  XX(savepoint, "SAVEPOINT req")                                                                                \
+  XX(release, "RELEASE req")                                                                                    \
+  XX(rollback_to, "ROLLBACK TO req")                                                                            \
+  XX(user_add, "INSERT INTO users (username, password_hash, role, outlet_id, created_at) VALUES (?, ?, ?, ?, ?)") \
+  XX(user_by_name, "SELECT id, username, role, outlet_id, password_hash FROM users WHERE username = ?")          \
+  XX(token_add, "INSERT INTO tokens (token_hash, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)") \
+  XX(token_user,                                                                                                \
+     "SELECT u.id, u.username, u.role, u.outlet_id, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id " \
+     "WHERE t.token_hash = ? AND t.revoked = 0 AND (t.expires_at IS NULL OR t.expires_at > ?)")                  \
+  XX(token_revoke, "UPDATE tokens SET revoked = 1 WHERE token_hash = ?")                                        \
+  XX(menu_count, "SELECT (SELECT count(*) FROM categories) + (SELECT count(*) FROM products)")                  \
+  XX(categories, "SELECT id, name, sort_order FROM categories ORDER BY sort_order, id")                         \
+  XX(category_by_id, "SELECT id, name, sort_order FROM categories WHERE id = ?")                                \
+  XX(category_by_name, "SELECT id FROM categories WHERE name = ?")                                              \
+  XX(category_add,                                                                                              \
+     "INSERT INTO categories (id, name, sort_order) VALUES (?, ?, "                                             \
+     "coalesce(?, (SELECT coalesce(max(sort_order), 0) + 1 FROM categories)))")                                 \
+  XX(products,                                                                                                  \
+     "SELECT p.id, p.name, p.price, p.category_id, c.name, c.sort_order, p.active "                             \
+     "FROM products p JOIN categories c ON c.id = p.category_id ORDER BY p.id")                                 \
+  XX(product_by_id,                                                                                             \
+     "SELECT p.id, p.name, p.price, p.category_id, c.name, c.sort_order, p.active "                             \
+     "FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = ?")                                \
+  XX(product_add, "INSERT INTO products (id, name, price, category_id, active) VALUES (?, ?, ?, ?, 1)")         \
+  XX(product_update, "UPDATE products SET name = ?, price = ?, category_id = ?, active = ? WHERE id = ?")        \
+  XX(invoice_next,                                                                                              \
+     "INSERT INTO invoice_counters (day, last_seq) VALUES (?, 1) "                                              \
+     "ON CONFLICT (day) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq")                              \
+  XX(order_add,                                                                                                 \
+     "INSERT INTO orders (invoice_number, date, outlet_id, status, payment_method, note, total_amount, "         \
+     "created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                               \
+  XX(line_add,                                                                                                  \
+     "INSERT INTO order_lines (order_id, line_no, product_id, name, category_id, category, category_sort, "      \
+     "qty, price, subtotal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                                             \
+  XX(order_by_invoice,                                                                                          \
+     "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "     \
+     "updated_at, voided_at FROM orders WHERE invoice_number = ?")                                              \
+  XX(order_by_id,                                                                                               \
+     "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "     \
+     "updated_at, voided_at FROM orders WHERE id = ?")                                                          \
+  XX(order_lines,                                                                                               \
+     "SELECT product_id, name, category_id, category, category_sort, qty, price, subtotal "                     \
+     "FROM order_lines WHERE order_id = ? ORDER BY line_no")                                                    \
+  XX(order_id_of, "SELECT id FROM orders WHERE invoice_number = ?")                                             \
+  XX(order_set_status, "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?")              \
+  XX(order_void, "UPDATE orders SET voided_at = ? WHERE id = ? AND voided_at IS NULL")                          \
+  XX(idem_find,                                                                                                 \
+     "SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND key = ? AND created_at > ?")    \
+  XX(idem_put,                                                                                                  \
+     "INSERT OR REPLACE INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) "              \
+     "VALUES (?, ?, ?, ?, ?)")                                                                                  \
+  XX(idem_purge, "DELETE FROM idempotency_keys WHERE created_at <= ?")
+
+enum {
+#define XX(name, sql) ST_##name,
+  STMT_MAP(XX)
+#undef XX
+      ST_COUNT
+};
+
+static const char *const stmt_sql[] = {
+#define XX(name, sql) sql,
+    STMT_MAP(XX)
+#undef XX
+};
+
+/* GET /orders: one statement per combination of filters (built on first use, then kept):
+ * each is a plain indexed query rather than one generic "? IS NULL OR ..." that no index fits. */
+#define LIST_STATUS 1
+#define LIST_DATE 2
+#define LIST_OUTLET 4
+#define LIST_BEFORE 8
+#define LIST_VARIANTS 16
+
+typedef struct db_sqlite {
+  sqlite3 *conn;
+  sqlite3_stmt *st[ST_COUNT];
+  sqlite3_stmt *list[LIST_VARIANTS];
+  kds_buf s1, s2; /* strings handed out until the next call */
+} db_sqlite;
+
+static int fail(db_sqlite *s, const char *what) {
+  log_error("database: %s failed: %s", what, sqlite3_errmsg(s->conn));
+  return KDS_EDB;
+}
+
+/* Ends the use of a statement: reset it and drop its bindings. */
+static void done(sqlite3_stmt *st) {
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+}
+
+/* Steps a statement that returns no row; 0 or KDS_EDB. */
+static int run(db_sqlite *s, int id, const char *what) {
+  int rc = sqlite3_step(s->st[id]);
+  done(s->st[id]);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(s, what);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v) {
+  if (v)
+    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+/* Binds an id that is 0 for "none" (NULL in SQL). */
+static void bind_id(sqlite3_stmt *st, int i, int64_t v) {
+  if (v)
+    sqlite3_bind_int64(st, i, v);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i) {
+  const unsigned char *t = sqlite3_column_text(st, i);
+  return t ? (const char *)t : "";
+}
+
+static int keep(kds_buf *b, const char *v) {
+  kds_buf_reset(b);
+  return kds_buf_adds(b, v ? v : "");
+}
+
+/* ---- open / close ----------------------------------------------------------------------- */
+
+static int exec(db_sqlite *s, const char *sql, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(s->conn, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(s->conn));
+    sqlite3_free(msg);
+    return KDS_EDB;
+  }
+  return 0;
+}
+
+static int migrate(db_sqlite *s, char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  int version = 0, rc;
+  char buf[160];
+  if (exec(s, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", err, errlen)) return KDS_EDB;
+  if (sqlite3_prepare_v2(s->conn, "SELECT max(version) FROM schema_version", -1, &st, NULL) != SQLITE_OK) {
+    snprintf(err, errlen, "%s", sqlite3_errmsg(s->conn));
+    return KDS_EDB;
+  }
+  if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  if (version > (int)NMIGRATIONS) {
+    snprintf(err, errlen, "the database has schema version %d, newer than this program's %d", version,
+             (int)NMIGRATIONS);
+    return KDS_EDB;
+  }
+  for (int v = version; v < (int)NMIGRATIONS; v++) {
+    if (exec(s, "BEGIN IMMEDIATE", err, errlen)) return KDS_EDB;
+    snprintf(buf, sizeof(buf), "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)", v + 1);
+    rc = exec(s, migrations[v], err, errlen);
+    if (rc == 0) rc = exec(s, buf, err, errlen);
+    if (rc == 0) rc = exec(s, "COMMIT", err, errlen);
+    if (rc) {
+      char ignore[8];
+      exec(s, "ROLLBACK", ignore, sizeof(ignore));
+      return rc;
+    }
+    log_info("database: schema migrated to version %d", v + 1);
+  }
+  return 0;
+}
+
+static void sqlite_close(void *self) {
+  db_sqlite *s = self;
+  if (s == NULL) return;
+  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+  for (int i = 0; i < LIST_VARIANTS; i++) sqlite3_finalize(s->list[i]);
+  sqlite3_close(s->conn);
+  kds_buf_release(&s->s1);
+  kds_buf_release(&s->s2);
+  free(s);
+}
+
+static int sqlite_open(const char *path, void **self, char *err, size_t errlen) {
+  db_sqlite *s = calloc(1, sizeof(*s));
+  sqlite3_stmt *st = NULL;
+  if (s == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return KDS_ENOMEM;
+  }
+  /* NOMUTEX: one thread at a time uses the connection (the opener, then the DB thread). */
+  if (sqlite3_open_v2(path, &s->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+      SQLITE_OK) {
+    snprintf(err, errlen, "cannot open %s: %s", path, s->conn ? sqlite3_errmsg(s->conn) : "out of memory");
+    goto fail;
+  }
+  sqlite3_busy_timeout(s->conn, 5000); /* the CLI may hold the lock for a moment */
+  sqlite3_extended_result_codes(s->conn, 1);
+  if (sqlite3_prepare_v2(s->conn, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+      sqlite3_step(st) != SQLITE_ROW || strcmp(col_text(st, 0), "wal") != 0) {
+    snprintf(err, errlen, "cannot switch %s to WAL: %s", path, sqlite3_errmsg(s->conn));
+    sqlite3_finalize(st);
+    goto fail;
+  }
+  sqlite3_finalize(st);
+  /* FULL: a commit is on disk before we answer (SPEC 3: 201 after a durable commit). */
+  if (exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err, errlen)) goto fail;
+  if (migrate(s, err, errlen)) goto fail;
+  for (int i = 0; i < ST_COUNT; i++) {
+    if (sqlite3_prepare_v3(s->conn, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+      snprintf(err, errlen, "cannot prepare \"%s\": %s", stmt_sql[i], sqlite3_errmsg(s->conn));
+      goto fail;
+    }
+  }
+  *self = s;
+  return 0;
+fail:
+  sqlite_close(s);
+  return KDS_EDB;
+}
+
+/* ---- transactions ------------------------------------------------------------------------ */
+
+static int sqlite_begin(void *self) {
+  return run(self, ST_begin, "BEGIN");
+}
+
+static int sqlite_commit(void *self) {
+  return run(self, ST_commit, "COMMIT");
+}
+
+static int sqlite_rollback(void *self) {
+  db_sqlite *s = self;
+  if (sqlite3_get_autocommit(s->conn)) return 0; /* SQLite already rolled it back */
+  return run(s, ST_rollback, "ROLLBACK");
+}
+
+static int sqlite_in_transaction(void *self) {
+  db_sqlite *s = self;
+  return !sqlite3_get_autocommit(s->conn);
+}
+
+static int sqlite_savepoint(void *self) {
+  return run(self, ST_savepoint, "SAVEPOINT");
+}
+
+static int sqlite_release(void *self) {
+  return run(self, ST_release, "RELEASE");
+}
+
+static int sqlite_rollback_to(void *self) {
+  int rc = run(self, ST_rollback_to, "ROLLBACK TO");
+  return rc ? rc : run(self, ST_release, "RELEASE");
+}
+
+/* ---- users and tokens -------------------------------------------------------------------- */
+
+static int sqlite_user_add(void *self, const char *name, const char *password_hash, const char *role,
+                           int64_t outlet_id, const char *created_at, int64_t *id) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_user_add];
+  int rc;
+  bind_text(st, 1, name);
+  bind_text(st, 2, password_hash);
+  bind_text(st, 3, role);
+  bind_id(st, 4, outlet_id);
+  bind_text(st, 5, created_at);
+  rc = sqlite3_step(st);
+  done(st);
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) return KDS_ESTATE;
+  if (rc != SQLITE_DONE) return fail(s, "adding a user");
+  *id = sqlite3_last_insert_rowid(s->conn);
+  return 0;
+}
+
+static void read_user(sqlite3_stmt *st, kds_user *u) {
+  memset(u, 0, sizeof(*u));
+  u->id = sqlite3_column_int64(st, 0);
+  snprintf(u->username, sizeof(u->username), "%s", col_text(st, 1));
+  snprintf(u->role, sizeof(u->role), "%s", col_text(st, 2));
+  u->outlet_id = sqlite3_column_int64(st, 3); /* NULL reads as 0: all outlets */
+}
+
+static int sqlite_user_by_name(void *self, const char *name, kds_user *u, const char **password_hash) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_user_by_name];
+  int rc;
+  bind_text(st, 1, name);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    read_user(st, u);
+    if (keep(&s->s1, col_text(st, 4))) rc = SQLITE_NOMEM;
+    *password_hash = s->s1.base;
+  }
+  done(st);
+  if (rc == SQLITE_DONE) return KDS_ENOTFOUND;
+  return rc == SQLITE_ROW ? 0 : fail(s, "looking up a user");
+}
+
+static int sqlite_token_add(void *self, const char *token_hash, int64_t user_id, const char *kind,
+                            const char *created_at, int64_t expires_at) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_token_add];
+  bind_text(st, 1, token_hash);
+  sqlite3_bind_int64(st, 2, user_id);
+  bind_text(st, 3, kind);
+  bind_text(st, 4, created_at);
+  bind_id(st, 5, expires_at);
+  return run(s, ST_token_add, "adding a token");
+}
+
+static int sqlite_token_user(void *self, const char *token_hash, int64_t now_ms, kds_user *u, int64_t *expires_at) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_token_user];
+  int rc;
+  bind_text(st, 1, token_hash);
+  sqlite3_bind_int64(st, 2, now_ms);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    read_user(st, u);
+    *expires_at = sqlite3_column_int64(st, 4);
+  }
+  done(st);
+  if (rc == SQLITE_DONE) return KDS_ENOTFOUND;
+  return rc == SQLITE_ROW ? 0 : fail(s, "looking up a token");
+}
+
+static int sqlite_token_revoke(void *self, const char *token_hash) {
+  db_sqlite *s = self;
+  bind_text(s->st[ST_token_revoke], 1, token_hash);
+  return run(s, ST_token_revoke, "revoking a token");
+}
+
+/* ---- menu ---------------------------------------------------------------------------------- */
+
+static int sqlite_menu_empty(void *self, int *empty) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_menu_count];
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) *empty = sqlite3_column_int64(st, 0) == 0;
+  done(st);
+  return rc == SQLITE_ROW ? 0 : fail(s, "counting the menu");
+}
+
+static void read_category(sqlite3_stmt *st, db_category *c) {
+  c->id = sqlite3_column_int64(st, 0);
+  c->name = col_text(st, 1);
+  c->sort_order = sqlite3_column_int64(st, 2);
+}
+
+static int sqlite_category_list(void *self, int (*each)(void *ud, const db_category *c), void *ud) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_categories];
+  int rc, urc = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_category c;
+    read_category(st, &c);
+    if ((urc = each(ud, &c)) != 0) break;
+  }
+  done(st);
+  if (urc) return urc;
+  return rc == SQLITE_DONE ? 0 : fail(s, "listing categories");
+}
+
+static int sqlite_category_by_id(void *self, int64_t id, db_category *c) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_category_by_id];
+  int rc;
+  sqlite3_bind_int64(st, 1, id);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    read_category(st, c);
+    if (keep(&s->s1, c->name)) rc = SQLITE_NOMEM;
+    c->name = s->s1.base;
+  }
+  done(st);
+  if (rc == SQLITE_DONE) return KDS_ENOTFOUND;
+  return rc == SQLITE_ROW ? 0 : fail(s, "looking up a category");
+}
+
+static int sqlite_category_by_name(void *self, const char *name, int64_t *id) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_category_by_name];
+  int rc;
+  bind_text(st, 1, name);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
+  done(st);
+  if (rc == SQLITE_DONE) return KDS_ENOTFOUND;
+  return rc == SQLITE_ROW ? 0 : fail(s, "looking up a category");
+}
+
+static int sqlite_category_add(void *self, const char *name, int has_sort, int64_t sort_order, int64_t id,
+                               int64_t *new_id) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_category_add];
+  int rc;
+  bind_id(st, 1, id);
+  bind_text(st, 2, name);
+  if (has_sort)
+    sqlite3_bind_int64(st, 3, sort_order);
+  else
+    sqlite3_bind_null(st, 3);
+  rc = sqlite3_step(st);
+  done(st);
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) return KDS_ESTATE;
+  if (rc != SQLITE_DONE) return fail(s, "adding a category");
+  *new_id = sqlite3_last_insert_rowid(s->conn);
+  return 0;
+}
+
+static void read_product(sqlite3_stmt *st, order_product *p) {
+  p->id = sqlite3_column_int64(st, 0);
+  p->name = col_text(st, 1);
+  p->price = sqlite3_column_int64(st, 2);
+  p->category_id = sqlite3_column_int64(st, 3);
+  p->category = col_text(st, 4);
+  p->category_sort = sqlite3_column_int64(st, 5);
+  p->active = sqlite3_column_int(st, 6) != 0;
+}
+
+static int sqlite_product_list(void *self, int (*each)(void *ud, const order_product *p), void *ud) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_products];
+  int rc, urc = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    order_product p;
+    read_product(st, &p);
+    if ((urc = each(ud, &p)) != 0) break;
+  }
+  done(st);
+  if (urc) return urc;
+  return rc == SQLITE_DONE ? 0 : fail(s, "listing products");
+}
+
+static int sqlite_product_by_id(void *self, int64_t id, order_product *p) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_product_by_id];
+  int rc;
+  sqlite3_bind_int64(st, 1, id);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    read_product(st, p);
+    if (keep(&s->s1, p->name) || keep(&s->s2, p->category)) rc = SQLITE_NOMEM;
+    p->name = s->s1.base;
+    p->category = s->s2.base;
+  }
+  done(st);
+  if (rc == SQLITE_DONE) return KDS_ENOTFOUND;
+  return rc == SQLITE_ROW ? 0 : fail(s, "looking up a product");
+}
+
+static int sqlite_product_add(void *self, const char *name, int64_t price, int64_t category_id, int64_t id,
+                              int64_t *new_id) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_product_add];
+  int rc;
+  bind_id(st, 1, id);
+  bind_text(st, 2, name);
+  sqlite3_bind_int64(st, 3, price);
+  sqlite3_bind_int64(st, 4, category_id);
+  rc = sqlite3_step(st);
+  done(st);
+  if (rc != SQLITE_DONE) return fail(s, "adding a product");
+  *new_id = sqlite3_last_insert_rowid(s->conn);
+  return 0;
+}
+
+static int sqlite_product_update(void *self, int64_t id, const char *name, int64_t price, int64_t category_id,
+                                 int active) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_product_update];
+  bind_text(st, 1, name);
+  sqlite3_bind_int64(st, 2, price);
+  sqlite3_bind_int64(st, 3, category_id);
+  sqlite3_bind_int(st, 4, active ? 1 : 0);
+  sqlite3_bind_int64(st, 5, id);
+  return run(s, ST_product_update, "updating a product");
+}
+
+/* ---- orders ------------------------------------------------------------------------------- */
+
+static int sqlite_invoice_next(void *self, const char *day, int64_t *seq) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_invoice_next];
+  int rc;
+  bind_text(st, 1, day);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
+  /* RETURNING: the statement must run to completion before it is reset */
+  if (rc == SQLITE_ROW) rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_ROW : SQLITE_ERROR;
+  done(st);
+  return rc == SQLITE_ROW ? 0 : fail(s, "taking an invoice number");
+}
+
+static int sqlite_order_insert(void *self, order_t *o, int64_t created_by) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_order_add];
+  int rc;
+  bind_text(st, 1, o->invoice_number);
+  bind_text(st, 2, o->date);
+  sqlite3_bind_int64(st, 3, o->outlet_id);
+  bind_text(st, 4, o->status);
+  bind_text(st, 5, o->payment_method);
+  bind_text(st, 6, o->note);
+  sqlite3_bind_int64(st, 7, o->total_amount);
+  bind_id(st, 8, created_by);
+  bind_text(st, 9, o->created_at);
+  bind_text(st, 10, o->updated_at);
+  rc = sqlite3_step(st);
+  done(st);
+  if (rc != SQLITE_DONE) return fail(s, "adding an order");
+  o->id = sqlite3_last_insert_rowid(s->conn);
+  st = s->st[ST_line_add];
+  for (size_t i = 0; i < o->nlines; i++) {
+    const order_line *l = &o->lines[i];
+    sqlite3_bind_int64(st, 1, o->id);
+    sqlite3_bind_int64(st, 2, (int64_t)i + 1);
+    sqlite3_bind_int64(st, 3, l->product_id);
+    bind_text(st, 4, l->name);
+    sqlite3_bind_int64(st, 5, l->category_id);
+    bind_text(st, 6, l->category);
+    sqlite3_bind_int64(st, 7, l->category_sort);
+    sqlite3_bind_int64(st, 8, l->qty);
+    sqlite3_bind_int64(st, 9, l->price);
+    sqlite3_bind_int64(st, 10, l->subtotal);
+    if (run(s, ST_line_add, "adding an order line")) return KDS_EDB;
+  }
+  return 0;
+}
+
+static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int i) {
+  snprintf(dst, size, "%s", col_text(st, i));
+}
+
+/* Reads the order row at `st` (the columns of order_by_id) and then its lines. */
+static int read_order(db_sqlite *s, sqlite3_stmt *st, order_t *o) {
+  sqlite3_stmt *ls = s->st[ST_order_lines];
+  int rc;
+  order_release(o);
+  o->id = sqlite3_column_int64(st, 0);
+  copy_col(o->invoice_number, sizeof(o->invoice_number), st, 1);
+  copy_col(o->date, sizeof(o->date), st, 2);
+  o->outlet_id = sqlite3_column_int64(st, 3);
+  copy_col(o->status, sizeof(o->status), st, 4);
+  copy_col(o->payment_method, sizeof(o->payment_method), st, 5);
+  if (sqlite3_column_type(st, 6) != SQLITE_NULL && order_set_note(o, col_text(st, 6))) return KDS_ENOMEM;
+  o->total_amount = sqlite3_column_int64(st, 7);
+  copy_col(o->created_at, sizeof(o->created_at), st, 8);
+  copy_col(o->updated_at, sizeof(o->updated_at), st, 9);
+  sqlite3_bind_int64(ls, 1, o->id);
+  while ((rc = sqlite3_step(ls)) == SQLITE_ROW) {
+    if (order_line_add(o, sqlite3_column_int64(ls, 0), col_text(ls, 1), sqlite3_column_int64(ls, 2),
+                       col_text(ls, 3), sqlite3_column_int64(ls, 4), sqlite3_column_int64(ls, 5),
+                       sqlite3_column_int64(ls, 6)) != 0) {
+      done(ls);
+      return KDS_ENOMEM;
+    }
+    o->lines[o->nlines - 1].subtotal = sqlite3_column_int64(ls, 7);
+  }
+  done(ls);
+  return rc == SQLITE_DONE ? 0 : fail(s, "reading order lines");
+}
+
+static int load_one(db_sqlite *s, int id, int live, order_t *o) {
+  sqlite3_stmt *st = s->st[id];
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW && live && sqlite3_column_type(st, 10) != SQLITE_NULL) rc = SQLITE_DONE; /* voided */
+  if (rc == SQLITE_ROW) {
+    int r = read_order(s, st, o);
+    done(st);
+    return r;
+  }
+  done(st);
+  if (rc == SQLITE_DONE) return KDS_ENOTFOUND;
+  return fail(s, "reading an order");
+}
+
+static int sqlite_order_by_invoice(void *self, const char *invoice, int live, order_t *o) {
+  db_sqlite *s = self;
+  bind_text(s->st[ST_order_by_invoice], 1, invoice);
+  return load_one(s, ST_order_by_invoice, live, o);
+}
+
+static int sqlite_order_by_id(void *self, int64_t id, order_t *o) {
+  db_sqlite *s = self;
+  sqlite3_bind_int64(s->st[ST_order_by_id], 1, id);
+  return load_one(s, ST_order_by_id, 0, o);
+}
+
+static int sqlite_order_id_of(void *self, const char *invoice, int64_t *id) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_order_id_of];
+  int rc;
+  bind_text(st, 1, invoice);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
+  done(st);
+  if (rc == SQLITE_DONE) return KDS_ENOTFOUND;
+  return rc == SQLITE_ROW ? 0 : fail(s, "looking up an order");
+}
+
+static int sqlite_order_set_status(void *self, int64_t id, const char *from, const char *to, const char *at,
+                                   int *changed) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_order_set_status];
+  bind_text(st, 1, to);
+  bind_text(st, 2, at);
+  sqlite3_bind_int64(st, 3, id);
+  bind_text(st, 4, from);
+  if (run(s, ST_order_set_status, "changing an order's status")) return KDS_EDB;
+  *changed = sqlite3_changes(s->conn) == 1;
+  return 0;
+}
+
+static int sqlite_order_void(void *self, int64_t id, const char *at, int *changed) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_order_void];
+  bind_text(st, 1, at);
+  sqlite3_bind_int64(st, 2, id);
+  if (run(s, ST_order_void, "voiding an order")) return KDS_EDB;
+  *changed = sqlite3_changes(s->conn) == 1;
+  return 0;
+}
+
+static sqlite3_stmt *list_stmt(db_sqlite *s, unsigned mask) {
+  kds_buf sql = KDS_BUF_INIT;
+  if (s->list[mask]) return s->list[mask];
+  kds_buf_adds(&sql,
+               "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "
+               "updated_at, voided_at FROM orders WHERE voided_at IS NULL");
+  if (mask & LIST_STATUS) kds_buf_adds(&sql, " AND status IN (?1, ?2, ?3, ?4, ?5)");
+  if (mask & LIST_DATE) kds_buf_adds(&sql, " AND date = ?6");
+  if (mask & LIST_OUTLET) kds_buf_adds(&sql, " AND outlet_id = ?7");
+  if (mask & LIST_BEFORE) kds_buf_adds(&sql, " AND id < ?8");
+  if (kds_buf_adds(&sql, " ORDER BY id DESC LIMIT ?9") == 0 &&
+      sqlite3_prepare_v3(s->conn, sql.base, -1, SQLITE_PREPARE_PERSISTENT, &s->list[mask], NULL) != SQLITE_OK) {
+    fail(s, "preparing the order listing");
+    s->list[mask] = NULL;
+  }
+  kds_buf_release(&sql);
+  return s->list[mask];
+}
+
+static int sqlite_order_list(void *self, const db_list_query *q, int (*each)(void *ud, order_t *o), void *ud) {
+  db_sqlite *s = self;
+  unsigned mask = (q->statuses ? LIST_STATUS : 0) | (q->date ? LIST_DATE : 0) | (q->outlet_id ? LIST_OUTLET : 0) |
+                  (q->before_id ? LIST_BEFORE : 0);
+  sqlite3_stmt *st = list_stmt(s, mask);
+  order_t o;
+  int rc, urc = 0, n = 1;
+  if (st == NULL) return KDS_EDB;
+  if (q->statuses) {
+    for (int i = 0; i < 5; i++)
+      if (q->statuses & (1u << i)) sqlite3_bind_text(st, n++, order_statuses[i], -1, SQLITE_STATIC);
+    while (n <= 5) sqlite3_bind_null(st, n++); /* NULL never matches IN */
+  }
+  if (q->date) bind_text(st, 6, q->date);
+  if (q->outlet_id) sqlite3_bind_int64(st, 7, q->outlet_id);
+  if (q->before_id) sqlite3_bind_int64(st, 8, q->before_id);
+  sqlite3_bind_int64(st, 9, q->limit);
+  order_init(&o);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if ((urc = read_order(s, st, &o)) != 0) break;
+    if ((urc = each(ud, &o)) != 0) break;
+  }
+  order_release(&o);
+  done(st);
+  if (urc) return urc;
+  return rc == SQLITE_DONE ? 0 : fail(s, "listing orders");
+}
+
+/* ---- idempotency keys -------------------------------------------------------------------- */
+
+static int sqlite_idem_find(void *self, int64_t user_id, const char *key, int64_t since_ms,
+                            const char **request_hash, int64_t *order_id) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_idem_find];
+  int rc;
+  sqlite3_bind_int64(st, 1, user_id);
+  bind_text(st, 2, key);
+  sqlite3_bind_int64(st, 3, since_ms);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    if (keep(&s->s1, col_text(st, 0))) rc = SQLITE_NOMEM;
+    *request_hash = s->s1.base;
+    *order_id = sqlite3_column_int64(st, 1);
+  }
+  done(st);
+  if (rc == SQLITE_DONE) return KDS_ENOTFOUND;
+  return rc == SQLITE_ROW ? 0 : fail(s, "looking up an idempotency key");
+}
+
+static int sqlite_idem_put(void *self, int64_t user_id, const char *key, const char *request_hash, int64_t order_id,
+                           int64_t at_ms) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_idem_put];
+  sqlite3_bind_int64(st, 1, user_id);
+  bind_text(st, 2, key);
+  bind_text(st, 3, request_hash);
+  sqlite3_bind_int64(st, 4, order_id);
+  sqlite3_bind_int64(st, 5, at_ms);
+  return run(s, ST_idem_put, "storing an idempotency key");
+}
+
+static int sqlite_idem_purge(void *self, int64_t before_ms, int64_t *purged) {
+  db_sqlite *s = self;
+  sqlite3_bind_int64(s->st[ST_idem_purge], 1, before_ms);
+  if (run(s, ST_idem_purge, "purging idempotency keys")) return KDS_EDB;
+  *purged = sqlite3_changes(s->conn);
+  return 0;
+}
+
+const db_store_ops db_sqlite_ops = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .in_transaction = sqlite_in_transaction,
+    .savepoint = sqlite_savepoint,
+    .release = sqlite_release,
+    .rollback_to = sqlite_rollback_to,
+    .user_add = sqlite_user_add,
+    .user_by_name = sqlite_user_by_name,
+    .token_add = sqlite_token_add,
+    .token_user = sqlite_token_user,
+    .token_revoke = sqlite_token_revoke,
+    .menu_empty = sqlite_menu_empty,
+    .category_list = sqlite_category_list,
+    .category_by_id = sqlite_category_by_id,
+    .category_by_name = sqlite_category_by_name,
+    .category_add = sqlite_category_add,
+    .product_list = sqlite_product_list,
+    .product_by_id = sqlite_product_by_id,
+    .product_add = sqlite_product_add,
+    .product_update = sqlite_product_update,
+    .invoice_next = sqlite_invoice_next,
+    .order_insert = sqlite_order_insert,
+    .order_by_invoice = sqlite_order_by_invoice,
+    .order_by_id = sqlite_order_by_id,
+    .order_id_of = sqlite_order_id_of,
+    .order_set_status = sqlite_order_set_status,
+    .order_void = sqlite_order_void,
+    .order_list = sqlite_order_list,
+    .idem_find = sqlite_idem_find,
+    .idem_put = sqlite_idem_put,
+    .idem_purge = sqlite_idem_purge,
+};

@@ -1,0 +1,100 @@
+/* db_store.h: the storage seam (SPEC 9, STYLE 17): the narrow, synchronous operations a
+ * backend implements. SQLite (db_sqlite.c) now; PostgreSQL would be one more table of the
+ * same ops. The rules (validation, idempotency, transitions, outlet scoping) live once in
+ * db.c, above this seam. A store is used by one thread at a time: the DB thread while the
+ * server runs, the CLI before any thread exists. */
+#ifndef KDS_DB_STORE_H
+#define KDS_DB_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "order.h"
+
+typedef struct db_category {
+  int64_t id;
+  const char *name; /* valid until the next call on the store */
+  int64_t sort_order;
+} db_category;
+
+/* GET /orders filters (SPEC 11.13); zero fields do not filter. */
+typedef struct db_list_query {
+  unsigned statuses;  /* order_status_bit() set; 0 = any */
+  const char *date;   /* YYYY-MM-DD or NULL */
+  int64_t outlet_id;  /* 0 = every outlet */
+  int64_t before_id;  /* 0 = from the newest; else orders with id < before_id */
+  int64_t limit;      /* >= 1 */
+} db_list_query;
+
+/* Every op returns 0, KDS_ENOTFOUND where it says so, or KDS_EDB (logged with the
+ * backend's message). Strings handed out (names, hashes) stay valid until the next call. */
+typedef struct db_store_ops {
+  const char *name;
+
+  /* Opens (creating if needed) the store at `path`, applies migrations. On failure writes
+   * a one-line reason into err and returns KDS_EDB. */
+  int (*open)(const char *path, void **self, char *err, size_t errlen);
+  void (*close)(void *self); /* NULL-safe; finalizes everything */
+
+  /* Transactions: one write transaction per batch, one savepoint per request in it. */
+  int (*begin)(void *self); /* takes the write lock */
+  int (*commit)(void *self);
+  int (*rollback)(void *self);
+  int (*in_transaction)(void *self); /* 0 if the backend rolled the transaction back itself */
+  int (*savepoint)(void *self);
+  int (*release)(void *self);
+  int (*rollback_to)(void *self); /* rolls back to the savepoint and releases it */
+
+  /* users and tokens */
+  int (*user_add)(void *self, const char *name, const char *password_hash, const char *role, int64_t outlet_id,
+                  const char *created_at, int64_t *id); /* KDS_ESTATE: the name exists */
+  int (*user_by_name)(void *self, const char *name, kds_user *u, const char **password_hash); /* ENOTFOUND */
+  int (*token_add)(void *self, const char *token_hash, int64_t user_id, const char *kind, const char *created_at,
+                   int64_t expires_at /* epoch ms, 0 = never */);
+  int (*token_user)(void *self, const char *token_hash, int64_t now_ms, kds_user *u,
+                    int64_t *expires_at); /* ENOTFOUND: unknown, revoked or expired */
+  int (*token_revoke)(void *self, const char *token_hash);
+
+  /* menu */
+  int (*menu_empty)(void *self, int *empty);
+  int (*category_list)(void *self, int (*each)(void *ud, const db_category *c), void *ud);
+  int (*category_by_id)(void *self, int64_t id, db_category *c);      /* ENOTFOUND */
+  int (*category_by_name)(void *self, const char *name, int64_t *id); /* ENOTFOUND */
+  int (*category_add)(void *self, const char *name, int has_sort, int64_t sort_order, int64_t id /* 0 = next */,
+                      int64_t *new_id);
+  int (*product_list)(void *self, int (*each)(void *ud, const order_product *p), void *ud);
+  int (*product_by_id)(void *self, int64_t id, order_product *p); /* ENOTFOUND */
+  int (*product_add)(void *self, const char *name, int64_t price, int64_t category_id, int64_t id /* 0 = next */,
+                     int64_t *new_id);
+  int (*product_update)(void *self, int64_t id, const char *name, int64_t price, int64_t category_id, int active);
+
+  /* orders */
+  int (*invoice_next)(void *self, const char *day, int64_t *seq); /* gapless per day, in the transaction */
+  int (*order_insert)(void *self, order_t *o, int64_t created_by); /* sets o->id */
+  /* Loads the order (and its lines) by invoice number; `live` skips voided ones. ENOTFOUND. */
+  int (*order_by_invoice)(void *self, const char *invoice, int live, order_t *o);
+  int (*order_by_id)(void *self, int64_t id, order_t *o);               /* ENOTFOUND */
+  int (*order_id_of)(void *self, const char *invoice, int64_t *id);     /* any, voided too; ENOTFOUND */
+  int (*order_set_status)(void *self, int64_t id, const char *from, const char *to, const char *at,
+                          int *changed);
+  int (*order_void)(void *self, int64_t id, const char *at, int *changed);
+  /* Live orders matching q, newest first; `each` returning non-zero stops with that code. */
+  int (*order_list)(void *self, const db_list_query *q, int (*each)(void *ud, order_t *o), void *ud);
+
+  /* idempotency keys (SPEC 3, 11.8) */
+  int (*idem_find)(void *self, int64_t user_id, const char *key, int64_t since_ms, const char **request_hash,
+                   int64_t *order_id); /* ENOTFOUND */
+  int (*idem_put)(void *self, int64_t user_id, const char *key, const char *request_hash, int64_t order_id,
+                  int64_t at_ms);
+  int (*idem_purge)(void *self, int64_t before_ms, int64_t *purged);
+} db_store_ops;
+
+/* The SQLite backend. */
+extern const db_store_ops db_sqlite_ops;
+
+/* Loads the demo menu (SPEC 7) through `ops` when the menu has no category and no product
+ * (SPEC 11.5: users may exist). Sets *loaded. Runs in its own transaction. */
+int db_store_seed_demo(const db_store_ops *ops, void *self, int *loaded);
+
+#endif

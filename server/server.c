@@ -1,0 +1,105 @@
+/* server.c: start-up, wiring and graceful shutdown of kds-server. The order of start-up is
+ * the order of dependencies: the store, auth, the REST routes, the live feed, then the
+ * listener. Shutdown runs the other way, asynchronously, through close callbacks. */
+#include "server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "auth.h"
+#include "db.h"
+#include "err.h"
+#include "http.h"
+#include "log.h"
+#include "realtime.h"
+
+static void on_signal(uv_signal_t *h, int signum) {
+  server_t *srv = h->loop->data;
+  log_info("%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  server_stop(srv);
+}
+
+static void on_http_closed(http_server_t *hs) {
+  server_t *srv = http_server_srv(hs);
+  srv->http = NULL;
+}
+
+/* The store has finished every queued commit and answered it; now the HTTP connections
+ * that carried those answers can go. */
+static void on_db_closed(void *ud) {
+  server_t *srv = ud;
+  if (srv->http) http_server_close(srv->http, on_http_closed);
+}
+
+void server_stop(server_t *srv) {
+  if (srv->stopping) return;
+  srv->stopping = 1;
+  uv_close((uv_handle_t *)&srv->sigint, NULL);
+  uv_close((uv_handle_t *)&srv->sigterm, NULL);
+  /* Live clients first (they hold no durable state), then let the store finish its
+   * commits in flight (their 201s are written by the still-open HTTP layer), then HTTP. */
+  realtime_close(srv->rt);
+  auth_close(srv->auth);
+  if (srv->db)
+    db_close(srv->db, on_db_closed, srv);
+  else
+    on_db_closed(srv);
+}
+
+static void on_walk_close(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+int server_run(const kds_config *cfg) {
+  server_t srv;
+  uv_loop_t loop;
+  int r;
+
+  memset(&srv, 0, sizeof(srv));
+  srv.cfg = *cfg;
+  signal(SIGPIPE, SIG_IGN);
+  if ((r = uv_loop_init(&loop)) != 0) {
+    log_error("kds-server: cannot create the event loop: %s", uv_strerror(r));
+    return 1;
+  }
+  loop.data = &srv;
+  srv.loop = &loop;
+
+  if ((r = db_open(&srv)) != 0) {
+    log_error("kds-server: cannot open the database %s: %s", cfg->db_path, kds_strerror(r));
+    srv.exit_code = 1;
+    goto out;
+  }
+  if ((r = http_server_new(&srv, &srv.http)) != 0 || (r = auth_init(&srv)) != 0 || (r = api_init(&srv)) != 0 ||
+      (r = realtime_init(&srv)) != 0) {
+    log_error("kds-server: start-up failed: %s", kds_strerror(r));
+    srv.exit_code = 1;
+    server_stop(&srv);
+    goto run;
+  }
+  if ((r = http_server_listen(srv.http, cfg->host, cfg->port, &srv.port)) != 0) {
+    log_error("kds-server: cannot listen on %s:%d: %s", cfg->host, cfg->port, kds_strerror(r));
+    srv.exit_code = 1;
+    server_stop(&srv);
+    goto run;
+  }
+  uv_signal_init(&loop, &srv.sigint);
+  uv_signal_init(&loop, &srv.sigterm);
+  uv_signal_start(&srv.sigint, on_signal, SIGINT);
+  uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
+  log_info("🚀 kds-server listening on http://%s:%d (db %s, ws-auth %s)", cfg->host, srv.port, cfg->db_path,
+           cfg->ws_auth ? "on" : "off");
+
+run:
+  uv_run(&loop, UV_RUN_DEFAULT);
+out:
+  /* Everything closes itself on shutdown; anything left is a bug, but the loop must
+   * still close cleanly. */
+  uv_walk(&loop, on_walk_close, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop) != 0) log_warn("kds-server: handles left open at exit");
+  return srv.exit_code;
+}

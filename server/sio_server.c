@@ -1,0 +1,1196 @@
+/* sio_server.c: Socket.IO v5 server on eio_server (see sio_server.h).
+ *
+ * Map: one sio_client per Engine.IO session (its decoder, its sockets, its connectTimeout
+ * entry); one sio_socket per (client, namespace); rooms are per namespace (a hash of
+ * sio_room, each a list of sio_member linking a socket and a room). A broadcast collects
+ * its recipients first (with references, as a send may drop a slow client), then queues
+ * one shared frame to each. Recovery keeps, per namespace, the events sent with their
+ * offsets (sio_stored) and the sessions of sockets that left for a recoverable reason
+ * (sio_session). Clients are freed from a uv_prepare, sockets when their last reference
+ * goes. */
+#include "sio_server.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "eio.h"
+#include "err.h"
+#include "list.h"
+#include "log.h"
+#include "sio.h"
+
+#define ROOM_NAME_MAX 255
+#define STATE_MAX 4096
+#define CLEANUP_PERIOD_MS 60000
+
+enum { SK_PENDING, SK_CONNECTED, SK_GONE };
+
+typedef struct sio_room {
+  struct sio_room *next; /* hash chain */
+  kds_list members;      /* sio_member.room_link */
+  size_t n;
+  size_t len;
+  char name[];
+} sio_room;
+
+typedef struct sio_member {
+  sio_room *room;
+  sio_socket_t *s;
+  kds_list room_link;
+  kds_list sock_link;
+} sio_member;
+
+typedef struct sio_pending_ack {
+  kds_list link;
+  int64_t id;
+  sio_ack_cb cb;
+  void *ud;
+} sio_pending_ack;
+
+typedef struct sio_client {
+  sio_server_t *ss;
+  eio_socket_t *conn;     /* NULL once the session closed */
+  sio_decoder dec;
+  kds_list sockets;       /* sio_socket.client_link */
+  kds_list link;          /* ss->clients, then ss->dead */
+  kds_list connect_link;  /* ss->connect_q until a namespace is joined */
+  uint64_t connect_deadline;
+  const char *close_reason; /* set before we close the session ourselves */
+  char peer[64];
+  int dead;
+} sio_client;
+
+struct sio_socket {
+  sio_server_t *ss;
+  sio_nsp_t *nsp;
+  sio_client *client;     /* NULL once gone */
+  char id[EIO_ID_LEN + 1];
+  char pid[EIO_ID_LEN + 1]; /* "" without recovery */
+  char peer[64];
+  int state;
+  int refs;
+  int recovered;
+  int awaiting_verdict;
+  void *data;
+  kds_buf auth;           /* raw CONNECT payload, "{}" if none */
+  kds_buf st;             /* persisted state bytes */
+  kds_buf rejoin;         /* restored room names, NUL-separated, joined at connect */
+  kds_list client_link;
+  kds_list nsp_link;
+  kds_list rooms;         /* sio_member.sock_link */
+  size_t nrooms;
+  kds_list acks;          /* sio_pending_ack */
+  size_t nacks;
+  uint64_t mark, except_mark; /* broadcast dedup stamps */
+};
+
+typedef struct sio_stored {
+  kds_list link;
+  char id[40];
+  uint64_t emitted_at;
+  size_t data_len, rooms_len, except_len; /* rooms/except: NUL-terminated names back to back */
+  char *rooms, *except;
+  char data[];
+} sio_stored;
+
+typedef struct sio_session {
+  kds_list link;
+  char sid[EIO_ID_LEN + 1];
+  char pid[EIO_ID_LEN + 1];
+  uint64_t disconnected_at;
+  size_t rooms_len, state_len;
+  char *rooms, *state;
+  char buf[];
+} sio_session;
+
+struct sio_nsp {
+  sio_server_t *ss;
+  sio_nsp_t *next;
+  char *name;
+  sio_nsp_ops ops;
+  void *ud;
+  kds_list sockets; /* connected sockets */
+  size_t count;
+  sio_room **rb;
+  size_t nrb, nrooms;
+  int64_t next_ack;
+  kds_list packets; /* sio_stored, oldest first */
+  size_t npackets;
+  kds_list sessions;
+};
+
+struct sio_server {
+  uv_loop_t *loop;
+  sio_server_config cfg;
+  eio_server_t *eio;
+  sio_nsp_t *nsps;
+  kds_list clients, dead, connect_q;
+  uv_timer_t connect_timer, cleanup_timer;
+  uv_prepare_t prepare;
+  int handles_open;
+  uint64_t mark;
+  char yeast_prev[16];
+  uint64_t yeast_seed;
+  kds_buf out, tmp, name;
+  sio_socket_t **vec;
+  size_t veccap;
+  int closing;
+  void (*close_cb)(void *);
+  void *close_ud;
+};
+
+static const char *const reserved_events[] = {"connect",       "connect_error", "disconnect",
+                                              "disconnecting", "newListener",   "removeListener"};
+static const char *const recoverable_reasons[] = {"transport error",      "transport close",
+                                                  "forced close",         "ping timeout",
+                                                  "server shutting down", "forced server close"};
+
+static void socket_leave_all(sio_socket_t *s, const char *reason);
+static void client_close(sio_client *c, const char *reason);
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+void sio_server_config_default(sio_server_config *c) {
+  memset(c, 0, sizeof(*c));
+  eio_server_config_default(&c->eio);
+  c->connect_timeout = 45000;
+  c->max_disconnection = 120000;
+  c->skip_middlewares = 1;
+  c->recovery_max_packets = 10000;
+  c->max_pending_acks = 1000;
+  c->max_rooms = 64;
+}
+
+static uint64_t now_ms(sio_server_t *ss) {
+  uv_update_time(ss->loop);
+  return uv_now(ss->loop);
+}
+
+static uint64_t hash_str(const char *s, size_t len) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  return h;
+}
+
+static int event_name_ok(const char *event) {
+  if (event == NULL) return 0;
+  for (size_t i = 0; i < sizeof(reserved_events) / sizeof(reserved_events[0]); i++)
+    if (strcmp(event, reserved_events[i]) == 0) return 0;
+  return 1;
+}
+
+/* yeast(): Date.now() in a 64-character alphabet, ".<n>" appended for repeats within one
+ * millisecond (socket.io-adapter contrib/yeast.ts). */
+static void yeast_encode(uint64_t num, char *out) {
+  static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+  char tmp[16];
+  int n = 0;
+  do {
+    tmp[n++] = alphabet[num % 64];
+    num /= 64;
+  } while (num);
+  for (int i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  out[n] = '\0';
+}
+
+static void yeast(sio_server_t *ss, char out[40]) {
+  struct timespec ts;
+  char now[16], seed[16];
+  clock_gettime(CLOCK_REALTIME, &ts);
+  yeast_encode((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, now);
+  if (strcmp(now, ss->yeast_prev) != 0) {
+    ss->yeast_seed = 0;
+    strcpy(ss->yeast_prev, now);
+    strcpy(out, now);
+    return;
+  }
+  yeast_encode(ss->yeast_seed++, seed);
+  snprintf(out, 40, "%s.%s", now, seed);
+}
+
+/* Names back to back, each NUL-terminated: the membership test of stored packets. */
+static int names_has(const char *names, size_t len, const char *name) {
+  for (size_t i = 0; i < len;) {
+    size_t n = strlen(names + i);
+    if (strcmp(names + i, name) == 0) return 1;
+    i += n + 1;
+  }
+  return 0;
+}
+
+/* ---- rooms ------------------------------------------------------------------------------ */
+
+static sio_room *room_find(const sio_nsp_t *nsp, const char *name, size_t len) {
+  sio_room *r;
+  if (nsp->nrb == 0) return NULL;
+  for (r = nsp->rb[hash_str(name, len) & (nsp->nrb - 1)]; r; r = r->next)
+    if (r->len == len && memcmp(r->name, name, len) == 0) return r;
+  return NULL;
+}
+
+static int rooms_grow(sio_nsp_t *nsp) {
+  size_t n = nsp->nrb ? nsp->nrb * 2 : 64;
+  sio_room **b = calloc(n, sizeof(*b));
+  if (b == NULL) return KDS_ENOMEM;
+  for (size_t i = 0; i < nsp->nrb; i++) {
+    sio_room *r = nsp->rb[i], *next;
+    for (; r; r = next) {
+      size_t k = hash_str(r->name, r->len) & (n - 1);
+      next = r->next;
+      r->next = b[k];
+      b[k] = r;
+    }
+  }
+  free(nsp->rb);
+  nsp->rb = b;
+  nsp->nrb = n;
+  return 0;
+}
+
+static sio_room *room_get(sio_nsp_t *nsp, const char *name, size_t len) {
+  sio_room *r = room_find(nsp, name, len);
+  size_t k;
+  if (r) return r;
+  if ((nsp->nrooms + 1 > nsp->nrb * 2 || nsp->nrb == 0) && rooms_grow(nsp) != 0 && nsp->nrb == 0) return NULL;
+  r = malloc(sizeof(*r) + len + 1);
+  if (r == NULL) return NULL;
+  kds_list_init(&r->members);
+  r->n = 0;
+  r->len = len;
+  memcpy(r->name, name, len);
+  r->name[len] = '\0';
+  k = hash_str(name, len) & (nsp->nrb - 1);
+  r->next = nsp->rb[k];
+  nsp->rb[k] = r;
+  nsp->nrooms++;
+  return r;
+}
+
+static void room_drop_if_empty(sio_nsp_t *nsp, sio_room *r) {
+  sio_room **pp;
+  if (r->n) return;
+  for (pp = &nsp->rb[hash_str(r->name, r->len) & (nsp->nrb - 1)]; *pp; pp = &(*pp)->next) {
+    if (*pp == r) {
+      *pp = r->next;
+      nsp->nrooms--;
+      free(r);
+      return;
+    }
+  }
+}
+
+static void member_remove(sio_nsp_t *nsp, sio_member *m) {
+  sio_room *r = m->room;
+  kds_list_remove(&m->room_link);
+  kds_list_remove(&m->sock_link);
+  m->s->nrooms--;
+  r->n--;
+  free(m);
+  room_drop_if_empty(nsp, r);
+}
+
+static sio_member *socket_member(const sio_socket_t *s, const char *room) {
+  for (kds_list *n = s->rooms.next; n != &s->rooms; n = n->next) {
+    sio_member *m = kds_container_of(n, sio_member, sock_link);
+    if (strcmp(m->room->name, room) == 0) return m;
+  }
+  return NULL;
+}
+
+int sio_socket_join(sio_socket_t *s, const char *room) {
+  sio_room *r;
+  sio_member *m;
+  size_t len;
+  if (s->state != SK_CONNECTED) return KDS_ECLOSED;
+  if (room == NULL || (len = strlen(room)) == 0 || len > ROOM_NAME_MAX) return KDS_EINVAL;
+  if (socket_member(s, room)) return 0;
+  if (s->nrooms >= s->ss->cfg.max_rooms) return KDS_EFULL;
+  if ((m = malloc(sizeof(*m))) == NULL) return KDS_ENOMEM;
+  if ((r = room_get(s->nsp, room, len)) == NULL) {
+    free(m);
+    return KDS_ENOMEM;
+  }
+  m->room = r;
+  m->s = s;
+  kds_list_push(&r->members, &m->room_link);
+  kds_list_push(&s->rooms, &m->sock_link);
+  r->n++;
+  s->nrooms++;
+  return 0;
+}
+
+void sio_socket_leave(sio_socket_t *s, const char *room) {
+  sio_member *m;
+  if (s->state != SK_CONNECTED || room == NULL) return;
+  if ((m = socket_member(s, room)) != NULL) member_remove(s->nsp, m);
+}
+
+int sio_socket_in_room(const sio_socket_t *s, const char *room) {
+  return s->state == SK_CONNECTED && room && socket_member(s, room) != NULL;
+}
+
+size_t sio_nsp_room_size(const sio_nsp_t *nsp, const char *room) {
+  sio_room *r = room_find(nsp, room, strlen(room));
+  return r ? r->n : 0;
+}
+
+size_t sio_nsp_count(const sio_nsp_t *nsp) {
+  return nsp->count;
+}
+
+/* ---- socket lifetime ------------------------------------------------------------------- */
+
+static void socket_free(sio_socket_t *s) {
+  kds_buf_release(&s->auth);
+  kds_buf_release(&s->st);
+  kds_buf_release(&s->rejoin);
+  free(s);
+}
+
+void sio_socket_ref(sio_socket_t *s) {
+  s->refs++;
+}
+
+void sio_socket_unref(sio_socket_t *s) {
+  if (s && --s->refs == 0) socket_free(s);
+}
+
+/* ---- sending ----------------------------------------------------------------------------- */
+
+/* Sends the packet in ss->out (text after the "4") and its attachments to one client. */
+static int client_send(sio_client *c, const kds_buf *pkt, const kds_slice *bins, int nbins) {
+  int rc;
+  if (c == NULL || c->conn == NULL) return KDS_ECLOSED;
+  if ((rc = eio_socket_send(c->conn, 0, pkt->base, pkt->len)) != 0) return rc;
+  for (int i = 0; i < nbins; i++) {
+    if (c->conn == NULL) return KDS_ECLOSED;
+    if ((rc = eio_socket_send(c->conn, 1, bins[i].ptr, bins[i].len)) != 0) return rc;
+  }
+  return 0;
+}
+
+static const char *nsp_arg(const sio_nsp_t *nsp) {
+  return strcmp(nsp->name, "/") == 0 ? NULL : nsp->name;
+}
+
+/* ---- connection state recovery ----------------------------------------------------------- */
+
+static void stored_free_head(sio_nsp_t *nsp) {
+  sio_stored *p = kds_container_of(nsp->packets.next, sio_stored, link);
+  kds_list_remove(&p->link);
+  nsp->npackets--;
+  free(p);
+}
+
+static void store_packet(sio_nsp_t *nsp, const char *id, const char *data, size_t len,
+                         const char *const *rooms, size_t nrooms, const char *const *except, size_t nexcept) {
+  size_t rl = 0, el = 0;
+  sio_stored *p;
+  char *w;
+  for (size_t i = 0; i < nrooms; i++) rl += strlen(rooms[i]) + 1;
+  for (size_t i = 0; i < nexcept; i++) el += strlen(except[i]) + 1;
+  if ((p = malloc(sizeof(*p) + len + 1 + rl + el)) == NULL) {
+    log_warn("sio: out of memory: event not kept for recovery");
+    return;
+  }
+  snprintf(p->id, sizeof(p->id), "%s", id);
+  p->emitted_at = uv_now(nsp->ss->loop);
+  p->data_len = len;
+  memcpy(p->data, data, len);
+  p->data[len] = '\0';
+  w = p->rooms = p->data + len + 1;
+  for (size_t i = 0; i < nrooms; i++) w = stpcpy(w, rooms[i]) + 1;
+  p->except = w;
+  for (size_t i = 0; i < nexcept; i++) w = stpcpy(w, except[i]) + 1;
+  p->rooms_len = rl;
+  p->except_len = el;
+  kds_list_push(&nsp->packets, &p->link);
+  if (++nsp->npackets > nsp->ss->cfg.recovery_max_packets) stored_free_head(nsp);
+}
+
+static void session_free(sio_session *se) {
+  kds_list_remove(&se->link);
+  free(se);
+}
+
+static sio_session *session_find(sio_nsp_t *nsp, const char *pid) {
+  for (kds_list *n = nsp->sessions.next; n != &nsp->sessions; n = n->next) {
+    sio_session *se = kds_container_of(n, sio_session, link);
+    if (strcmp(se->pid, pid) == 0) return se;
+  }
+  return NULL;
+}
+
+/* socket._onclose: keep what a reconnect needs (sid, pid, rooms, data). */
+static void persist_session(sio_socket_t *s) {
+  sio_nsp_t *nsp = s->nsp;
+  size_t rl = 0;
+  sio_session *se, *old;
+  char *w;
+  for (kds_list *n = s->rooms.next; n != &s->rooms; n = n->next)
+    rl += kds_container_of(n, sio_member, sock_link)->room->len + 1;
+  if ((se = malloc(sizeof(*se) + rl + s->st.len)) == NULL) return;
+  memcpy(se->sid, s->id, sizeof(se->sid));
+  memcpy(se->pid, s->pid, sizeof(se->pid));
+  se->disconnected_at = uv_now(s->ss->loop);
+  se->rooms = w = se->buf;
+  for (kds_list *n = s->rooms.next; n != &s->rooms; n = n->next)
+    w = stpcpy(w, kds_container_of(n, sio_member, sock_link)->room->name) + 1;
+  se->rooms_len = rl;
+  se->state = w;
+  se->state_len = s->st.len;
+  if (s->st.len) memcpy(w, s->st.base, s->st.len);
+  if ((old = session_find(nsp, se->pid)) != NULL) session_free(old);
+  kds_list_push(&nsp->sessions, &se->link);
+}
+
+/* shouldIncludePacket: in one of the packet's rooms (or it had none), in none of its
+ * exceptions. */
+static int session_wants(const sio_session *se, const sio_stored *p) {
+  int included = p->rooms_len == 0;
+  for (size_t i = 0; i < se->rooms_len;) {
+    const char *room = se->rooms + i;
+    if (!included && names_has(p->rooms, p->rooms_len, room)) included = 1;
+    if (names_has(p->except, p->except_len, room)) return 0;
+    i += strlen(room) + 1;
+  }
+  return included;
+}
+
+/* restoreSession: the session of `pid` if still fresh and `offset` is still buffered; the
+ * missed events are sent to the client (before the CONNECT reply) and the identity is
+ * copied into `s`. Returns 1 when restored. */
+static int restore_session(sio_socket_t *s, const char *pid, const char *offset) {
+  sio_nsp_t *nsp = s->nsp;
+  sio_server_t *ss = s->ss;
+  sio_session *se = session_find(nsp, pid);
+  kds_list *n;
+  if (se == NULL) return 0;
+  if (se->disconnected_at + (uint64_t)ss->cfg.max_disconnection < now_ms(ss)) {
+    session_free(se);
+    return 0;
+  }
+  for (n = nsp->packets.prev; n != &nsp->packets; n = n->prev)
+    if (strcmp(kds_container_of(n, sio_stored, link)->id, offset) == 0) break;
+  if (n == &nsp->packets) return 0;
+  memcpy(s->id, se->sid, sizeof(s->id));
+  memcpy(s->pid, se->pid, sizeof(s->pid));
+  kds_buf_reset(&s->st);
+  kds_buf_reset(&s->rejoin);
+  if (kds_buf_add(&s->st, se->state, se->state_len) != 0 || kds_buf_add(&s->rejoin, se->rooms, se->rooms_len) != 0)
+    return 0;
+  for (n = n->next; n != &nsp->packets; n = n->next) {
+    sio_stored *p = kds_container_of(n, sio_stored, link);
+    if (!session_wants(se, p)) continue;
+    kds_buf_reset(&ss->out);
+    if (sio_packet_encode(&ss->out, SIO_EVENT, nsp_arg(nsp), -1, p->data, p->data_len, 0) != 0 ||
+        client_send(s->client, &ss->out, NULL, 0) != 0)
+      break;
+  }
+  session_free(se);
+  s->recovered = 1;
+  return 1;
+}
+
+/* Every 60 s: drop sessions and packets older than maxDisconnectionDuration. */
+static void on_cleanup(uv_timer_t *t) {
+  sio_server_t *ss = t->data;
+  uint64_t now = uv_now(ss->loop), max = (uint64_t)ss->cfg.max_disconnection;
+  for (sio_nsp_t *nsp = ss->nsps; nsp; nsp = nsp->next) {
+    kds_list *n = nsp->sessions.next;
+    while (n != &nsp->sessions) {
+      sio_session *se = kds_container_of(n, sio_session, link);
+      n = n->next;
+      if (se->disconnected_at + max < now) session_free(se);
+    }
+    while (!kds_list_empty(&nsp->packets) &&
+           kds_container_of(nsp->packets.next, sio_stored, link)->emitted_at + max < now)
+      stored_free_head(nsp);
+  }
+}
+
+/* ---- broadcast ------------------------------------------------------------------------------ */
+
+static int vec_push(sio_server_t *ss, size_t *n, sio_socket_t *s) {
+  if (*n == ss->veccap) {
+    size_t cap = ss->veccap ? ss->veccap * 2 : 64;
+    sio_socket_t **v = realloc(ss->vec, cap * sizeof(*v));
+    if (v == NULL) return KDS_ENOMEM;
+    ss->vec = v;
+    ss->veccap = cap;
+  }
+  s->refs++;
+  ss->vec[(*n)++] = s;
+  return 0;
+}
+
+static ssize_t broadcast(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
+                         size_t nexcept, const char *event, const char *args, size_t args_len,
+                         const kds_slice *bins, int nbins) {
+  sio_server_t *ss = nsp->ss;
+  ws_frame_t *frames[1 + SIO_MAX_ATTACHMENTS] = {0};
+  char offset[40] = "";
+  int keep = ss->cfg.recovery && nbins == 0;
+  uint64_t mark = ++ss->mark;
+  size_t n = 0, veccap;
+  ssize_t rc = 0;
+  uv_buf_t part;
+  sio_socket_t **vec;
+
+  if (!event_name_ok(event) || nbins < 0 || nbins > SIO_MAX_ATTACHMENTS) return KDS_EINVAL;
+  /* The data array, with the offset as its last element when recovery keeps it. */
+  kds_buf_reset(&ss->tmp);
+  if (kds_buf_addc(&ss->tmp, '[') != 0 || sio_json_quote(&ss->tmp, event, strlen(event)) != 0) return KDS_ENOMEM;
+  if (args_len && (kds_buf_addc(&ss->tmp, ',') != 0 || kds_buf_add(&ss->tmp, args, args_len) != 0)) return KDS_ENOMEM;
+  if (keep) {
+    yeast(ss, offset);
+    if (kds_buf_addf(&ss->tmp, ",\"%s\"", offset) != 0) return KDS_ENOMEM;
+  }
+  if (kds_buf_addc(&ss->tmp, ']') != 0) return KDS_ENOMEM;
+  kds_buf_reset(&ss->out);
+  if (sio_packet_encode(&ss->out, nbins ? SIO_BINARY_EVENT : SIO_EVENT, nsp_arg(nsp), -1, ss->tmp.base,
+                        ss->tmp.len, nbins) != 0)
+    return KDS_ENOMEM;
+  part = uv_buf_init(ss->out.base, (unsigned)ss->out.len);
+  if ((frames[0] = eio_frame_message(0, &part, 1)) == NULL) return KDS_ENOMEM;
+  for (int i = 0; i < nbins; i++) {
+    part = uv_buf_init((char *)bins[i].ptr, (unsigned)bins[i].len);
+    if ((frames[1 + i] = eio_frame_message(1, &part, 1)) == NULL) {
+      rc = KDS_ENOMEM;
+      goto out;
+    }
+  }
+
+  /* Recipients: mark the excluded, then collect each wanted socket once. */
+  for (size_t i = 0; i < nexcept; i++) {
+    sio_room *r = room_find(nsp, except[i], strlen(except[i]));
+    if (r == NULL) continue;
+    for (kds_list *l = r->members.next; l != &r->members; l = l->next)
+      kds_container_of(l, sio_member, room_link)->s->except_mark = mark;
+  }
+  if (nrooms == 0) {
+    for (kds_list *l = nsp->sockets.next; l != &nsp->sockets; l = l->next) {
+      sio_socket_t *s = kds_container_of(l, sio_socket_t, nsp_link);
+      if (s->except_mark != mark && vec_push(ss, &n, s) != 0) break;
+    }
+  } else {
+    for (size_t i = 0; i < nrooms; i++) {
+      sio_room *r = room_find(nsp, rooms[i], strlen(rooms[i]));
+      if (r == NULL) continue;
+      for (kds_list *l = r->members.next; l != &r->members; l = l->next) {
+        sio_socket_t *s = kds_container_of(l, sio_member, room_link)->s;
+        if (s->mark == mark || s->except_mark == mark) continue;
+        s->mark = mark;
+        if (vec_push(ss, &n, s) != 0) break;
+      }
+    }
+  }
+  if (keep) store_packet(nsp, offset, ss->tmp.base, ss->tmp.len, rooms, nrooms, except, nexcept);
+  /* Send. A full queue drops its client inside eio_socket_send_frame: its sockets leave
+   * (on_disconnect may even broadcast again, so the recipient array is taken out of `ss`);
+   * the references keep every collected socket readable. */
+  vec = ss->vec;
+  veccap = ss->veccap;
+  ss->vec = NULL;
+  ss->veccap = 0;
+  for (size_t i = 0; i < n; i++) {
+    sio_socket_t *s = vec[i];
+    for (int k = 0; k <= nbins; k++) {
+      if (s->state != SK_CONNECTED || s->client == NULL || s->client->conn == NULL) break;
+      if (eio_socket_send_frame(s->client->conn, frames[k]) != 0) break;
+    }
+  }
+  rc = (ssize_t)n;
+  for (size_t i = 0; i < n; i++) sio_socket_unref(vec[i]);
+  if (ss->vec == NULL) { /* give the array back for the next broadcast */
+    ss->vec = vec;
+    ss->veccap = veccap;
+  } else {
+    free(vec);
+  }
+out:
+  for (int k = 0; k <= nbins; k++) ws_frame_unref(frames[k]);
+  return rc;
+}
+
+ssize_t sio_nsp_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
+                     size_t nexcept, const char *event, const char *args, size_t args_len,
+                     const kds_slice *bins, int nbins) {
+  if (nsp->ss->closing) return 0;
+  return broadcast(nsp, rooms, nrooms, except, nexcept, event, args, args_len, bins, nbins);
+}
+
+/* ---- socket API ------------------------------------------------------------------------------ */
+
+int sio_socket_emit(sio_socket_t *s, const char *event, const char *args, size_t args_len,
+                    const kds_slice *bins, int nbins, sio_ack_cb cb, void *ud) {
+  sio_server_t *ss = s->ss;
+  sio_pending_ack *a = NULL;
+  int64_t id = -1;
+  int rc;
+  if (s->state != SK_CONNECTED) return KDS_ECLOSED;
+  if (!event_name_ok(event) || nbins < 0 || nbins > SIO_MAX_ATTACHMENTS) return KDS_EINVAL;
+  if (cb == NULL && ss->cfg.recovery) {
+    /* socket.emit with recovery goes through the adapter: offset, kept for replay. */
+    const char *room = s->id;
+    ssize_t n = broadcast(s->nsp, &room, 1, NULL, 0, event, args, args_len, bins, nbins);
+    return n < 0 ? (int)n : 0;
+  }
+  if (cb) {
+    if (s->nacks >= ss->cfg.max_pending_acks) return KDS_EFULL;
+    if ((a = malloc(sizeof(*a))) == NULL) return KDS_ENOMEM;
+    id = s->nsp->next_ack++;
+  }
+  kds_buf_reset(&ss->out);
+  if ((rc = sio_event_encode(&ss->out, nsp_arg(s->nsp), id, event, args, args_len, nbins)) != 0 ||
+      (rc = client_send(s->client, &ss->out, bins, nbins)) != 0) {
+    free(a);
+    return rc;
+  }
+  if (a) {
+    if (s->state != SK_CONNECTED) { /* dropped while sending */
+      free(a);
+      return KDS_EFULL;
+    }
+    a->id = id;
+    a->cb = cb;
+    a->ud = ud;
+    kds_list_push(&s->acks, &a->link);
+    s->nacks++;
+  }
+  return 0;
+}
+
+int sio_socket_ack(sio_socket_t *s, int64_t id, const char *args, size_t args_len, const kds_slice *bins,
+                   int nbins) {
+  sio_server_t *ss = s->ss;
+  int rc;
+  if (s->state != SK_CONNECTED) return KDS_ECLOSED;
+  if (id < 0 || nbins < 0 || nbins > SIO_MAX_ATTACHMENTS) return KDS_EINVAL;
+  kds_buf_reset(&ss->out);
+  if ((rc = sio_ack_encode(&ss->out, nsp_arg(s->nsp), id, args, args_len, nbins)) != 0) return rc;
+  return client_send(s->client, &ss->out, bins, nbins);
+}
+
+const char *sio_socket_id(const sio_socket_t *s) {
+  return s->id;
+}
+
+int sio_socket_connected(const sio_socket_t *s) {
+  return s->state == SK_CONNECTED;
+}
+
+int sio_socket_recovered(const sio_socket_t *s) {
+  return s->recovered;
+}
+
+kds_slice sio_socket_auth(const sio_socket_t *s) {
+  kds_slice r = {s->auth.base ? s->auth.base : "{}", s->auth.base ? s->auth.len : 2};
+  return r;
+}
+
+sio_nsp_t *sio_socket_nsp(const sio_socket_t *s) {
+  return s->nsp;
+}
+
+const char *sio_socket_peer(const sio_socket_t *s) {
+  return s->peer;
+}
+
+void *sio_socket_data(const sio_socket_t *s) {
+  return s->data;
+}
+
+void sio_socket_set_data(sio_socket_t *s, void *data) {
+  s->data = data;
+}
+
+int sio_socket_set_state(sio_socket_t *s, const void *p, size_t len) {
+  if (len > STATE_MAX) return KDS_EINVAL;
+  kds_buf_reset(&s->st);
+  return kds_buf_add(&s->st, p, len);
+}
+
+const void *sio_socket_state(const sio_socket_t *s, size_t *len) {
+  *len = s->st.len;
+  return s->st.len ? s->st.base : NULL;
+}
+
+/* ---- connect / disconnect ------------------------------------------------------------------- */
+
+static void socket_connect(sio_socket_t *s) {
+  sio_server_t *ss = s->ss;
+  sio_nsp_t *nsp = s->nsp;
+  sio_client *c = s->client;
+  s->state = SK_CONNECTED;
+  kds_list_push(&nsp->sockets, &s->nsp_link);
+  nsp->count++;
+  sio_socket_join(s, s->id);
+  for (size_t i = 0; i < s->rejoin.len;) {
+    const char *room = s->rejoin.base + i;
+    i += strlen(room) + 1;
+    if (strcmp(room, s->id) != 0) sio_socket_join(s, room);
+  }
+  kds_buf_release(&s->rejoin);
+  kds_list_remove(&c->connect_link); /* connectTimeout is over */
+  kds_buf_reset(&ss->tmp);
+  if (s->pid[0]) kds_buf_addf(&ss->tmp, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
+  else kds_buf_addf(&ss->tmp, "{\"sid\":\"%s\"}", s->id);
+  kds_buf_reset(&ss->out);
+  if (sio_packet_encode(&ss->out, SIO_CONNECT, nsp_arg(nsp), -1, ss->tmp.base, ss->tmp.len, 0) != 0 ||
+      client_send(c, &ss->out, NULL, 0) != 0) {
+    if (s->state == SK_CONNECTED) client_close(c, "forced server close");
+    return;
+  }
+  if (s->state == SK_CONNECTED && nsp->ops.on_connection) nsp->ops.on_connection(s, nsp->ud);
+}
+
+void sio_socket_accept(sio_socket_t *s) {
+  if (!s->awaiting_verdict) return;
+  s->awaiting_verdict = 0;
+  if (s->state == SK_PENDING && s->client && s->client->conn) socket_connect(s);
+  sio_socket_unref(s);
+}
+
+void sio_socket_reject(sio_socket_t *s, const char *message, const char *data_json) {
+  if (!s->awaiting_verdict) return;
+  s->awaiting_verdict = 0;
+  if (s->state == SK_PENDING && s->client && s->client->conn) {
+    sio_server_t *ss = s->ss;
+    sio_client *c = s->client;
+    kds_buf_reset(&ss->out);
+    if (sio_connect_error_encode(&ss->out, nsp_arg(s->nsp), message ? message : "", data_json,
+                                 data_json ? strlen(data_json) : 0) == 0)
+      client_send(c, &ss->out, NULL, 0);
+    if (s->state == SK_PENDING) socket_leave_all(s, "server namespace disconnect");
+  }
+  sio_socket_unref(s);
+}
+
+static int reason_recoverable(const char *reason) {
+  for (size_t i = 0; i < sizeof(recoverable_reasons) / sizeof(recoverable_reasons[0]); i++)
+    if (strcmp(reason, recoverable_reasons[i]) == 0) return 1;
+  return 0;
+}
+
+/* The socket leaves its namespace and its client (socket._onclose). */
+static void socket_leave_all(sio_socket_t *s, const char *reason) {
+  sio_server_t *ss = s->ss;
+  sio_nsp_t *nsp = s->nsp;
+  if (s->state == SK_GONE) return;
+  kds_list_remove(&s->client_link);
+  s->client = NULL;
+  if (s->state == SK_PENDING) {
+    s->state = SK_GONE;
+    sio_socket_unref(s); /* the client's reference; a verdict still owed holds its own */
+    return;
+  }
+  if (ss->cfg.recovery && !ss->closing && s->pid[0] && reason_recoverable(reason)) persist_session(s);
+  while (!kds_list_empty(&s->rooms)) member_remove(nsp, kds_container_of(s->rooms.next, sio_member, sock_link));
+  kds_list_remove(&s->nsp_link);
+  nsp->count--;
+  s->state = SK_GONE;
+  if (nsp->ops.on_disconnect) nsp->ops.on_disconnect(s, reason, nsp->ud);
+  while (!kds_list_empty(&s->acks)) {
+    sio_pending_ack *a = kds_container_of(s->acks.next, sio_pending_ack, link);
+    kds_list_remove(&a->link);
+    s->nacks--;
+    a->cb(a->ud, KDS_ECLOSED, NULL);
+    free(a);
+  }
+  sio_socket_unref(s);
+}
+
+void sio_socket_disconnect(sio_socket_t *s, int close_conn) {
+  sio_server_t *ss = s->ss;
+  sio_client *c = s->client;
+  if (s->state != SK_CONNECTED) return;
+  if (!close_conn) {
+    kds_buf_reset(&ss->out);
+    if (sio_packet_encode(&ss->out, SIO_DISCONNECT, nsp_arg(s->nsp), -1, NULL, 0, 0) == 0) client_send(c, &ss->out, NULL, 0);
+    if (s->state == SK_CONNECTED) socket_leave_all(s, "server namespace disconnect");
+    return;
+  }
+  /* client._disconnect: every socket of the client gets DISCONNECT, then the session closes. */
+  while (c->conn && !kds_list_empty(&c->sockets)) {
+    sio_socket_t *x = kds_container_of(c->sockets.next, sio_socket_t, client_link);
+    if (x->state == SK_CONNECTED) {
+      kds_buf_reset(&ss->out);
+      if (sio_packet_encode(&ss->out, SIO_DISCONNECT, nsp_arg(x->nsp), -1, NULL, 0, 0) == 0)
+        client_send(c, &ss->out, NULL, 0);
+    }
+    socket_leave_all(x, "server namespace disconnect");
+  }
+  client_close(c, "forced server close");
+}
+
+/* ---- clients (Engine.IO sessions) ------------------------------------------------------------ */
+
+static void connect_timer_arm(sio_server_t *ss);
+
+static void client_close(sio_client *c, const char *reason) {
+  if (c->dead || c->conn == NULL) return;
+  c->close_reason = reason;
+  eio_socket_close(c->conn); /* on_close below runs inside */
+}
+
+static sio_socket_t *client_socket(sio_client *c, kds_slice nsp) {
+  for (kds_list *n = c->sockets.next; n != &c->sockets; n = n->next) {
+    sio_socket_t *s = kds_container_of(n, sio_socket_t, client_link);
+    if (kds_slice_eq(nsp, s->nsp->name)) return s;
+  }
+  return NULL;
+}
+
+static sio_nsp_t *find_nsp(sio_server_t *ss, kds_slice name) {
+  for (sio_nsp_t *nsp = ss->nsps; nsp; nsp = nsp->next)
+    if (kds_slice_eq(name, nsp->name)) return nsp;
+  return NULL;
+}
+
+/* The pid and offset of a reconnecting client, if both are strings in its auth. */
+static int auth_recovery(const kds_slice auth, char *pid, size_t pidlen, char *offset, size_t offlen) {
+  cJSON *root = cJSON_ParseWithLength(auth.ptr, auth.len);
+  const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "pid");
+  const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "offset");
+  int ok = cJSON_IsString(p) && cJSON_IsString(o) && strlen(p->valuestring) < pidlen &&
+           strlen(o->valuestring) < offlen;
+  if (ok) {
+    strcpy(pid, p->valuestring);
+    strcpy(offset, o->valuestring);
+  }
+  cJSON_Delete(root);
+  return ok;
+}
+
+static void client_connect(sio_client *c, const sio_packet *p) {
+  sio_server_t *ss = c->ss;
+  sio_nsp_t *nsp = find_nsp(ss, p->nsp);
+  sio_socket_t *s;
+  char pid[64], offset[64];
+  if (nsp == NULL) {
+    char name[SIO_NSP_MAX + 1];
+    memcpy(name, p->nsp.ptr, p->nsp.len);
+    name[p->nsp.len] = '\0';
+    kds_buf_reset(&ss->out);
+    if (sio_connect_error_encode(&ss->out, name, "Invalid namespace", NULL, 0) == 0) client_send(c, &ss->out, NULL, 0);
+    return;
+  }
+  if ((s = calloc(1, sizeof(*s))) == NULL) {
+    client_close(c, "forced server close");
+    return;
+  }
+  s->ss = ss;
+  s->nsp = nsp;
+  s->client = c;
+  s->state = SK_PENDING;
+  s->refs = 1; /* the client's, dropped when the socket leaves */
+  snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
+  kds_buf_init(&s->auth);
+  kds_buf_init(&s->st);
+  kds_buf_init(&s->rejoin);
+  kds_list_init(&s->nsp_link);
+  kds_list_init(&s->rooms);
+  kds_list_init(&s->acks);
+  if (kds_buf_add(&s->auth, p->data.len ? p->data.ptr : "{}", p->data.len ? p->data.len : 2) != 0) {
+    socket_free(s);
+    client_close(c, "forced server close");
+    return;
+  }
+  kds_list_push(&c->sockets, &s->client_link);
+  s->refs++; /* ours until the end: a replay or a handler may drop the client */
+  if (!(ss->cfg.recovery && auth_recovery(sio_socket_auth(s), pid, sizeof(pid), offset, sizeof(offset)) &&
+        restore_session(s, pid, offset))) {
+    if (eio_id_generate(s->id) != 0 || (ss->cfg.recovery && eio_id_generate(s->pid) != 0)) {
+      client_close(c, "forced server close");
+      goto out;
+    }
+  }
+  if (s->state != SK_PENDING || c->conn == NULL) goto out; /* dropped while replaying */
+  if ((s->recovered && ss->cfg.skip_middlewares) || nsp->ops.on_auth == NULL) {
+    socket_connect(s);
+    goto out;
+  }
+  s->awaiting_verdict = 1;
+  s->refs++; /* the verdict's */
+  nsp->ops.on_auth(s, nsp->ud);
+out:
+  sio_socket_unref(s);
+}
+
+static void socket_packet(sio_socket_t *s, const sio_packet *p) {
+  sio_server_t *ss = s->ss;
+  sio_event ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.data = p->data;
+  ev.id = p->id;
+  ev.nbins = p->attachments;
+  ev.bins = p->bin;
+  switch (p->type) {
+  case SIO_EVENT:
+  case SIO_BINARY_EVENT:
+    if (sio_args_split(p->data, &ev.name_json, &ev.args) != 0) return; /* parse checked it */
+    if (ev.name_json.ptr[0] == '"') {
+      kds_buf_reset(&ss->name);
+      if (sio_json_unquote(&ss->name, ev.name_json) != 0) return;
+      ev.name = ss->name.base ? ss->name.base : "";
+    }
+    if (s->nsp->ops.on_event) s->nsp->ops.on_event(s, &ev, s->nsp->ud);
+    break;
+  case SIO_ACK:
+  case SIO_BINARY_ACK:
+    for (kds_list *n = s->acks.next; n != &s->acks; n = n->next) {
+      sio_pending_ack *a = kds_container_of(n, sio_pending_ack, link);
+      if (a->id != p->id) continue;
+      kds_list_remove(&a->link);
+      s->nacks--;
+      /* the arguments: everything inside the (compact) array */
+      ev.args.ptr = p->data.ptr + 1;
+      ev.args.len = p->data.len >= 2 ? p->data.len - 2 : 0;
+      a->cb(a->ud, 0, &ev);
+      free(a);
+      break;
+    }
+    break;
+  case SIO_DISCONNECT:
+    socket_leave_all(s, "client namespace disconnect");
+    break;
+  default:
+    break;
+  }
+}
+
+static void client_packet(sio_client *c, const sio_packet *p) {
+  sio_socket_t *s = client_socket(c, p->nsp);
+  if (s == NULL && p->type == SIO_CONNECT) {
+    client_connect(c, p);
+    return;
+  }
+  if (s && s->state == SK_CONNECTED && p->type != SIO_CONNECT && p->type != SIO_CONNECT_ERROR) {
+    s->refs++; /* a handler may disconnect it */
+    socket_packet(s, p);
+    sio_socket_unref(s);
+    return;
+  }
+  log_debug("sio: %s: invalid state (packet type %d for %.*s)", c->peer, (int)p->type, (int)p->nsp.len, p->nsp.ptr);
+  client_close(c, "forced server close");
+}
+
+static void on_eio_open(eio_server_t *es, eio_socket_t *conn) {
+  sio_server_t *ss = eio_server_data(es);
+  sio_client *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    eio_socket_close(conn);
+    return;
+  }
+  c->ss = ss;
+  c->conn = conn;
+  snprintf(c->peer, sizeof(c->peer), "%s", eio_socket_peer(conn));
+  sio_decoder_init(&c->dec);
+  kds_list_init(&c->sockets);
+  kds_list_push(&ss->clients, &c->link);
+  c->connect_deadline = now_ms(ss) + (uint64_t)ss->cfg.connect_timeout;
+  kds_list_push(&ss->connect_q, &c->connect_link); /* constant timeout: FIFO is sorted */
+  eio_socket_set_data(conn, c);
+  connect_timer_arm(ss);
+}
+
+static void on_eio_message(eio_socket_t *conn, int binary, const char *data, size_t len) {
+  sio_client *c = eio_socket_data(conn);
+  sio_packet p;
+  int rc;
+  if (c == NULL || c->dead) return;
+  rc = binary ? sio_decoder_binary(&c->dec, data, len, &p) : sio_decoder_text(&c->dec, data, len, &p);
+  if (rc < 0) {
+    log_debug("sio: %s: bad packet: %s", c->peer, kds_strerror(rc));
+    client_close(c, "parse error");
+    return;
+  }
+  if (rc == 1) client_packet(c, &p);
+}
+
+static void on_eio_close(eio_socket_t *conn, const char *reason) {
+  sio_client *c = eio_socket_data(conn);
+  sio_server_t *ss;
+  if (c == NULL) return;
+  ss = c->ss;
+  if (c->close_reason) reason = c->close_reason;
+  eio_socket_set_data(conn, NULL);
+  c->conn = NULL;
+  c->dead = 1;
+  while (!kds_list_empty(&c->sockets))
+    socket_leave_all(kds_container_of(c->sockets.next, sio_socket_t, client_link), reason);
+  kds_list_remove(&c->connect_link);
+  kds_list_remove(&c->link);
+  kds_list_push(&ss->dead, &c->link); /* freed from prepare: callers up the stack may hold it */
+}
+
+static void clients_reap(sio_server_t *ss) {
+  while (!kds_list_empty(&ss->dead)) {
+    sio_client *c = kds_container_of(ss->dead.next, sio_client, link);
+    kds_list_remove(&c->link);
+    sio_decoder_release(&c->dec);
+    free(c);
+  }
+}
+
+static void on_prepare(uv_prepare_t *p) {
+  clients_reap(p->data);
+}
+
+static void on_connect_timer(uv_timer_t *t) {
+  sio_server_t *ss = t->data;
+  uint64_t now = uv_now(ss->loop);
+  while (!kds_list_empty(&ss->connect_q)) {
+    sio_client *c = kds_container_of(ss->connect_q.next, sio_client, connect_link);
+    if (c->connect_deadline > now) break;
+    kds_list_remove(&c->connect_link);
+    log_debug("sio: %s: no namespace joined within connectTimeout", c->peer);
+    client_close(c, "forced server close");
+  }
+  connect_timer_arm(ss);
+}
+
+static void connect_timer_arm(sio_server_t *ss) {
+  uint64_t now, dl;
+  if (kds_list_empty(&ss->connect_q) || ss->closing) {
+    uv_timer_stop(&ss->connect_timer);
+    return;
+  }
+  dl = kds_container_of(ss->connect_q.next, sio_client, connect_link)->connect_deadline;
+  now = uv_now(ss->loop);
+  uv_timer_start(&ss->connect_timer, on_connect_timer, dl > now ? dl - now : 0, 0);
+}
+
+/* ---- server --------------------------------------------------------------------------------- */
+
+int sio_server_new(sio_server_t **out, uv_loop_t *loop, const sio_server_config *cfg) {
+  static const eio_server_callbacks cbs = {on_eio_open, on_eio_message, on_eio_close};
+  sio_server_t *ss = calloc(1, sizeof(*ss));
+  int rc;
+  if (ss == NULL) return KDS_ENOMEM;
+  ss->loop = loop;
+  if (cfg) ss->cfg = *cfg;
+  else sio_server_config_default(&ss->cfg);
+  if (ss->cfg.connect_timeout <= 0) ss->cfg.connect_timeout = 45000;
+  if (ss->cfg.max_disconnection <= 0) ss->cfg.max_disconnection = 120000;
+  if (ss->cfg.recovery_max_packets == 0) ss->cfg.recovery_max_packets = 10000;
+  if (ss->cfg.max_pending_acks == 0) ss->cfg.max_pending_acks = 1000;
+  if (ss->cfg.max_rooms == 0) ss->cfg.max_rooms = 64;
+  kds_list_init(&ss->clients);
+  kds_list_init(&ss->dead);
+  kds_list_init(&ss->connect_q);
+  kds_buf_init(&ss->out);
+  kds_buf_init(&ss->tmp);
+  kds_buf_init(&ss->name);
+  if ((rc = eio_server_new(&ss->eio, loop, &ss->cfg.eio, &cbs, ss)) != 0) {
+    free(ss);
+    return rc;
+  }
+  uv_timer_init(loop, &ss->connect_timer);
+  ss->connect_timer.data = ss;
+  uv_timer_init(loop, &ss->cleanup_timer);
+  ss->cleanup_timer.data = ss;
+  uv_prepare_init(loop, &ss->prepare);
+  ss->prepare.data = ss;
+  ss->handles_open = 3;
+  uv_prepare_start(&ss->prepare, on_prepare);
+  uv_unref((uv_handle_t *)&ss->prepare);
+  if (ss->cfg.recovery) {
+    uv_timer_start(&ss->cleanup_timer, on_cleanup, CLEANUP_PERIOD_MS, CLEANUP_PERIOD_MS);
+    uv_unref((uv_handle_t *)&ss->cleanup_timer);
+  }
+  *out = ss;
+  return 0;
+}
+
+int sio_server_attach(sio_server_t *ss, http_server_t *hs, const char *path) {
+  return eio_server_attach(ss->eio, hs, path);
+}
+
+eio_server_t *sio_server_eio(const sio_server_t *ss) {
+  return ss->eio;
+}
+
+int sio_nsp_new(sio_server_t *ss, const char *name, const sio_nsp_ops *ops, void *ud, sio_nsp_t **out) {
+  sio_nsp_t *nsp;
+  size_t len;
+  if (name == NULL || name[0] != '/' || (len = strlen(name)) > SIO_NSP_MAX || strchr(name, ',') ||
+      find_nsp(ss, kds_slice_of(name)))
+    return KDS_EINVAL;
+  if ((nsp = calloc(1, sizeof(*nsp))) == NULL || (nsp->name = strdup(name)) == NULL) {
+    free(nsp);
+    return KDS_ENOMEM;
+  }
+  nsp->ss = ss;
+  if (ops) nsp->ops = *ops;
+  nsp->ud = ud;
+  kds_list_init(&nsp->sockets);
+  kds_list_init(&nsp->packets);
+  kds_list_init(&nsp->sessions);
+  nsp->next = ss->nsps;
+  ss->nsps = nsp;
+  if (out) *out = nsp;
+  return 0;
+}
+
+static void nsp_free(sio_nsp_t *nsp) {
+  while (!kds_list_empty(&nsp->packets)) stored_free_head(nsp);
+  while (!kds_list_empty(&nsp->sessions)) session_free(kds_container_of(nsp->sessions.next, sio_session, link));
+  for (size_t i = 0; i < nsp->nrb; i++) {
+    sio_room *r = nsp->rb[i], *next;
+    for (; r; r = next) {
+      next = r->next;
+      free(r);
+    }
+  }
+  free(nsp->rb);
+  free(nsp->name);
+  free(nsp);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  sio_server_t *ss = h->data;
+  void (*cb)(void *);
+  void *ud;
+  if (--ss->handles_open > 0) return;
+  clients_reap(ss);
+  while (ss->nsps) {
+    sio_nsp_t *next = ss->nsps->next;
+    nsp_free(ss->nsps);
+    ss->nsps = next;
+  }
+  kds_buf_release(&ss->out);
+  kds_buf_release(&ss->tmp);
+  kds_buf_release(&ss->name);
+  free(ss->vec);
+  cb = ss->close_cb;
+  ud = ss->close_ud;
+  free(ss);
+  if (cb) cb(ud);
+}
+
+static void on_eio_closed(void *ud) {
+  sio_server_t *ss = ud;
+  ss->eio = NULL;
+  uv_close((uv_handle_t *)&ss->connect_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&ss->cleanup_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&ss->prepare, on_handle_closed);
+}
+
+void sio_server_close(sio_server_t *ss, void (*cb)(void *ud), void *ud) {
+  if (ss == NULL || ss->closing) return;
+  ss->closing = 1;
+  ss->close_cb = cb;
+  ss->close_ud = ud;
+  uv_timer_stop(&ss->connect_timer);
+  uv_timer_stop(&ss->cleanup_timer);
+  for (kds_list *n = ss->clients.next; n != &ss->clients; n = n->next) {
+    sio_client *c = kds_container_of(n, sio_client, link);
+    while (!kds_list_empty(&c->sockets))
+      socket_leave_all(kds_container_of(c->sockets.next, sio_socket_t, client_link), "server shutting down");
+  }
+  eio_server_close(ss->eio, on_eio_closed, ss);
+}

@@ -1,0 +1,41 @@
+/* static.h: files from the public/ folder and the socket.io-client bundle, for GET and
+ * HEAD. Paths are checked before any file is touched: bad or encoded escapes, `..` and any
+ * dot-segment or dotfile, encoded '/' or '\', NUL, and anything that resolves (symlinks
+ * included) outside the folder are all a 404, as the Node reference answers them. */
+#ifndef KDS_STATIC_H
+#define KDS_STATIC_H
+
+#include "buf.h"
+#include "http.h"
+
+#define STATIC_MAX_FILE (32u * 1024 * 1024)
+
+typedef struct static_files {
+  char *public_real; /* realpath of the public folder; NULL when it does not exist */
+} static_files_t;
+
+/* Resolves the public folder (a missing folder is not an error: every lookup is a 404).
+ * Returns 0 or KDS_ENOMEM. Release with static_release (safe on a zeroed struct). */
+int static_init(static_files_t *s, const char *public_dir);
+void static_release(static_files_t *s);
+
+/* Maps the raw (percent-encoded) request path to a file path under the public folder,
+ * written to `out` (reset first). "/" and paths ending in '/' map to index.html. Returns 0
+ * (the file exists: a regular file inside the folder), KDS_EINVAL (refused: traversal,
+ * bad encoding, dotfile...), KDS_ENOTFOUND (no such file), KDS_ESTATE (a directory: the
+ * caller redirects to path + "/") or KDS_ENOMEM. */
+int static_resolve(const static_files_t *s, kds_slice raw_path, kds_buf *out);
+
+/* The Content-Type for a file name, by extension (application/octet-stream if unknown). */
+const char *static_content_type(const char *path);
+
+/* Answers a GET/HEAD for req->path from the public folder: the file, a 301 for a folder
+ * without its trailing '/', or the 404 JSON. Frees req (it is answered). */
+void static_serve_public(http_req_t *req, const static_files_t *s);
+
+/* Answers with the file `name` (a plain file name, no '/') of folder `dir` and content type
+ * `ctype`, or 404 when the folder is empty or the file missing. Frees req. */
+void static_serve_file(http_req_t *req, const static_files_t *s, const char *dir, const char *name,
+                       const char *ctype);
+
+#endif

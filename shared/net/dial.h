@@ -1,0 +1,29 @@
+/* dial.h: an outgoing TCP connection to host:port on libuv: the name is resolved with
+ * uv_getaddrinfo (IPv4 and IPv6), each address is tried in turn, all within one timeout.
+ * Used by the WebSocket client (ws_connect) and the HTTP client (httpc). */
+#ifndef KDS_DIAL_H
+#define KDS_DIAL_H
+
+#include <uv.h>
+
+typedef struct dial dial_t;
+
+/* status 0: `tcp` is a connected, heap-allocated uv_tcp_t (TCP_NODELAY set), now the
+ * callee's: close it with uv_close and free() it in the close callback. Otherwise tcp is
+ * NULL and status is a libuv error: a resolver error (UV_EAI_*), the last connect error
+ * (UV_ECONNREFUSED, ...), UV_ETIMEDOUT, or UV_ECANCELED after dial_cancel. */
+typedef void (*dial_cb)(void *ud, int status, uv_tcp_t *tcp);
+
+/* Starts connecting to `host` (a name, an IPv4 or an IPv6 address, with or without
+ * brackets) and `port`, giving up after timeout_ms (0 = 10000). Returns 0 and sets *out
+ * (may be NULL) to a handle valid until cb runs; cb runs exactly once, never inside this
+ * call. Returns KDS_EINVAL (bad port or empty host), KDS_ENOMEM or a libuv error, and then
+ * cb never runs. */
+int dial_start(dial_t **out, uv_loop_t *loop, const char *host, int port, unsigned timeout_ms,
+               dial_cb cb, void *ud);
+
+/* Abandons the attempt: cb runs later, from the loop, with UV_ECANCELED. Only valid before
+ * cb ran; calling it twice is harmless. */
+void dial_cancel(dial_t *d);
+
+#endif

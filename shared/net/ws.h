@@ -1,0 +1,233 @@
+/* ws.h: the one WebSocket driver: wslay's event API on a libuv stream, in server and client
+ * mode; the RFC 6455 handshake helpers (accept key, 101 reply, client GET and response check);
+ * shared pre-built frames for broadcast (encoded once, written to many connections).
+ * Free of any server struct: used by kds-server, kds-tui and kds-bench. */
+#ifndef KDS_WS_H
+#define KDS_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "buf.h"
+
+enum ws_opcode { WS_TEXT = 0x1, WS_BINARY = 0x2 };
+enum ws_role { WS_ROLE_SERVER = 0, WS_ROLE_CLIENT = 1 };
+
+/* Close status codes we send (RFC 6455 7.4.1). */
+enum ws_close_code {
+  WS_CLOSE_NORMAL = 1000,
+  WS_CLOSE_GOING_AWAY = 1001,
+  WS_CLOSE_PROTOCOL_ERROR = 1002,
+  WS_CLOSE_NO_STATUS = 1005, /* reported only: the peer's close frame had no code */
+  WS_CLOSE_ABNORMAL = 1006,  /* reported only: the TCP link ended without a close frame */
+  WS_CLOSE_INVALID_DATA = 1007,
+  WS_CLOSE_POLICY = 1008,
+  WS_CLOSE_TOO_BIG = 1009,
+  WS_CLOSE_INTERNAL = 1011
+};
+
+#define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)     /* bytes of one received message */
+#define WS_DEFAULT_MAX_QUEUE (4u * 1024u * 1024u)  /* bytes waiting to be written */
+#define WS_CLOSE_TIMEOUT_MS 5000 /* how long a closing connection waits for the peer */
+
+typedef struct ws ws_t;
+typedef struct ws_hub ws_hub_t;
+typedef struct ws_frame ws_frame_t;
+
+/* ---- hub: per-loop machinery shared by every connection ---------------------------
+ * One hub per uv loop. It owns the read buffer all connections share (no per-connection
+ * read buffer), a uv_prepare that flushes every connection written to during this loop
+ * iteration just before the loop sleeps (so several frames for one socket become one
+ * writev), and the timer that ends close handshakes the peer never finishes. */
+
+/* Creates a hub on `loop`. Returns NULL when out of memory. */
+ws_hub_t *ws_hub_new(uv_loop_t *loop);
+
+/* The loop the hub runs on. */
+uv_loop_t *ws_hub_loop(const ws_hub_t *hub);
+
+/* Closes the hub's handles; its memory is freed in their close callbacks (run the loop once
+ * more). Every connection of the hub must have reported on_close before. NULL-safe. */
+void ws_hub_free(ws_hub_t *hub);
+
+/* ---- a connection -------------------------------------------------------------------- */
+
+/* Why a connection ended, given to on_close. */
+typedef struct ws_close_info {
+  /* 0 after a complete close handshake (or our close frame sent and the peer then closed
+   * TCP); otherwise why it ended: KDS_EPROTO (bad frame from the peer, we sent 1002),
+   * KDS_EINVAL (text that is not UTF-8, we sent 1007), KDS_ETOOBIG (message over
+   * max_message, we sent 1009), KDS_EFULL (send queue over max_queue: a slow peer
+   * dropped), UV_ETIMEDOUT (the peer did not finish the close handshake), UV_EOF (the peer
+   * closed TCP without a close frame), KDS_ECLOSED (ws_abort), or any libuv error. */
+  int err;
+  uint16_t code_received; /* the peer's close code; 0 no close frame, 1005 frame without code */
+  uint16_t code_sent;     /* the code of the close frame we sent; 0 if none was sent */
+} ws_close_info;
+
+typedef struct ws_callbacks {
+  /* A complete message (fragments reassembled). Text is valid UTF-8 (checked; bad UTF-8
+   * closes with 1007 and is never delivered). `data` is valid only during the call; it is
+   * NUL-terminated one byte past len for convenience. May call any ws_ function on `ws`,
+   * including ws_close/ws_abort. */
+  void (*on_message)(ws_t *ws, int opcode, const char *data, size_t len);
+  /* Exactly once per successful ws_start, after the stream is closed (uv_close done). The
+   * ws is freed when it returns; the stream memory is the owner's to free from here (or
+   * freed by the driver when ws_config.own_stream was set). Required. */
+  void (*on_close)(ws_t *ws, const ws_close_info *info);
+  /* Optional (NULL = none): a pong arrived (pings are answered automatically). */
+  void (*on_pong)(ws_t *ws, const char *data, size_t len);
+} ws_callbacks;
+
+typedef struct ws_config {
+  enum ws_role role;      /* server: frames from the peer must be masked; client: we mask */
+  ws_hub_t *hub;          /* required; must outlive the connection */
+  const ws_callbacks *cb; /* required; a table that outlives the connection (usually static) */
+  void *data;             /* user pointer, see ws_data() */
+  size_t max_message;     /* 0 = WS_DEFAULT_MAX_MESSAGE; over it: close 1009 */
+  size_t max_queue;       /* 0 = WS_DEFAULT_MAX_QUEUE; over it: the peer is dropped */
+  int own_stream;         /* 1: the driver free()s the stream after on_close */
+} ws_config;
+
+/* Starts driving an open, connected `stream` (an accepted or connected uv_tcp_t) as a
+ * WebSocket. `prelude` (may be NULL/0) is written first, verbatim: the server's 101 reply,
+ * so that it leaves in the same write as the first frames. `head` (may be NULL/0) is bytes
+ * already read from the stream past the HTTP handshake; they are processed as the first
+ * input (on a later loop iteration: no callback runs inside ws_start). Both are copied.
+ * From success on, the driver owns the stream's data field, reading and closing; the stream
+ * memory stays the caller's (see own_stream) and must stay valid until on_close.
+ * Returns 0 and sets *out; KDS_EINVAL (missing hub/cb), KDS_ENOMEM, or a libuv error from
+ * uv_read_start. On failure nothing was started: the caller still owns and closes the
+ * stream, and no callback runs. */
+int ws_start(ws_t **out, uv_stream_t *stream, const ws_config *cfg, const char *prelude,
+             size_t prelude_len, const char *head, size_t head_len);
+
+/* Queues one message (copied; client mode masks it). Text must be valid UTF-8 (the caller's
+ * duty: it is not re-checked). Returns 0; KDS_ECLOSED if the connection is closing or a
+ * close frame was sent; KDS_EFULL if the queue would exceed max_queue (the connection is then
+ * dropped: on_close follows with err KDS_EFULL); KDS_ENOMEM; KDS_EINVAL (bad opcode). */
+int ws_send(ws_t *ws, int opcode, const void *data, size_t len);
+
+/* Queues a pre-built frame shared by many connections (server role only: server frames are
+ * unmasked). Takes one reference, dropped when the bytes are written or the connection ends;
+ * the caller keeps its own reference. The bytes go out in order with ws_send's; all frames
+ * queued in one loop iteration leave in one writev; a partial write queues the rest of the
+ * same buffer (no copy). Returns 0; KDS_ECLOSED, KDS_EFULL (as ws_send, peer dropped),
+ * KDS_EINVAL (client role), KDS_ENOMEM. On error no reference is taken. */
+int ws_send_shared(ws_t *ws, ws_frame_t *frame);
+
+/* Queues a ping with an optional payload (<= 125 bytes). Errors as ws_send, and KDS_EINVAL
+ * for a payload over 125 bytes. */
+int ws_ping(ws_t *ws, const void *data, size_t len);
+
+/* Starts the closing handshake: queues a close frame with `code` (1000..4999; 0 = no code)
+ * and `reason` (may be NULL; cut to 123 bytes), stops delivering messages, and ends the
+ * connection once the peer answers, the peer closes TCP, or WS_CLOSE_TIMEOUT_MS passes.
+ * Idempotent: later calls (and ws_send*) are ignored / refused. on_close follows. */
+void ws_close(ws_t *ws, uint16_t code, const char *reason);
+
+/* Ends the connection now without a close frame (queued bytes are dropped). Idempotent;
+ * on_close follows with err (KDS_ECLOSED if err is 0). */
+void ws_abort(ws_t *ws, int err);
+
+/* Bytes queued and not yet written (including those in a write in flight). */
+size_t ws_queued(const ws_t *ws);
+
+/* 1 once ws_close/ws_abort ran or the connection is ending for any reason. */
+int ws_is_closing(const ws_t *ws);
+
+void *ws_data(const ws_t *ws);
+void ws_set_data(ws_t *ws, void *data);
+uv_stream_t *ws_stream(const ws_t *ws);
+
+/* ---- shared frames (broadcast) -------------------------------------------------------
+ * A complete, unmasked, final server frame in one refcounted allocation (header + payload).
+ * The payload is reachable for other transports (long polling sends the same bytes). */
+
+/* Builds a frame of `opcode` whose payload is the concatenation of `nparts` buffers (e.g.
+ * "4" + a Socket.IO packet). Refcount 1. Returns NULL if out of memory or bad opcode. */
+ws_frame_t *ws_frame_newv(int opcode, const uv_buf_t *parts, unsigned nparts);
+ws_frame_t *ws_frame_new(int opcode, const void *data, size_t len);
+
+/* Reference counting (loop thread only). ws_frame_unref frees at zero; NULL-safe. */
+ws_frame_t *ws_frame_ref(ws_frame_t *f);
+void ws_frame_unref(ws_frame_t *f);
+
+/* The whole frame's bytes, and the payload alone; valid while a reference is held. */
+const char *ws_frame_bytes(const ws_frame_t *f, size_t *len);
+const char *ws_frame_payload(const ws_frame_t *f, size_t *len);
+
+/* ---- handshake helpers (sans-I/O) ------------------------------------------------------ */
+
+#define WS_ACCEPT_LEN 28 /* base64 of a SHA-1 */
+#define WS_KEY_LEN 24    /* base64 of 16 random bytes */
+
+/* Sec-WebSocket-Accept for a client's Sec-WebSocket-Key (RFC 6455 4.2.2): base64(SHA-1(key +
+ * GUID)), written NUL-terminated into out. Returns 0, or KDS_EINVAL if the key is not 24
+ * base64 characters (a valid key decodes to 16 bytes). */
+int ws_accept_key(const char *key, size_t key_len, char out[WS_ACCEPT_LEN + 1]);
+
+/* Appends the server's "101 Switching Protocols" reply for `key` to out, with optional
+ * `extra_headers` (complete "Name: value\r\n" lines, may be NULL). Returns 0, KDS_EINVAL (bad
+ * key), KDS_ENOMEM (out unchanged on error). */
+int ws_handshake_reply(kds_buf *out, const char *key, size_t key_len, const char *extra_headers);
+
+/* A fresh random Sec-WebSocket-Key from the CSPRNG, NUL-terminated. Returns 0 or KDS_EINVAL
+ * if the CSPRNG failed. */
+int ws_client_key(char out[WS_KEY_LEN + 1]);
+
+/* Appends the client's upgrade GET for `path` (e.g. "/socket.io/?EIO=4&transport=websocket")
+ * to out. `host` is the Host header value ("127.0.0.1:3000"); extra_headers as above.
+ * Returns 0 or KDS_ENOMEM. */
+int ws_client_request(kds_buf *out, const char *host, const char *path, const char *key,
+                      const char *extra_headers);
+
+/* Incremental check of the server's handshake response (llhttp). */
+typedef struct ws_hs ws_hs_t;
+
+/* A checker expecting the accept value for `key`. NULL if out of memory or bad key. */
+ws_hs_t *ws_hs_new(const char *key);
+void ws_hs_free(ws_hs_t *hs); /* NULL-safe */
+
+/* Feeds response bytes. Returns the bytes consumed (>= 0) once the response head is complete
+ * and it is a valid upgrade (101, Upgrade: websocket, Connection: upgrade, the right
+ * Sec-WebSocket-Accept): bytes after that are WebSocket data. Returns KDS_EAGAIN when more
+ * is needed (all bytes consumed), KDS_EPROTO for a bad response or a non-101 status
+ * (ws_hs_status tells which), KDS_ETOOBIG if the head exceeds 16 KiB. */
+ssize_t ws_hs_feed(ws_hs_t *hs, const char *data, size_t len);
+
+/* The HTTP status of the response (0 until known). */
+int ws_hs_status(const ws_hs_t *hs);
+
+/* ---- client connect (async) ---------------------------------------------------------- */
+
+typedef struct ws_connect ws_connect_t;
+
+typedef struct ws_connect_opts {
+  const char *host;          /* name or address, resolved with uv_getaddrinfo (v4 and v6) */
+  int port;
+  const char *path;          /* request target, e.g. "/socket.io/?EIO=4&transport=websocket" */
+  const char *extra_headers; /* complete header lines, may be NULL */
+  unsigned timeout_ms;       /* connect + handshake; 0 = 10000 */
+} ws_connect_opts;
+
+/* On success status is 0 and ws is a started client connection (its stream owned by the
+ * driver); on failure ws is NULL and status is a libuv error (UV_ETIMEDOUT, UV_ECONNREFUSED,
+ * UV_ECANCELED after ws_connect_cancel, ...) or KDS_EPROTO (bad handshake; http_status is
+ * the response's status, e.g. 400, or 0). The ws_connect_t is freed after the callback. */
+typedef void (*ws_connect_cb)(void *ud, int status, ws_t *ws, int http_status);
+
+/* Resolves, connects, sends the handshake and checks the reply; then ws_start()s a client
+ * connection with `cfg` (role forced to client, own_stream forced on; cfg is copied).
+ * Returns 0 (cb will run exactly once, never inside this call), KDS_EINVAL, KDS_ENOMEM; on
+ * error cb never runs. `out` may be NULL if cancelling is not needed. */
+int ws_connect(ws_connect_t **out, const ws_connect_opts *opts, const ws_config *cfg,
+               ws_connect_cb cb, void *ud);
+
+/* Abandons a connect in progress: cb runs (later, from the loop) with UV_ECANCELED. Must
+ * not be called after cb ran. */
+void ws_connect_cancel(ws_connect_t *c);
+
+#endif

@@ -1,0 +1,378 @@
+/* Unit tests for shared/order.c: JSON shape and key order, grouping, parse round trip,
+ * invoice numbers, local timestamps, vocabularies, transitions, roles, validation, hashes. */
+#include "test.h"
+
+#include <cjson/cJSON.h>
+#include <time.h>
+
+#include "order.h"
+
+/* The demo menu (SPEC 7) as a lookup table. */
+static const order_product menu[] = {
+    {1, "Corndog Sosis", 1, "ISI CORNDOG", 1, 6000, 1},   {2, "Corndog Mozzarella", 1, "ISI CORNDOG", 1, 8000, 1},
+    {3, "Mie", 2, "BALUTAN", 2, 2000, 1},                  {4, "Kentang", 2, "BALUTAN", 2, 3000, 1},
+    {5, "Saus Tomat", 3, "SAUS ASIN", 3, 1000, 1},         {6, "Mayonaise", 3, "SAUS ASIN", 3, 1000, 1},
+    {7, "Coklat", 4, "SAUS MANIS", 4, 1000, 1},            {8, "Susu Kental Manis", 4, "SAUS MANIS", 4, 1000, 0},
+};
+
+static int lookups;
+
+static int menu_lookup(void *ud, int64_t id, order_product *out) {
+  (void)ud;
+  lookups++;
+  for (size_t i = 0; i < sizeof(menu) / sizeof(menu[0]); i++) {
+    if (menu[i].id == id) {
+      *out = menu[i];
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int failing_lookup(void *ud, int64_t id, order_product *out) {
+  return KDS_EDB;
+}
+
+/* Validates `json` against the demo menu; returns the rc, fills o and err. */
+static int validate(const char *json, order_t *o, kds_err *err) {
+  cJSON *body = cJSON_Parse(json);
+  int rc;
+  order_release(o);
+  kds_err_clear(err);
+  if (!body) return 99;
+  rc = order_validate(body, menu_lookup, NULL, o, err);
+  cJSON_Delete(body);
+  return rc;
+}
+
+static void fill_header(order_t *o) {
+  snprintf(o->invoice_number, sizeof(o->invoice_number), "INV-20231103-0001");
+  snprintf(o->date, sizeof(o->date), "2023-11-03");
+  snprintf(o->status, sizeof(o->status), "new");
+  snprintf(o->created_at, sizeof(o->created_at), "2023-11-03T10:15:02.123+07:00");
+  snprintf(o->updated_at, sizeof(o->updated_at), "2023-11-03T10:15:02.123+07:00");
+  o->outlet_id = 1;
+}
+
+static void t_seed_shape(void) {
+  order_t o;
+  kds_err err;
+  kds_buf b = KDS_BUF_INIT;
+  order_init(&o);
+  /* The seed's example, ordered with the sauce first to check that categories sort by
+   * display order, not by order of appearance. */
+  int rc = validate("{\"payment_method\":\"CASH\",\"note\":\"  no onion \",\"items\":[{\"product_id\":7,\"qty\":1},"
+                    "{\"product_id\":5,\"qty\":1},{\"product_id\":1,\"qty\":1},{\"product_id\":3,\"qty\":1},"
+                    "{\"product_id\":6,\"qty\":1}]}",
+                    &o, &err);
+  ok(rc == 0, "the seed order validates (%s)", err.message);
+  fill_header(&o);
+  ok(order_render(&o, &b) == 0, "renders");
+  const char *want =
+      "{\"invoice_number\":\"INV-20231103-0001\",\"date\":\"2023-11-03\",\"total_amount\":11000,"
+      "\"ISI CORNDOG\":{\"quantity\":1,\"total_amount\":6000,\"items\":[\"Corndog Sosis\"]},"
+      "\"BALUTAN\":{\"quantity\":1,\"total_amount\":2000,\"items\":[\"Mie\"]},"
+      "\"SAUS ASIN\":{\"quantity\":2,\"total_amount\":2000,\"items\":[\"Saus Tomat\",\"Mayonaise\"]},"
+      "\"SAUS MANIS\":{\"quantity\":1,\"total_amount\":1000,\"items\":[\"Coklat\"]},"
+      "\"status\":\"new\",\"created_at\":\"2023-11-03T10:15:02.123+07:00\","
+      "\"updated_at\":\"2023-11-03T10:15:02.123+07:00\",\"payment_method\":\"CASH\",\"outlet_id\":1,"
+      "\"note\":\"no onion\",\"lines\":["
+      "{\"product_id\":7,\"name\":\"Coklat\",\"category\":\"SAUS MANIS\",\"qty\":1,\"price\":1000,\"subtotal\":1000},"
+      "{\"product_id\":5,\"name\":\"Saus Tomat\",\"category\":\"SAUS ASIN\",\"qty\":1,\"price\":1000,\"subtotal\":1000},"
+      "{\"product_id\":1,\"name\":\"Corndog Sosis\",\"category\":\"ISI CORNDOG\",\"qty\":1,\"price\":6000,\"subtotal\":6000},"
+      "{\"product_id\":3,\"name\":\"Mie\",\"category\":\"BALUTAN\",\"qty\":1,\"price\":2000,\"subtotal\":2000},"
+      "{\"product_id\":6,\"name\":\"Mayonaise\",\"category\":\"SAUS ASIN\",\"qty\":1,\"price\":1000,\"subtotal\":1000}]}";
+  ok(b.base && strcmp(b.base, want) == 0, "byte-exact seed shape");
+  if (b.base && strcmp(b.base, want) != 0) printf("# got  %s\n# want %s\n", b.base, want);
+
+  /* parse it back, render again: the same bytes (category order from key order) */
+  order_t p;
+  order_init(&p);
+  ok(order_parse(b.base, b.len, &p) == 0, "parses its own output");
+  kds_buf b2 = KDS_BUF_INIT;
+  ok(order_render(&p, &b2) == 0 && b2.base && strcmp(b2.base, b.base) == 0, "parse + render round-trips");
+  ok(p.nlines == 5 && p.lines[2].qty == 1 && strcmp(p.lines[2].category, "ISI CORNDOG") == 0, "parsed lines");
+  ok(p.note && strcmp(p.note, "no onion") == 0 && p.outlet_id == 1 && p.total_amount == 11000, "parsed header");
+  kds_buf_release(&b2);
+  order_release(&p);
+  kds_buf_release(&b);
+  order_release(&o);
+}
+
+static void t_grouping(void) {
+  order_t o;
+  kds_err err;
+  kds_buf b = KDS_BUF_INIT;
+  order_init(&o);
+  /* qty > 1, the same product twice (merged), two products of one category */
+  ok(validate("{\"payment_method\":\"QRIS\",\"items\":[{\"product_id\":1,\"qty\":2},{\"product_id\":2,\"qty\":1},"
+              "{\"product_id\":1,\"qty\":3}]}",
+              &o, &err) == 0,
+     "validates");
+  ok(o.nlines == 2 && o.lines[0].qty == 5 && o.lines[0].subtotal == 30000, "same product merged: 5 x 6000");
+  ok(o.total_amount == 38000, "total 38000");
+  fill_header(&o);
+  order_render(&o, &b);
+  ok(strstr(b.base, "\"total_amount\":38000,\"ISI CORNDOG\":{\"quantity\":6,\"total_amount\":38000,"
+                    "\"items\":[\"Corndog Sosis\",\"Corndog Mozzarella\"]},\"status\"") != NULL,
+     "one category: quantity 6, total 38000, distinct items");
+  ok(strstr(b.base, "\"note\"") == NULL, "no note key when there is none");
+  kds_buf_release(&b);
+
+  /* many categories, appearing out of display order, with a tie on sort resolved by id */
+  order_release(&o);
+  order_line_add(&o, 10, "B", 20, "CAT20", 5, 1, 100);
+  order_line_add(&o, 11, "A", 10, "CAT10", 5, 2, 100);
+  order_line_add(&o, 12, "Z", 30, "CAT30", 1, 1, 100);
+  order_line_add(&o, 13, "A2", 10, "CAT10", 5, 1, 50);
+  fill_header(&o);
+  o.total_amount = order_lines_total(&o);
+  order_render(&o, &b);
+  const char *c30 = strstr(b.base, "\"CAT30\""), *c10 = strstr(b.base, "\"CAT10\""), *c20 = strstr(b.base, "\"CAT20\"");
+  ok(c30 && c10 && c20 && c30 < c10 && c10 < c20, "categories by sort, then id");
+  ok(strstr(b.base, "\"CAT10\":{\"quantity\":3,\"total_amount\":250,\"items\":[\"A\",\"A2\"]}") != NULL,
+     "CAT10 groups its two lines");
+  ok(o.total_amount == 450, "total is the sum of the lines");
+  /* more groups than the renderer's stack array */
+  order_release(&o);
+  for (int i = 0; i < 40; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "C%02d", 39 - i);
+    order_line_add(&o, i + 1, name, 39 - i, name, 39 - i, 1, 1);
+  }
+  fill_header(&o);
+  kds_buf_reset(&b);
+  ok(order_render(&o, &b) == 0, "40 categories render");
+  ok(strstr(b.base, "\"C00\"") < strstr(b.base, "\"C01\"") && strstr(b.base, "\"C38\"") < strstr(b.base, "\"C39\""),
+     "40 categories in order");
+  cJSON *j = cJSON_Parse(b.base);
+  ok(j != NULL && cJSON_GetArraySize(cJSON_GetObjectItem(j, "lines")) == 40, "valid JSON with 40 lines");
+  cJSON_Delete(j);
+  kds_buf_release(&b);
+  order_release(&o);
+}
+
+static void t_escaping(void) {
+  kds_buf b = KDS_BUF_INIT;
+  order_json_str(&b, "a\"b\\c\n\x01\xC3\xA9\xFF" "z", 11);
+  ok(strcmp(b.base, "\"a\\\"b\\\\c\\n\\u0001\xC3\xA9\xEF\xBF\xBDz\"") == 0, "escapes, keeps UTF-8, replaces bad bytes");
+  kds_buf_reset(&b);
+  order_json_str(&b, "\xF0\x9F\x8D\x94 ok", 7);
+  ok(strcmp(b.base, "\"\xF0\x9F\x8D\x94 ok\"") == 0, "4-byte UTF-8 passes through");
+  kds_buf_release(&b);
+  ok(order_utf16_len("abc") == 3 && order_utf16_len("\xC3\xA9") == 1 && order_utf16_len("\xF0\x9F\x8D\x94") == 2,
+     "UTF-16 length as JavaScript counts");
+  char *t = order_trim_dup(" \t\xC2\xA0 x y \xE3\x80\x80\n");
+  ok(t && strcmp(t, "x y") == 0, "trim removes ASCII and Unicode spaces");
+  free(t);
+  t = order_trim_dup("   ");
+  ok(t && *t == '\0', "trim of spaces is empty");
+  free(t);
+}
+
+static void t_parse(void) {
+  order_t o;
+  order_init(&o);
+  ok(order_parse("[]", 2, &o) == KDS_EINVAL, "an array is not an order");
+  ok(order_parse("{\"date\":\"x\"}", 12, &o) == KDS_EINVAL, "no invoice_number");
+  ok(order_parse("{not json", 9, &o) == KDS_EINVAL, "bad JSON");
+  /* seed-only shape: no lines, the categories give them */
+  const char *seed =
+      "{\"invoice_number\":\"INV-20231103-0001\",\"date\":\"2023-11-03\",\"total_amount\":15000,"
+      "\"ISI CORNDOG\":{\"quantity\":2,\"total_amount\":12000,\"items\":[\"Corndog Sosis\"]},"
+      "\"SAUS ASIN\":{\"quantity\":2,\"total_amount\":2000,\"items\":[\"Saus Tomat\",\"Mayonaise\"]}}";
+  ok(order_parse(seed, strlen(seed), &o) == 0, "seed-only order parses");
+  ok(o.nlines == 3 && o.lines[0].qty == 2 && o.lines[0].subtotal == 12000 && o.lines[1].qty == 1 &&
+         strcmp(o.lines[2].name, "Mayonaise") == 0 && o.lines[2].category_sort == 2,
+     "lines synthesised from the categories");
+  /* unknown extension keys are ignored; a line whose category has no key comes last */
+  const char *ext = "{\"invoice_number\":\"INV-1\",\"rush\":true,\"order_type\":\"dine_in\",\"lines\":["
+                    "{\"product_id\":9,\"name\":\"X\",\"category\":\"NOKEY\",\"qty\":2,\"price\":5,\"subtotal\":10}]}";
+  ok(order_parse(ext, strlen(ext), &o) == 0 && o.nlines == 1 && o.lines[0].subtotal == 10 &&
+         o.lines[0].category_sort == 1,
+     "extension keys ignored");
+  order_release(&o);
+  order_release(&o); /* twice is harmless */
+}
+
+static void t_invoice_time(void) {
+  char inv[ORDER_INVOICE_SIZE], d[ORDER_DATE_SIZE], iso[ORDER_TIME_SIZE];
+  ok(order_invoice_format(inv, "2023-11-03", 1) == 0 && strcmp(inv, "INV-20231103-0001") == 0, "0001");
+  ok(order_invoice_format(inv, "2023-11-03", 9999) == 0 && strcmp(inv, "INV-20231103-9999") == 0, "9999");
+  ok(order_invoice_format(inv, "2023-11-03", 10000) == 0 && strcmp(inv, "INV-20231103-10000") == 0, "widens");
+  ok(order_invoice_format(inv, "2023-11-3", 1) == KDS_EINVAL && order_invoice_format(inv, "2023-11-03", 0) == KDS_EINVAL,
+     "bad date or seq refused");
+  ok(order_date_shape_ok("2024-02-30") && !order_date_shape_ok("2024-2-3") && !order_date_shape_ok("2024-02-03x"),
+     "date shape");
+
+  setenv("TZ", "Asia/Jakarta", 1);
+  tzset();
+  int64_t ms = 1698981302123; /* 2023-11-03T03:15:02.123Z */
+  order_local_date(ms, d);
+  order_local_iso(ms, iso);
+  ok(strcmp(d, "2023-11-03") == 0, "local date (Jakarta)");
+  ok(strcmp(iso, "2023-11-03T10:15:02.123+07:00") == 0, "local ISO with +07:00 and ms: %s", iso);
+  order_local_iso(1698969600000 - 1, iso); /* 2023-11-02T23:59:59.999Z = 06:59:59.999 local */
+  ok(strcmp(iso, "2023-11-03T06:59:59.999+07:00") == 0, "ms rounding: %s", iso);
+  setenv("TZ", "America/St_Johns", 1); /* -02:30 in November */
+  tzset();
+  order_local_iso(ms, iso);
+  ok(strcmp(iso, "2023-11-03T00:45:02.123-02:30") == 0, "negative half-hour offset: %s", iso);
+  order_local_date(ms, d);
+  ok(strcmp(d, "2023-11-03") == 0, "its date");
+  setenv("TZ", "UTC", 1);
+  tzset();
+  order_local_iso(ms, iso);
+  ok(strcmp(iso, "2023-11-03T03:15:02.123+00:00") == 0, "UTC is +00:00, never Z");
+  setenv("TZ", "Asia/Jakarta", 1);
+  tzset();
+  ok(order_now_ms() > 1600000000000, "now");
+}
+
+static void t_rules(void) {
+  ok(order_is_reserved_key("invoice_number") && order_is_reserved_key("lines") && order_is_reserved_key("note") &&
+         order_is_reserved_key("rush") && order_is_reserved_key("done_lines") && !order_is_reserved_key("BALUTAN"),
+     "reserved keys");
+  ok(order_payment_method_valid("EWALLET") && !order_payment_method_valid("cash") && !order_payment_method_valid(NULL),
+     "payment methods");
+  ok(order_status_valid("cancelled") && !order_status_valid("done"), "statuses");
+  ok(order_role_valid("kitchen") && !order_role_valid("root"), "roles");
+  ok(order_status_bit("new") == 1 && order_status_bit("cancelled") == 16 && order_status_bit("x") == 0, "bits");
+
+  static const char *st[] = {"new", "preparing", "ready", "completed", "cancelled"};
+  /* the full table: rows from, columns to */
+  static const int allowed[5][5] = {
+      {0, 1, 1, 0, 1}, {0, 0, 1, 0, 1}, {0, 1, 0, 1, 1}, {0, 0, 1, 0, 0}, {0, 0, 0, 0, 0},
+  };
+  int good = 1;
+  for (int i = 0; i < 5; i++)
+    for (int j = 0; j < 5; j++)
+      if (order_transition_ok(st[i], st[j]) != allowed[i][j]) {
+        good = 0;
+        printf("# %s -> %s wrong\n", st[i], st[j]);
+      }
+  ok(good, "transition table");
+  static const char *roles[] = {"admin", "kitchen", "cashier"};
+  static const int may[3][5] = {{1, 1, 1, 1, 1}, {0, 1, 1, 1, 0}, {0, 0, 0, 1, 1}};
+  good = 1;
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 5; j++)
+      if (order_role_may_set(roles[i], st[j]) != may[i][j]) good = 0;
+  ok(good, "role table");
+  ok(!order_role_may_set("kitchen", "cancelled"), "the kitchen can never cancel");
+}
+
+static void t_validation(void) {
+  order_t o;
+  kds_err e;
+  order_init(&o);
+  struct {
+    const char *body, *field, *msg;
+  } cases[] = {
+      {"{}", "payment_method", "payment_method must be one of CASH, QRIS, CARD, TRANSFER, EWALLET"},
+      {"{\"payment_method\":\"BITCOIN\",\"items\":[]}", "payment_method", NULL},
+      {"{\"payment_method\":1}", "payment_method", NULL},
+      {"{\"payment_method\":\"CASH\"}", "items", "items must be a non-empty array"},
+      {"{\"payment_method\":\"CASH\",\"items\":[]}", "items", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":{}}", "items", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":[1]}", "items[0]", "each item must be an object {product_id, qty}"},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1},[]]}", "items[1]", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":99,\"qty\":1}]}", "items[0].product_id",
+       "there is no active product with id 99"},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"qty\":1}]}", "items[0].product_id",
+       "there is no active product with id undefined"},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":\"1\",\"qty\":1}]}", "items[0].product_id",
+       "there is no active product with id \"1\""},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1.5,\"qty\":1}]}", "items[0].product_id", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":8,\"qty\":1}]}", "items[0].product_id", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":0}]}", "items[0].qty",
+       "qty must be an integer from 1 to 999"},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1000}]}", "items[0].qty", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1.5}]}", "items[0].qty", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":\"2\"}]}", "items[0].qty", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1}]}", "items[0].qty", NULL},
+      /* product before qty inside an entry; entries in order */
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":99,\"qty\":0}]}", "items[0].product_id", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":0},{\"product_id\":99,\"qty\":1}]}",
+       "items[0].qty", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":5}", "note",
+       "note must be a string of at most 500 characters"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    int rc = validate(cases[i].body, &o, &e);
+    ok(rc == -1 && e.status == 422 && strcmp(e.code, "validation_failed") == 0 && strcmp(e.field, cases[i].field) == 0 &&
+           (!cases[i].msg || strcmp(e.message, cases[i].msg) == 0),
+       "%s -> 422 %s (%s)", cases[i].body, cases[i].field, e.message);
+  }
+
+  /* 200 entries pass (merged to one line), 201 is 422 on items */
+  kds_buf b = KDS_BUF_INIT;
+  for (int n = 200; n <= 201; n++) {
+    kds_buf_reset(&b);
+    kds_buf_adds(&b, "{\"payment_method\":\"CARD\",\"items\":[");
+    for (int i = 0; i < n; i++) kds_buf_addf(&b, "%s{\"product_id\":3,\"qty\":999}", i ? "," : "");
+    kds_buf_adds(&b, "]}");
+    int rc = validate(b.base, &o, &e);
+    if (n == 200)
+      ok(rc == 0 && o.nlines == 1 && o.lines[0].qty == 199800 && o.total_amount == 399600000,
+         "200 entries merge into one line");
+    else
+      ok(rc == -1 && strcmp(e.field, "items") == 0 && strcmp(e.message, "an order has at most 200 lines") == 0,
+         "201 entries: 422 items");
+  }
+  /* note: 500 characters (multi-byte) pass, 501 fail; null is no note */
+  kds_buf_reset(&b);
+  kds_buf_adds(&b, "{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":\"");
+  for (int i = 0; i < 500; i++) kds_buf_adds(&b, "\xC3\xA9");
+  kds_buf_adds(&b, "\"}");
+  ok(validate(b.base, &o, &e) == 0 && o.note && strlen(o.note) == 1000, "500-character note passes");
+  kds_buf_reset(&b);
+  kds_buf_adds(&b, "{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":\"");
+  for (int i = 0; i < 501; i++) kds_buf_adds(&b, "x");
+  kds_buf_adds(&b, "\"}");
+  ok(validate(b.base, &o, &e) == -1 && strcmp(e.field, "note") == 0, "501-character note fails");
+  ok(validate("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":null}", &o, &e) == 0 &&
+         o.note == NULL,
+     "null note is none");
+  ok(validate("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":\"   \"}", &o, &e) == 0 &&
+         o.note == NULL,
+     "blank note is none");
+  kds_buf_release(&b);
+
+  /* a failing lookup passes its error through */
+  cJSON *body = cJSON_Parse("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}]}");
+  order_release(&o);
+  ok(order_validate(body, failing_lookup, NULL, &o, &e) == KDS_EDB, "lookup error passes through");
+  cJSON_Delete(body);
+  order_release(&o);
+}
+
+static void t_hash(void) {
+  cJSON *a = cJSON_Parse("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":2}],\"note\":\"x\"}");
+  cJSON *b = cJSON_Parse("{\"note\":\"x\",\"items\":[{\"qty\":2,\"product_id\":1}],\"payment_method\":\"CASH\"}");
+  cJSON *c = cJSON_Parse("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":3}],\"note\":\"x\"}");
+  cJSON *d = cJSON_Parse("{\"items\":[{\"product_id\":1,\"qty\":2}],\"payment_method\":\"CASH\",\"note\":\"x\"}");
+  char ha[65], hb[65], hc[65], hd[65];
+  ok(order_body_hash(a, ha) == 0 && order_body_hash(b, hb) == 0 && order_body_hash(c, hc) == 0 &&
+         order_body_hash(d, hd) == 0,
+     "hashes");
+  ok(strcmp(ha, hb) == 0 && strcmp(ha, hd) == 0, "key order does not matter");
+  ok(strcmp(ha, hc) != 0, "a different qty does");
+  ok(strlen(ha) == 64, "hex sha256");
+  cJSON_Delete(a);
+  cJSON_Delete(b);
+  cJSON_Delete(c);
+  cJSON_Delete(d);
+}
+
+int main(void) {
+  subtest("seed shape", t_seed_shape);
+  subtest("grouping", t_grouping);
+  subtest("escaping", t_escaping);
+  subtest("parse", t_parse);
+  subtest("invoice and time", t_invoice_time);
+  subtest("rules", t_rules);
+  subtest("validation", t_validation);
+  subtest("hash", t_hash);
+  return done_testing();
+}

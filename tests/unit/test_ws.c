@@ -1,0 +1,865 @@
+/* Unit tests for shared/net/ws.c: handshake helpers, then server and client connections on
+ * one uv loop (socketpairs for raw frames, loopback TCP for ws_connect). ws.c is included
+ * so that the idle release of the wslay context can be observed. */
+#include "test.h"
+
+#include <sys/socket.h>
+
+#include "../../shared/net/ws.c"
+
+static uv_loop_t *loop;
+static ws_hub_t *hub;
+static uv_timer_t tick;
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+/* Runs the loop until *flag is non-zero or `ms` pass. Returns the flag. */
+static int run_until(volatile int *flag, unsigned ms) {
+  uint64_t end = uv_now(loop) + ms;
+  while (!*flag && uv_now(loop) < end) uv_run(loop, UV_RUN_ONCE);
+  return *flag;
+}
+
+/* Runs the loop until *counter >= n or `ms` pass. */
+static int run_until_n(int *counter, int n, unsigned ms) {
+  uint64_t end = uv_now(loop) + ms;
+  while (*counter < n && uv_now(loop) < end) uv_run(loop, UV_RUN_ONCE);
+  return *counter >= n;
+}
+
+static void run_for(unsigned ms) {
+  int never = 0;
+  run_until(&never, ms);
+}
+
+/* One WebSocket endpoint driven by the module under test. */
+typedef struct ep {
+  ws_t *ws;
+  kds_buf log; /* "T:<text>|" or "B<len>|" per message */
+  int nmsg;
+  int echo;
+  int closed;
+  ws_close_info info;
+  int npong;
+  kds_buf pong;
+  uv_pipe_t pipe; /* when on a socketpair */
+} ep;
+
+static void ep_on_message(ws_t *ws, int opcode, const char *data, size_t len) {
+  ep *e = ws_data(ws);
+  e->nmsg++;
+  if (opcode == WS_TEXT)
+    kds_buf_addf(&e->log, "T:%.*s|", (int)len, data);
+  else
+    kds_buf_addf(&e->log, "B%zu|", len);
+  if (e->echo) ws_send(ws, opcode, data, len);
+}
+
+static void ep_on_close(ws_t *ws, const ws_close_info *info) {
+  ep *e = ws_data(ws);
+  e->closed = 1;
+  e->info = *info;
+  e->ws = NULL;
+}
+
+static void ep_on_pong(ws_t *ws, const char *data, size_t len) {
+  ep *e = ws_data(ws);
+  e->npong++;
+  kds_buf_reset(&e->pong);
+  kds_buf_add(&e->pong, data, len);
+}
+
+static const ws_callbacks ep_cb = {ep_on_message, ep_on_close, ep_on_pong};
+
+static void ep_release(ep *e) {
+  kds_buf_release(&e->log);
+  kds_buf_release(&e->pong);
+}
+
+/* A raw peer: the other end of a socketpair, reading everything into `in`. */
+typedef struct raw {
+  uv_pipe_t pipe;
+  kds_buf in;
+  int eof;
+} raw;
+
+static void raw_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
+  static char buf[65536];
+  b->base = buf;
+  b->len = sizeof(buf);
+}
+
+static void raw_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  raw *r = s->data;
+  if (n > 0) kds_buf_add(&r->in, b->base, (size_t)n);
+  if (n < 0) {
+    r->eof = 1;
+    uv_read_stop(s);
+  }
+}
+
+/* A server ws on one end of a socketpair and a raw peer on the other. */
+static int pair_start(ep *srv, raw *peer, const ws_config *over, const char *head, size_t head_len,
+                      int raw_reads) {
+  int fds[2];
+  ws_config cfg = {WS_ROLE_SERVER, hub, &ep_cb, srv, 0, 0, 0};
+  if (over) cfg = *over;
+  cfg.hub = hub;
+  cfg.cb = &ep_cb;
+  cfg.data = srv;
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) return -1;
+  uv_pipe_init(loop, &srv->pipe, 0);
+  uv_pipe_open(&srv->pipe, fds[0]);
+  uv_pipe_init(loop, &peer->pipe, 0);
+  uv_pipe_open(&peer->pipe, fds[1]);
+  peer->pipe.data = peer;
+  if (raw_reads) uv_read_start((uv_stream_t *)&peer->pipe, raw_alloc, raw_read);
+  return ws_start(&srv->ws, (uv_stream_t *)&srv->pipe, &cfg, NULL, 0, head, head_len);
+}
+
+static void raw_closed(uv_handle_t *h) {
+  (void)h;
+}
+
+static void raw_close(raw *r) {
+  if (!uv_is_closing((uv_handle_t *)&r->pipe)) uv_close((uv_handle_t *)&r->pipe, raw_closed);
+  run_for(20);
+  kds_buf_release(&r->in);
+}
+
+/* Appends a client-style (masked) or server-style frame. */
+static void mkframe(kds_buf *b, int fin, int opcode, const void *data, size_t len, int masked) {
+  uint8_t h[14];
+  size_t n = frame_header(h, opcode, len, masked);
+  const uint8_t key[4] = {0x12, 0x34, 0x56, 0x78};
+  if (!fin) h[0] &= 0x7f;
+  if (masked) {
+    memcpy(h + n, key, 4);
+    n += 4;
+  }
+  kds_buf_add(b, h, n);
+  for (size_t i = 0; i < len; i++) {
+    uint8_t c = ((const uint8_t *)data)[i];
+    kds_buf_addc(b, (char)(masked ? c ^ key[i % 4] : c));
+  }
+}
+
+static void raw_written(uv_write_t *w, int status) {
+  free(w);
+}
+
+/* Writes all of b (copied), however long it takes the other side to read it. */
+static int raw_write(raw *r, const kds_buf *b) {
+  uv_write_t *w = malloc(sizeof(*w) + b->len);
+  uv_buf_t ub = uv_buf_init((char *)(w + 1), (unsigned)b->len);
+  memcpy(w + 1, b->base, b->len);
+  return uv_write(w, (uv_stream_t *)&r->pipe, &ub, 1, raw_written);
+}
+
+/* Parses one unmasked frame from p. Returns bytes used, or 0 if incomplete. */
+static size_t parse_frame(const char *p, size_t n, int *op, int *fin, const char **pl, size_t *plen) {
+  const uint8_t *u = (const uint8_t *)p;
+  size_t hdr = 2;
+  uint64_t len;
+  if (n < 2) return 0;
+  len = u[1] & 0x7f;
+  if (len == 126) {
+    if (n < 4) return 0;
+    len = ((size_t)u[2] << 8) | u[3];
+    hdr = 4;
+  } else if (len == 127) {
+    if (n < 10) return 0;
+    len = 0;
+    for (int i = 0; i < 8; i++) len = (len << 8) | u[2 + i];
+    hdr = 10;
+  }
+  if (n < hdr + len) return 0;
+  *op = u[0] & 0x0f;
+  *fin = u[0] >> 7;
+  *pl = p + hdr;
+  *plen = (size_t)len;
+  return hdr + (size_t)len;
+}
+
+/* Collects the raw peer's received frames as "<op>:<payload>|" (close: "8:<code>|"). */
+static void raw_frames(raw *r, kds_buf *out) {
+  size_t off = 0, used;
+  int op, fin;
+  const char *pl;
+  size_t plen;
+  kds_buf_reset(out);
+  while ((used = parse_frame(r->in.base + off, r->in.len - off, &op, &fin, &pl, &plen)) > 0) {
+    if (op == 8)
+      kds_buf_addf(out, "8:%d|", plen >= 2 ? ((uint8_t)pl[0] << 8) | (uint8_t)pl[1] : 0);
+    else if (op == 2)
+      kds_buf_addf(out, "2#%zu|", plen);
+    else
+      kds_buf_addf(out, "%d:%.*s|", op, (int)plen, pl);
+    off += used;
+  }
+}
+
+/* ---- handshake helpers ------------------------------------------------------------------ */
+
+static void t_accept_key(void) {
+  char out[WS_ACCEPT_LEN + 1];
+  const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
+  ok(ws_accept_key(key, strlen(key), out) == 0 && strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0,
+     "RFC 6455 example: %s", out);
+  ok(ws_accept_key("dGhlIHNhbXBsZSBub25jZQ=", 23, out) == KDS_EINVAL, "short key refused");
+  ok(ws_accept_key("dGhlIHNhbXBsZSBub25jZQ!=", 24, out) == KDS_EINVAL, "non-base64 key refused");
+  ok(ws_accept_key("dGhlIHNhbXBsZSBub25jZR==", 24, out) == KDS_EINVAL, "key not of 16 bytes refused");
+  ok(ws_accept_key(NULL, 0, out) == KDS_EINVAL, "NULL key refused");
+
+  kds_buf b = KDS_BUF_INIT;
+  ok(ws_handshake_reply(&b, key, strlen(key), "X-A: 1\r\n") == 0 &&
+         strcmp(b.base, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-A: 1\r\n\r\n") == 0,
+     "101 reply");
+  kds_buf_reset(&b);
+  ok(ws_handshake_reply(&b, "bad", 3, NULL) == KDS_EINVAL && b.len == 0, "101 reply: bad key, nothing written");
+
+  char k1[WS_KEY_LEN + 1], k2[WS_KEY_LEN + 1];
+  ok(ws_client_key(k1) == 0 && ws_client_key(k2) == 0 && strlen(k1) == 24 && strcmp(k1, k2) != 0 &&
+         ws_accept_key(k1, 24, out) == 0,
+     "client keys are valid and differ");
+  ok(ws_client_request(&b, "h:1", "/p?q=1", k1, NULL) == 0 && strncmp(b.base, "GET /p?q=1 HTTP/1.1\r\nHost: h:1\r\n", 32) == 0 &&
+         strstr(b.base, "Sec-WebSocket-Version: 13\r\n") && strstr(b.base, k1) &&
+         b.len > 4 && memcmp(b.base + b.len - 4, "\r\n\r\n", 4) == 0,
+     "client request");
+  kds_buf_release(&b);
+}
+
+static void t_hs_parser(void) {
+  const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
+  const char *good = "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
+                     "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x02hi";
+  size_t glen = strlen(good), head = glen - 4;
+  int all = 1;
+  /* Every split point, and one byte at a time. */
+  for (size_t cut = 0; cut <= glen; cut++) {
+    ws_hs_t *hs = ws_hs_new(key);
+    char *a = guard_copy(good, cut), *b = guard_copy(good + cut, glen - cut);
+    ssize_t r1 = ws_hs_feed(hs, a, cut), r2;
+    size_t used;
+    if (cut < head) {
+      r2 = ws_hs_feed(hs, b, glen - cut);
+      used = cut + (size_t)r2;
+      all &= (r1 == KDS_EAGAIN || (cut == 0 && r1 == KDS_EAGAIN)) && r2 >= 0 && used == head;
+    } else {
+      all &= r1 == (ssize_t)head;
+    }
+    all &= ws_hs_status(hs) == 101;
+    guard_free(a, cut);
+    guard_free(b, glen - cut);
+    ws_hs_free(hs);
+  }
+  ok(all, "every split of a good response is accepted and stops at the head's end");
+  {
+    ws_hs_t *hs = ws_hs_new(key);
+    ssize_t r = KDS_EAGAIN;
+    size_t i;
+    for (i = 0; i < glen && r == KDS_EAGAIN; i++) r = ws_hs_feed(hs, good + i, 1);
+    ok(r == 1 && i == head, "one byte at a time: the last byte completes the head");
+    ws_hs_free(hs);
+  }
+  struct {
+    const char *resp;
+    int status;
+    const char *what;
+  } bad[] = {
+      {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
+       101, "wrong accept"},
+      {"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+       101, "no Upgrade header"},
+      {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 101, "no accept"},
+      {"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 17\r\n\r\nTransport unknown", 400,
+       "400 refusal"},
+      {"HTTX/1.1 101\r\n\r\n", 0, "garbage"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ws_hs_t *hs = ws_hs_new(key);
+    ssize_t r = ws_hs_feed(hs, bad[i].resp, strlen(bad[i].resp));
+    ok(r == KDS_EPROTO && ws_hs_status(hs) == bad[i].status, "%s: EPROTO, status %d", bad[i].what, ws_hs_status(hs));
+    ok(ws_hs_feed(hs, "x", 1) == KDS_EPROTO, "%s: stays failed", bad[i].what);
+    ws_hs_free(hs);
+  }
+  {
+    ws_hs_t *hs = ws_hs_new(key);
+    kds_buf big = KDS_BUF_INIT;
+    ssize_t r;
+    kds_buf_adds(&big, "HTTP/1.1 101 Switching Protocols\r\n");
+    while (big.len < 20000) kds_buf_adds(&big, "X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    r = ws_hs_feed(hs, big.base, big.len);
+    ok(r == KDS_ETOOBIG, "a head over 16 KiB is refused");
+    kds_buf_release(&big);
+    ws_hs_free(hs);
+  }
+  ok(ws_hs_new("nope") == NULL, "bad key: no checker");
+}
+
+static void t_utf8(void) {
+  ok(utf8_valid((const unsigned char *)"plain", 5), "ascii");
+  ok(utf8_valid((const unsigned char *)"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8d\x94", 14), "2, 3, 4-byte sequences");
+  ok(!utf8_valid((const unsigned char *)"\xc0\xaf", 2), "overlong");
+  ok(!utf8_valid((const unsigned char *)"\xed\xa0\x80", 3), "surrogate");
+  ok(!utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4), "above U+10FFFF");
+  ok(!utf8_valid((const unsigned char *)"\xe2\x82", 2), "truncated");
+  ok(!utf8_valid((const unsigned char *)"\xff", 1), "0xff");
+}
+
+/* ---- frames -------------------------------------------------------------------------------- */
+
+static void t_shared_frame(void) {
+  uv_buf_t parts[2] = {uv_buf_init("4", 1), uv_buf_init("2[\"x\"]", 6)};
+  ws_frame_t *f = ws_frame_newv(WS_TEXT, parts, 2);
+  size_t n, pn;
+  const char *b = ws_frame_bytes(f, &n), *p = ws_frame_payload(f, &pn);
+  ok(n == 9 && (uint8_t)b[0] == 0x81 && b[1] == 7 && pn == 7 && memcmp(p, "42[\"x\"]", 7) == 0, "small frame");
+  ws_frame_unref(f);
+  char *big = calloc(1, 70000);
+  f = ws_frame_new(WS_BINARY, big, 70000);
+  b = ws_frame_bytes(f, &n);
+  ok(n == 70010 && (uint8_t)b[0] == 0x82 && (uint8_t)b[1] == 127, "64-bit length");
+  ws_frame_unref(f);
+  f = ws_frame_new(WS_TEXT, big, 300);
+  b = ws_frame_bytes(f, &n);
+  ok(n == 304 && (uint8_t)b[1] == 126 && (uint8_t)b[2] == 1 && (uint8_t)b[3] == 44, "16-bit length");
+  ok(ws_frame_ref(f) == f, "ref");
+  ws_frame_unref(f);
+  ws_frame_unref(f);
+  ws_frame_unref(NULL);
+  ok(ws_frame_new(0x9, "x", 1) == NULL, "control opcode refused");
+  free(big);
+}
+
+/* ---- server over a socketpair with a raw peer -------------------------------------------- */
+
+static void t_server_raw(void) {
+  ep srv = {0};
+  raw peer = {0};
+  kds_buf b = KDS_BUF_INIT, fr = KDS_BUF_INIT;
+
+  srv.echo = 1;
+  ok(pair_start(&srv, &peer, NULL, NULL, 0, 1) == 0, "started");
+  /* text, binary, fragmented text with a ping between fragments */
+  mkframe(&b, 1, WS_TEXT, "hello", 5, 1);
+  mkframe(&b, 1, WS_BINARY, "\x00\x01\x02", 3, 1);
+  mkframe(&b, 0, WS_TEXT, "Hel", 3, 1);
+  mkframe(&b, 1, 0x9, "pp", 2, 1);
+  mkframe(&b, 0, 0x0, "lo ", 3, 1);
+  mkframe(&b, 1, 0x0, "w\xc3\xb6rld", 6, 1);
+  raw_write(&peer, &b);
+  run_until(&srv.nmsg, 2000);
+  run_for(50);
+  ok(srv.nmsg == 3 && strcmp(srv.log.base, "T:hello|B3|T:Hello w\xc3\xb6rld|") == 0, "messages reassembled: %s",
+     srv.log.base);
+  raw_frames(&peer, &fr);
+  ok(fr.base && strncmp(fr.base, "1:hello|2#3|", 12) == 0 && strstr(fr.base, "10:pp|") &&
+         strstr(fr.base, "1:Hello w\xc3\xb6rld|"),
+     "echoes and the pong came back: %s", fr.base ? fr.base : "");
+
+  /* server ping -> client pong (raw peer answers by hand) */
+  ok(ws_ping(srv.ws, "abc", 3) == 0, "ping queued");
+  run_for(30);
+  raw_frames(&peer, &fr);
+  ok(strstr(fr.base, "9:abc|") != NULL, "ping frame sent");
+  kds_buf_reset(&b);
+  mkframe(&b, 1, 0xA, "abc", 3, 1);
+  raw_write(&peer, &b);
+  run_until(&srv.npong, 1000);
+  ok(srv.npong == 1 && strcmp(srv.pong.base, "abc") == 0, "pong delivered");
+
+  /* close from the peer with 4001: echoed, clean */
+  kds_buf_reset(&b);
+  mkframe(&b, 1, 0x8, "\x0f\xa1" "bye", 5, 1);
+  raw_write(&peer, &b);
+  run_until(&srv.closed, 2000);
+  run_until(&peer.eof, 1000);
+  raw_frames(&peer, &fr);
+  ok(srv.closed && srv.info.err == 0 && srv.info.code_received == 4001 && srv.info.code_sent == 4001,
+     "peer close: err %d recv %d sent %d", srv.info.err, srv.info.code_received, srv.info.code_sent);
+  ok(strstr(fr.base, "8:4001|") != NULL, "close echoed");
+  run_for(20);
+  ok(peer.eof, "server closed TCP after the close handshake");
+  raw_close(&peer);
+  ep_release(&srv);
+  kds_buf_release(&b);
+  kds_buf_release(&fr);
+}
+
+/* A raw peer sends `frames`; the server must close with `code` and report `err`. */
+static void expect_refusal(const char *what, const kds_buf *frames, const ws_config *cfg, int code, int err) {
+  ep srv = {0};
+  raw peer = {0};
+  kds_buf fr = KDS_BUF_INIT;
+  char want[32];
+  pair_start(&srv, &peer, cfg, NULL, 0, 1);
+  raw_write(&peer, frames);
+  run_until(&srv.closed, 3000);
+  run_until(&peer.eof, 1000);
+  raw_frames(&peer, &fr);
+  snprintf(want, sizeof(want), "8:%d|", code);
+  ok(srv.closed && srv.info.err == err && srv.info.code_sent == code && srv.nmsg == 0,
+     "%s: closed, err %s, sent %d", what, kds_strerror(srv.info.err), srv.info.code_sent);
+  ok(fr.base && strstr(fr.base, want) != NULL, "%s: peer got close %d (%s)", what, code, fr.base ? fr.base : "");
+  raw_close(&peer);
+  ep_release(&srv);
+  kds_buf_release(&fr);
+}
+
+static void t_server_refusals(void) {
+  kds_buf b = KDS_BUF_INIT;
+  ws_config small = {0};
+  char big[2000];
+
+  mkframe(&b, 1, WS_TEXT, "ok\xff", 3, 1);
+  expect_refusal("bad UTF-8", &b, NULL, 1007, KDS_EINVAL);
+
+  kds_buf_reset(&b);
+  mkframe(&b, 0, WS_TEXT, "caf\xc3", 4, 1);
+  mkframe(&b, 1, 0x0, "\x28", 1, 1);
+  expect_refusal("bad UTF-8 across fragments", &b, NULL, 1007, KDS_EINVAL);
+
+  memset(big, 'a', sizeof(big));
+  kds_buf_reset(&b);
+  mkframe(&b, 1, WS_TEXT, big, sizeof(big), 1);
+  small.max_message = 1000;
+  expect_refusal("message over max_message", &b, &small, 1009, KDS_ETOOBIG);
+
+  kds_buf_reset(&b);
+  mkframe(&b, 0, WS_TEXT, big, 600, 1);
+  mkframe(&b, 1, 0x0, big, 600, 1);
+  expect_refusal("fragments adding up over max_message", &b, &small, 1009, KDS_ETOOBIG);
+
+  kds_buf_reset(&b);
+  mkframe(&b, 1, WS_TEXT, "x", 1, 0);
+  expect_refusal("unmasked client frame", &b, NULL, 1002, KDS_EPROTO);
+
+  kds_buf_reset(&b);
+  mkframe(&b, 1, 0x0, "x", 1, 1);
+  expect_refusal("continuation without a start", &b, NULL, 1002, KDS_EPROTO);
+
+  kds_buf_reset(&b);
+  kds_buf_add(&b, "\x83\x80\x00\x00\x00\x00", 6); /* reserved opcode 3 */
+  expect_refusal("reserved opcode", &b, NULL, 1002, KDS_EPROTO);
+  kds_buf_release(&b);
+}
+
+static void t_server_head_and_eof(void) {
+  ep srv = {0};
+  raw peer = {0};
+  kds_buf b = KDS_BUF_INIT;
+  mkframe(&b, 1, WS_TEXT, "early", 5, 1);
+  pair_start(&srv, &peer, NULL, b.base, b.len, 1);
+  ok(srv.nmsg == 0, "no callback inside ws_start");
+  kds_buf_reset(&b);
+  mkframe(&b, 1, WS_TEXT, "later", 5, 1);
+  raw_write(&peer, &b);
+  run_for(50);
+  ok(strcmp(srv.log.base ? srv.log.base : "", "T:early|T:later|") == 0, "bytes read before ws_start come first");
+  /* a partial frame, then the peer goes away */
+  kds_buf_reset(&b);
+  mkframe(&b, 1, WS_TEXT, "cut", 3, 1);
+  b.len -= 1;
+  raw_write(&peer, &b);
+  raw_close(&peer);
+  run_until(&srv.closed, 2000);
+  ok(srv.closed && srv.info.err == UV_EOF && srv.info.code_received == 0 && srv.info.code_sent == 0,
+     "EOF without close frame: %s", kds_strerror(srv.info.err));
+  ep_release(&srv);
+  kds_buf_release(&b);
+}
+
+/* Order and coalescing of shared frames with ordinary sends; several connections. */
+static void t_shared_broadcast(void) {
+  ep srv[3];
+  raw peer[3];
+  kds_buf fr = KDS_BUF_INIT;
+  ws_frame_t *f1 = ws_frame_new(WS_TEXT, "b1", 2), *f2 = ws_frame_new(WS_TEXT, "b2", 2);
+  int all = 1;
+  memset(srv, 0, sizeof(srv));
+  memset(peer, 0, sizeof(peer));
+  for (int i = 0; i < 3; i++) pair_start(&srv[i], &peer[i], NULL, NULL, 0, 1);
+  for (int i = 0; i < 3; i++) {
+    all &= ws_send(srv[i].ws, WS_TEXT, "a", 1) == 0;
+    all &= ws_send_shared(srv[i].ws, f1) == 0;
+    all &= ws_send(srv[i].ws, WS_TEXT, "c", 1) == 0;
+    all &= ws_send_shared(srv[i].ws, f2) == 0;
+  }
+  ok(all, "queued");
+  ok(f1->refs == 4 && f2->refs == 4, "each connection holds one reference until written");
+  ok(srv[0].ws->qlen >= 3 && peer[0].in.len == 0, "nothing written before the loop turns (queued, not sent)");
+  run_for(30);
+  for (int i = 0; i < 3; i++) {
+    raw_frames(&peer[i], &fr);
+    all &= fr.base && strcmp(fr.base, "1:a|1:b1|1:c|1:b2|") == 0;
+  }
+  ok(all, "every peer got a, b1, c, b2 in order");
+  ok(f1->refs == 1 && f2->refs == 1, "references dropped after the write");
+  ok(srv[0].ws->q == NULL && srv[0].ws->queued == 0, "no queue memory left when idle");
+  ok(ws_send_shared(NULL, f1) == KDS_ECLOSED, "NULL ws refused");
+  for (int i = 0; i < 3; i++) {
+    ws_abort(srv[i].ws, 0);
+    ok(ws_send_shared(srv[i].ws, f1) == KDS_ECLOSED && f1->refs == 1, "closing: refused, no ref taken");
+  }
+  run_for(20);
+  ok(srv[0].closed && srv[0].info.err == KDS_ECLOSED, "abort reported");
+  for (int i = 0; i < 3; i++) {
+    raw_close(&peer[i]);
+    ep_release(&srv[i]);
+  }
+  ws_frame_unref(f1);
+  ws_frame_unref(f2);
+  kds_buf_release(&fr);
+}
+
+/* A peer that does not read: the queue limit drops it, shared buffers are released. */
+static void t_slow_peer(void) {
+  ep srv = {0};
+  raw peer = {0};
+  ws_config cfg = {0};
+  char *payload = calloc(1, 65536);
+  ws_frame_t *f = ws_frame_new(WS_BINARY, payload, 65536);
+  int rc = 0, sent = 0;
+  cfg.max_queue = 256 * 1024;
+  pair_start(&srv, &peer, &cfg, NULL, 0, 0); /* the peer never reads */
+  for (int i = 0; i < 200 && rc == 0; i++) {
+    rc = ws_send_shared(srv.ws, f);
+    if (rc == 0) sent++;
+    run_for(5);
+  }
+  ok(rc == KDS_EFULL, "queue limit hit after %d frames", sent);
+  run_until(&srv.closed, 2000);
+  ok(srv.closed && srv.info.err == KDS_EFULL, "slow peer dropped: %s", kds_strerror(srv.info.err));
+  ok(f->refs == 1, "every reference released (partial writes included)");
+  raw_close(&peer);
+  ws_frame_unref(f);
+  free(payload);
+  ep_release(&srv);
+}
+
+/* Large messages both ways through partial writes; the wslay context is released when idle. */
+static void t_big_and_idle(void) {
+  ep srv = {0};
+  raw peer = {0};
+  kds_buf b = KDS_BUF_INIT, fr = KDS_BUF_INIT;
+  size_t big = 900 * 1000;
+  char *payload = malloc(big);
+  for (size_t i = 0; i < big; i++) payload[i] = (char)('a' + i % 26);
+  pair_start(&srv, &peer, NULL, NULL, 0, 1);
+  ok(srv.ws->ctx == NULL, "no wslay context before traffic");
+  ok(ws_send(srv.ws, WS_TEXT, payload, big) == 0, "900 kB queued");
+  mkframe(&b, 1, WS_BINARY, payload, big, 1);
+  raw_write(&peer, &b);
+  run_until_n(&srv.nmsg, 1, 3000);
+  run_for(50);
+  ok(peer.in.len == big + 10, "900 kB written through partial writes (%zu)", peer.in.len);
+  ok(srv.ws->ctx != NULL, "context while busy");
+  ok(srv.nmsg == 1 && strcmp(srv.log.base, "B900000|") == 0, "900 kB binary received");
+  /* half a frame keeps the context; the sweep releases it only at a frame boundary */
+  kds_buf_reset(&b);
+  mkframe(&b, 1, WS_TEXT, "again", 5, 1);
+  {
+    kds_buf half = KDS_BUF_INIT;
+    kds_buf_add(&half, b.base, 4);
+    raw_write(&peer, &half);
+    kds_buf_release(&half);
+  }
+  run_for(WS_IDLE_RELEASE_MS + WS_SWEEP_MS + 300);
+  ok(srv.ws->ctx != NULL, "context kept while a frame is half received");
+  {
+    kds_buf rest = KDS_BUF_INIT;
+    kds_buf_add(&rest, b.base + 4, b.len - 4);
+    raw_write(&peer, &rest);
+    kds_buf_release(&rest);
+  }
+  run_for(30);
+  ok(strstr(srv.log.base, "T:again|") != NULL, "the frame completes");
+  run_for(WS_IDLE_RELEASE_MS + WS_SWEEP_MS + 300);
+  ok(srv.ws->ctx == NULL, "context released when idle");
+  kds_buf_reset(&b);
+  mkframe(&b, 1, WS_TEXT, "third", 5, 1);
+  raw_write(&peer, &b);
+  run_for(30);
+  ok(strstr(srv.log.base, "T:third|") != NULL, "works again after the release");
+  ws_close(srv.ws, 1000, NULL);
+  run_for(20);
+  ok(!srv.closed, "waits for the peer's close");
+  kds_buf_reset(&b);
+  mkframe(&b, 1, 0x8, "\x03\xe8", 2, 1);
+  raw_write(&peer, &b);
+  run_until(&srv.closed, 2000);
+  ok(srv.closed && srv.info.err == 0 && srv.info.code_sent == 1000 && srv.info.code_received == 1000,
+     "our close answered: clean");
+  raw_close(&peer);
+  free(payload);
+  ep_release(&srv);
+  kds_buf_release(&b);
+  kds_buf_release(&fr);
+}
+
+static void t_close_timeout(void) {
+  ep srv = {0};
+  raw peer = {0};
+  pair_start(&srv, &peer, NULL, NULL, 0, 1);
+  ws_close(srv.ws, 1001, "going");
+  ok(ws_send(srv.ws, WS_TEXT, "x", 1) == KDS_ECLOSED && ws_is_closing(srv.ws), "no sends after close");
+  ws_close(srv.ws, 1000, NULL); /* idempotent */
+  run_until(&srv.closed, WS_CLOSE_TIMEOUT_MS + 2500);
+  ok(srv.closed && srv.info.err == UV_ETIMEDOUT && srv.info.code_sent == 1001, "close handshake timed out");
+  raw_close(&peer);
+  ep_release(&srv);
+}
+
+/* ---- client <-> server over loopback TCP ---------------------------------------------- */
+
+typedef struct hs_srv {
+  uv_tcp_t listener;
+  uv_tcp_t *conn;
+  kds_buf req;
+  ep *srv;
+  ws_config cfg;
+  int refuse; /* answer 400 instead */
+} hs_srv;
+
+static void hs_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
+  static char buf[4096];
+  b->base = buf;
+  b->len = sizeof(buf);
+}
+
+static void free_handle(uv_handle_t *h) {
+  free(h);
+}
+
+static void hs_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  hs_srv *h = s->data;
+  char *end, *k;
+  kds_buf reply = KDS_BUF_INIT;
+  if (n < 0) {
+    uv_close((uv_handle_t *)s, free_handle);
+    return;
+  }
+  kds_buf_add(&h->req, buf->base, (size_t)n);
+  end = strstr(h->req.base, "\r\n\r\n");
+  if (!end) return;
+  uv_read_stop(s);
+  if (h->refuse) {
+    static char no[] = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno";
+    uv_buf_t b = uv_buf_init(no, sizeof(no) - 1);
+    uv_try_write(s, &b, 1);
+    uv_close((uv_handle_t *)s, free_handle);
+    return;
+  }
+  k = strstr(h->req.base, "Sec-WebSocket-Key: ");
+  if (!k || ws_handshake_reply(&reply, k + 19, 24, NULL) < 0) {
+    uv_close((uv_handle_t *)s, free_handle);
+    return;
+  }
+  h->cfg.own_stream = 1;
+  end += 4;
+  if (ws_start(&h->srv->ws, s, &h->cfg, reply.base, reply.len, end, h->req.len - (size_t)(end - h->req.base)) < 0)
+    uv_close((uv_handle_t *)s, free_handle);
+  kds_buf_release(&reply);
+}
+
+static void hs_on_conn(uv_stream_t *l, int status) {
+  hs_srv *h = l->data;
+  uv_tcp_t *c = malloc(sizeof(*c));
+  uv_tcp_init(loop, c);
+  uv_accept(l, (uv_stream_t *)c);
+  c->data = h;
+  kds_buf_reset(&h->req);
+  uv_read_start((uv_stream_t *)c, hs_alloc, hs_read);
+}
+
+static int hs_listen(hs_srv *h, ep *srv) {
+  struct sockaddr_in a;
+  struct sockaddr_storage got;
+  int len = sizeof(got);
+  memset(h, 0, sizeof(*h));
+  h->srv = srv;
+  h->cfg = (ws_config){WS_ROLE_SERVER, hub, &ep_cb, srv, 0, 0, 1};
+  uv_tcp_init(loop, &h->listener);
+  h->listener.data = h;
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  uv_tcp_bind(&h->listener, (const struct sockaddr *)&a, 0);
+  uv_listen((uv_stream_t *)&h->listener, 16, hs_on_conn);
+  uv_tcp_getsockname(&h->listener, (struct sockaddr *)&got, &len);
+  return ntohs(((struct sockaddr_in *)&got)->sin_port);
+}
+
+static void hs_close(hs_srv *h) {
+  uv_close((uv_handle_t *)&h->listener, NULL);
+  run_for(20);
+  kds_buf_release(&h->req);
+}
+
+typedef struct conn_result {
+  int done;
+  int status;
+  int http_status;
+  ep *cli;
+} conn_result;
+
+static void on_connected(void *ud, int status, ws_t *ws, int http_status) {
+  conn_result *r = ud;
+  r->done = 1;
+  r->status = status;
+  r->http_status = http_status;
+  if (ws) r->cli->ws = ws;
+}
+
+static void t_client(void) {
+  hs_srv h;
+  ep srv = {0}, cli = {0};
+  conn_result res = {0, 0, 0, &cli};
+  ws_config cfg = {WS_ROLE_CLIENT, hub, &ep_cb, &cli, 0, 0, 0};
+  ws_connect_opts o = {"localhost", 0, "/socket.io/?EIO=4&transport=websocket", "X-Test: 1\r\n", 3000};
+  o.port = hs_listen(&h, &srv);
+  srv.echo = 1;
+  ok(ws_connect(NULL, &o, &cfg, on_connected, &res) == 0 && !res.done, "connect started, no callback inside");
+  run_until(&res.done, 5000);
+  ok(res.status == 0 && cli.ws && res.http_status == 101, "connected via 'localhost': %s", kds_strerror(res.status));
+  ok(strstr(h.req.base, "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n") == h.req.base &&
+         strstr(h.req.base, "X-Test: 1\r\n"),
+     "request line and extra headers");
+  if (!cli.ws) goto out;
+  ws_send(cli.ws, WS_TEXT, "hello", 5);
+  ws_send(cli.ws, WS_BINARY, "\x01\x02", 2);
+  {
+    size_t n = 200 * 1000;
+    char *p = malloc(n);
+    memset(p, 'z', n);
+    ws_send(cli.ws, WS_TEXT, p, n);
+    free(p);
+  }
+  run_until_n(&cli.nmsg, 3, 3000);
+  ok(srv.nmsg == 3 && strncmp(srv.log.base, "T:hello|B2|T:zzz", 16) == 0, "server got the client's masked frames");
+  ok(cli.nmsg == 3 && strncmp(cli.log.base, "T:hello|B2|T:zzz", 16) == 0, "client got the echoes");
+  ok(ws_ping(cli.ws, "p", 1) == 0, "client ping");
+  run_until(&cli.npong, 1000);
+  ok(cli.npong == 1, "client got the pong");
+  ws_close(srv.ws, 4001, "custom");
+  run_until(&cli.closed, 2000);
+  run_until(&srv.closed, 2000);
+  ok(cli.closed && cli.info.err == 0 && cli.info.code_received == 4001 && cli.info.code_sent == 4001,
+     "client sees the server's close code 4001 (err %d)", cli.info.err);
+  ok(srv.closed && srv.info.err == 0 && srv.info.code_sent == 4001, "server close clean");
+
+  /* bad UTF-8 from the server: the client closes with 1007 */
+  memset(&res, 0, sizeof(res));
+  res.cli = &cli;
+  ep_release(&cli);
+  ep_release(&srv);
+  memset(&cli, 0, sizeof(cli));
+  memset(&srv, 0, sizeof(srv));
+  o.host = "127.0.0.1";
+  ws_connect(NULL, &o, &cfg, on_connected, &res);
+  run_until(&res.done, 5000);
+  if (srv.ws) {
+    ws_send(srv.ws, WS_TEXT, "\xc3\x28", 2);
+    run_until(&cli.closed, 2000);
+    run_until(&srv.closed, 2000);
+  }
+  ok(cli.closed && cli.info.err == KDS_EINVAL && cli.info.code_sent == 1007 && cli.nmsg == 0,
+     "client refuses bad UTF-8 with 1007");
+  ok(srv.closed && srv.info.code_received == 1007, "server saw 1007");
+
+out:
+  hs_close(&h);
+  ep_release(&cli);
+  ep_release(&srv);
+}
+
+static void t_client_failures(void) {
+  hs_srv h;
+  ep srv = {0}, cli = {0};
+  conn_result res = {0, 0, 0, &cli};
+  ws_config cfg = {WS_ROLE_CLIENT, hub, &ep_cb, &cli, 0, 0, 0};
+  ws_connect_opts o = {"127.0.0.1", 0, "/", NULL, 2000};
+  ws_connect_t *c;
+
+  o.port = hs_listen(&h, &srv);
+  h.refuse = 1;
+  ws_connect(NULL, &o, &cfg, on_connected, &res);
+  run_until(&res.done, 3000);
+  ok(res.done && res.status == KDS_EPROTO && res.http_status == 400 && !cli.ws, "a 400 reply fails with its status");
+  hs_close(&h);
+
+  memset(&res, 0, sizeof(res));
+  res.cli = &cli;
+  ws_connect(NULL, &o, &cfg, on_connected, &res); /* the listener is closed now */
+  run_until(&res.done, 3000);
+  ok(res.done && res.status == UV_ECONNREFUSED, "refused: %s", kds_strerror(res.status));
+
+  memset(&res, 0, sizeof(res));
+  res.cli = &cli;
+  ok(ws_connect(&c, &o, &cfg, on_connected, &res) == 0, "started");
+  ws_connect_cancel(c);
+  ok(!res.done, "cancel does not call back inside");
+  run_until(&res.done, 3000);
+  ok(res.done && res.status == UV_ECANCELED, "cancelled: %s", kds_strerror(res.status));
+
+  memset(&res, 0, sizeof(res));
+  res.cli = &cli;
+  o.host = "no-such-host.invalid";
+  ws_connect(NULL, &o, &cfg, on_connected, &res);
+  run_until(&res.done, 5000);
+  ok(res.done && res.status < 0 && res.status != UV_ETIMEDOUT, "unknown host: %s", kds_strerror(res.status));
+
+  o.port = 0;
+  ok(ws_connect(NULL, &o, &cfg, on_connected, &res) == KDS_EINVAL, "bad port refused");
+  ep_release(&cli);
+  ep_release(&srv);
+}
+
+static void on_deadline(uv_timer_t *t) {
+  printf("not ok - test timed out\n");
+  fflush(stdout);
+  abort();
+}
+
+static void on_tick(uv_timer_t *t) {
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+int main(void) {
+  uv_timer_t deadline;
+  loop = uv_default_loop();
+  hub = ws_hub_new(loop);
+  uv_timer_init(loop, &tick);
+  uv_timer_start(&tick, on_tick, 10, 10);
+  uv_timer_init(loop, &deadline);
+  uv_timer_start(&deadline, on_deadline, 60000, 0);
+  uv_unref((uv_handle_t *)&deadline);
+
+  subtest("accept key", t_accept_key);
+  subtest("handshake response", t_hs_parser);
+  subtest("utf8", t_utf8);
+  subtest("shared frame", t_shared_frame);
+  subtest("server raw", t_server_raw);
+  subtest("refusals", t_server_refusals);
+  subtest("head and eof", t_server_head_and_eof);
+  subtest("broadcast", t_shared_broadcast);
+  subtest("slow peer", t_slow_peer);
+  subtest("big and idle", t_big_and_idle);
+  subtest("close timeout", t_close_timeout);
+  subtest("client", t_client);
+  subtest("client failures", t_client_failures);
+
+  ws_hub_free(hub);
+  uv_close((uv_handle_t *)&tick, NULL);
+  uv_close((uv_handle_t *)&deadline, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_walk(loop, close_walk, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  ok(uv_loop_close(loop) == 0, "nothing left alive on the loop");
+  return done_testing();
+}

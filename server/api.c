@@ -75,7 +75,8 @@ static void reply_unavailable(api_call *c, int rc) {
   kds_log(rc == KDS_ECLOSED ? KDS_LOG_DEBUG : KDS_LOG_WARN, "api: %s %.*s refused: %s", c->req->method_name,
           (int)c->req->path.len, c->req->path.ptr, kds_strerror(rc));
   if (rc == KDS_ENOMEM) {
-    kds_err_set(&e, 500, "internal_error", NULL, "the server failed to handle this request; the error is logged");
+    kds_err_set(&e, 500, "internal_error", NULL,
+                "the server failed to handle this request; the error is logged");
   } else {
     kds_err_set(&e, 503, "unavailable", NULL, "the server is busy or shutting down; try again");
     e.retry_after = 1;
@@ -93,7 +94,8 @@ static void reply_result(api_call *c, db_req *r, int status) {
   } else {
     log_error("api: %s %.*s failed: %s", c->req->method_name, (int)c->req->path.len, c->req->path.ptr,
               kds_strerror(r->rc));
-    kds_err_set(&e, 500, "internal_error", NULL, "the server failed to handle this request; the error is logged");
+    kds_err_set(&e, 500, "internal_error", NULL,
+                "the server failed to handle this request; the error is logged");
     reply_err(c, &e);
   }
 }
@@ -126,7 +128,8 @@ static void on_token(void *ud, int rc, const kds_user *user) {
     c->user = *user;
     authorised(c);
   } else if (rc == KDS_ENOTFOUND) {
-    reply_err(c, (kds_err_set(&e, 401, "invalid_token", NULL, "the token is invalid, expired or revoked"), &e));
+    reply_err(c,
+              (kds_err_set(&e, 401, "invalid_token", NULL, "the token is invalid, expired or revoked"), &e));
   } else {
     reply_unavailable(c, rc);
   }
@@ -215,8 +218,9 @@ static void on_session_saved(db_req *r) {
   }
   auth_token_remember(c->srv->auth, c->token_hash, &c->user, c->expires_at);
   order_local_iso(c->expires_at, expires);
-  if (kds_buf_adds(&b, "{\"token\":\"") || kds_buf_adds(&b, c->token) || kds_buf_adds(&b, "\",\"expires_at\":\"") ||
-      kds_buf_adds(&b, expires) || kds_buf_addf(&b, "\",\"user\":{\"id\":%" PRId64 ",\"username\":", c->user.id) ||
+  if (kds_buf_adds(&b, "{\"token\":\"") || kds_buf_adds(&b, c->token) ||
+      kds_buf_adds(&b, "\",\"expires_at\":\"") || kds_buf_adds(&b, expires) ||
+      kds_buf_addf(&b, "\",\"user\":{\"id\":%" PRId64 ",\"username\":", c->user.id) ||
       order_json_str(&b, c->user.username, strlen(c->user.username)) || kds_buf_adds(&b, ",\"role\":") ||
       order_json_str(&b, c->user.role, strlen(c->user.role)) ||
       (c->user.outlet_id ? kds_buf_addf(&b, ",\"outlet_id\":%" PRId64 "}}", c->user.outlet_id)
@@ -241,7 +245,8 @@ static void on_password(void *ud, int ok) {
     reply_err(c, (kds_err_set(&e, 401, "invalid_credentials", NULL, "wrong username or password"), &e));
     return;
   }
-  if (auth_token_new(c->token, c->token_hash) != 0 || (r = new_req(c, DB_TOKEN_ADD, on_session_saved)) == NULL) {
+  if (auth_token_new(c->token, c->token_hash) != 0 ||
+      (r = new_req(c, DB_TOKEN_ADD, on_session_saved)) == NULL) {
     reply_unavailable(c, KDS_ENOMEM);
     return;
   }
@@ -310,7 +315,8 @@ static void h_login(http_req_t *req, void *ud) {
     reply_err(c, &e);
     return;
   }
-  if (c->username == NULL || c->password == NULL || (r = new_req(c, DB_USER_BY_NAME, on_login_user)) == NULL) {
+  if (c->username == NULL || c->password == NULL ||
+      (r = new_req(c, DB_USER_BY_NAME, on_login_user)) == NULL) {
     reply_unavailable(c, KDS_ENOMEM);
     return;
   }
@@ -469,8 +475,8 @@ static void orders_post(api_call *c) {
   if (json_body(c, &body) != 0) return;
   if (key.ptr && (key.len < 1 || key.len > IDEMPOTENCY_KEY_MAX || memchr(key.ptr, '\0', key.len))) {
     cJSON_Delete(body);
-    kds_err_set(&e, 400, "invalid_idempotency_key", "Idempotency-Key", "Idempotency-Key must be 1 to %d characters",
-                IDEMPOTENCY_KEY_MAX);
+    kds_err_set(&e, 400, "invalid_idempotency_key", "Idempotency-Key",
+                "Idempotency-Key must be 1 to %d characters", IDEMPOTENCY_KEY_MAX);
     reply_err(c, &e);
     return;
   }
@@ -482,6 +488,33 @@ static void orders_post(api_call *c) {
     reply_unavailable(c, rc);
 }
 
+/* Query parameter `name` with every occurrence joined by ',' (as the reference reads a
+ * repeated parameter), decoded, into `out`. 0, KDS_ENOTFOUND or KDS_ENOMEM. */
+static int query_joined(const http_req_t *req, const char *name, kds_buf *out) {
+  const char *p = req->query.ptr, *end = p ? p + req->query.len : NULL;
+  size_t nlen = strlen(name);
+  kds_buf key = KDS_BUF_INIT;
+  int found = 0, rc = 0;
+  kds_buf_reset(out);
+  while (p && p < end && rc == 0) {
+    const char *amp = memchr(p, '&', (size_t)(end - p));
+    const char *eq;
+    if (amp == NULL) amp = end;
+    eq = memchr(p, '=', (size_t)(amp - p));
+    kds_buf_reset(&key);
+    rc = http_pct_decode(&key, p, (size_t)((eq ? eq : amp) - p), 1);
+    if (rc == 0 && key.len == nlen && memcmp(key.base, name, nlen) == 0) {
+      if (found) rc = kds_buf_addc(out, ',');
+      if (rc == 0 && eq) rc = http_pct_decode(out, eq + 1, (size_t)(amp - eq - 1), 1);
+      found = 1;
+    }
+    p = amp + 1;
+  }
+  kds_buf_release(&key);
+  if (rc == 0 && found) rc = kds_buf_grow(out, 0); /* a value, even empty, is a string */
+  return rc ? rc : found ? 0 : KDS_ENOTFOUND;
+}
+
 static void orders_get(api_call *c) {
   static const char *const names[] = {"status", "date", "limit", "before"};
   kds_buf v[4];
@@ -491,8 +524,7 @@ static void orders_get(api_call *c) {
   int rc = 0;
   for (int i = 0; i < 4; i++) {
     kds_buf_init(&v[i]);
-    int qr = http_req_query(c->req, names[i], &v[i]);
-    if (qr == 0 && kds_buf_grow(&v[i], 0) != 0) qr = KDS_ENOMEM;
+    int qr = query_joined(c->req, names[i], &v[i]);
     if (qr == KDS_ENOMEM) rc = qr;
     vals[i] = qr == 0 ? v[i].base : NULL;
   }

@@ -72,9 +72,9 @@ typedef struct lookup {
 struct auth {
   uv_loop_t *loop;
   struct server *srv;
-  struct db *db; /* without a server */
-  uv_idle_t idle;  /* delivers cache hits on the next loop iteration */
-  kds_list ready;  /* lookups answered from the cache */
+  struct db *db;  /* without a server */
+  uv_idle_t idle; /* delivers cache hits on the next loop iteration */
+  kds_list ready; /* lookups answered from the cache */
   kds_list buckets[CACHE_BUCKETS];
   kds_list ages;
   size_t ncache;
@@ -133,7 +133,8 @@ static int scrypt(const char *password, const unsigned char *salt, size_t saltle
 int auth_password_hash(const char *password, char out[AUTH_PASSWORD_HASH_SIZE]) {
   unsigned char salt[SCRYPT_SALT], key[SCRYPT_KEY], s64[32], k64[48];
   if (RAND_bytes(salt, sizeof(salt)) != 1) return KDS_EINVAL;
-  if (scrypt(password, salt, sizeof(salt), SCRYPT_N, SCRYPT_R, SCRYPT_P, key, sizeof(key)) != 0) return KDS_EINVAL;
+  if (scrypt(password, salt, sizeof(salt), SCRYPT_N, SCRYPT_R, SCRYPT_P, key, sizeof(key)) != 0)
+    return KDS_EINVAL;
   EVP_EncodeBlock(s64, salt, sizeof(salt));
   EVP_EncodeBlock(k64, key, sizeof(key));
   snprintf(out, AUTH_PASSWORD_HASH_SIZE, "scrypt$%d$%d$%d$%s$%s", SCRYPT_N, SCRYPT_R, SCRYPT_P, s64, k64);
@@ -220,7 +221,8 @@ static void on_verify_done(uv_work_t *w, int status) {
   free(v);
 }
 
-int auth_password_verify(uv_loop_t *loop, const char *password, const char *stored, auth_verify_cb cb, void *ud) {
+int auth_password_verify(uv_loop_t *loop, const char *password, const char *stored, auth_verify_cb cb,
+                         void *ud) {
   verify_work *v = calloc(1, sizeof(*v));
   int rc;
   if (v == NULL) return KDS_ENOMEM;
@@ -272,7 +274,7 @@ void auth_token_remember(auth *a, const char *hash, const kds_user *user, int64_
     while (a->ncache > CACHE_MAX / 2) cache_drop(a, kds_container_of(a->ages.next, cache_entry, age));
   }
   if ((e = calloc(1, sizeof(*e))) == NULL) return; /* a cache miss is only slower */
-  memcpy(e->hash, hash, AUTH_HASH_SIZE);
+  snprintf(e->hash, sizeof(e->hash), "%s", hash);
   e->user = *user;
   e->expires_at = expires_at;
   e->cached_at = uv_now(a->loop);
@@ -287,7 +289,8 @@ int auth_token_cached(auth *a, const char *token, kds_user *user, char hash[AUTH
   auth_token_hash(token, h);
   if (hash) memcpy(hash, h, AUTH_HASH_SIZE);
   if (a == NULL || (e = cache_find(a, h)) == NULL) return KDS_ENOTFOUND;
-  if ((e->expires_at && order_now_ms() >= e->expires_at) || uv_now(a->loop) - e->cached_at >= CACHE_REVALIDATE_MS) {
+  if ((e->expires_at && order_now_ms() >= e->expires_at) ||
+      uv_now(a->loop) - e->cached_at >= CACHE_REVALIDATE_MS) {
     cache_drop(a, e);
     return KDS_ENOTFOUND;
   }
@@ -480,8 +483,8 @@ int auth_order_admit(auth *a, int64_t user_id) {
 
 /* ---- lifecycle ---------------------------------------------------------------------------------- */
 
-static int auth_create(uv_loop_t *loop, struct server *srv, struct db *db, int64_t login_rate, int64_t order_rate,
-                       auth **out) {
+static int auth_create(uv_loop_t *loop, struct server *srv, struct db *db, int64_t login_rate,
+                       int64_t order_rate, auth **out) {
   auth *a = calloc(1, sizeof(*a));
   int rc;
   if (a == NULL) return KDS_ENOMEM;

@@ -14,11 +14,11 @@ struct server;
 struct auth;
 typedef struct uv_loop_s uv_loop_t;
 
-#define AUTH_TOKEN_SIZE 44      /* 43 base64url characters + NUL */
-#define AUTH_HASH_SIZE 65       /* sha256 hex + NUL */
+#define AUTH_TOKEN_SIZE 44 /* 43 base64url characters + NUL */
+#define AUTH_HASH_SIZE 65  /* sha256 hex + NUL */
 #define AUTH_PASSWORD_HASH_SIZE 160
 #define AUTH_SESSION_TTL_MS (12 * 3600 * 1000LL) /* login sessions (SPEC 11.18) */
-#define AUTH_TOKEN_MAX 512      /* longer bearer tokens are refused without a lookup */
+#define AUTH_TOKEN_MAX 512                       /* longer bearer tokens are refused without a lookup */
 
 /* Creates the auth state for `srv` (limits from srv->cfg.login_rate and order_rate; token
  * lookups go to srv->db, so call after db_open) and sets srv->auth. Returns 0 or KDS_ENOMEM
@@ -82,7 +82,8 @@ typedef void (*auth_verify_cb)(void *ud, int ok);
 /* auth_password_check on the libuv thread pool; cb runs on the loop thread. Both strings
  * are copied (stored may be NULL: unknown user, dummy check). Returns 0, KDS_ENOMEM or a
  * libuv error; then cb never runs. */
-int auth_password_verify(uv_loop_t *loop, const char *password, const char *stored, auth_verify_cb cb, void *ud);
+int auth_password_verify(uv_loop_t *loop, const char *password, const char *stored, auth_verify_cb cb,
+                         void *ud);
 
 /* ---- rate limits (fixed one-minute windows, in memory) ----------------------------------- */
 /* A NULL auth (closed) limits nothing. */

@@ -31,6 +31,10 @@ int cli_useradd(const kds_config *cfg) {
     fprintf(stderr, "kds-server: useradd needs a user name\n");
     return 2;
   }
+  if (strlen(cfg->command_arg) >= sizeof(((kds_user *)0)->username)) {
+    fprintf(stderr, "kds-server: a user name has at most %zu bytes\n", sizeof(((kds_user *)0)->username) - 1);
+    return 2;
+  }
   if (!order_role_valid(cfg->role)) {
     fprintf(stderr, "kds-server: useradd needs --role admin|cashier|kitchen\n");
     return 2;

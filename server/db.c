@@ -17,8 +17,8 @@
 #include "order.h"
 #include "server.h"
 
-#define DB_QUEUE_MAX 16384          /* requests waiting for the DB thread */
-#define DB_BATCH_MAX 1024           /* requests per transaction */
+#define DB_QUEUE_MAX 16384 /* requests waiting for the DB thread */
+#define DB_BATCH_MAX 1024  /* requests per transaction */
 #define IDEMPOTENCY_TTL_MS (24 * 3600 * 1000LL)
 #define PURGE_EVERY_MS (3600 * 1000LL)
 #define MAX_SAFE_INT 9007199254740991.0 /* 2^53 - 1: JavaScript's integers */
@@ -69,17 +69,17 @@ static const struct {
 
 static int is_write(db_op op) {
   switch (op) {
-  case DB_TOKEN_ADD:
-  case DB_TOKEN_REVOKE:
-  case DB_CATEGORY_ADD:
-  case DB_PRODUCT_ADD:
-  case DB_PRODUCT_UPDATE:
-  case DB_ORDER_CREATE:
-  case DB_ORDER_STATUS:
-  case DB_ORDER_VOID:
-    return 1;
-  default:
-    return 0;
+    case DB_TOKEN_ADD:
+    case DB_TOKEN_REVOKE:
+    case DB_CATEGORY_ADD:
+    case DB_PRODUCT_ADD:
+    case DB_PRODUCT_UPDATE:
+    case DB_ORDER_CREATE:
+    case DB_ORDER_STATUS:
+    case DB_ORDER_VOID:
+      return 1;
+    default:
+      return 0;
   }
 }
 
@@ -135,7 +135,8 @@ static int render_category(kds_buf *b, int64_t id, const char *name, int64_t sor
 }
 
 static int render_product(kds_buf *b, const order_product *p) {
-  if (kds_buf_addf(b, "{\"id\":%" PRId64 ",\"name\":", p->id) || order_json_str(b, p->name, strlen(p->name)) ||
+  if (kds_buf_addf(b, "{\"id\":%" PRId64 ",\"name\":", p->id) ||
+      order_json_str(b, p->name, strlen(p->name)) ||
       kds_buf_addf(b, ",\"price\":%" PRId64 ",\"category_id\":%" PRId64 ",\"category\":", p->price,
                    p->category_id) ||
       order_json_str(b, p->category, strlen(p->category)) ||
@@ -162,7 +163,6 @@ static int each_order(void *ud, order_t *o) {
   return order_render(o, b);
 }
 
-
 static int exec_category_add(exec_ctx *x) {
   db_req *r = x->req;
   const cJSON *jn = cJSON_GetObjectItemCaseSensitive(r->in.body, "name");
@@ -172,14 +172,16 @@ static int exec_category_add(exec_ctx *x) {
   int rc;
   if (name == NULL) return KDS_ENOMEM;
   if (!*name || order_utf16_len(name) > ORDER_MAX_NAME) {
-    rc = kds_err_set(&r->err, 422, "validation_failed", "name", "name must be 1 to %d characters", ORDER_MAX_NAME);
+    rc = kds_err_set(&r->err, 422, "validation_failed", "name", "name must be 1 to %d characters",
+                     ORDER_MAX_NAME);
   } else if (order_is_reserved_key(name)) {
     rc = kds_err_set(&r->err, 422, "validation_failed", "name",
                      "\"%s\" is a key of the order JSON and cannot name a category", name);
   } else if (js && !cJSON_IsNull(js) && (!is_integer(js) || fabs(js->valuedouble) > MAX_SAFE_INT)) {
     rc = kds_err_set(&r->err, 422, "validation_failed", "sort_order", "sort_order must be an integer");
   } else if ((rc = x->ops->category_by_name(x->store, name, &existing)) != KDS_ENOTFOUND) {
-    if (rc == 0) rc = kds_err_set(&r->err, 409, "already_exists", "name", "category \"%s\" already exists", name);
+    if (rc == 0)
+      rc = kds_err_set(&r->err, 409, "already_exists", "name", "category \"%s\" already exists", name);
   } else {
     int has_sort = js && !cJSON_IsNull(js);
     rc = x->ops->category_add(x->store, name, has_sort, has_sort ? (int64_t)js->valuedouble : 0, 0, &id);
@@ -215,9 +217,11 @@ static int check_product(exec_ctx *x, const cJSON *name, const cJSON *price, con
   if (is_integer(category_id) && fabs(category_id->valuedouble) <= MAX_SAFE_INT)
     rc = x->ops->category_by_id(x->store, (int64_t)category_id->valuedouble, &c);
   if (rc == KDS_ENOTFOUND)
-    return kds_err_set(e, 422, "validation_failed", "category_id", "category_id must name an existing category");
+    return kds_err_set(e, 422, "validation_failed", "category_id",
+                       "category_id must name an existing category");
   if (rc) return rc;
-  if (!cJSON_IsBool(active)) return kds_err_set(e, 422, "validation_failed", "active", "active must be true or false");
+  if (!cJSON_IsBool(active))
+    return kds_err_set(e, 422, "validation_failed", "active", "active must be true or false");
   return 0;
 bad_name:
   return kds_err_set(e, 422, "validation_failed", "name", "name must be 1 to %d characters", ORDER_MAX_NAME);
@@ -254,7 +258,8 @@ static int exec_product_update(exec_ctx *x) {
   char *trimmed;
   int rc = r->in.id > 0 ? x->ops->product_by_id(x->store, r->in.id, &cur) : KDS_ENOTFOUND;
   if (rc == KDS_ENOTFOUND)
-    return kds_err_set(&r->err, 404, "not_found", NULL, "product %s not found", r->in.name ? r->in.name : "?");
+    return kds_err_set(&r->err, 404, "not_found", NULL, "product %s not found",
+                       r->in.name ? r->in.name : "?");
   if (rc) return rc;
   /* the current product with the body's keys laid over it */
   next = cJSON_CreateObject();
@@ -269,7 +274,8 @@ static int exec_product_update(exec_ctx *x) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->in.body, keys[i]);
     cJSON *copy;
     if (v == NULL) continue;
-    if ((copy = cJSON_Duplicate(v, 1)) == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(next, keys[i], copy)) {
+    if ((copy = cJSON_Duplicate(v, 1)) == NULL ||
+        !cJSON_ReplaceItemInObjectCaseSensitive(next, keys[i], copy)) {
       cJSON_Delete(copy);
       cJSON_Delete(next);
       return KDS_ENOMEM;
@@ -312,8 +318,8 @@ static int exec_order_create(exec_ctx *x) {
     rc = x->ops->idem_find(x->store, r->user.id, r->in.key, now - IDEMPOTENCY_TTL_MS, &hash, &order_id);
     if (rc == 0) {
       if (strcmp(hash, r->in.body_hash) != 0)
-        return kds_err_set(&r->err, 409, "idempotency_key_reused",
-                           NULL, "this Idempotency-Key was already used with a different request body");
+        return kds_err_set(&r->err, 409, "idempotency_key_reused", NULL,
+                           "this Idempotency-Key was already used with a different request body");
       order_init(&o);
       rc = x->ops->order_by_id(x->store, order_id, &o);
       if (rc == 0) rc = order_render(&o, &r->json);
@@ -367,7 +373,8 @@ static int exec_order_status(exec_ctx *x) {
   int changed = 0, rc;
   if (r->in.flag) return kds_err_set(&r->err, 401, "unauthorized", NULL, "sign in to change an order");
   if (!order_status_valid(r->in.status))
-    return kds_err_set(&r->err, 422, "validation_failed", "status", "status must be one of %s", order_statuses_text);
+    return kds_err_set(&r->err, 422, "validation_failed", "status", "status must be one of %s",
+                       order_statuses_text);
   if (!order_role_may_set(r->user.role, r->in.status))
     return kds_err_set(&r->err, 403, "forbidden", NULL, "a %s may not set an order to %s", r->user.role,
                        r->in.status);
@@ -380,7 +387,8 @@ static int exec_order_status(exec_ctx *x) {
     goto out;
   }
   order_local_iso(x->now, o.updated_at);
-  if ((rc = x->ops->order_set_status(x->store, o.id, o.status, r->in.status, o.updated_at, &changed)) != 0) goto out;
+  if ((rc = x->ops->order_set_status(x->store, o.id, o.status, r->in.status, o.updated_at, &changed)) != 0)
+    goto out;
   if (!changed) { /* one writer: cannot happen, but never report a change that was not made */
     rc = KDS_EDB;
     goto out;
@@ -448,57 +456,57 @@ static void exec_req(db *d, db_req *r) {
   char at[ORDER_TIME_SIZE];
   int rc;
   switch (r->op) {
-  case DB_USER_BY_NAME:
-    rc = d->ops->user_by_name(d->store, r->in.name ? r->in.name : "", &r->found, &hash);
-    if (rc == 0) snprintf(r->password_hash, sizeof(r->password_hash), "%s", hash);
-    break;
-  case DB_TOKEN_USER:
-    rc = d->ops->token_user(d->store, r->in.token_hash, x.now, &r->found, &r->expires_at);
-    break;
-  case DB_TOKEN_ADD:
-    order_local_iso(x.now, at);
-    rc = d->ops->token_add(d->store, r->in.token_hash, r->in.id, r->in.flag ? "device" : "session", at,
-                           r->in.expires_at);
-    break;
-  case DB_TOKEN_REVOKE:
-    rc = d->ops->token_revoke(d->store, r->in.token_hash);
-    break;
-  case DB_CATEGORY_LIST:
-    rc = kds_buf_addc(&r->json, '[');
-    if (rc == 0) rc = d->ops->category_list(d->store, each_category, &r->json);
-    if (rc == 0) rc = kds_buf_addc(&r->json, ']');
-    break;
-  case DB_CATEGORY_ADD:
-    rc = exec_category_add(&x);
-    break;
-  case DB_PRODUCT_LIST:
-    rc = kds_buf_addc(&r->json, '[');
-    if (rc == 0) rc = d->ops->product_list(d->store, each_product, &r->json);
-    if (rc == 0) rc = kds_buf_addc(&r->json, ']');
-    break;
-  case DB_PRODUCT_ADD:
-    rc = exec_product_add(&x);
-    break;
-  case DB_PRODUCT_UPDATE:
-    rc = exec_product_update(&x);
-    break;
-  case DB_ORDER_CREATE:
-    rc = exec_order_create(&x);
-    break;
-  case DB_ORDER_STATUS:
-    rc = exec_order_status(&x);
-    break;
-  case DB_ORDER_VOID:
-    rc = exec_order_void(&x);
-    break;
-  case DB_ORDER_GET:
-    rc = exec_order_get(&x);
-    break;
-  case DB_ORDER_LIST:
-    rc = exec_order_list(&x);
-    break;
-  default:
-    rc = KDS_EINVAL;
+    case DB_USER_BY_NAME:
+      rc = d->ops->user_by_name(d->store, r->in.name ? r->in.name : "", &r->found, &hash);
+      if (rc == 0) snprintf(r->password_hash, sizeof(r->password_hash), "%s", hash);
+      break;
+    case DB_TOKEN_USER:
+      rc = d->ops->token_user(d->store, r->in.token_hash, x.now, &r->found, &r->expires_at);
+      break;
+    case DB_TOKEN_ADD:
+      order_local_iso(x.now, at);
+      rc = d->ops->token_add(d->store, r->in.token_hash, r->in.id, r->in.flag ? "device" : "session", at,
+                             r->in.expires_at);
+      break;
+    case DB_TOKEN_REVOKE:
+      rc = d->ops->token_revoke(d->store, r->in.token_hash);
+      break;
+    case DB_CATEGORY_LIST:
+      rc = kds_buf_addc(&r->json, '[');
+      if (rc == 0) rc = d->ops->category_list(d->store, each_category, &r->json);
+      if (rc == 0) rc = kds_buf_addc(&r->json, ']');
+      break;
+    case DB_CATEGORY_ADD:
+      rc = exec_category_add(&x);
+      break;
+    case DB_PRODUCT_LIST:
+      rc = kds_buf_addc(&r->json, '[');
+      if (rc == 0) rc = d->ops->product_list(d->store, each_product, &r->json);
+      if (rc == 0) rc = kds_buf_addc(&r->json, ']');
+      break;
+    case DB_PRODUCT_ADD:
+      rc = exec_product_add(&x);
+      break;
+    case DB_PRODUCT_UPDATE:
+      rc = exec_product_update(&x);
+      break;
+    case DB_ORDER_CREATE:
+      rc = exec_order_create(&x);
+      break;
+    case DB_ORDER_STATUS:
+      rc = exec_order_status(&x);
+      break;
+    case DB_ORDER_VOID:
+      rc = exec_order_void(&x);
+      break;
+    case DB_ORDER_GET:
+      rc = exec_order_get(&x);
+      break;
+    case DB_ORDER_LIST:
+      rc = exec_order_list(&x);
+      break;
+    default:
+      rc = KDS_EINVAL;
   }
   if (rc) kds_buf_reset(&r->json);
   r->rc = rc;

@@ -30,21 +30,24 @@ typedef struct kds_user {
 } kds_user;
 
 typedef enum db_op {
-  DB_USER_BY_NAME,  /* in.name -> out.user, out.password_hash; KDS_ENOTFOUND */
-  DB_TOKEN_USER,    /* in.token_hash -> out.user, out.expires_at; KDS_ENOTFOUND (also revoked/expired) */
-  DB_TOKEN_ADD,     /* in.token_hash, in.id (user), in.flag (1 device, 0 session), in.expires_at */
-  DB_TOKEN_REVOKE,  /* in.token_hash */
-  DB_CATEGORY_LIST, /* -> json [{id,name,sort_order}] */
-  DB_CATEGORY_ADD,  /* in.body {name, sort_order?} -> json; 422 name/sort_order, 409 already_exists */
-  DB_PRODUCT_LIST,  /* -> json [{id,name,price,category_id,category,active}] */
-  DB_PRODUCT_ADD,   /* in.body -> json; 422 name/price/category_id */
-  DB_PRODUCT_UPDATE, /* in.id (0: not a number), in.name (the id as given, for the 404), in.body -> json; 404, 422 */
-  DB_ORDER_CREATE,  /* user, in.body, in.key (NULL: none), in.body_hash -> json, replayed, outlet_id, invoice */
-  DB_ORDER_STATUS,  /* user (in.flag 1: nobody signed in), in.invoice (NULL: none), in.status ("" : none)
-                       -> json, outlet_id; 401, 422 status, 403, 404, 409 with current_status */
-  DB_ORDER_VOID,    /* user, in.invoice -> json {invoice_number}, outlet_id, invoice; 404 */
-  DB_ORDER_GET,     /* user, in.invoice -> json; 404 */
-  DB_ORDER_LIST,    /* user (outlet scope), in.statuses, in.date, in.before, in.number (limit) -> json array; 400 */
+  DB_USER_BY_NAME,   /* in.name -> out.user, out.password_hash; KDS_ENOTFOUND */
+  DB_TOKEN_USER,     /* in.token_hash -> out.user, out.expires_at; KDS_ENOTFOUND (also revoked/expired) */
+  DB_TOKEN_ADD,      /* in.token_hash, in.id (user), in.flag (1 device, 0 session), in.expires_at */
+  DB_TOKEN_REVOKE,   /* in.token_hash */
+  DB_CATEGORY_LIST,  /* -> json [{id,name,sort_order}] */
+  DB_CATEGORY_ADD,   /* in.body {name, sort_order?} -> json; 422 name/sort_order, 409 already_exists */
+  DB_PRODUCT_LIST,   /* -> json [{id,name,price,category_id,category,active}] */
+  DB_PRODUCT_ADD,    /* in.body -> json; 422 name/price/category_id */
+  DB_PRODUCT_UPDATE, /* in.id (0: not a number), in.name (the id as given, for the 404), in.body -> json; 404,
+                        422 */
+  DB_ORDER_CREATE,   /* user, in.body, in.key (NULL: none), in.body_hash -> json, replayed, outlet_id, invoice
+                      */
+  DB_ORDER_STATUS,   /* user (in.flag 1: nobody signed in), in.invoice (NULL: none), in.status ("" : none)
+                        -> json, outlet_id; 401, 422 status, 403, 404, 409 with current_status */
+  DB_ORDER_VOID,     /* user, in.invoice -> json {invoice_number}, outlet_id, invoice; 404 */
+  DB_ORDER_GET,      /* user, in.invoice -> json; 404 */
+  DB_ORDER_LIST, /* user (outlet scope), in.statuses, in.date, in.before, in.number (limit) -> json array; 400
+                  */
   DB_OP_COUNT
 } db_op;
 
@@ -63,18 +66,18 @@ struct db_req {
   kds_user user; /* in: the acting user (orders: creator, outlet scope) */
 
   struct {
-    char *name;     /* owned: user name, category name */
-    char *invoice;  /* owned */
-    char *key;      /* owned: Idempotency-Key */
-    char *before;   /* owned: list `before` invoice */
+    char *name;         /* owned: user name, category name */
+    char *invoice;      /* owned */
+    char *key;          /* owned: Idempotency-Key */
+    char *before;       /* owned: list `before` invoice */
     struct cJSON *body; /* owned: request body */
     char token_hash[65];
     char body_hash[65];
     char status[16];
-    char date[16];   /* list filter; "" = any date */
+    char date[16];     /* list filter; "" = any date */
     unsigned statuses; /* list filter bits; 0 = any */
     int64_t id;
-    int64_t number;  /* sort_order / limit */
+    int64_t number;     /* sort_order / limit */
     int64_t expires_at; /* epoch ms, 0 = never */
     int flag;
   } in;

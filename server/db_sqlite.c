@@ -82,61 +82,64 @@ static const char *const migrations[] = {
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
 /* The statements, prepared once at open. */
-#define STMT_MAP(XX)                                                                                            \
-  XX(begin, "BEGIN IMMEDIATE")                                                                                  \
-  XX(commit, "COMMIT")                                                                                          \
-  XX(rollback, "ROLLBACK")                                                                                      \
-  XX(savepoint, "SAVEPOINT req")                                                                                \
-  XX(release, "RELEASE req")                                                                                    \
-  XX(rollback_to, "ROLLBACK TO req")                                                                            \
-  XX(user_add, "INSERT INTO users (username, password_hash, role, outlet_id, created_at) VALUES (?, ?, ?, ?, ?)") \
-  XX(user_by_name, "SELECT id, username, role, outlet_id, password_hash FROM users WHERE username = ?")          \
-  XX(token_add, "INSERT INTO tokens (token_hash, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)") \
-  XX(token_user,                                                                                                \
-     "SELECT u.id, u.username, u.role, u.outlet_id, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id " \
-     "WHERE t.token_hash = ? AND t.revoked = 0 AND (t.expires_at IS NULL OR t.expires_at > ?)")                  \
-  XX(token_revoke, "UPDATE tokens SET revoked = 1 WHERE token_hash = ?")                                        \
-  XX(menu_count, "SELECT (SELECT count(*) FROM categories) + (SELECT count(*) FROM products)")                  \
-  XX(categories, "SELECT id, name, sort_order FROM categories ORDER BY sort_order, id")                         \
-  XX(category_by_id, "SELECT id, name, sort_order FROM categories WHERE id = ?")                                \
-  XX(category_by_name, "SELECT id FROM categories WHERE name = ?")                                              \
-  XX(category_add,                                                                                              \
-     "INSERT INTO categories (id, name, sort_order) VALUES (?, ?, "                                             \
-     "coalesce(?, (SELECT coalesce(max(sort_order), 0) + 1 FROM categories)))")                                 \
-  XX(products,                                                                                                  \
-     "SELECT p.id, p.name, p.price, p.category_id, c.name, c.sort_order, p.active "                             \
-     "FROM products p JOIN categories c ON c.id = p.category_id ORDER BY p.id")                                 \
-  XX(product_by_id,                                                                                             \
-     "SELECT p.id, p.name, p.price, p.category_id, c.name, c.sort_order, p.active "                             \
-     "FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = ?")                                \
-  XX(product_add, "INSERT INTO products (id, name, price, category_id, active) VALUES (?, ?, ?, ?, 1)")         \
-  XX(product_update, "UPDATE products SET name = ?, price = ?, category_id = ?, active = ? WHERE id = ?")        \
-  XX(invoice_next,                                                                                              \
-     "INSERT INTO invoice_counters (day, last_seq) VALUES (?, 1) "                                              \
-     "ON CONFLICT (day) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq")                              \
-  XX(order_add,                                                                                                 \
-     "INSERT INTO orders (invoice_number, date, outlet_id, status, payment_method, note, total_amount, "         \
-     "created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                               \
-  XX(line_add,                                                                                                  \
-     "INSERT INTO order_lines (order_id, line_no, product_id, name, category_id, category, category_sort, "      \
-     "qty, price, subtotal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                                             \
-  XX(order_by_invoice,                                                                                          \
-     "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "     \
-     "updated_at, voided_at FROM orders WHERE invoice_number = ?")                                              \
-  XX(order_by_id,                                                                                               \
-     "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "     \
-     "updated_at, voided_at FROM orders WHERE id = ?")                                                          \
-  XX(order_lines,                                                                                               \
-     "SELECT product_id, name, category_id, category, category_sort, qty, price, subtotal "                     \
-     "FROM order_lines WHERE order_id = ? ORDER BY line_no")                                                    \
-  XX(order_id_of, "SELECT id FROM orders WHERE invoice_number = ?")                                             \
-  XX(order_set_status, "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?")              \
-  XX(order_void, "UPDATE orders SET voided_at = ? WHERE id = ? AND voided_at IS NULL")                          \
-  XX(idem_find,                                                                                                 \
-     "SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND key = ? AND created_at > ?")    \
-  XX(idem_put,                                                                                                  \
-     "INSERT OR REPLACE INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) "              \
-     "VALUES (?, ?, ?, ?, ?)")                                                                                  \
+#define STMT_MAP(XX)                                                                                         \
+  XX(begin, "BEGIN IMMEDIATE")                                                                               \
+  XX(commit, "COMMIT")                                                                                       \
+  XX(rollback, "ROLLBACK")                                                                                   \
+  XX(savepoint, "SAVEPOINT req")                                                                             \
+  XX(release, "RELEASE req")                                                                                 \
+  XX(rollback_to, "ROLLBACK TO req")                                                                         \
+  XX(user_add,                                                                                               \
+     "INSERT INTO users (username, password_hash, role, outlet_id, created_at) VALUES (?, ?, ?, ?, ?)")      \
+  XX(user_by_name, "SELECT id, username, role, outlet_id, password_hash FROM users WHERE username = ?")      \
+  XX(token_add,                                                                                              \
+     "INSERT INTO tokens (token_hash, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")        \
+  XX(token_user,                                                                                             \
+     "SELECT u.id, u.username, u.role, u.outlet_id, t.expires_at FROM tokens t JOIN users u ON u.id = "      \
+     "t.user_id "                                                                                            \
+     "WHERE t.token_hash = ? AND t.revoked = 0 AND (t.expires_at IS NULL OR t.expires_at > ?)")              \
+  XX(token_revoke, "UPDATE tokens SET revoked = 1 WHERE token_hash = ?")                                     \
+  XX(menu_count, "SELECT (SELECT count(*) FROM categories) + (SELECT count(*) FROM products)")               \
+  XX(categories, "SELECT id, name, sort_order FROM categories ORDER BY sort_order, id")                      \
+  XX(category_by_id, "SELECT id, name, sort_order FROM categories WHERE id = ?")                             \
+  XX(category_by_name, "SELECT id FROM categories WHERE name = ?")                                           \
+  XX(category_add,                                                                                           \
+     "INSERT INTO categories (id, name, sort_order) VALUES (?, ?, "                                          \
+     "coalesce(?, (SELECT coalesce(max(sort_order), 0) + 1 FROM categories)))")                              \
+  XX(products,                                                                                               \
+     "SELECT p.id, p.name, p.price, p.category_id, c.name, c.sort_order, p.active "                          \
+     "FROM products p JOIN categories c ON c.id = p.category_id ORDER BY p.id")                              \
+  XX(product_by_id,                                                                                          \
+     "SELECT p.id, p.name, p.price, p.category_id, c.name, c.sort_order, p.active "                          \
+     "FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = ?")                             \
+  XX(product_add, "INSERT INTO products (id, name, price, category_id, active) VALUES (?, ?, ?, ?, 1)")      \
+  XX(product_update, "UPDATE products SET name = ?, price = ?, category_id = ?, active = ? WHERE id = ?")    \
+  XX(invoice_next,                                                                                           \
+     "INSERT INTO invoice_counters (day, last_seq) VALUES (?, 1) "                                           \
+     "ON CONFLICT (day) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq")                           \
+  XX(order_add,                                                                                              \
+     "INSERT INTO orders (invoice_number, date, outlet_id, status, payment_method, note, total_amount, "     \
+     "created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                            \
+  XX(line_add,                                                                                               \
+     "INSERT INTO order_lines (order_id, line_no, product_id, name, category_id, category, category_sort, "  \
+     "qty, price, subtotal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                                          \
+  XX(order_by_invoice,                                                                                       \
+     "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "  \
+     "updated_at, voided_at FROM orders WHERE invoice_number = ?")                                           \
+  XX(order_by_id,                                                                                            \
+     "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "  \
+     "updated_at, voided_at FROM orders WHERE id = ?")                                                       \
+  XX(order_lines,                                                                                            \
+     "SELECT product_id, name, category_id, category, category_sort, qty, price, subtotal "                  \
+     "FROM order_lines WHERE order_id = ? ORDER BY line_no")                                                 \
+  XX(order_id_of, "SELECT id FROM orders WHERE invoice_number = ?")                                          \
+  XX(order_set_status, "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?")           \
+  XX(order_void, "UPDATE orders SET voided_at = ? WHERE id = ? AND voided_at IS NULL")                       \
+  XX(idem_find,                                                                                              \
+     "SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND key = ? AND created_at > ?") \
+  XX(idem_put,                                                                                               \
+     "INSERT OR REPLACE INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) "           \
+     "VALUES (?, ?, ?, ?, ?)")                                                                               \
   XX(idem_purge, "DELETE FROM idempotency_keys WHERE created_at <= ?")
 
 enum {
@@ -226,7 +229,8 @@ static int migrate(db_sqlite *s, char *err, size_t errlen) {
   sqlite3_stmt *st = NULL;
   int version = 0, rc;
   char buf[160];
-  if (exec(s, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", err, errlen)) return KDS_EDB;
+  if (exec(s, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", err, errlen))
+    return KDS_EDB;
   if (sqlite3_prepare_v2(s->conn, "SELECT max(version) FROM schema_version", -1, &st, NULL) != SQLITE_OK) {
     snprintf(err, errlen, "%s", sqlite3_errmsg(s->conn));
     return KDS_EDB;
@@ -273,8 +277,8 @@ static int sqlite_open(const char *path, void **self, char *err, size_t errlen) 
     return KDS_ENOMEM;
   }
   /* NOMUTEX: one thread at a time uses the connection (the opener, then the DB thread). */
-  if (sqlite3_open_v2(path, &s->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-      SQLITE_OK) {
+  if (sqlite3_open_v2(path, &s->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK) {
     snprintf(err, errlen, "cannot open %s: %s", path, s->conn ? sqlite3_errmsg(s->conn) : "out of memory");
     goto fail;
   }
@@ -291,7 +295,8 @@ static int sqlite_open(const char *path, void **self, char *err, size_t errlen) 
   if (exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err, errlen)) goto fail;
   if (migrate(s, err, errlen)) goto fail;
   for (int i = 0; i < ST_COUNT; i++) {
-    if (sqlite3_prepare_v3(s->conn, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(s->conn, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
+        SQLITE_OK) {
       snprintf(err, errlen, "cannot prepare \"%s\": %s", stmt_sql[i], sqlite3_errmsg(s->conn));
       goto fail;
     }
@@ -393,7 +398,8 @@ static int sqlite_token_add(void *self, const char *token_hash, int64_t user_id,
   return run(s, ST_token_add, "adding a token");
 }
 
-static int sqlite_token_user(void *self, const char *token_hash, int64_t now_ms, kds_user *u, int64_t *expires_at) {
+static int sqlite_token_user(void *self, const char *token_hash, int64_t now_ms, kds_user *u,
+                             int64_t *expires_at) {
   db_sqlite *s = self;
   sqlite3_stmt *st = s->st[ST_token_user];
   int rc;
@@ -710,15 +716,17 @@ static int sqlite_order_void(void *self, int64_t id, const char *at, int *change
 static sqlite3_stmt *list_stmt(db_sqlite *s, unsigned mask) {
   kds_buf sql = KDS_BUF_INIT;
   if (s->list[mask]) return s->list[mask];
-  kds_buf_adds(&sql,
-               "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "
-               "updated_at, voided_at FROM orders WHERE voided_at IS NULL");
+  kds_buf_adds(
+      &sql,
+      "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "
+      "updated_at, voided_at FROM orders WHERE voided_at IS NULL");
   if (mask & LIST_STATUS) kds_buf_adds(&sql, " AND status IN (?1, ?2, ?3, ?4, ?5)");
   if (mask & LIST_DATE) kds_buf_adds(&sql, " AND date = ?6");
   if (mask & LIST_OUTLET) kds_buf_adds(&sql, " AND outlet_id = ?7");
   if (mask & LIST_BEFORE) kds_buf_adds(&sql, " AND id < ?8");
   if (kds_buf_adds(&sql, " ORDER BY id DESC LIMIT ?9") == 0 &&
-      sqlite3_prepare_v3(s->conn, sql.base, -1, SQLITE_PREPARE_PERSISTENT, &s->list[mask], NULL) != SQLITE_OK) {
+      sqlite3_prepare_v3(s->conn, sql.base, -1, SQLITE_PREPARE_PERSISTENT, &s->list[mask], NULL) !=
+          SQLITE_OK) {
     fail(s, "preparing the order listing");
     s->list[mask] = NULL;
   }
@@ -726,10 +734,11 @@ static sqlite3_stmt *list_stmt(db_sqlite *s, unsigned mask) {
   return s->list[mask];
 }
 
-static int sqlite_order_list(void *self, const db_list_query *q, int (*each)(void *ud, order_t *o), void *ud) {
+static int sqlite_order_list(void *self, const db_list_query *q, int (*each)(void *ud, order_t *o),
+                             void *ud) {
   db_sqlite *s = self;
-  unsigned mask = (q->statuses ? LIST_STATUS : 0) | (q->date ? LIST_DATE : 0) | (q->outlet_id ? LIST_OUTLET : 0) |
-                  (q->before_id ? LIST_BEFORE : 0);
+  unsigned mask = (q->statuses ? LIST_STATUS : 0) | (q->date ? LIST_DATE : 0) |
+                  (q->outlet_id ? LIST_OUTLET : 0) | (q->before_id ? LIST_BEFORE : 0);
   sqlite3_stmt *st = list_stmt(s, mask);
   order_t o;
   int rc, urc = 0, n = 1;
@@ -775,8 +784,8 @@ static int sqlite_idem_find(void *self, int64_t user_id, const char *key, int64_
   return rc == SQLITE_ROW ? 0 : fail(s, "looking up an idempotency key");
 }
 
-static int sqlite_idem_put(void *self, int64_t user_id, const char *key, const char *request_hash, int64_t order_id,
-                           int64_t at_ms) {
+static int sqlite_idem_put(void *self, int64_t user_id, const char *key, const char *request_hash,
+                           int64_t order_id, int64_t at_ms) {
   db_sqlite *s = self;
   sqlite3_stmt *st = s->st[ST_idem_put];
   sqlite3_bind_int64(st, 1, user_id);

@@ -20,11 +20,11 @@ typedef struct db_category {
 
 /* GET /orders filters (SPEC 11.13); zero fields do not filter. */
 typedef struct db_list_query {
-  unsigned statuses;  /* order_status_bit() set; 0 = any */
-  const char *date;   /* YYYY-MM-DD or NULL */
-  int64_t outlet_id;  /* 0 = every outlet */
-  int64_t before_id;  /* 0 = from the newest; else orders with id < before_id */
-  int64_t limit;      /* >= 1 */
+  unsigned statuses; /* order_status_bit() set; 0 = any */
+  const char *date;  /* YYYY-MM-DD or NULL */
+  int64_t outlet_id; /* 0 = every outlet */
+  int64_t before_id; /* 0 = from the newest; else orders with id < before_id */
+  int64_t limit;     /* >= 1 */
 } db_list_query;
 
 /* Every op returns 0, KDS_ENOTFOUND where it says so, or KDS_EDB (logged with the
@@ -47,11 +47,11 @@ typedef struct db_store_ops {
   int (*rollback_to)(void *self); /* rolls back to the savepoint and releases it */
 
   /* users and tokens */
-  int (*user_add)(void *self, const char *name, const char *password_hash, const char *role, int64_t outlet_id,
-                  const char *created_at, int64_t *id); /* KDS_ESTATE: the name exists */
+  int (*user_add)(void *self, const char *name, const char *password_hash, const char *role,
+                  int64_t outlet_id, const char *created_at, int64_t *id); /* KDS_ESTATE: the name exists */
   int (*user_by_name)(void *self, const char *name, kds_user *u, const char **password_hash); /* ENOTFOUND */
-  int (*token_add)(void *self, const char *token_hash, int64_t user_id, const char *kind, const char *created_at,
-                   int64_t expires_at /* epoch ms, 0 = never */);
+  int (*token_add)(void *self, const char *token_hash, int64_t user_id, const char *kind,
+                   const char *created_at, int64_t expires_at /* epoch ms, 0 = never */);
   int (*token_user)(void *self, const char *token_hash, int64_t now_ms, kds_user *u,
                     int64_t *expires_at); /* ENOTFOUND: unknown, revoked or expired */
   int (*token_revoke)(void *self, const char *token_hash);
@@ -61,21 +61,22 @@ typedef struct db_store_ops {
   int (*category_list)(void *self, int (*each)(void *ud, const db_category *c), void *ud);
   int (*category_by_id)(void *self, int64_t id, db_category *c);      /* ENOTFOUND */
   int (*category_by_name)(void *self, const char *name, int64_t *id); /* ENOTFOUND */
-  int (*category_add)(void *self, const char *name, int has_sort, int64_t sort_order, int64_t id /* 0 = next */,
-                      int64_t *new_id);
+  int (*category_add)(void *self, const char *name, int has_sort, int64_t sort_order,
+                      int64_t id /* 0 = next */, int64_t *new_id);
   int (*product_list)(void *self, int (*each)(void *ud, const order_product *p), void *ud);
   int (*product_by_id)(void *self, int64_t id, order_product *p); /* ENOTFOUND */
-  int (*product_add)(void *self, const char *name, int64_t price, int64_t category_id, int64_t id /* 0 = next */,
-                     int64_t *new_id);
-  int (*product_update)(void *self, int64_t id, const char *name, int64_t price, int64_t category_id, int active);
+  int (*product_add)(void *self, const char *name, int64_t price, int64_t category_id,
+                     int64_t id /* 0 = next */, int64_t *new_id);
+  int (*product_update)(void *self, int64_t id, const char *name, int64_t price, int64_t category_id,
+                        int active);
 
   /* orders */
-  int (*invoice_next)(void *self, const char *day, int64_t *seq); /* gapless per day, in the transaction */
+  int (*invoice_next)(void *self, const char *day, int64_t *seq);  /* gapless per day, in the transaction */
   int (*order_insert)(void *self, order_t *o, int64_t created_by); /* sets o->id */
   /* Loads the order (and its lines) by invoice number; `live` skips voided ones. ENOTFOUND. */
   int (*order_by_invoice)(void *self, const char *invoice, int live, order_t *o);
-  int (*order_by_id)(void *self, int64_t id, order_t *o);               /* ENOTFOUND */
-  int (*order_id_of)(void *self, const char *invoice, int64_t *id);     /* any, voided too; ENOTFOUND */
+  int (*order_by_id)(void *self, int64_t id, order_t *o);           /* ENOTFOUND */
+  int (*order_id_of)(void *self, const char *invoice, int64_t *id); /* any, voided too; ENOTFOUND */
   int (*order_set_status)(void *self, int64_t id, const char *from, const char *to, const char *at,
                           int *changed);
   int (*order_void)(void *self, int64_t id, const char *at, int *changed);

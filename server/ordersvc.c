@@ -22,7 +22,8 @@ typedef struct call {
 /* Fills a 500 for a storage failure. */
 static const kds_err *internal_error(kds_err *e, int rc) {
   log_error("order operation failed: %s", kds_strerror(rc));
-  kds_err_set(e, 500, "internal_error", NULL, "the server failed to handle this request; the error is logged");
+  kds_err_set(e, 500, "internal_error", NULL,
+              "the server failed to handle this request; the error is logged");
   return e;
 }
 
@@ -108,8 +109,8 @@ static int submit(struct server *srv, db_req *r, call *c) {
   return rc;
 }
 
-int ordersvc_create(struct server *srv, const kds_user *user, cJSON *body, const char *key, ordersvc_create_cb cb,
-                    void *ud) {
+int ordersvc_create(struct server *srv, const kds_user *user, cJSON *body, const char *key,
+                    ordersvc_create_cb cb, void *ud) {
   call *c;
   db_req *r = prepare(srv, DB_ORDER_CREATE, on_create, user, ud, &c);
   if (r == NULL) {
@@ -208,7 +209,8 @@ int ordersvc_query_parse(const char *status, const char *date, const char *limit
     if (!q->statuses) goto bad_status;
   }
   if (date) {
-    if (!order_date_shape_ok(date)) return kds_err_set(err, 400, "invalid_query", "date", "date must be YYYY-MM-DD");
+    if (!order_date_shape_ok(date))
+      return kds_err_set(err, 400, "invalid_query", "date", "date must be YYYY-MM-DD");
     memcpy(q->date, date, 11);
   }
   if (limit) {
@@ -226,7 +228,8 @@ int ordersvc_query_parse(const char *status, const char *date, const char *limit
 bad_status:
   return kds_err_set(err, 400, "invalid_query", "status", "status must list some of %s", order_statuses_text);
 bad_limit:
-  return kds_err_set(err, 400, "invalid_query", "limit", "limit must be an integer from 1 to %d", ORDER_LIST_MAX);
+  return kds_err_set(err, 400, "invalid_query", "limit", "limit must be an integer from 1 to %d",
+                     ORDER_LIST_MAX);
 }
 
 void ordersvc_query_release(ordersvc_query *q) {

@@ -22,7 +22,8 @@ typedef void (*ordersvc_cb)(void *ud, int rc, const kds_err *err, const char *js
 
 /* Create's result: as ordersvc_cb, plus `replayed` (1: an idempotent replay, answer 200 with
  * Idempotent-Replayed: true; 0: a new order, 201). */
-typedef void (*ordersvc_create_cb)(void *ud, int rc, const kds_err *err, const char *json, size_t len, int replayed);
+typedef void (*ordersvc_create_cb)(void *ud, int rc, const kds_err *err, const char *json, size_t len,
+                                   int replayed);
 
 /* Creates an order for `user` from the body of POST /api/v1/orders (`body` is taken over,
  * in every case). `key` is the Idempotency-Key (NULL: none; the caller checked its length,
@@ -48,10 +49,10 @@ int ordersvc_get(struct server *srv, const kds_user *user, const char *invoice, 
 
 /* GET /api/v1/orders filters, checked by ordersvc_query_parse. */
 typedef struct ordersvc_query {
-  unsigned statuses;  /* order_status_bit set; 0: any */
-  char date[16];      /* "" : any */
-  int64_t limit;      /* 1..1000 */
-  char *before;       /* owned; NULL: none */
+  unsigned statuses; /* order_status_bit set; 0: any */
+  char date[16];     /* "" : any */
+  int64_t limit;     /* 1..1000 */
+  char *before;      /* owned; NULL: none */
 } ordersvc_query;
 
 /* Checks the raw (decoded) query values, each NULL when absent (SPEC 11.13): status a

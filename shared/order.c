@@ -18,9 +18,9 @@ const char order_payment_methods_text[] = "CASH, QRIS, CARD, TRANSFER, EWALLET";
 
 /* The seed's keys, the extension keys, and the keys SPEC 10 reserves for later. */
 static const char *const reserved_keys[] = {
-    "invoice_number", "date",       "total_amount", "status",     "created_at",
-    "updated_at",     "payment_method", "outlet_id", "note",      "lines",
-    "order_type",     "table",      "customer_name", "rush",      "done_lines",
+    "invoice_number", "date",           "total_amount",  "status", "created_at",
+    "updated_at",     "payment_method", "outlet_id",     "note",   "lines",
+    "order_type",     "table",          "customer_name", "rush",   "done_lines",
 };
 
 /* Transitions (SPEC 3): a row per current status, the statuses it may become. */
@@ -181,16 +181,26 @@ int order_json_str(kds_buf *b, const char *s, size_t len) {
       size_t el = 2;
       e[0] = '\\';
       switch (c) {
-      case '\b': e[1] = 'b'; break;
-      case '\f': e[1] = 'f'; break;
-      case '\n': e[1] = 'n'; break;
-      case '\r': e[1] = 'r'; break;
-      case '\t': e[1] = 't'; break;
-      default:
-        memcpy(e + 1, "u00", 3);
-        e[4] = hex[c >> 4];
-        e[5] = hex[c & 15];
-        el = 6;
+        case '\b':
+          e[1] = 'b';
+          break;
+        case '\f':
+          e[1] = 'f';
+          break;
+        case '\n':
+          e[1] = 'n';
+          break;
+        case '\r':
+          e[1] = 'r';
+          break;
+        case '\t':
+          e[1] = 't';
+          break;
+        default:
+          memcpy(e + 1, "u00", 3);
+          e[4] = hex[c >> 4];
+          e[5] = hex[c & 15];
+          el = 6;
       }
       if (kds_buf_add(b, e, el) != 0) return KDS_ENOMEM;
     }
@@ -254,7 +264,7 @@ char *order_trim_dup(const char *s) {
 /* ---- render ------------------------------------------------------------------------- */
 
 typedef struct group {
-  size_t first;  /* index of the first line of this category */
+  size_t first; /* index of the first line of this category */
   int64_t quantity;
   int64_t total;
 } group;
@@ -290,16 +300,17 @@ int order_render(const order_t *o, kds_buf *b) {
     groups[g].total += l->subtotal;
   }
 
-  if (kds_buf_adds(b, "{\"invoice_number\":") || order_json_str(b, o->invoice_number, strlen(o->invoice_number)) ||
-      kds_buf_adds(b, ",\"date\":") || order_json_str(b, o->date, strlen(o->date)) ||
+  if (kds_buf_adds(b, "{\"invoice_number\":") ||
+      order_json_str(b, o->invoice_number, strlen(o->invoice_number)) || kds_buf_adds(b, ",\"date\":") ||
+      order_json_str(b, o->date, strlen(o->date)) ||
       kds_buf_addf(b, ",\"total_amount\":%" PRId64, o->total_amount))
     goto out;
   for (size_t g = 0; g < ngroups; g++) {
     const order_line *head = &o->lines[groups[g].first];
     int first_item = 1;
     if (kds_buf_addc(b, ',') || order_json_str(b, head->category, strlen(head->category)) ||
-        kds_buf_addf(b, ":{\"quantity\":%" PRId64 ",\"total_amount\":%" PRId64 ",\"items\":[", groups[g].quantity,
-                     groups[g].total))
+        kds_buf_addf(b, ":{\"quantity\":%" PRId64 ",\"total_amount\":%" PRId64 ",\"items\":[",
+                     groups[g].quantity, groups[g].total))
       goto out;
     /* distinct names in first-ordered order */
     for (size_t i = groups[g].first; i < o->nlines; i++) {
@@ -321,8 +332,7 @@ int order_render(const order_t *o, kds_buf *b) {
       order_json_str(b, o->payment_method, strlen(o->payment_method)) ||
       kds_buf_addf(b, ",\"outlet_id\":%" PRId64, o->outlet_id))
     goto out;
-  if (o->note && *o->note &&
-      (kds_buf_adds(b, ",\"note\":") || order_json_str(b, o->note, strlen(o->note))))
+  if (o->note && *o->note && (kds_buf_adds(b, ",\"note\":") || order_json_str(b, o->note, strlen(o->note))))
     goto out;
   if (kds_buf_adds(b, ",\"lines\":[")) goto out;
   for (size_t i = 0; i < o->nlines; i++) {
@@ -330,8 +340,8 @@ int order_render(const order_t *o, kds_buf *b) {
     if (kds_buf_addf(b, "%s{\"product_id\":%" PRId64 ",\"name\":", i ? "," : "", l->product_id) ||
         order_json_str(b, l->name, strlen(l->name)) || kds_buf_adds(b, ",\"category\":") ||
         order_json_str(b, l->category, strlen(l->category)) ||
-        kds_buf_addf(b, ",\"qty\":%" PRId64 ",\"price\":%" PRId64 ",\"subtotal\":%" PRId64 "}", l->qty, l->price,
-                     l->subtotal))
+        kds_buf_addf(b, ",\"qty\":%" PRId64 ",\"price\":%" PRId64 ",\"subtotal\":%" PRId64 "}", l->qty,
+                     l->price, l->subtotal))
       goto out;
   }
   if (kds_buf_adds(b, "]}")) goto out;
@@ -376,7 +386,8 @@ int order_from_json(const cJSON *obj, order_t *o) {
   copy_str(o->status, sizeof(o->status), cJSON_GetObjectItemCaseSensitive(obj, "status"));
   copy_str(o->created_at, sizeof(o->created_at), cJSON_GetObjectItemCaseSensitive(obj, "created_at"));
   copy_str(o->updated_at, sizeof(o->updated_at), cJSON_GetObjectItemCaseSensitive(obj, "updated_at"));
-  copy_str(o->payment_method, sizeof(o->payment_method), cJSON_GetObjectItemCaseSensitive(obj, "payment_method"));
+  copy_str(o->payment_method, sizeof(o->payment_method),
+           cJSON_GetObjectItemCaseSensitive(obj, "payment_method"));
   o->outlet_id = num_or(cJSON_GetObjectItemCaseSensitive(obj, "outlet_id"), 0);
   note = cJSON_GetObjectItemCaseSensitive(obj, "note");
   if (cJSON_IsString(note) && order_set_note(o, note->valuestring) != 0) goto nomem;
@@ -399,8 +410,7 @@ int order_from_json(const cJSON *obj, order_t *o) {
       if (order_line_add(o, num_or(cJSON_GetObjectItemCaseSensitive(l, "product_id"), 0),
                          cJSON_IsString(name) ? name->valuestring : "", idx, cname, idx, qty, price) != 0)
         goto nomem;
-      o->lines[o->nlines - 1].subtotal =
-          num_or(cJSON_GetObjectItemCaseSensitive(l, "subtotal"), qty * price);
+      o->lines[o->nlines - 1].subtotal = num_or(cJSON_GetObjectItemCaseSensitive(l, "subtotal"), qty * price);
     }
   } else {
     /* Seed shape only: one line per item of each category. */
@@ -492,8 +502,9 @@ void order_local_iso(int64_t ms, char out[ORDER_TIME_SIZE]) {
   int msec = (int)(((ms % 1000) + 1000) % 1000);
   local_tm(ms, &tm);
   off = tm.tm_gmtoff / 60; /* minutes east of UTC */
-  snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03d%c%02ld:%02ld", tm.tm_year + 1900, tm.tm_mon + 1,
-           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, msec, off >= 0 ? '+' : '-', labs(off) / 60, labs(off) % 60);
+  snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03d%c%02ld:%02ld", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, msec, off >= 0 ? '+' : '-',
+           labs(off) / 60, labs(off) % 60);
   copy_fixed(out, ORDER_TIME_SIZE, tmp);
 }
 
@@ -567,7 +578,8 @@ int order_validate(const cJSON *body, order_product_fn lookup, void *ud, order_t
   if (!cJSON_IsArray(items) || items->child == NULL)
     return kds_err_set(err, 422, "validation_failed", "items", "items must be a non-empty array");
   if (cJSON_GetArraySize(items) > ORDER_MAX_LINES)
-    return kds_err_set(err, 422, "validation_failed", "items", "an order has at most %d lines", ORDER_MAX_LINES);
+    return kds_err_set(err, 422, "validation_failed", "items", "an order has at most %d lines",
+                       ORDER_MAX_LINES);
 
   for (const cJSON *it = items->child; it; it = it->next, i++) {
     const cJSON *pid = cJSON_GetObjectItemCaseSensitive(it, "product_id");
@@ -577,7 +589,8 @@ int order_validate(const cJSON *body, order_product_fn lookup, void *ud, order_t
     size_t j;
     if (!cJSON_IsObject(it)) {
       snprintf(field, sizeof(field), "items[%d]", i);
-      return kds_err_set(err, 422, "validation_failed", field, "each item must be an object {product_id, qty}");
+      return kds_err_set(err, 422, "validation_failed", field,
+                         "each item must be an object {product_id, qty}");
     }
     if (is_integer(pid) && fabs(pid->valuedouble) <= 9.0e15) {
       found = lookup(ud, (int64_t)pid->valuedouble, &p);
@@ -587,11 +600,13 @@ int order_validate(const cJSON *body, order_product_fn lookup, void *ud, order_t
       char quoted[64];
       quote_value(pid, quoted, sizeof(quoted));
       snprintf(field, sizeof(field), "items[%d].product_id", i);
-      return kds_err_set(err, 422, "validation_failed", field, "there is no active product with id %s", quoted);
+      return kds_err_set(err, 422, "validation_failed", field, "there is no active product with id %s",
+                         quoted);
     }
     if (!is_integer(qty) || qty->valuedouble < 1 || qty->valuedouble > ORDER_MAX_QTY) {
       snprintf(field, sizeof(field), "items[%d].qty", i);
-      return kds_err_set(err, 422, "validation_failed", field, "qty must be an integer from 1 to %d", ORDER_MAX_QTY);
+      return kds_err_set(err, 422, "validation_failed", field, "qty must be an integer from 1 to %d",
+                         ORDER_MAX_QTY);
     }
     for (j = 0; j < o->nlines; j++) {
       if (o->lines[j].product_id == p.id) {
@@ -600,16 +615,15 @@ int order_validate(const cJSON *body, order_product_fn lookup, void *ud, order_t
         break;
       }
     }
-    if (j == o->nlines &&
-        (rc = order_line_add(o, p.id, p.name, p.category_id, p.category, p.category_sort,
-                             (int64_t)qty->valuedouble, p.price)) != 0)
+    if (j == o->nlines && (rc = order_line_add(o, p.id, p.name, p.category_id, p.category, p.category_sort,
+                                               (int64_t)qty->valuedouble, p.price)) != 0)
       return rc;
   }
 
   if (note != NULL && !cJSON_IsNull(note) &&
       (!cJSON_IsString(note) || order_utf16_len(note->valuestring) > ORDER_MAX_NOTE))
-    return kds_err_set(err, 422, "validation_failed", "note", "note must be a string of at most %d characters",
-                       ORDER_MAX_NOTE);
+    return kds_err_set(err, 422, "validation_failed", "note",
+                       "note must be a string of at most %d characters", ORDER_MAX_NOTE);
   if (cJSON_IsString(note)) {
     char *trimmed = order_trim_dup(note->valuestring);
     if (trimmed == NULL) return KDS_ENOMEM;

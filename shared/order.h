@@ -13,10 +13,10 @@
 
 struct cJSON;
 
-#define ORDER_MAX_LINES 200   /* entries in `items`, before merging (SPEC 11.9) */
-#define ORDER_MAX_QTY 999     /* per entry */
-#define ORDER_MAX_NOTE 500    /* characters (UTF-16 units, as the reference counts) */
-#define ORDER_MAX_NAME 100    /* category and product names */
+#define ORDER_MAX_LINES 200    /* entries in `items`, before merging (SPEC 11.9) */
+#define ORDER_MAX_QTY 999      /* per entry */
+#define ORDER_MAX_NOTE 500     /* characters (UTF-16 units, as the reference counts) */
+#define ORDER_MAX_NAME 100     /* category and product names */
 #define ORDER_DEFAULT_OUTLET 1 /* where orders of users without an outlet go (SPEC 11.3) */
 #define ORDER_LIST_DEFAULT 100
 #define ORDER_LIST_MAX 1000

@@ -453,6 +453,10 @@ describe('listing', () => {
     const open = (await get('?status=preparing,ready')).json.map((o) => o.invoice_number);
     assert.deepEqual(open.slice(0, 2), [made[3].invoice_number, made[1].invoice_number]);
     assert.ok((await get('?status=preparing, ready&limit=1000')).json.every((o) => ['preparing', 'ready'].includes(o.status)));
+    const repeated = (await get('?status=preparing&status=ready')).json.map((o) => o.invoice_number);
+    assert.deepEqual(repeated.slice(0, 2), open.slice(0, 2), 'a repeated parameter is one list');
+    assert.deepEqual((await get('?st%61tus=read%79&limit=1')).json.map((o) => o.invoice_number), [made[3].invoice_number],
+      'names and values are percent-decoded');
     const two = (await get('?limit=2')).json;
     assert.deepEqual(two.map((o) => o.invoice_number), [made[4].invoice_number, made[3].invoice_number]);
     const page = (await get(`?limit=2&before=${made[3].invoice_number}`)).json;
@@ -473,6 +477,7 @@ describe('listing', () => {
     assertError(await get('?limit=0'), 400, 'invalid_query', 'limit');
     assertError(await get('?limit=-5'), 400, 'invalid_query', 'limit');
     assertError(await get('?limit=ten'), 400, 'invalid_query', 'limit');
+    assertError(await get('?limit=1&limit=2'), 400, 'invalid_query', 'limit');
     assertError(await get('?before=INV-19990101-0001'), 400, 'invalid_query', 'before');
   });
 
@@ -497,5 +502,14 @@ describe('listing', () => {
     assert.equal(r.status, 200);
     assert.deepEqual(r.json, o);
     assertError(await h.api('GET', '/api/v1/orders/INV-20000101-0001', { token: T().admin }), 404, 'not_found');
+  });
+});
+
+describe('shutdown', () => {
+  it('exits 0 on SIGTERM after all of the above, with no sanitizer report', async () => {
+    const r = await h.stop();
+    assert.equal(r.code, 0, `exit ${JSON.stringify(r)}; last lines:\n${h.logs.slice(-20).join('\n')}`);
+    const bad = h.logs.filter((l) => /Sanitizer|runtime error:/.test(l));
+    assert.deepEqual(bad, []);
   });
 });

@@ -102,7 +102,8 @@ static void simple(db_op op, kds_user u, const char *invoice, const char *status
   ok(db_submit(d, r) == 0, "submit %d", op);
 }
 
-static const char *ORDER1 = "{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1},{\"product_id\":5,\"qty\":2}]}";
+static const char *ORDER1 =
+    "{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1},{\"product_id\":5,\"qty\":2}]}";
 
 /* local noon of 2024-03-0N in Jakarta (UTC+7, no DST) */
 static int64_t day_ms(int n) {
@@ -177,9 +178,11 @@ static void t_sequence(void) {
   ok(nres == 3 && res[0].rc == 0 && strcmp(res[0].invoice, "INV-20240301-0001") == 0 &&
          strcmp(res[2].invoice, "INV-20240301-0003") == 0,
      "day 1: 0001..0003 (%s)", res[2].invoice);
-  ok(strstr(res[0].json, "\"created_at\":\"2024-03-01T12:00:00.000+07:00\"") != NULL, "created_at from the clock");
+  ok(strstr(res[0].json, "\"created_at\":\"2024-03-01T12:00:00.000+07:00\"") != NULL,
+     "created_at from the clock");
   ok(strstr(res[0].json, "\"total_amount\":8000,\"ISI CORNDOG\":{\"quantity\":1,") != NULL &&
-         strstr(res[0].json, "\"SAUS ASIN\":{\"quantity\":2,\"total_amount\":2000,\"items\":[\"Saus Tomat\"]}") != NULL,
+         strstr(res[0].json,
+                "\"SAUS ASIN\":{\"quantity\":2,\"total_amount\":2000,\"items\":[\"Saus Tomat\"]}") != NULL,
      "rendered with categories");
   nres = 0;
   fake_now = day_ms(2);
@@ -209,7 +212,8 @@ static void t_sequence(void) {
 static sqlite3 *blocker;
 static void block_writer(void) {
   sqlite3_open(path, &blocker);
-  ok(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK, "second connection holds the lock");
+  ok(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK,
+     "second connection holds the lock");
 }
 static void unblock_writer(void) {
   sqlite3_exec(blocker, "COMMIT", NULL, NULL, NULL);
@@ -237,14 +241,17 @@ static void t_group_commit(void) {
   usleep(200 * 1000);            /* let it block in BEGIN */
   create(cashier, ORDER1, NULL);
   create(cashier, "{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":99,\"qty\":1}]}", NULL); /* 422 */
-  create(cashier, "{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1},{\"product_id\":3,\"qty\":13}]}",
-         NULL); /* storage failure after taking a number */
+  create(
+      cashier,
+      "{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1},{\"product_id\":3,\"qty\":13}]}",
+      NULL); /* storage failure after taking a number */
   create(cashier, ORDER1, NULL);
   unblock_writer();
   run();
   db_stats(d, &b1, &r1);
   ok(nres == 5, "five answers");
-  ok(b1 - b0 == 2 && r1 - r0 == 5, "two batches: 1 + 4 requests (got %llu batches)", (unsigned long long)(b1 - b0));
+  ok(b1 - b0 == 2 && r1 - r0 == 5, "two batches: 1 + 4 requests (got %llu batches)",
+     (unsigned long long)(b1 - b0));
   ok(res[0].rc == 0 && strcmp(res[0].invoice, "INV-20240305-0001") == 0, "first alone: 0001");
   ok(res[1].rc == 0 && strcmp(res[1].invoice, "INV-20240305-0002") == 0, "batch #1 ok: 0002");
   ok(res[2].rc == -1 && res[2].status == 422 && strcmp(res[2].field, "items[0].product_id") == 0,
@@ -253,8 +260,10 @@ static void t_group_commit(void) {
   ok(res[4].rc == 0 && strcmp(res[4].invoice, "INV-20240305-0003") == 0,
      "batch #4 commits with the next number: no gap (%s)", res[4].invoice);
   sqlite3_stmt *st;
-  sqlite3_prepare_v2(c, "SELECT count(*), (SELECT count(*) FROM order_lines WHERE qty = 13) FROM orders "
-                        "WHERE date = '2024-03-05'", -1, &st, NULL);
+  sqlite3_prepare_v2(c,
+                     "SELECT count(*), (SELECT count(*) FROM order_lines WHERE qty = 13) FROM orders "
+                     "WHERE date = '2024-03-05'",
+                     -1, &st, NULL);
   ok(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 3 && sqlite3_column_int(st, 1) == 0,
      "exactly the three good orders are stored");
   sqlite3_finalize(st);
@@ -286,15 +295,18 @@ static void t_idempotency(void) {
   nres = 0;
   create(cashier, ORDER1, "key-1");
   run();
-  create(cashier, "{\"items\":[{\"qty\":1,\"product_id\":1},{\"product_id\":5,\"qty\":2}],\"payment_method\":\"CASH\"}",
-         "key-1");
+  create(
+      cashier,
+      "{\"items\":[{\"qty\":1,\"product_id\":1},{\"product_id\":5,\"qty\":2}],\"payment_method\":\"CASH\"}",
+      "key-1");
   run();
   create(cashier, "{\"payment_method\":\"QRIS\",\"items\":[{\"product_id\":1,\"qty\":1}]}", "key-1");
   run();
   create(other, ORDER1, "key-1"); /* keys are per user */
   create(cashier, ORDER1, NULL);
   run();
-  ok(res[0].rc == 0 && !res[0].replayed && strcmp(res[0].invoice, "INV-20240307-0001") == 0, "first: created");
+  ok(res[0].rc == 0 && !res[0].replayed && strcmp(res[0].invoice, "INV-20240307-0001") == 0,
+     "first: created");
   ok(res[1].rc == 0 && res[1].replayed && strcmp(res[1].invoice, "INV-20240307-0001") == 0 &&
          strcmp(res[1].json, res[0].json) == 0,
      "same key, same body in another key order: replay of the same order");
@@ -308,7 +320,8 @@ static void t_idempotency(void) {
   run();
   create(cashier, ORDER1, "key-1");
   run();
-  ok(res[6].replayed && strstr(res[6].json, "\"status\":\"preparing\"") != NULL, "replay shows the current status");
+  ok(res[6].replayed && strstr(res[6].json, "\"status\":\"preparing\"") != NULL,
+     "replay shows the current status");
   /* 24 h later the key is free again */
   fake_now = day_ms(8) + 1;
   create(cashier, ORDER1, "key-1");
@@ -328,7 +341,8 @@ static void t_status_void_get(void) {
   create(cashier2, ORDER1, NULL); /* 0002 outlet 2 */
   create(admin, ORDER1, NULL);    /* 0003 outlet 1 (default) */
   run();
-  ok(res[0].outlet == 1 && res[1].outlet == 2 && res[2].outlet == 1, "orders take their creator's outlet, admin 1");
+  ok(res[0].outlet == 1 && res[1].outlet == 2 && res[2].outlet == 1,
+     "orders take their creator's outlet, admin 1");
   nres = 0;
   fake_now += 60000;
   simple(DB_ORDER_STATUS, kitchen1, "INV-20240310-0001", "preparing");
@@ -356,7 +370,8 @@ static void t_status_void_get(void) {
   simple(DB_ORDER_STATUS, admin, "INV-20240310-0003", "ready");
   run();
   ok(res[0].rc == 0 && res[1].status == 404 && res[2].rc == 0, "get respects outlets");
-  ok(res[3].rc == 0 && strcmp(res[3].json, "{\"invoice_number\":\"INV-20240310-0003\"}") == 0 && res[3].outlet == 1,
+  ok(res[3].rc == 0 && strcmp(res[3].json, "{\"invoice_number\":\"INV-20240310-0003\"}") == 0 &&
+         res[3].outlet == 1,
      "void returns {invoice_number} and the outlet");
   ok(res[4].status == 404 && res[5].status == 404 && res[6].status == 404, "a voided order is gone");
   create(cashier1, ORDER1, NULL);
@@ -508,7 +523,8 @@ static void t_menu(void) {
   nres = 0;
   db_submit(d, db_req_new(DB_CATEGORY_LIST, on_done, NULL));
   run();
-  ok(strncmp(res[0].json, "[{\"id\":6,\"name\":\"FIRST\",\"sort_order\":0},{\"id\":1,\"name\":\"ISI CORNDOG\"", 62) == 0,
+  ok(strncmp(res[0].json,
+             "[{\"id\":6,\"name\":\"FIRST\",\"sort_order\":0},{\"id\":1,\"name\":\"ISI CORNDOG\"", 62) == 0,
      "categories by sort order: %.80s", res[0].json);
 
   nres = 0;
@@ -523,8 +539,8 @@ static void t_menu(void) {
   run();
   ok(res[0].rc == 0 &&
          strcmp(res[0].json,
-                "{\"id\":9,\"name\":\"Es Teh\",\"price\":3000,\"category_id\":5,\"category\":\"MINUMAN\",\"active\":true}") ==
-             0,
+                "{\"id\":9,\"name\":\"Es "
+                "Teh\",\"price\":3000,\"category_id\":5,\"category\":\"MINUMAN\",\"active\":true}") == 0,
      "product added: %s", res[0].json);
   ok(res[1].status == 422 && strcmp(res[1].field, "price") == 0, "negative price refused");
   ok(res[2].status == 422 && strcmp(res[2].field, "category_id") == 0, "unknown category refused");
@@ -534,9 +550,11 @@ static void t_menu(void) {
   ok(res[6].status == 404 && strcmp(res[6].code, "not_found") == 0, "unknown product 404");
   ok(res[7].status == 422 && strcmp(res[7].field, "name") == 0, "null name refused");
   nres = 0;
-  create(user(1, "cashier", 1), "{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":9,\"qty\":1}]}", NULL);
+  create(user(1, "cashier", 1), "{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":9,\"qty\":1}]}",
+         NULL);
   run();
-  ok(res[0].status == 422 && strcmp(res[0].field, "items[0].product_id") == 0, "an inactive product cannot be ordered");
+  ok(res[0].status == 422 && strcmp(res[0].field, "items[0].product_id") == 0,
+     "an inactive product cannot be ordered");
   close_db();
 }
 

@@ -9,10 +9,14 @@
 
 /* The demo menu (SPEC 7) as a lookup table. */
 static const order_product menu[] = {
-    {1, "Corndog Sosis", 1, "ISI CORNDOG", 1, 6000, 1},   {2, "Corndog Mozzarella", 1, "ISI CORNDOG", 1, 8000, 1},
-    {3, "Mie", 2, "BALUTAN", 2, 2000, 1},                  {4, "Kentang", 2, "BALUTAN", 2, 3000, 1},
-    {5, "Saus Tomat", 3, "SAUS ASIN", 3, 1000, 1},         {6, "Mayonaise", 3, "SAUS ASIN", 3, 1000, 1},
-    {7, "Coklat", 4, "SAUS MANIS", 4, 1000, 1},            {8, "Susu Kental Manis", 4, "SAUS MANIS", 4, 1000, 0},
+    {1, "Corndog Sosis", 1, "ISI CORNDOG", 1, 6000, 1},
+    {2, "Corndog Mozzarella", 1, "ISI CORNDOG", 1, 8000, 1},
+    {3, "Mie", 2, "BALUTAN", 2, 2000, 1},
+    {4, "Kentang", 2, "BALUTAN", 2, 3000, 1},
+    {5, "Saus Tomat", 3, "SAUS ASIN", 3, 1000, 1},
+    {6, "Mayonaise", 3, "SAUS ASIN", 3, 1000, 1},
+    {7, "Coklat", 4, "SAUS MANIS", 4, 1000, 1},
+    {8, "Susu Kental Manis", 4, "SAUS MANIS", 4, 1000, 0},
 };
 
 static int lookups;
@@ -61,10 +65,11 @@ static void t_seed_shape(void) {
   order_init(&o);
   /* The seed's example, ordered with the sauce first to check that categories sort by
    * display order, not by order of appearance. */
-  int rc = validate("{\"payment_method\":\"CASH\",\"note\":\"  no onion \",\"items\":[{\"product_id\":7,\"qty\":1},"
-                    "{\"product_id\":5,\"qty\":1},{\"product_id\":1,\"qty\":1},{\"product_id\":3,\"qty\":1},"
-                    "{\"product_id\":6,\"qty\":1}]}",
-                    &o, &err);
+  int rc = validate(
+      "{\"payment_method\":\"CASH\",\"note\":\"  no onion \",\"items\":[{\"product_id\":7,\"qty\":1},"
+      "{\"product_id\":5,\"qty\":1},{\"product_id\":1,\"qty\":1},{\"product_id\":3,\"qty\":1},"
+      "{\"product_id\":6,\"qty\":1}]}",
+      &o, &err);
   ok(rc == 0, "the seed order validates (%s)", err.message);
   fill_header(&o);
   ok(order_render(&o, &b) == 0, "renders");
@@ -77,11 +82,16 @@ static void t_seed_shape(void) {
       "\"status\":\"new\",\"created_at\":\"2023-11-03T10:15:02.123+07:00\","
       "\"updated_at\":\"2023-11-03T10:15:02.123+07:00\",\"payment_method\":\"CASH\",\"outlet_id\":1,"
       "\"note\":\"no onion\",\"lines\":["
-      "{\"product_id\":7,\"name\":\"Coklat\",\"category\":\"SAUS MANIS\",\"qty\":1,\"price\":1000,\"subtotal\":1000},"
-      "{\"product_id\":5,\"name\":\"Saus Tomat\",\"category\":\"SAUS ASIN\",\"qty\":1,\"price\":1000,\"subtotal\":1000},"
-      "{\"product_id\":1,\"name\":\"Corndog Sosis\",\"category\":\"ISI CORNDOG\",\"qty\":1,\"price\":6000,\"subtotal\":6000},"
-      "{\"product_id\":3,\"name\":\"Mie\",\"category\":\"BALUTAN\",\"qty\":1,\"price\":2000,\"subtotal\":2000},"
-      "{\"product_id\":6,\"name\":\"Mayonaise\",\"category\":\"SAUS ASIN\",\"qty\":1,\"price\":1000,\"subtotal\":1000}]}";
+      "{\"product_id\":7,\"name\":\"Coklat\",\"category\":\"SAUS "
+      "MANIS\",\"qty\":1,\"price\":1000,\"subtotal\":1000},"
+      "{\"product_id\":5,\"name\":\"Saus Tomat\",\"category\":\"SAUS "
+      "ASIN\",\"qty\":1,\"price\":1000,\"subtotal\":1000},"
+      "{\"product_id\":1,\"name\":\"Corndog Sosis\",\"category\":\"ISI "
+      "CORNDOG\",\"qty\":1,\"price\":6000,\"subtotal\":6000},"
+      "{\"product_id\":3,\"name\":\"Mie\",\"category\":\"BALUTAN\",\"qty\":1,\"price\":2000,\"subtotal\":"
+      "2000},"
+      "{\"product_id\":6,\"name\":\"Mayonaise\",\"category\":\"SAUS "
+      "ASIN\",\"qty\":1,\"price\":1000,\"subtotal\":1000}]}";
   ok(b.base && strcmp(b.base, want) == 0, "byte-exact seed shape");
   if (b.base && strcmp(b.base, want) != 0) printf("# got  %s\n# want %s\n", b.base, want);
 
@@ -92,7 +102,8 @@ static void t_seed_shape(void) {
   kds_buf b2 = KDS_BUF_INIT;
   ok(order_render(&p, &b2) == 0 && b2.base && strcmp(b2.base, b.base) == 0, "parse + render round-trips");
   ok(p.nlines == 5 && p.lines[2].qty == 1 && strcmp(p.lines[2].category, "ISI CORNDOG") == 0, "parsed lines");
-  ok(p.note && strcmp(p.note, "no onion") == 0 && p.outlet_id == 1 && p.total_amount == 11000, "parsed header");
+  ok(p.note && strcmp(p.note, "no onion") == 0 && p.outlet_id == 1 && p.total_amount == 11000,
+     "parsed header");
   kds_buf_release(&b2);
   order_release(&p);
   kds_buf_release(&b);
@@ -105,16 +116,18 @@ static void t_grouping(void) {
   kds_buf b = KDS_BUF_INIT;
   order_init(&o);
   /* qty > 1, the same product twice (merged), two products of one category */
-  ok(validate("{\"payment_method\":\"QRIS\",\"items\":[{\"product_id\":1,\"qty\":2},{\"product_id\":2,\"qty\":1},"
-              "{\"product_id\":1,\"qty\":3}]}",
-              &o, &err) == 0,
+  ok(validate(
+         "{\"payment_method\":\"QRIS\",\"items\":[{\"product_id\":1,\"qty\":2},{\"product_id\":2,\"qty\":1},"
+         "{\"product_id\":1,\"qty\":3}]}",
+         &o, &err) == 0,
      "validates");
   ok(o.nlines == 2 && o.lines[0].qty == 5 && o.lines[0].subtotal == 30000, "same product merged: 5 x 6000");
   ok(o.total_amount == 38000, "total 38000");
   fill_header(&o);
   order_render(&o, &b);
-  ok(strstr(b.base, "\"total_amount\":38000,\"ISI CORNDOG\":{\"quantity\":6,\"total_amount\":38000,"
-                    "\"items\":[\"Corndog Sosis\",\"Corndog Mozzarella\"]},\"status\"") != NULL,
+  ok(strstr(b.base,
+            "\"total_amount\":38000,\"ISI CORNDOG\":{\"quantity\":6,\"total_amount\":38000,"
+            "\"items\":[\"Corndog Sosis\",\"Corndog Mozzarella\"]},\"status\"") != NULL,
      "one category: quantity 6, total 38000, distinct items");
   ok(strstr(b.base, "\"note\"") == NULL, "no note key when there is none");
   kds_buf_release(&b);
@@ -128,7 +141,8 @@ static void t_grouping(void) {
   fill_header(&o);
   o.total_amount = order_lines_total(&o);
   order_render(&o, &b);
-  const char *c30 = strstr(b.base, "\"CAT30\""), *c10 = strstr(b.base, "\"CAT10\""), *c20 = strstr(b.base, "\"CAT20\"");
+  const char *c30 = strstr(b.base, "\"CAT30\""), *c10 = strstr(b.base, "\"CAT10\""),
+             *c20 = strstr(b.base, "\"CAT20\"");
   ok(c30 && c10 && c20 && c30 < c10 && c10 < c20, "categories by sort, then id");
   ok(strstr(b.base, "\"CAT10\":{\"quantity\":3,\"total_amount\":250,\"items\":[\"A\",\"A2\"]}") != NULL,
      "CAT10 groups its two lines");
@@ -143,7 +157,8 @@ static void t_grouping(void) {
   fill_header(&o);
   kds_buf_reset(&b);
   ok(order_render(&o, &b) == 0, "40 categories render");
-  ok(strstr(b.base, "\"C00\"") < strstr(b.base, "\"C01\"") && strstr(b.base, "\"C38\"") < strstr(b.base, "\"C39\""),
+  ok(strstr(b.base, "\"C00\"") < strstr(b.base, "\"C01\"") &&
+         strstr(b.base, "\"C38\"") < strstr(b.base, "\"C39\""),
      "40 categories in order");
   cJSON *j = cJSON_Parse(b.base);
   ok(j != NULL && cJSON_GetArraySize(cJSON_GetObjectItem(j, "lines")) == 40, "valid JSON with 40 lines");
@@ -154,13 +169,18 @@ static void t_grouping(void) {
 
 static void t_escaping(void) {
   kds_buf b = KDS_BUF_INIT;
-  order_json_str(&b, "a\"b\\c\n\x01\xC3\xA9\xFF" "z", 11);
-  ok(strcmp(b.base, "\"a\\\"b\\\\c\\n\\u0001\xC3\xA9\xEF\xBF\xBDz\"") == 0, "escapes, keeps UTF-8, replaces bad bytes");
+  order_json_str(&b,
+                 "a\"b\\c\n\x01\xC3\xA9\xFF"
+                 "z",
+                 11);
+  ok(strcmp(b.base, "\"a\\\"b\\\\c\\n\\u0001\xC3\xA9\xEF\xBF\xBDz\"") == 0,
+     "escapes, keeps UTF-8, replaces bad bytes");
   kds_buf_reset(&b);
   order_json_str(&b, "\xF0\x9F\x8D\x94 ok", 7);
   ok(strcmp(b.base, "\"\xF0\x9F\x8D\x94 ok\"") == 0, "4-byte UTF-8 passes through");
   kds_buf_release(&b);
-  ok(order_utf16_len("abc") == 3 && order_utf16_len("\xC3\xA9") == 1 && order_utf16_len("\xF0\x9F\x8D\x94") == 2,
+  ok(order_utf16_len("abc") == 3 && order_utf16_len("\xC3\xA9") == 1 &&
+         order_utf16_len("\xF0\x9F\x8D\x94") == 2,
      "UTF-16 length as JavaScript counts");
   char *t = order_trim_dup(" \t\xC2\xA0 x y \xE3\x80\x80\n");
   ok(t && strcmp(t, "x y") == 0, "trim removes ASCII and Unicode spaces");
@@ -186,8 +206,9 @@ static void t_parse(void) {
          strcmp(o.lines[2].name, "Mayonaise") == 0 && o.lines[2].category_sort == 2,
      "lines synthesised from the categories");
   /* unknown extension keys are ignored; a line whose category has no key comes last */
-  const char *ext = "{\"invoice_number\":\"INV-1\",\"rush\":true,\"order_type\":\"dine_in\",\"lines\":["
-                    "{\"product_id\":9,\"name\":\"X\",\"category\":\"NOKEY\",\"qty\":2,\"price\":5,\"subtotal\":10}]}";
+  const char *ext =
+      "{\"invoice_number\":\"INV-1\",\"rush\":true,\"order_type\":\"dine_in\",\"lines\":["
+      "{\"product_id\":9,\"name\":\"X\",\"category\":\"NOKEY\",\"qty\":2,\"price\":5,\"subtotal\":10}]}";
   ok(order_parse(ext, strlen(ext), &o) == 0 && o.nlines == 1 && o.lines[0].subtotal == 10 &&
          o.lines[0].category_sort == 1,
      "extension keys ignored");
@@ -200,9 +221,11 @@ static void t_invoice_time(void) {
   ok(order_invoice_format(inv, "2023-11-03", 1) == 0 && strcmp(inv, "INV-20231103-0001") == 0, "0001");
   ok(order_invoice_format(inv, "2023-11-03", 9999) == 0 && strcmp(inv, "INV-20231103-9999") == 0, "9999");
   ok(order_invoice_format(inv, "2023-11-03", 10000) == 0 && strcmp(inv, "INV-20231103-10000") == 0, "widens");
-  ok(order_invoice_format(inv, "2023-11-3", 1) == KDS_EINVAL && order_invoice_format(inv, "2023-11-03", 0) == KDS_EINVAL,
+  ok(order_invoice_format(inv, "2023-11-3", 1) == KDS_EINVAL &&
+         order_invoice_format(inv, "2023-11-03", 0) == KDS_EINVAL,
      "bad date or seq refused");
-  ok(order_date_shape_ok("2024-02-30") && !order_date_shape_ok("2024-2-3") && !order_date_shape_ok("2024-02-03x"),
+  ok(order_date_shape_ok("2024-02-30") && !order_date_shape_ok("2024-2-3") &&
+         !order_date_shape_ok("2024-02-03x"),
      "date shape");
 
   setenv("TZ", "Asia/Jakarta", 1);
@@ -230,14 +253,17 @@ static void t_invoice_time(void) {
 }
 
 static void t_rules(void) {
-  ok(order_is_reserved_key("invoice_number") && order_is_reserved_key("lines") && order_is_reserved_key("note") &&
-         order_is_reserved_key("rush") && order_is_reserved_key("done_lines") && !order_is_reserved_key("BALUTAN"),
+  ok(order_is_reserved_key("invoice_number") && order_is_reserved_key("lines") &&
+         order_is_reserved_key("note") && order_is_reserved_key("rush") &&
+         order_is_reserved_key("done_lines") && !order_is_reserved_key("BALUTAN"),
      "reserved keys");
-  ok(order_payment_method_valid("EWALLET") && !order_payment_method_valid("cash") && !order_payment_method_valid(NULL),
+  ok(order_payment_method_valid("EWALLET") && !order_payment_method_valid("cash") &&
+         !order_payment_method_valid(NULL),
      "payment methods");
   ok(order_status_valid("cancelled") && !order_status_valid("done"), "statuses");
   ok(order_role_valid("kitchen") && !order_role_valid("root"), "roles");
-  ok(order_status_bit("new") == 1 && order_status_bit("cancelled") == 16 && order_status_bit("x") == 0, "bits");
+  ok(order_status_bit("new") == 1 && order_status_bit("cancelled") == 16 && order_status_bit("x") == 0,
+     "bits");
 
   static const char *st[] = {"new", "preparing", "ready", "completed", "cancelled"};
   /* the full table: rows from, columns to */
@@ -275,7 +301,8 @@ static void t_validation(void) {
       {"{\"payment_method\":\"CASH\"}", "items", "items must be a non-empty array"},
       {"{\"payment_method\":\"CASH\",\"items\":[]}", "items", NULL},
       {"{\"payment_method\":\"CASH\",\"items\":{}}", "items", NULL},
-      {"{\"payment_method\":\"CASH\",\"items\":[1]}", "items[0]", "each item must be an object {product_id, qty}"},
+      {"{\"payment_method\":\"CASH\",\"items\":[1]}", "items[0]",
+       "each item must be an object {product_id, qty}"},
       {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1},[]]}", "items[1]", NULL},
       {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":99,\"qty\":1}]}", "items[0].product_id",
        "there is no active product with id 99"},
@@ -283,7 +310,8 @@ static void t_validation(void) {
        "there is no active product with id undefined"},
       {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":\"1\",\"qty\":1}]}", "items[0].product_id",
        "there is no active product with id \"1\""},
-      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1.5,\"qty\":1}]}", "items[0].product_id", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1.5,\"qty\":1}]}", "items[0].product_id",
+       NULL},
       {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":8,\"qty\":1}]}", "items[0].product_id", NULL},
       {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":0}]}", "items[0].qty",
        "qty must be an integer from 1 to 999"},
@@ -292,7 +320,8 @@ static void t_validation(void) {
       {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":\"2\"}]}", "items[0].qty", NULL},
       {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1}]}", "items[0].qty", NULL},
       /* product before qty inside an entry; entries in order */
-      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":99,\"qty\":0}]}", "items[0].product_id", NULL},
+      {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":99,\"qty\":0}]}", "items[0].product_id",
+       NULL},
       {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":0},{\"product_id\":99,\"qty\":1}]}",
        "items[0].qty", NULL},
       {"{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":5}", "note",
@@ -300,8 +329,8 @@ static void t_validation(void) {
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     int rc = validate(cases[i].body, &o, &e);
-    ok(rc == -1 && e.status == 422 && strcmp(e.code, "validation_failed") == 0 && strcmp(e.field, cases[i].field) == 0 &&
-           (!cases[i].msg || strcmp(e.message, cases[i].msg) == 0),
+    ok(rc == -1 && e.status == 422 && strcmp(e.code, "validation_failed") == 0 &&
+           strcmp(e.field, cases[i].field) == 0 && (!cases[i].msg || strcmp(e.message, cases[i].msg) == 0),
        "%s -> 422 %s (%s)", cases[i].body, cases[i].field, e.message);
   }
 
@@ -317,7 +346,8 @@ static void t_validation(void) {
       ok(rc == 0 && o.nlines == 1 && o.lines[0].qty == 199800 && o.total_amount == 399600000,
          "200 entries merge into one line");
     else
-      ok(rc == -1 && strcmp(e.field, "items") == 0 && strcmp(e.message, "an order has at most 200 lines") == 0,
+      ok(rc == -1 && strcmp(e.field, "items") == 0 &&
+             strcmp(e.message, "an order has at most 200 lines") == 0,
          "201 entries: 422 items");
   }
   /* note: 500 characters (multi-byte) pass, 501 fail; null is no note */
@@ -331,10 +361,12 @@ static void t_validation(void) {
   for (int i = 0; i < 501; i++) kds_buf_adds(&b, "x");
   kds_buf_adds(&b, "\"}");
   ok(validate(b.base, &o, &e) == -1 && strcmp(e.field, "note") == 0, "501-character note fails");
-  ok(validate("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":null}", &o, &e) == 0 &&
+  ok(validate("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":null}", &o,
+              &e) == 0 &&
          o.note == NULL,
      "null note is none");
-  ok(validate("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":\"   \"}", &o, &e) == 0 &&
+  ok(validate("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":\"   \"}", &o,
+              &e) == 0 &&
          o.note == NULL,
      "blank note is none");
   kds_buf_release(&b);
@@ -348,10 +380,14 @@ static void t_validation(void) {
 }
 
 static void t_hash(void) {
-  cJSON *a = cJSON_Parse("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":2}],\"note\":\"x\"}");
-  cJSON *b = cJSON_Parse("{\"note\":\"x\",\"items\":[{\"qty\":2,\"product_id\":1}],\"payment_method\":\"CASH\"}");
-  cJSON *c = cJSON_Parse("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":3}],\"note\":\"x\"}");
-  cJSON *d = cJSON_Parse("{\"items\":[{\"product_id\":1,\"qty\":2}],\"payment_method\":\"CASH\",\"note\":\"x\"}");
+  cJSON *a =
+      cJSON_Parse("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":2}],\"note\":\"x\"}");
+  cJSON *b =
+      cJSON_Parse("{\"note\":\"x\",\"items\":[{\"qty\":2,\"product_id\":1}],\"payment_method\":\"CASH\"}");
+  cJSON *c =
+      cJSON_Parse("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":3}],\"note\":\"x\"}");
+  cJSON *d =
+      cJSON_Parse("{\"items\":[{\"product_id\":1,\"qty\":2}],\"payment_method\":\"CASH\",\"note\":\"x\"}");
   char ha[65], hb[65], hc[65], hd[65];
   ok(order_body_hash(a, ha) == 0 && order_body_hash(b, hb) == 0 && order_body_hash(c, hc) == 0 &&
          order_body_hash(d, hd) == 0,

@@ -52,7 +52,8 @@ int cors_add_headers(const cors_t *c, kds_slice origin, kds_buf *out) {
       rc = kds_buf_adds(out, "Access-Control-Allow-Origin: *\r\n");
     else
       rc = kds_buf_addf(out, "Access-Control-Allow-Origin: %.*s\r\n", (int)origin.len, origin.ptr);
-    if (rc == 0) rc = kds_buf_adds(out, "Access-Control-Expose-Headers: Retry-After, Idempotent-Replayed\r\n");
+    if (rc == 0)
+      rc = kds_buf_adds(out, "Access-Control-Expose-Headers: Retry-After, Idempotent-Replayed\r\n");
   }
   if (rc == 0 && !c->any) rc = kds_buf_adds(out, "Vary: Origin\r\n");
   return rc;

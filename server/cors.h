@@ -8,8 +8,8 @@
 #include "buf.h"
 
 typedef struct cors {
-  int any;         /* the list holds "*": every origin is allowed, ACAO is "*" */
-  char **origins;  /* exact origins allowed (owned) */
+  int any;        /* the list holds "*": every origin is allowed, ACAO is "*" */
+  char **origins; /* exact origins allowed (owned) */
   size_t n;
 } cors_t;
 

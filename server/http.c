@@ -49,21 +49,21 @@ struct hdr {
 };
 
 struct http_req_priv {
-  http_conn *conn;  /* NULL once answered, handed off or the connection closed */
-  kds_buf raw;      /* target, then each header name and value, each NUL-terminated */
+  http_conn *conn; /* NULL once answered, handed off or the connection closed */
+  kds_buf raw;     /* target, then each header name and value, each NUL-terminated */
   size_t target_len;
   struct hdr *hdrs;
   size_t nhdrs, caphdrs;
   int in_field, in_value, in_url;
-  kds_buf dpath;    /* decoded path */
-  kds_buf params;   /* decoded params, each NUL-terminated */
+  kds_buf dpath;  /* decoded path */
+  kds_buf params; /* decoded params, each NUL-terminated */
   size_t param_off[ROUTER_MAX_PARAMS], param_len[ROUTER_MAX_PARAMS];
   int nparams;
   int route_status; /* 200, 404, 405 (router_match_t.status) */
   const router_route_t *route;
   char allow[128];
   size_t max_body;
-  int gone;         /* the client left; on_close ran (or was due) */
+  int gone; /* the client left; on_close ran (or was due) */
   http_req_close_cb on_close;
   void *on_close_ud;
 };
@@ -74,14 +74,14 @@ typedef struct http_req_full {
 } http_req_full;
 
 struct http_conn {
-  kds_list node;       /* in hs->conns while open */
-  kds_list resume;     /* in hs->resume while a deferred parse is due */
+  kds_list node;   /* in hs->conns while open */
+  kds_list resume; /* in hs->resume while a deferred parse is due */
   http_server_t *hs;
-  uv_tcp_t *tcp;       /* malloc'd so that it can be handed off; NULL after that */
+  uv_tcp_t *tcp; /* malloc'd so that it can be handed off; NULL after that */
   uv_timer_t timer;
   uv_shutdown_t shutdown;
   llhttp_t parser;
-  kds_buf in;          /* read bytes; [in_off, in.len) not parsed yet */
+  kds_buf in; /* read bytes; [in_off, in.len) not parsed yet */
   size_t in_off;
   http_req_t *cur;     /* being parsed */
   http_req_t *active;  /* dispatched, unanswered */
@@ -90,13 +90,13 @@ struct http_conn {
   int refs;
   int writes;
   enum conn_phase phase;
-  const char *exec_end; /* end of the bytes given to the current llhttp_execute */
-  uint64_t chunk_left;  /* data bytes left in the current chunk */
-  int crlf_need;        /* bytes of the CRLF after chunk data still to check (loose llhttp skips them) */
-  int err_status;      /* set by a callback that failed the parse */
+  const char *exec_end;   /* end of the bytes given to the current llhttp_execute */
+  uint64_t chunk_left;    /* data bytes left in the current chunk */
+  int crlf_need;          /* bytes of the CRLF after chunk data still to check (loose llhttp skips them) */
+  int err_status;         /* set by a callback that failed the parse */
   const char *err_reason; /* and why, for a 400 (static string) */
-  unsigned closing : 1, reading : 1, processing : 1, parser_paused : 1, want_close : 1, eof : 1,
-      no_parse : 1, write_blocked : 1;
+  unsigned closing : 1, reading : 1, processing : 1, parser_paused : 1, want_close : 1, eof : 1, no_parse : 1,
+      write_blocked : 1;
   char peer[64];
   int peer_port;
 };
@@ -124,13 +124,13 @@ struct http_server {
   uv_loop_t *loop;
   struct server *srv;
   uv_tcp_t listener;
-  uv_idle_t idle;        /* runs deferred parses (hs->resume) */
+  uv_idle_t idle; /* runs deferred parses (hs->resume) */
   int listener_init, listening, closing, done;
-  int handles;           /* listener + idle, until their close callbacks */
-  kds_list conns;        /* open connections */
-  size_t nconns;         /* in conns */
-  size_t live_conns;     /* allocated connection structs */
-  size_t live_reqs;      /* allocated requests */
+  int handles;       /* listener + idle, until their close callbacks */
+  kds_list conns;    /* open connections */
+  size_t nconns;     /* in conns */
+  size_t live_conns; /* allocated connection structs */
+  size_t live_reqs;  /* allocated requests */
   kds_list resume;
   http_options opt;
   char *public_dir, *client_dir;
@@ -144,7 +144,7 @@ struct http_server {
   llhttp_settings_t settings;
   time_t date_at;
   char date[40];
-  uint64_t bytes_read;   /* by every connection (tests wait on it) */
+  uint64_t bytes_read; /* by every connection (tests wait on it) */
 };
 
 static void conn_close(http_conn *c);
@@ -160,29 +160,52 @@ static void on_idle(uv_idle_t *h);
 
 static const char *status_reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
   }
 }
 
@@ -309,7 +332,9 @@ static void on_timer(uv_timer_t *t) {
       break;
     default:
       log_debug("http: closing %s:%d (%s timeout)", c->peer, c->peer_port,
-                c->phase == PH_LINGER ? "linger" : c->phase == PH_IDLE ? "idle" : "header");
+                c->phase == PH_LINGER ? "linger"
+                : c->phase == PH_IDLE ? "idle"
+                                      : "header");
       conn_close(c);
       break;
   }
@@ -452,7 +477,8 @@ static int conn_send(http_conn *c, const http_req_t *req, int status, const char
   rc = buf_reserve_write(&b, 320 + (extra ? strlen(extra) : 0) + (head || no_body ? 0 : len));
   if (rc == 0)
     rc = kds_buf_addf(&b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, status_reason(status), hs_date(hs));
-  if (rc == 0) rc = cors_add_headers(&hs->cors, req ? http_req_header(req, "origin") : (kds_slice){NULL, 0}, &b);
+  if (rc == 0)
+    rc = cors_add_headers(&hs->cors, req ? http_req_header(req, "origin") : (kds_slice){NULL, 0}, &b);
   if (rc == 0 && ctype) rc = kds_buf_addf(&b, "Content-Type: %s\r\n", ctype);
   if (rc == 0 && !no_body) rc = kds_buf_addf(&b, "Content-Length: %zu\r\n", len);
   if (rc == 0 && keep_alive)
@@ -535,7 +561,7 @@ static void conn_fail(http_conn *c, int status, const char *code, const char *fm
   log_debug("http: %s:%d: %d %s", c->peer, c->peer_port, status, e.message);
   c->want_close = 1;
   c->no_parse = 1;
-  uv_timer_stop(&c->timer);
+  conn_timer(c, PH_IDLE, c->hs->opt.idle_timeout_ms); /* bounds the wait for the write */
   json = error_json(&e, &len);
   if (json == NULL) {
     conn_close(c);
@@ -742,14 +768,15 @@ static int req_route(http_conn *c, http_req_t *req) {
   return 0;
 }
 
-static void conn_write_continue(http_conn *c) {
+/* Returns 0, or an error after which the connection is closed (c->cur is gone). */
+static int conn_write_continue(http_conn *c) {
   static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
   kds_buf b = KDS_BUF_INIT;
   if (buf_reserve_write(&b, sizeof(line)) != 0 || kds_buf_add(&b, line, sizeof(line) - 1) != 0) {
     kds_buf_release(&b);
-    return;
+    return 0; /* no interim answer: the client sends its body after a pause anyway */
   }
-  conn_write_buf(c, &b);
+  return conn_write_buf(c, &b);
 }
 
 static int on_headers_complete(llhttp_t *p) {
@@ -774,14 +801,15 @@ static int on_headers_complete(llhttp_t *p) {
     return HPE_USER;
   }
   if (llhttp_get_upgrade(p)) req->upgrade = slice_has_token(http_req_header(req, "upgrade"), "websocket");
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0 && kds_buf_grow(&req->body, p->content_length) != 0) {
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
+      kds_buf_grow(&req->body, p->content_length) != 0) {
     c->err_status = 500;
     return HPE_USER;
   }
   v = http_req_header(req, "expect");
   if (v.ptr && v.len == 12 && strncasecmp(v.ptr, "100-continue", 12) == 0 && p->http_minor >= 1 &&
-      ((p->flags & F_CHUNKED) || p->content_length > 0) && !req->upgrade)
-    conn_write_continue(c);
+      ((p->flags & F_CHUNKED) || p->content_length > 0) && !req->upgrade && conn_write_continue(c) != 0)
+    return HPE_USER; /* closed: stop parsing at once */
   conn_timer(c, PH_BODY, c->hs->opt.body_timeout_ms);
   return 0;
 }
@@ -866,8 +894,8 @@ static void conn_dispatch(http_conn *c) {
   c->header_raw = 0;
   conn_timer(c, PH_ACTIVE, 0);
   if (hs->closing) req->keep_alive = 0;
-  if (req->method == HTTP_OPTIONS &&
-      !(q->route_status == 200 && (strcmp(q->route->method, "OPTIONS") == 0 || strcmp(q->route->method, "*") == 0))) {
+  if (req->method == HTTP_OPTIONS && !(q->route_status == 200 && (strcmp(q->route->method, "OPTIONS") == 0 ||
+                                                                  strcmp(q->route->method, "*") == 0))) {
     reply_preflight(req);
     return;
   }
@@ -962,10 +990,7 @@ static void conn_process(http_conn *c) {
   }
   if (!c->closing) {
     if (c->in_off == c->in.len) {
-      if (c->in.cap > 4 * HTTP_READ_CHUNK)
-        kds_buf_release(&c->in); /* do not keep a big buffer per idle connection */
-      else
-        kds_buf_reset(&c->in);
+      kds_buf_release(&c->in); /* an idle connection keeps no buffer (one malloc per read burst) */
       c->in_off = 0;
     } else if (c->in_off > 0) {
       memmove(c->in.base, c->in.base + c->in_off, c->in.len - c->in_off);
@@ -1030,7 +1055,8 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   if (hs->closing || hs->nconns >= hs->opt.max_conns || (c = calloc(1, sizeof(*c))) == NULL) {
-    if (!hs->closing) log_warn("http: connection refused: %zu open (limit %zu)", hs->nconns, hs->opt.max_conns);
+    if (!hs->closing)
+      log_warn("http: connection refused: %zu open (limit %zu)", hs->nconns, hs->opt.max_conns);
     metrics_reg_add(hs->metrics, METRICS_HTTP_REFUSED, 1);
     uv_close((uv_handle_t *)tcp, on_refused_close);
     return;
@@ -1133,6 +1159,7 @@ int http_reply(http_req_t *req, int status, const char *content_type, const char
   if (!keep) {
     c->want_close = 1;
     c->in.len = c->in_off = 0;
+    conn_timer(c, PH_IDLE, c->hs->opt.idle_timeout_ms); /* bounds the wait for the write */
     conn_update_read(c);
     return 0;
   }
@@ -1183,7 +1210,8 @@ int http_req_json_body(const http_req_t *req, cJSON **out, kds_err *err) {
     return KDS_EINVAL;
   }
   /* type/subtype before any ';', blanks trimmed, compared case-insensitively */
-  for (i = 0; ct.ptr && i < ct.len && ct.ptr[i] != ';'; i++) {}
+  for (i = 0; ct.ptr && i < ct.len && ct.ptr[i] != ';'; i++) {
+  }
   {
     size_t s = 0, e = i;
     while (s < e && (ct.ptr[s] == ' ' || ct.ptr[s] == '\t')) s++;

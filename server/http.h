@@ -40,15 +40,15 @@ typedef void (*http_server_close_cb)(http_server_t *hs);
 
 /* Limits and places; http_options_default fills SPEC 8's values. */
 typedef struct http_options {
-  size_t body_limit;           /* default max body of a route (max_body 0): 65536 */
-  size_t header_limit;         /* request line + headers: 16384 (over it: 431, close) */
-  uint64_t header_timeout_ms;  /* first byte of a request to end of its headers: 10000 */
-  uint64_t body_timeout_ms;    /* end of headers to end of body: 30000 */
-  uint64_t idle_timeout_ms;    /* keep-alive wait between requests: 60000 */
-  size_t max_conns;            /* open HTTP connections; more are accepted and closed: 20000 */
-  const char *public_dir;      /* static files; NULL or "": none */
-  const char *client_dir;      /* socket.io-client's dist/ folder; NULL or "": none */
-  const char *cors_origins;    /* comma list; NULL: "*" */
+  size_t body_limit;          /* default max body of a route (max_body 0): 65536 */
+  size_t header_limit;        /* request line + headers: 16384 (over it: 431, close) */
+  uint64_t header_timeout_ms; /* first byte of a request to end of its headers: 10000 */
+  uint64_t body_timeout_ms;   /* end of headers to end of body: 30000 */
+  uint64_t idle_timeout_ms;   /* keep-alive wait between requests: 60000 */
+  size_t max_conns;           /* open HTTP connections; more are accepted and closed: 20000 */
+  const char *public_dir;     /* static files; NULL or "": none */
+  const char *client_dir;     /* socket.io-client's dist/ folder; NULL or "": none */
+  const char *cors_origins;   /* comma list; NULL: "*" */
 } http_options;
 
 void http_options_default(http_options *o);
@@ -95,7 +95,7 @@ int http_route_add(http_server_t *hs, const char *method, const char *pattern, h
 
 /* A request. Public fields are read-only for handlers and valid until the answer. */
 struct http_req {
-  struct server *srv;      /* as given to http_server_new (NULL in tests) */
+  struct server *srv; /* as given to http_server_new (NULL in tests) */
   http_server_t *hs;
   void *data;              /* free for the handler */
   int method;              /* llhttp_method_t: HTTP_GET (1), HTTP_POST (3), ... */
@@ -108,9 +108,9 @@ struct http_req {
   kds_buf body;            /* the body, de-chunked, NUL-terminated (len 0: none) */
   char peer[64];           /* client IP address ("127.0.0.1", "::1") */
   int peer_port;
-  int keep_alive;          /* the connection stays open after the answer */
-  int upgrade;             /* a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket) */
-  int has_body;            /* the request had Content-Length or Transfer-Encoding */
+  int keep_alive; /* the connection stays open after the answer */
+  int upgrade;    /* a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket) */
+  int has_body;   /* the request had Content-Length or Transfer-Encoding */
 
   /* private: http.c only */
   struct http_req_priv *priv;
@@ -131,7 +131,10 @@ int http_req_param_count(const http_req_t *req);
  * present without '=' gives an empty value. */
 int http_req_query(const http_req_t *req, const char *name, kds_buf *out);
 
-/* 1 once the client has gone away (the answer will be dropped), else 0. */
+/* 1 once the client has gone away, else 0. "Gone" is a reset/error (the answer is dropped)
+ * or EOF: the client closed or half-closed its side. After EOF the answer is still written
+ * (a half-closed client reads it; a closed one makes the write fail quietly), then the
+ * connection closes. Either way on_close has run. */
 int http_req_gone(const http_req_t *req);
 
 /* Asks for `cb(req, ud)` when the client goes away before the answer (long polls). Replaces
@@ -139,13 +142,14 @@ int http_req_gone(const http_req_t *req);
  * already gone (then cb will never run; answer the request to free it). */
 int http_req_on_close(http_req_t *req, http_req_close_cb cb, void *ud);
 
-/* Answers `req` and frees it. Adds Date, Content-Length (not on 204/304), Connection
+/* Answers `req` and frees it. Adds Date, Content-Length (not on 1xx/204/304), Connection
  * (keep-alive or close), Keep-Alive and the CORS headers. `content_type` may be NULL (no
  * Content-Type); `extra_headers` is NULL or preformatted "Name: value\r\n" lines; `body`
- * (len bytes, copied) is dropped for HEAD requests and 204/304. One allocation per answer.
- * Returns 0 when queued; KDS_ECLOSED when the client was gone (freed, nothing sent);
- * KDS_ENOMEM or a libuv error when it could not be queued (the connection is closed).
- * In every case `req` is freed. */
+ * (len bytes, copied; NULL when len is 0) is dropped for HEAD requests and 204/304. One
+ * allocation per answer. Status is 200..599 (a 101 is the WebSocket owner's, after
+ * http_req_take_stream). Returns 0 when queued; KDS_ECLOSED when the connection is already
+ * closed (freed, nothing sent); KDS_ENOMEM or a libuv error when it could not be queued
+ * (the connection is then closed). In every case `req` is freed. */
 int http_reply(http_req_t *req, int status, const char *content_type, const char *extra_headers,
                const void *body, size_t len);
 

@@ -13,10 +13,10 @@ struct metrics;
 
 /* XX(id, family name, label set or "", help text). Series of one family are adjacent. */
 #define METRICS_COUNTER_MAP(XX)                                                                            \
-  XX(ORDERS_CREATED, "kds_orders_created_total", "", "Orders committed")                                  \
+  XX(ORDERS_CREATED, "kds_orders_created_total", "", "Orders committed")                                   \
   XX(ORDERS_REPLAYED, "kds_orders_replayed_total", "", "Order creations answered from an Idempotency-Key") \
-  XX(ORDERS_VOIDED, "kds_orders_voided_total", "", "Orders voided (DELETE)")                              \
-  XX(STATUS_PREPARING, "kds_order_status_changes_total", "status=\"preparing\"",                          \
+  XX(ORDERS_VOIDED, "kds_orders_voided_total", "", "Orders voided (DELETE)")                               \
+  XX(STATUS_PREPARING, "kds_order_status_changes_total", "status=\"preparing\"",                           \
      "Order status changes committed")                                                                     \
   XX(STATUS_READY, "kds_order_status_changes_total", "status=\"ready\"", "")                               \
   XX(STATUS_COMPLETED, "kds_order_status_changes_total", "status=\"completed\"", "")                       \
@@ -25,30 +25,30 @@ struct metrics;
   XX(BCAST_ORDER_UPDATED, "kds_broadcasts_total", "event=\"order-updated\"", "")                           \
   XX(BCAST_ORDER_DELETED, "kds_broadcasts_total", "event=\"order-deleted\"", "")                           \
   XX(BCAST_FAILURES, "kds_broadcast_failures_total", "", "Socket.IO broadcasts that failed")               \
-  XX(LOGIN_FAILURES, "kds_login_failures_total", "", "Failed logins")                                     \
-  XX(RATE_LIMITED, "kds_rate_limited_total", "", "Requests refused with 429")                             \
-  XX(SOCKET_CONNECTS, "kds_socket_connects_total", "", "Socket.IO clients connected")                     \
+  XX(LOGIN_FAILURES, "kds_login_failures_total", "", "Failed logins")                                      \
+  XX(RATE_LIMITED, "kds_rate_limited_total", "", "Requests refused with 429")                              \
+  XX(SOCKET_CONNECTS, "kds_socket_connects_total", "", "Socket.IO clients connected")                      \
   XX(SLOW_CLIENTS_DROPPED, "kds_slow_clients_dropped_total", "", "Clients dropped for a full send queue")  \
-  XX(HTTP_CONNECTIONS, "kds_http_connections_total", "", "HTTP connections accepted")                     \
+  XX(HTTP_CONNECTIONS, "kds_http_connections_total", "", "HTTP connections accepted")                      \
   XX(HTTP_REFUSED, "kds_http_connections_refused_total", "", "HTTP connections refused (limit)")
 
 typedef enum metrics_id {
 #define XX(id, name, labels, help) METRICS_##id,
   METRICS_COUNTER_MAP(XX)
 #undef XX
-  METRICS_N
+      METRICS_N
 } metrics_id;
 
 /* Gauges: set or moved by their owner, read at scrape time. */
-#define METRICS_GAUGE_MAP(XX)                                                  \
-  XX(SOCKET_CLIENTS, "kds_socket_clients", "Connected Socket.IO clients")      \
+#define METRICS_GAUGE_MAP(XX)                                             \
+  XX(SOCKET_CLIENTS, "kds_socket_clients", "Connected Socket.IO clients") \
   XX(HTTP_OPEN, "kds_http_connections", "Open HTTP connections (not upgraded)")
 
 typedef enum metrics_gauge_id {
 #define XX(id, name, help) METRICS_G_##id,
   METRICS_GAUGE_MAP(XX)
 #undef XX
-  METRICS_G_N
+      METRICS_G_N
 } metrics_gauge_id;
 
 /* Creates a registry (all zero; the uptime clock starts now). Returns 0 or KDS_ENOMEM. */

@@ -75,10 +75,12 @@ static int route_compile(router_route_t *rt) {
   return 0;
 }
 
-int router_add(router_t *r, const char *method, const char *pattern, router_fn fn, void *ud, size_t max_body) {
+int router_add(router_t *r, const char *method, const char *pattern, router_fn fn, void *ud,
+               size_t max_body) {
   router_route_t *rt;
   int rc;
-  if (r == NULL || method == NULL || pattern == NULL || fn == NULL || !method_valid(method)) return KDS_EINVAL;
+  if (r == NULL || method == NULL || pattern == NULL || fn == NULL || !method_valid(method))
+    return KDS_EINVAL;
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 16;
     router_route_t **v = realloc(r->routes, cap * sizeof(*v));

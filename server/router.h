@@ -19,23 +19,23 @@ typedef void (*router_fn)(void);
 
 /* One registered route (read-only for callers of router_match). */
 typedef struct router_route {
-  char method[16];  /* "GET", "POST", ...; "*" matches any method */
-  char *pattern;    /* the pattern as registered (owned) */
-  router_fn fn;     /* the handler (an http_handler_fn, cast) */
-  void *ud;         /* handler's user data */
-  size_t max_body;  /* 0: the server's default body limit */
-  int prefix;       /* pattern ends with `*` */
-  int nseg;         /* segments before the `*` */
+  char method[16]; /* "GET", "POST", ...; "*" matches any method */
+  char *pattern;   /* the pattern as registered (owned) */
+  router_fn fn;    /* the handler (an http_handler_fn, cast) */
+  void *ud;        /* handler's user data */
+  size_t max_body; /* 0: the server's default body limit */
+  int prefix;      /* pattern ends with `*` */
+  int nseg;        /* segments before the `*` */
   struct {
-    const char *s;  /* into pattern, not NUL-terminated */
+    const char *s; /* into pattern, not NUL-terminated */
     size_t len;
-    int param;      /* a `:name` capture */
+    int param; /* a `:name` capture */
   } seg[ROUTER_MAX_SEGMENTS];
 } router_route_t;
 
 typedef struct router_match {
   int status;                          /* 200 found, 404 no such path, 405 path known, method not */
-  const router_route_t *route;           /* the route when status == 200 */
+  const router_route_t *route;         /* the route when status == 200 */
   int nparams;                         /* captures, in pattern order (then the `*` rest) */
   kds_slice params[ROUTER_MAX_PARAMS]; /* raw (still percent-encoded) slices of the path */
   char allow[128];                     /* 405: "GET, POST" (registered methods of the path) */

@@ -86,7 +86,8 @@ int static_resolve(const static_files_t *s, kds_slice raw_path, kds_buf *out) {
     rc = KDS_ENOTFOUND;
     goto out;
   }
-  if ((rc = kds_buf_adds(out, s->public_real)) != 0 || (rc = kds_buf_add(out, dec.base, dec.len)) != 0) goto out;
+  if ((rc = kds_buf_adds(out, s->public_real)) != 0 || (rc = kds_buf_add(out, dec.base, dec.len)) != 0)
+    goto out;
   if (dec.base[dec.len - 1] == '/' && (rc = kds_buf_adds(out, "index.html")) != 0) goto out;
   real = realpath(out->base, NULL);
   if (real == NULL) {
@@ -232,8 +233,9 @@ void static_serve_public(http_req_t *req, const static_files_t *s) {
   } else if (rc == KDS_ESTATE) {
     /* A folder without its '/': redirect, as express.static does, so relative links work. */
     kds_buf h = KDS_BUF_INIT;
-    if (kds_buf_addf(&h, "Location: %.*s/%s%.*s\r\n", (int)req->path.len, req->path.ptr, req->query.ptr ? "?" : "",
-                     (int)req->query.len, req->query.ptr ? req->query.ptr : "") != 0) {
+    if (kds_buf_addf(&h, "Location: %.*s/%s%.*s\r\n", (int)req->path.len, req->path.ptr,
+                     req->query.ptr ? "?" : "", (int)req->query.len,
+                     req->query.ptr ? req->query.ptr : "") != 0) {
       kds_buf_release(&h);
       reply_500(req);
     } else {
@@ -244,7 +246,8 @@ void static_serve_public(http_req_t *req, const static_files_t *s) {
   } else if (rc == KDS_ENOMEM) {
     reply_500(req);
   } else {
-    if (rc == KDS_EINVAL) log_debug("static: refused path %.*s from %s", (int)req->path.len, req->path.ptr, req->peer);
+    if (rc == KDS_EINVAL)
+      log_debug("static: refused path %.*s from %s", (int)req->path.len, req->path.ptr, req->peer);
     reply_404(req);
   }
   kds_buf_release(&path);

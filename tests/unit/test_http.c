@@ -245,11 +245,11 @@ static void h_echo(http_req_t *req, void *ud) {
   kds_slice x = http_req_header(req, "x-test"), a = http_req_param(req, 0);
   int qrc = http_req_query(req, "q", &q);
   (void)ud;
-  kds_buf_addf(&b, "method=%s path=%.*s dpath=%.*s query=%.*s a=%.*s q=%s body=%.*s x=%.*s ka=%d", req->method_name,
-               (int)req->path.len, req->path.ptr, (int)req->decoded_path.len, req->decoded_path.ptr,
-               (int)req->query.len, req->query.ptr ? req->query.ptr : "", (int)a.len, a.ptr ? a.ptr : "",
-               qrc == 0 ? q.base : "(none)", (int)req->body.len, req->body.base ? req->body.base : "", (int)x.len,
-               x.ptr ? x.ptr : "(none)", req->keep_alive);
+  kds_buf_addf(&b, "method=%s path=%.*s dpath=%.*s query=%.*s a=%.*s q=%s body=%.*s x=%.*s ka=%d",
+               req->method_name, (int)req->path.len, req->path.ptr, (int)req->decoded_path.len,
+               req->decoded_path.ptr, (int)req->query.len, req->query.ptr ? req->query.ptr : "", (int)a.len,
+               a.ptr ? a.ptr : "", qrc == 0 ? q.base : "(none)", (int)req->body.len,
+               req->body.base ? req->body.base : "", (int)x.len, x.ptr ? x.ptr : "(none)", req->keep_alive);
   http_reply(req, 200, "text/plain", "X-Echo: 1\r\n", b.base, b.len);
   kds_buf_release(&b);
   kds_buf_release(&q);
@@ -362,7 +362,8 @@ static void h_ws(http_req_t *req, void *ud) {
   ws_echo *w;
   kds_buf head = KDS_BUF_INIT;
   uv_tcp_t *tcp = NULL;
-  static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+  static const char sw[] =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
   (void)ud;
   if (!req->upgrade) {
     ok(http_req_take_stream(req, &tcp, &head) == KDS_ESTATE, "take_stream refuses a plain request");
@@ -451,7 +452,8 @@ static void on_tick(uv_timer_t *t) {
 
 static const char *scripts[] = {
     "GET /echo/x?q=1 HTTP/1.1\r\nHost: a\r\nX-Test: v\r\n\r\n",
-    "POST /echo/y HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /echo/z HTTP/1.1\r\nHost: a\r\n\r\n",
+    "POST /echo/y HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /echo/z HTTP/1.1\r\nHost: "
+    "a\r\n\r\n",
     "POST /echo/c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nX-Test: t\r\n\r\n"
     "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n",
     "GET /nope HTTP/1.1\r\nHost: a\r\n\r\nHEAD /echo/h HTTP/1.1\r\n\r\nGET /echo/after HTTP/1.1\r\n\r\n",
@@ -503,9 +505,11 @@ static void t_splits(void) {
 static void t_requests(void) {
   resp r[4];
   client cl;
-  ok(one_shot("GET /echo/x?q=a%20b+c&q=2&z HTTP/1.1\r\nHost: a\r\nX-TEST: Hi\r\n\r\n", r, 0) == 1, "echo answered");
+  ok(one_shot("GET /echo/x?q=a%20b+c&q=2&z HTTP/1.1\r\nHost: a\r\nX-TEST: Hi\r\n\r\n", r, 0) == 1,
+     "echo answered");
   ok(r[0].status == 200, "200");
-  ok(strcmp(r[0].body, "method=GET path=/echo/x dpath=/echo/x query=q=a%20b+c&q=2&z a=x q=a b c body= x=Hi ka=1") == 0,
+  ok(strcmp(r[0].body,
+            "method=GET path=/echo/x dpath=/echo/x query=q=a%20b+c&q=2&z a=x q=a b c body= x=Hi ka=1") == 0,
      "request parts (got '%s')", r[0].body);
   ok(strcmp(resp_header(&r[0], "Content-Type"), "text/plain") == 0, "content type as given");
   ok(strcmp(resp_header(&r[0], "X-Echo"), "1") == 0, "extra headers passed");
@@ -519,8 +523,8 @@ static void t_requests(void) {
 
   ok(one_shot("GET http://example.com/echo/abs?q=2 HTTP/1.1\r\nHost: example.com\r\n\r\n", r, 0) == 1,
      "absolute-form target");
-  ok(strstr(r[0].body, "path=/echo/abs ") != NULL && strstr(r[0].body, "q=2") != NULL, "absolute-form path (got '%s')",
-     r[0].body);
+  ok(strstr(r[0].body, "path=/echo/abs ") != NULL && strstr(r[0].body, "q=2") != NULL,
+     "absolute-form path (got '%s')", r[0].body);
 
   ok(one_shot("GET /healthz HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200, "healthz 200");
   ok(strcmp(r[0].body, "{\"status\":\"ok\"}") == 0, "healthz body");
@@ -534,8 +538,9 @@ static void t_requests(void) {
 
   ok(one_shot("PUT /echo/1 HTTP/1.1\r\nContent-Length: 2\r\n\r\nab", r, 0) == 1 && r[0].status == 405, "405");
   ok(strcmp(resp_header(&r[0], "Allow"), "GET, POST") == 0, "Allow (got '%s')", resp_header(&r[0], "Allow"));
-  ok(strcmp(r[0].body, "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"PUT is not allowed here "
-                       "(allowed: GET, POST)\"}}") == 0,
+  ok(strcmp(r[0].body,
+            "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"PUT is not allowed here "
+            "(allowed: GET, POST)\"}}") == 0,
      "405 JSON (got %s)", r[0].body);
   ok(strcmp(resp_header(&r[0], "Connection"), "keep-alive") == 0, "405 keeps the connection");
 
@@ -544,14 +549,16 @@ static void t_requests(void) {
      "POST /healthz: 405 Allow GET");
 
   ok(one_shot("GET /error HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 429, "error reply status");
-  ok(strcmp(r[0].body, "{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many requests; try again in 7 s\","
-                       "\"field\":\"items[2].qty\",\"current_status\":\"ready\"}}") == 0,
+  ok(strcmp(r[0].body,
+            "{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many requests; try again in 7 s\","
+            "\"field\":\"items[2].qty\",\"current_status\":\"ready\"}}") == 0,
      "error JSON with field and current_status (got %s)", r[0].body);
   ok(strcmp(resp_header(&r[0], "Retry-After"), "7") == 0, "Retry-After");
 
   ok(one_shot("HEAD /echo/h HTTP/1.1\r\n\r\n", r, 1) == 1 && r[0].status == 200, "HEAD on a GET route");
   ok(atoi(resp_header(&r[0], "Content-Length")) > 0 && r[0].body_len == 0, "HEAD: length, no body");
-  ok(one_shot("HEAD /nope HTTP/1.1\r\n\r\n", r, 1) == 1 && r[0].status == 404 && r[0].body_len == 0, "HEAD 404");
+  ok(one_shot("HEAD /nope HTTP/1.1\r\n\r\n", r, 1) == 1 && r[0].status == 404 && r[0].body_len == 0,
+     "HEAD 404");
 
   /* keep-alive: three requests one after the other on one connection */
   cl_open(&cl, port);
@@ -574,7 +581,8 @@ static void t_requests(void) {
   cl_open(&cl, port);
   cl_sends(&cl, "GET /echo/c HTTP/1.1\r\nConnection: close\r\n\r\nGET /echo/never HTTP/1.1\r\n\r\n");
   ok(run_until(p_eof, &cl, 3000), "Connection: close: server closed");
-  ok(parse_resps(&cl.rx, r, 4, 0) == 1 && strstr(r[0].body, "a=c ") != NULL, "exactly one answer after close");
+  ok(parse_resps(&cl.rx, r, 4, 0) == 1 && strstr(r[0].body, "a=c ") != NULL,
+     "exactly one answer after close");
   cl_close(&cl);
   cl_open(&cl, port);
   cl_sends(&cl, "GET /echo/ka HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
@@ -609,7 +617,8 @@ static void t_cors(void) {
   ok(r[0].status == 204 && r[0].body_len == 0, "preflight 204");
   ok(strcmp(resp_header(&r[0], "Access-Control-Allow-Origin"), "*") == 0, "ACAO *");
   ok(strcmp(resp_header(&r[0], "Access-Control-Allow-Methods"), "GET, POST, PATCH, DELETE") == 0, "methods");
-  ok(strcmp(resp_header(&r[0], "Access-Control-Allow-Headers"), "Authorization, Content-Type, Idempotency-Key") == 0,
+  ok(strcmp(resp_header(&r[0], "Access-Control-Allow-Headers"),
+            "Authorization, Content-Type, Idempotency-Key") == 0,
      "headers");
   ok(strcmp(resp_header(&r[0], "Access-Control-Max-Age"), "600") == 0, "max age");
   ok(resp_header(&r[0], "Content-Length")[0] == '\0', "no Content-Length on 204");
@@ -621,12 +630,14 @@ static void t_cors(void) {
   /* server 2: an allow-list */
   cl_open(&cl, port2);
   cl_send_nowait(&cl, "GET /healthz HTTP/1.1\r\nOrigin: https://a.example\r\n\r\n", 52);
-  ok(wait_resps(&cl, r, 1, 0) == 1 && strcmp(resp_header(&r[0], "Access-Control-Allow-Origin"), "https://a.example") == 0,
+  ok(wait_resps(&cl, r, 1, 0) == 1 &&
+         strcmp(resp_header(&r[0], "Access-Control-Allow-Origin"), "https://a.example") == 0,
      "listed origin echoed");
   ok(strcmp(resp_header(&r[0], "Vary"), "Origin") == 0, "Vary: Origin");
   kds_buf_reset(&cl.rx);
   cl_send_nowait(&cl, "GET /healthz HTTP/1.1\r\nOrigin: https://evil.example\r\n\r\n", 55);
-  ok(wait_resps(&cl, r, 1, 0) == 1 && r[0].status == 200 && resp_header(&r[0], "Access-Control-Allow-Origin")[0] == 0,
+  ok(wait_resps(&cl, r, 1, 0) == 1 && r[0].status == 200 &&
+         resp_header(&r[0], "Access-Control-Allow-Origin")[0] == 0,
      "unlisted origin: no ACAO");
   cl_close(&cl);
 }
@@ -642,15 +653,16 @@ static void t_json_body(void) {
       {"POST /json HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}", 415,
        "Content-Type must be application/json"},
       {"POST /json HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 415, "Content-Type must be application/json"},
-      {"POST /json HTTP/1.1\r\nContent-Type: application/json; charset=latin1\r\nContent-Length: 2\r\n\r\n{}", 415,
-       "unsupported charset"},
+      {"POST /json HTTP/1.1\r\nContent-Type: application/json; charset=latin1\r\nContent-Length: 2\r\n\r\n{}",
+       415, "unsupported charset"},
       {"POST /json HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{\"a\":", 400,
        "the body is not valid JSON"},
       {"POST /json HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{} {}", 400,
        "the body is not valid JSON"},
       {"POST /json HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n[1,2]", 400,
        "the body must be a JSON object"},
-      {"POST /json HTTP/1.1\r\nContent-Type: Application/JSON; Charset=UTF-8\r\nContent-Length: 9\r\n\r\n{\"a\":1}\r\n",
+      {"POST /json HTTP/1.1\r\nContent-Type: Application/JSON; Charset=UTF-8\r\nContent-Length: "
+       "9\r\n\r\n{\"a\":1}\r\n",
        200, "{\"a\":1}"},
       {"POST /json HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n", 200, "{}"},
       {"POST /json HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -660,7 +672,8 @@ static void t_json_body(void) {
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     int n = one_shot(cases[i].req, r, 0);
     ok(n == 1 && r[0].status == cases[i].status && strstr(r[0].body, cases[i].body) != NULL,
-       "json case %zu: %d %s (got %d %s)", i, cases[i].status, cases[i].body, n ? r[0].status : 0, n ? r[0].body : "");
+       "json case %zu: %d %s (got %d %s)", i, cases[i].status, cases[i].body, n ? r[0].status : 0,
+       n ? r[0].body : "");
   }
 }
 
@@ -677,15 +690,18 @@ static void t_limits(void) {
   ok(one_shot("GET /echo/x HTTP/1.1\r\nX-A: \001\r\n\r\n", r, 0) == 1 && r[0].status == 400,
      "control character in a header value: 400");
   ok(one_shot("GET no-slash HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 400, "bad target: 400");
-  ok(one_shot("POST /echo/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", r, 0) == 1 &&
+  ok(one_shot("POST /echo/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", r, 0) ==
+             1 &&
          r[0].status == 400,
      "bad chunk size: 400");
-  ok(one_shot("POST /echo/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", r, 0) == 1 &&
+  ok(one_shot("POST /echo/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", r, 0) ==
+             1 &&
          r[0].status == 400 && strstr(r[0].body, "CRLF") != NULL,
      "chunk data not followed by CRLF: 400 (%s)", r[0].body);
   {
     client cl2;
-    static const char smuggle[] = "POST /echo/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\rX0\r\n\r\n";
+    static const char smuggle[] =
+        "POST /echo/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\rX0\r\n\r\n";
     cl_open(&cl2, port);
     for (size_t k = 0; k < sizeof(smuggle) - 1; k++) cl_send(&cl2, smuggle + k, 1);
     ok(wait_resps(&cl2, r, 1, 0) == 1 && r[0].status == 400, "bad CRLF after chunk data, byte by byte: 400");
@@ -694,7 +710,8 @@ static void t_limits(void) {
   ok(one_shot("POST /echo/x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", r, 0) == 1 &&
          r[0].status == 400,
      "two Content-Lengths: 400");
-  ok(one_shot("POST /echo/x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", r, 0) == 1 &&
+  ok(one_shot("POST /echo/x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", r,
+              0) == 1 &&
          r[0].status == 400,
      "Content-Length with chunked: 400");
 
@@ -719,8 +736,9 @@ static void t_limits(void) {
   /* 413: by Content-Length (before the body) and by counting a chunked body */
   ok(one_shot("POST /echo/x HTTP/1.1\r\nContent-Length: 65\r\n\r\n", r, 0) == 1 && r[0].status == 413,
      "Content-Length over the limit: 413");
-  ok(strcmp(r[0].body, "{\"error\":{\"code\":\"payload_too_large\",\"message\":\"the body is larger than 64 "
-                       "bytes\"}}") == 0,
+  ok(strcmp(r[0].body,
+            "{\"error\":{\"code\":\"payload_too_large\",\"message\":\"the body is larger than 64 "
+            "bytes\"}}") == 0,
      "413 JSON (%s)", r[0].body);
   ok(strcmp(resp_header(&r[0], "Connection"), "close") == 0, "413 closes");
   kds_buf_reset(&big);
@@ -733,7 +751,8 @@ static void t_limits(void) {
   ok(run_until(p_eof, &cl, 3000), "and the connection closes");
   cl_close(&cl);
   ok(one_shot("POST /big HTTP/1.1\r\nContent-Length: 100\r\n\r\n"
-              "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789",
+              "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123"
+              "456789",
               r, 0) == 1 &&
          r[0].status == 200,
      "a route's own max_body allows more");
@@ -820,7 +839,8 @@ static void t_long_poll(void) {
     uv_shutdown(sr, (uv_stream_t *)&cl.tcp, cl_shutdown_done);
   }
   ok(run_until(p_eof, &cl, 3000), "closed after the answer");
-  ok(parse_resps(&cl.rx, r, 1, 0) == 1 && strcmp(r[0].body, "async 30") == 0, "answer delivered to a half-closed client");
+  ok(parse_resps(&cl.rx, r, 1, 0) == 1 && strcmp(r[0].body, "async 30") == 0,
+     "answer delivered to a half-closed client");
   cl_close(&cl);
 }
 
@@ -832,15 +852,18 @@ static int p_no_conns(void *a) {
 static void t_upgrade(void) {
   client cl;
   resp r[1];
-  static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+  static const char sw[] =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
   cl_open(&cl, port);
-  cl_sends(&cl, "GET /echo/first HTTP/1.1\r\n\r\n"
-                "GET /ws/x HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nHEAD-BYTES");
+  cl_sends(&cl,
+           "GET /echo/first HTTP/1.1\r\n\r\n"
+           "GET /ws/x HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nHEAD-BYTES");
   ok(wait_resps(&cl, r, 1, 0) == 1 && r[0].status == 200, "request before the upgrade answered");
   {
     const char *after = strstr(cl.rx.base, "\r\n\r\n") + 4 + r[0].body_len;
     size_t want = strlen(sw) + 10;
-    for (int i = 0; i < 100 && (size_t)(cl.rx.base + cl.rx.len - after) < want; i++) uv_run(&loop, UV_RUN_ONCE);
+    for (int i = 0; i < 100 && (size_t)(cl.rx.base + cl.rx.len - after) < want; i++)
+      uv_run(&loop, UV_RUN_ONCE);
     after = strstr(cl.rx.base, "\r\n\r\n") + 4 + r[0].body_len;
     ok((size_t)(cl.rx.base + cl.rx.len - after) == want && memcmp(after, sw, strlen(sw)) == 0 &&
            memcmp(after + strlen(sw), "HEAD-BYTES", 10) == 0,
@@ -854,9 +877,10 @@ static void t_upgrade(void) {
   ok(cl.rx.len == 4 && memcmp(cl.rx.base, "more", 4) == 0, "the new owner reads and writes the socket");
   cl_close(&cl);
 
-  ok(one_shot("GET /ws/x HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 426, "a plain GET on the prefix: handler's answer");
-  ok(one_shot("GET /echo/x HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
-         strcmp(resp_header(&r[0], "Connection"), "close") == 0,
+  ok(one_shot("GET /ws/x HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 426,
+     "a plain GET on the prefix: handler's answer");
+  ok(one_shot("GET /echo/x HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", r, 0) == 1 &&
+         r[0].status == 200 && strcmp(resp_header(&r[0], "Connection"), "close") == 0,
      "an upgrade nobody takes: answered, then closed");
 }
 
@@ -864,11 +888,25 @@ static void t_static(void) {
   resp r[1];
   kds_buf out = KDS_BUF_INIT;
   static const char *refused[] = {
-      "/../outside.txt",        "/%2e%2e/outside.txt",   "/%2E%2E/outside.txt", "/..%2foutside.txt",
-      "/sub/..%2f..%2foutside.txt", "/sub/%2e%2e/%2e%2e/outside.txt", "/.secret", "/%2esecret",
-      "/app.js%00",             "/app.js%00.html",       "//etc/passwd",        "/sub/../app.js",
-      "/sub%2fapp.js",          "/sub%5capp.js",         "/link.txt",           "/%zz",
-      "/app.js%",               "/./app.js",             "/..\\outside.txt",
+      "/../outside.txt",
+      "/%2e%2e/outside.txt",
+      "/%2E%2E/outside.txt",
+      "/..%2foutside.txt",
+      "/sub/..%2f..%2foutside.txt",
+      "/sub/%2e%2e/%2e%2e/outside.txt",
+      "/.secret",
+      "/%2esecret",
+      "/app.js%00",
+      "/app.js%00.html",
+      "//etc/passwd",
+      "/sub/../app.js",
+      "/sub%2fapp.js",
+      "/sub%5capp.js",
+      "/link.txt",
+      "/%zz",
+      "/app.js%",
+      "/./app.js",
+      "/..\\outside.txt",
   };
   for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
     char req[256];
@@ -881,7 +919,8 @@ static void t_static(void) {
       ok(0, "refused: %s (no answer)", refused[i]);
     }
   }
-  ok(one_shot("GET / HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200 && strcmp(r[0].body, "<h1>index</h1>") == 0,
+  ok(one_shot("GET / HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
+         strcmp(r[0].body, "<h1>index</h1>") == 0,
      "/ serves index.html");
   ok(strcmp(resp_header(&r[0], "Content-Type"), "text/html; charset=utf-8") == 0, "html type");
   ok(resp_header(&r[0], "Last-Modified")[0] != '\0', "Last-Modified");
@@ -896,7 +935,8 @@ static void t_static(void) {
   ok(one_shot("GET /sub HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 301 &&
          strcmp(resp_header(&r[0], "Location"), "/sub/") == 0,
      "folder without slash: 301 to the slash");
-  ok(one_shot("GET /sub/ HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200 && strcmp(r[0].body, "sub index") == 0,
+  ok(one_shot("GET /sub/ HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
+         strcmp(r[0].body, "sub index") == 0,
      "folder index");
   ok(one_shot("POST /app.js HTTP/1.1\r\nContent-Length: 0\r\n\r\n", r, 0) == 1 && r[0].status == 404,
      "POST on a file: 404 (as express.static)");
@@ -906,8 +946,10 @@ static void t_static(void) {
 
   ok(static_resolve(&hs->statics, kds_slice_of("/app.js"), &out) == 0 && strstr(out.base, "/public/app.js"),
      "resolve: a file");
-  ok(static_resolve(&hs->statics, kds_slice_of("/link.txt"), &out) == KDS_EINVAL, "resolve: symlink out refused");
-  ok(static_resolve(&hs->statics, kds_slice_of("/%2e%2e/x"), &out) == KDS_EINVAL, "resolve: encoded dots refused");
+  ok(static_resolve(&hs->statics, kds_slice_of("/link.txt"), &out) == KDS_EINVAL,
+     "resolve: symlink out refused");
+  ok(static_resolve(&hs->statics, kds_slice_of("/%2e%2e/x"), &out) == KDS_EINVAL,
+     "resolve: encoded dots refused");
   ok(static_resolve(&hs->statics, kds_slice_of("/nothing"), &out) == KDS_ENOTFOUND, "resolve: missing");
   ok(static_resolve(&hs->statics, kds_slice_of("relative"), &out) == KDS_EINVAL, "resolve: relative refused");
   ok(strcmp(static_content_type("a/b.PNG"), "image/png") == 0, "type by extension, any case");
@@ -927,7 +969,8 @@ static void t_static(void) {
 static void t_metrics(void) {
   resp r[1];
   ok(one_shot("GET /metrics HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200, "metrics 200");
-  ok(strcmp(resp_header(&r[0], "Content-Type"), "text/plain; version=0.0.4; charset=utf-8") == 0, "metrics type");
+  ok(strcmp(resp_header(&r[0], "Content-Type"), "text/plain; version=0.0.4; charset=utf-8") == 0,
+     "metrics type");
   ok(strstr(r[0].body, "# TYPE kds_http_requests_total counter\n") != NULL, "requests family");
   ok(strstr(r[0].body, "kds_http_requests_total{code=\"404\"} ") != NULL, "404s counted");
   ok(strstr(r[0].body, "kds_orders_created_total 0\n") != NULL, "fixed counters at 0");

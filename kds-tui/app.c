@@ -249,21 +249,79 @@ void app__say(app_t *app, enum ui_msg_level level, const char *fmt, ...) {
   else log_info("%s", buf);
 }
 
+/* ---- JSON ------------------------------------------------------------------------------------ */
+
+static int hex4(const char *p, const char *end, unsigned *out) {
+  unsigned v = 0;
+  if (end - p < 4) return -1;
+  for (int i = 0; i < 4; i++) {
+    char c = p[i];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+    else return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+cJSON *app_json_parse(const char *json, size_t len) {
+  cJSON *v = cJSON_ParseWithLength(json, len);
+  char *copy;
+  int fixed = 0;
+  if (v || len == 0) return v;
+  /* Escapes are only legal inside strings, so a scan for backslashes finds them all; a
+   * replacement keeps the length ("\ud800" and "\ufffd" are both 6 bytes). */
+  copy = malloc(len + 1);
+  if (!copy) return NULL;
+  memcpy(copy, json, len);
+  copy[len] = '\0';
+  for (char *p = copy, *end = copy + len; p + 1 < end; p++) {
+    unsigned cu, lo;
+    if (*p != '\\') continue;
+    if (p[1] != 'u' || hex4(p + 2, end, &cu) != 0) {
+      p++; /* any other escape: skip its second character (it may be a backslash) */
+      continue;
+    }
+    if (cu >= 0xd800 && cu <= 0xdbff && end - p >= 12 && p[6] == '\\' && p[7] == 'u' && hex4(p + 8, end, &lo) == 0 &&
+        lo >= 0xdc00 && lo <= 0xdfff) {
+      p += 11; /* a proper pair */
+      continue;
+    }
+    if (cu >= 0xd800 && cu <= 0xdfff) {
+      memcpy(p + 2, "fffd", 4);
+      fixed = 1;
+    }
+    p += 5;
+  }
+  v = fixed ? cJSON_ParseWithLength(copy, len) : NULL;
+  free(copy);
+  return v;
+}
+
 /* ---- events into the model -------------------------------------------------------------- */
 
 static void apply_event(app_t *app, const char *name, const char *json, size_t len) {
-  cJSON *payload = cJSON_ParseWithLength(json, len);
+  cJSON *payload = app_json_parse(json, len);
   ticket_t *t = NULL;
   int64_t now = app_now_ms();
-  char inv[48] = "";
+  char inv[48] = "", status[16] = "";
   int rc;
   if (!payload) {
     log_warn("event %s: payload is not JSON; ignored", name);
+    if (strcmp(name, "new-order") == 0) app__say(app, UI_ERROR, "The server sent a new order that cannot be read");
     return;
   }
-  if (strcmp(name, "order-deleted") == 0) {
+  {
     const cJSON *i = cJSON_GetObjectItemCaseSensitive(payload, "invoice_number");
-    if (cJSON_IsString(i)) snprintf(inv, sizeof(inv), "%s", i->valuestring);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(payload, "status");
+    if (cJSON_IsString(i)) ui_copy(inv, sizeof(inv), i->valuestring);
+    if (cJSON_IsString(st)) ui_copy(status, sizeof(status), st->valuestring);
+    for (char *p = inv; *p; p++) /* for the plain line: printable ASCII only */
+      if (*p <= 0x20 || *p >= 0x7f) *p = '?';
+    for (char *p = status; *p; p++)
+      if (*p <= 0x20 || *p >= 0x7f) *p = '?';
   }
   rc = model_apply(&app->model, name, payload, now, &t);
   cJSON_Delete(payload);
@@ -273,12 +331,13 @@ static void apply_event(app_t *app, const char *name, const char *json, size_t l
   }
   if (rc < 0) {
     log_warn("event %s: not an order (%s); ignored", name, kds_strerror(rc));
+    /* a new order the kitchen cannot see must not go unnoticed */
+    if (strcmp(name, "new-order") == 0) app__say(app, UI_ERROR, "The server sent a new order that cannot be read");
     return;
   }
   if (app->args.plain) {
     if (t && t->nvisible) plain_ticket(app->out, now, name, &app->model, t);
-    else if (rc == MODEL_REMOVED && inv[0]) plain_line(app->out, now, "%s %s removed", name, inv);
-    else if (rc == MODEL_REMOVED) plain_line(app->out, now, "%s closed", name);
+    else if (rc == MODEL_REMOVED) plain_line(app->out, now, "%s %s %s", name, inv, status[0] ? status : "removed");
     return;
   }
   if (rc == MODEL_ADDED && t && t->nvisible) ui_ring(&app->ui);
@@ -327,7 +386,7 @@ void app__drop_held(app_t *app) {
 }
 
 void app_listing_in(app_t *app, const char *json, size_t len) {
-  cJSON *list = cJSON_ParseWithLength(json, len);
+  cJSON *list = app_json_parse(json, len);
   app_listing_apply(app, list);
   cJSON_Delete(list);
 }
@@ -412,8 +471,10 @@ static const ui_actions actions = {act_set_status, act_recall, act_quit};
 
 static void on_input(uv_poll_t *p, int status, int events) {
   app_t *app = p->data;
-  if (status < 0) {
+  if (status < 0 || (events & UV_DISCONNECT)) {
+    /* the terminal is gone (hang-up): nothing can be shown or typed any more */
     uv_poll_stop(p);
+    app_close(app);
     return;
   }
   ui_input(&app->ui, app_now_ms());
@@ -619,7 +680,7 @@ int app_start(app_t *app, uv_loop_t *loop, const app_args *args, char *err, size
     int tty_fd = dup(STDOUT_FILENO);
     app->tty = tty_fd >= 0 ? fdopen(tty_fd, "w") : NULL;
     if (!app->tty && tty_fd >= 0) close(tty_fd);
-    rc = ui_start(&app->ui, !args->no_color, app->tty);
+    rc = ui_start(&app->ui, !args->no_color, app->tty, stdin);
     if (rc) {
       snprintf(err, errlen, "the screen needs a terminal (TERM=%s); use --plain for pipes and logs",
                getenv("TERM") ? getenv("TERM") : "unset");
@@ -642,7 +703,7 @@ int app_start(app_t *app, uv_loop_t *loop, const app_args *args, char *err, size
     }
     app->input.data = app;
     app->handles++;
-    uv_poll_start(&app->input, UV_READABLE, on_input);
+    uv_poll_start(&app->input, UV_READABLE | UV_DISCONNECT, on_input);
   }
 
   if (args->feed[0]) rc = feed_start(app, err, errlen);

@@ -153,6 +153,11 @@ void app_event_in(app_t *app, const char *name, const char *json, size_t len);
 void app_listing_in(app_t *app, const char *json, size_t len);
 void app_listing_apply(app_t *app, const cJSON *list);
 
+/* Parses JSON as JavaScript's JSON.parse accepts it: lone UTF-16 surrogate escapes
+ * ("\ud800", valid for Node, refused by cJSON) become U+FFFD instead of failing the whole
+ * value, so an order with one odd character is still shown. NULL if not JSON (or no memory). */
+cJSON *app_json_parse(const char *json, size_t len);
+
 /* Internals shared by app.c and app_net.c. */
 void app__redraw(app_t *app);            /* draw a frame now */
 void app__dirty(app_t *app);             /* draw a frame before the loop sleeps */

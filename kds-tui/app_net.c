@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -153,8 +154,11 @@ static void connect_now(app_t *app) {
     o.path = path;
     o.auth = auth.base;
     o.timeout_ms = CONNECT_TIMEOUT_MS;
-    o.recover = 1;
-    o.track_offset = 1;
+    /* No connection state recovery: the REST reload already covers what was missed, and a
+     * replay would resend an event that killed the link (too big, unparsable) before every
+     * CONNECT reply, forever. A fresh session each time cannot get stuck that way. */
+    o.recover = 0;
+    o.track_offset = 0;
     rc = sioc_connect(app->sio, &o);
   }
   kds_buf_release(&auth);
@@ -199,6 +203,25 @@ static void load_done(app_t *app) {
   app__dirty(app);
 }
 
+/* The server's clock from the response's Date header ("Sun, 06 Nov 1994 08:49:37 GMT"):
+ * ages are measured on it, so a kitchen PC whose clock is off does not make every ticket
+ * look late (or fresh). Only a difference of 2 s or more counts (Date has 1 s steps). */
+static void take_skew(app_t *app, const httpc_response *resp) {
+  size_t len;
+  const char *d = httpc_header(resp, "Date", &len);
+  char buf[64];
+  struct tm tm;
+  if (!d || len == 0 || len >= sizeof(buf)) return;
+  memcpy(buf, d, len);
+  buf[len] = '\0';
+  memset(&tm, 0, sizeof(tm));
+  const char *end = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (!end || *end) return;
+  int64_t server = (int64_t)timegm(&tm) * 1000 + 500; /* mid-second */
+  int64_t skew = server - app_now_ms();
+  app->model.skew_ms = (skew >= 2000 || skew <= -2000) ? skew : 0;
+}
+
 static void on_load(void *ud, int err, const httpc_response *resp) {
   load_req *req = ud;
   app_t *app = req->app;
@@ -231,7 +254,8 @@ static void on_load(void *ud, int err, const httpc_response *resp) {
     load_failed(app, "could not load the open orders: %s", msg);
     return;
   }
-  page = cJSON_ParseWithLength(resp->body, resp->body_len);
+  take_skew(app, resp);
+  page = app_json_parse(resp->body, resp->body_len);
   if (!cJSON_IsArray(page)) {
     cJSON_Delete(page);
     load_failed(app, "could not load the open orders: %s", "the answer is not a JSON array");
@@ -324,7 +348,7 @@ static void on_status_ack(void *ud, int err, const char *args, size_t len) {
     goto out;
   }
   if (kds_buf_addc(&arr, '[') == 0 && kds_buf_add(&arr, args, len) == 0 && kds_buf_addc(&arr, ']') == 0)
-    a = cJSON_ParseWithLength(arr.base, arr.len);
+    a = app_json_parse(arr.base, arr.len);
   reply = cJSON_GetArrayItem(a, 0);
   okv = cJSON_GetObjectItemCaseSensitive(reply, "ok");
   if (cJSON_IsTrue(okv)) {

@@ -604,13 +604,14 @@ int model_recall_pop(model_t *m, int64_t now_ms, model_recall *out) {
 
 /* ---- derived ------------------------------------------------------------------------------ */
 
-int64_t model_age_ms(const ticket_t *t, int64_t now_ms) {
+int64_t model_age_ms(const model_t *m, const ticket_t *t, int64_t now_ms) {
+  now_ms += m->skew_ms;
   if (t->created_ms <= 0 || now_ms < t->created_ms) return 0;
   return now_ms - t->created_ms;
 }
 
 int model_age_level(const model_t *m, const ticket_t *t, int64_t now_ms) {
-  int64_t age = model_age_ms(t, now_ms);
+  int64_t age = model_age_ms(m, t, now_ms);
   if (t->status == TS_READY) return 0; /* done cooking: waiting for pick-up is not late cooking */
   return age >= m->late_ms ? 2 : age >= m->warn_ms ? 1 : 0;
 }

@@ -85,6 +85,7 @@ typedef struct model {
   uint64_t version;    /* bumped on every change: the UI redraws when it moves */
   uint64_t refused;    /* tickets refused for MODEL_MAX_TICKETS */
   int64_t warn_ms, late_ms; /* age thresholds (default 5 and 10 minutes) */
+  int64_t skew_ms;          /* server clock - our clock, added to "now" for ages (0 if unknown) */
 } model_t;
 
 /* Embedded lifecycle. `stations` is a comma-separated list of category names ("SAUS ASIN,
@@ -125,9 +126,10 @@ void model_recall_push(model_t *m, const char *invoice, enum ticket_status from,
                        int64_t now_ms);
 int model_recall_pop(model_t *m, int64_t now_ms, model_recall *out);
 
-/* Ages. model_age_ms: now - created (never negative). model_age_level: 0 fine, 1 warn (past
- * warn_ms), 2 late (past late_ms). */
-int64_t model_age_ms(const ticket_t *t, int64_t now_ms);
+/* Ages, on the server's clock (now_ms + skew_ms). model_age_ms: now - created (never
+ * negative). model_age_level: 0 fine, 1 warn (past warn_ms), 2 late (past late_ms); a ready
+ * ticket is never late. */
+int64_t model_age_ms(const model_t *m, const ticket_t *t, int64_t now_ms);
 int model_age_level(const model_t *m, const ticket_t *t, int64_t now_ms);
 
 /* Today's (local date of now_ms) average created->ready time in seconds over the tickets this

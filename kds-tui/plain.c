@@ -30,7 +30,7 @@ void plain_line(FILE *out, int64_t now_ms, const char *fmt, ...) {
 
 void plain_ticket(FILE *out, int64_t now_ms, const char *what, const model_t *m, const ticket_t *t) {
   const char *cat = NULL;
-  int64_t age = model_age_ms(t, now_ms) / 1000;
+  int64_t age = model_age_ms(m, t, now_ms) / 1000;
   stamp(out, now_ms);
   fprintf(out, "%s %s %s %02d:%02d", what, t->invoice, model_status_name(t->status), (int)(age / 60),
           (int)(age % 60));

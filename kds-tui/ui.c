@@ -147,12 +147,12 @@ static void windows_make(ui_t *ui) {
   ui->foot = newwin(2, cols, rows - 2, 0);
 }
 
-int ui_start(ui_t *ui, int color, FILE *tty) {
+int ui_start(ui_t *ui, int color, FILE *out, FILE *in) {
   SCREEN *scr;
   if (ui->active) return 0;
-  if (!tty || !isatty(STDIN_FILENO) || !isatty(fileno(tty))) return KDS_EINVAL;
-  ui->tty_fd = fileno(tty);
-  scr = newterm(NULL, tty, stdin);
+  if (!out || !in || !isatty(fileno(in)) || !isatty(fileno(out))) return KDS_EINVAL;
+  ui->tty_fd = fileno(out);
+  scr = newterm(NULL, out, in);
   if (!scr) return KDS_EINVAL;
   set_term(scr);
   ui->screen = scr;
@@ -258,7 +258,9 @@ void ui_input(ui_t *ui, int64_t now_ms) {
   while ((ch = getch()) != ERR) {
     int arg;
     if (ch == KEY_RESIZE) {
-      ui_resize(ui);
+      /* resizeterm (from ui_resize) queues this; the size is already taken: do not resize
+       * again, which would queue another one, and so forever */
+      if (LINES != ui->rows || COLS != ui->cols) windows_make(ui);
       continue;
     }
     enum request req = keys_lookup(ui->keys, ch, &arg);
@@ -287,12 +289,14 @@ static void draw_header(ui_t *ui, int64_t now_ms) {
     case UI_RECONNECTING: {
       int64_t left = ui->retry_at_ms - now_ms;
       if (left < 0) left = 0;
-      snprintf(state, sizeof(state), " RECONNECTING in %ds ", (int)((left + 999) / 1000)), sc = UC_WAIT;
+      if (left <= 0) snprintf(state, sizeof(state), " RECONNECTING… "); /* an attempt under way */
+      else snprintf(state, sizeof(state), " RECONNECTING in %ds ", (int)((left + 999) / 1000));
+      sc = UC_WAIT;
       break;
     }
     default: snprintf(state, sizeof(state), " OFFLINE "), sc = UC_DOWN; break;
   }
-  x += ui_put(w, 0, x, state, cols - x, ui_color(ui, sc) | A_BOLD | (ui->color ? 0 : A_REVERSE * 0));
+  x += ui_put(w, 0, x, state, cols - x, ui_color(ui, sc) | A_BOLD);
 
   int64_t avg = model_avg_ticket_secs(ui->model, now_ms, &navg);
   size_t late = model_late_count(ui->model, now_ms);

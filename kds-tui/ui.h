@@ -88,11 +88,11 @@ struct ui {
 /* Sets up `ui` (does not start curses). Returns 0. */
 int ui_init(ui_t *ui, model_t *model, keys_t *keys, const ui_actions *act, void *ud);
 
-/* Starts curses on the terminal: output to `tty` (a stream on the terminal, so that stdout
- * itself can be sent elsewhere), keys from stdin; cbreak, no echo, keypad, colours if the
- * terminal has them and `color` is set. Returns 0 or KDS_EINVAL if the terminal cannot be
- * used (not a tty, unknown TERM). */
-int ui_start(ui_t *ui, int color, FILE *tty);
+/* Starts curses on the terminal: output to `out` (a stream on the terminal, so that stdout
+ * itself can be sent elsewhere), keys from `in` (stdin; a pty in tests); cbreak, no echo,
+ * keypad, colours if the terminal has them and `color` is set. Returns 0 or KDS_EINVAL if
+ * the terminal cannot be used (not a tty, unknown TERM). */
+int ui_start(ui_t *ui, int color, FILE *out, FILE *in);
 
 /* Ends curses and restores the terminal. Idempotent. */
 void ui_stop(ui_t *ui);

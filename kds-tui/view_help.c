@@ -61,7 +61,7 @@ static int help_request(ui_t *ui, enum request req, int arg, int64_t now_ms) {
       if (ui->help_top < 40) ui->help_top++;
       return 1;
     case REQ_BACK:
-      ui->view = ui->back ? ui->back : &view_tickets_ops;
+      ui->view = &view_tickets_ops; /* Esc: straight back to the tickets (? returns to the previous view) */
       return 1;
     default:
       return 0;

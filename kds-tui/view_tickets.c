@@ -125,7 +125,7 @@ static void card_content(cardctx *c, const model_t *m, const ticket_t *t, int nu
   /* Row 2: status and age; late is said in words too (colour is never the only signal). */
   {
     const char *lm = level == 2 ? "LATE " : level == 1 ? "! " : "";
-    ui_fmt_age(model_age_ms(t, now), age);
+    ui_fmt_age(model_age_ms(m, t, now), age);
     unsigned long a = level == 2   ? (ui->color ? ui_color(ui, UC_AGE_LATE) : A_REVERSE) | A_BOLD
                       : level == 1 ? (ui->color ? ui_color(ui, UC_AGE_WARN) : 0) | A_BOLD
                                    : A_BOLD;

@@ -674,6 +674,9 @@
   $('clear-order').addEventListener('click', () => { clearForm(); setOrderMessage(''); });
   $('show-done').addEventListener('change', renderOrders);
   $('log-clear').addEventListener('click', () => $('log').replaceChildren());
+  $('log-expand').addEventListener('change', (e) => {
+    for (const d of document.querySelectorAll('#log details')) d.open = e.target.checked;
+  });
   $('orders').addEventListener('click', (e) => {
     const b = e.target.closest('button[data-action]');
     if (b && !b.disabled) changeStatus(b.dataset.invoice, b.dataset.action);

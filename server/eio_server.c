@@ -11,6 +11,7 @@
  * outlives the session if needed (its on_close comes later). */
 #include "eio_server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,8 +20,8 @@
 #include "list.h"
 #include "log.h"
 
-#define NOOP_PERIOD_MS 100     /* engine.io's upgrade check interval */
-#define CLOSE_WAIT_MS 30000    /* polling close waits this long for a GET */
+#define NOOP_PERIOD_MS 100  /* engine.io's upgrade check interval */
+#define CLOSE_WAIT_MS 30000 /* polling close waits this long for a GET */
 #define HASH_MIN 256
 
 enum { ST_OPEN, ST_CLOSING, ST_CLOSED };
@@ -30,7 +31,7 @@ typedef struct eio_wsconn {
   eio_server_t *es;
   eio_socket_t *s; /* NULL once detached from its session */
   ws_t *ws;
-  kds_list link;   /* es->wsconns */
+  kds_list link; /* es->wsconns */
 } eio_wsconn;
 
 struct eio_socket {
@@ -40,9 +41,9 @@ struct eio_socket {
   void *data;
   int state;
   int transport;
-  int upgrading;       /* a WebSocket probe is attached */
-  int client_closed;   /* the client sent "1": a pending GET gets "6", not "1" */
-  int opened;          /* on_open ran: on_close is owed */
+  int upgrading;     /* a WebSocket probe is attached */
+  int client_closed; /* the client sent "1": a pending GET gets "6", not "1" */
+  int opened;        /* on_open ran: on_close is owed */
   eio_socket_t *hash_next;
   kds_list link;       /* es->sockets, then es->dead */
   kds_list ping_link;  /* es->ping_q (ping_at) or es->pong_q (pong_deadline) */
@@ -51,10 +52,10 @@ struct eio_socket {
   kds_list close_link; /* es->closing_q (close_deadline) */
   kds_list dirty_link; /* es->dirty: a GET is pending and packets are queued */
   uint64_t ping_at, pong_deadline, upgrade_deadline, noop_at, close_deadline;
-  http_req_t *poll;    /* the pending GET */
-  eio_wsconn *ws;      /* the WebSocket transport */
-  eio_wsconn *probe;   /* a WebSocket being upgraded to */
-  ws_frame_t **q;      /* ring of queued packets */
+  http_req_t *poll;  /* the pending GET */
+  eio_wsconn *ws;    /* the WebSocket transport */
+  eio_wsconn *probe; /* a WebSocket being upgraded to */
+  ws_frame_t **q;    /* ring of queued packets */
   size_t qhead, qlen, qcap, qbytes;
 };
 
@@ -79,9 +80,9 @@ struct eio_server {
   void *close_ud;
 };
 
-static const char *const error_messages[] = {"Transport unknown", "Session ID unknown",
-                                             "Bad handshake method", "Bad request", "Forbidden",
-                                             "Unsupported protocol version"};
+static const char *const error_messages[] = {
+    "Transport unknown", "Session ID unknown", "Bad handshake method",
+    "Bad request",       "Forbidden",          "Unsupported protocol version"};
 
 static void socket_close(eio_socket_t *s, const char *reason);
 static void timer_arm(eio_server_t *es);
@@ -279,8 +280,8 @@ static int socket_push(eio_socket_t *s, ws_frame_t *f) {
     size_t len;
     ws_frame_payload(f, &len);
     if (s->qlen + 1 > es->cfg.max_queue_packets || s->qbytes + len > es->cfg.max_queue_bytes) {
-      log_warn("eio: %s (%s) dropped: send queue over %zu packets / %zu bytes (slow client)", s->id,
-               s->peer, es->cfg.max_queue_packets, es->cfg.max_queue_bytes);
+      log_warn("eio: %s (%s) dropped: send queue over %zu packets / %zu bytes (slow client)", s->id, s->peer,
+               es->cfg.max_queue_packets, es->cfg.max_queue_bytes);
       socket_close(s, "transport error");
       return KDS_EFULL;
     }
@@ -324,15 +325,10 @@ static void socket_close(eio_socket_t *s, const char *reason) {
   if (s->state != ST_OPEN) return;
   s->state = ST_CLOSED;
   socket_unlink_timers(s);
+  /* A pending GET takes what was queued (engine.io would have flushed it already), then
+   * "6" after the client's own close, else "1". */
+  if (s->poll) poll_flush(s, s->client_closed ? es->f_noop : es->f_close);
   queue_clear(s);
-  if (s->poll) {
-    http_req_t *req = s->poll;
-    s->poll = NULL;
-    http_req_on_close(req, NULL, NULL);
-    /* engine.io: a pending GET gets "6" after the client's own close, else "1". */
-    http_reply(req, 200, "text/plain; charset=UTF-8", "cache-control: no-store\r\n",
-               s->client_closed ? "6" : "1", 1);
-  }
   if (s->probe) {
     wsconn_detach(s->probe, 1);
     s->probe = NULL;
@@ -497,26 +493,26 @@ static void on_packet(eio_socket_t *s, const eio_packet *p) {
   eio_server_t *es = s->es;
   if (s->state != ST_OPEN) return;
   switch (p->type) {
-  case EIO_PING:
-    /* v4: only the server pings. */
-    socket_close(s, "transport error");
-    break;
-  case EIO_PONG:
-    kds_list_remove(&s->ping_link);
-    s->pong_deadline = 0;
-    s->ping_at = now_ms(es) + (uint64_t)es->cfg.ping_interval;
-    Q_INSERT(&es->ping_q, s, ping_link, ping_at);
-    timer_arm(es);
-    break;
-  case EIO_MESSAGE:
-    if (es->cb.on_message) es->cb.on_message(s, p->binary, p->data.ptr, p->data.len);
-    break;
-  case EIO_CLOSE:
-    s->client_closed = 1;
-    socket_close(s, "transport close");
-    break;
-  default: /* open, upgrade, noop: nothing to do */
-    break;
+    case EIO_PING:
+      /* v4: only the server pings. */
+      socket_close(s, "transport error");
+      break;
+    case EIO_PONG:
+      kds_list_remove(&s->ping_link);
+      s->pong_deadline = 0;
+      s->ping_at = now_ms(es) + (uint64_t)es->cfg.ping_interval;
+      Q_INSERT(&es->ping_q, s, ping_link, ping_at);
+      timer_arm(es);
+      break;
+    case EIO_MESSAGE:
+      if (es->cb.on_message) es->cb.on_message(s, p->binary, p->data.ptr, p->data.len);
+      break;
+    case EIO_CLOSE:
+      s->client_closed = 1;
+      socket_close(s, "transport close");
+      break;
+    default: /* open, upgrade, noop: nothing to do */
+      break;
   }
 }
 
@@ -645,10 +641,12 @@ static void probe_message(eio_socket_t *s, eio_wsconn *c, int opcode, const char
 
 static void on_ws_message(ws_t *ws, int opcode, const char *data, size_t len) {
   eio_wsconn *c = ws_data(ws);
-  eio_socket_t *s = c->s;
   eio_server_t *es = c->es;
+  eio_socket_t *s;
   eio_packet p;
-  if (s == NULL) return;
+  if (c->s == NULL) return;
+  run_deadlines(es, now_ms(es)); /* a pong after its deadline does not save the session */
+  if ((s = c->s) == NULL) return;
   if (c == s->probe) {
     probe_message(s, c, opcode, data, len);
     return;
@@ -733,7 +731,8 @@ static void data_request(eio_socket_t *s, http_req_t *req) {
     reply_ok(req);
     return;
   }
-  while (s->state == ST_OPEN && eio_payload_next(req->body.base ? req->body.base : "", req->body.len, &pos, &rec)) {
+  while (s->state == ST_OPEN &&
+         eio_payload_next(req->body.base ? req->body.base : "", req->body.len, &pos, &rec)) {
     eio_packet p;
     if (eio_packet_decode(rec.ptr, rec.len, 1, &p, &es->scratch) != 0) {
       /* engine.io destroys the POST connection without an answer; we can only refuse it. */
@@ -814,7 +813,8 @@ static void handshake(eio_server_t *es, http_req_t *req, int transport) {
   socket_push(s, open);
   ws_frame_unref(open);
   if (transport == TR_POLLING) poll_request(s, req); /* the handshake GET is the first poll */
-  log_debug("eio: %s opened over %s from %s", s->id, transport == TR_POLLING ? "polling" : "websocket", s->peer);
+  log_debug("eio: %s opened over %s from %s", s->id, transport == TR_POLLING ? "polling" : "websocket",
+            s->peer);
   if (s->state != ST_OPEN) return;
   s->opened = 1;
   if (es->cb.on_open) es->cb.on_open(es, s);
@@ -849,7 +849,8 @@ void eio_server_handle(http_req_t *req, void *ud) {
 
   if (http_req_query(req, "sid", b) == 0 && b->len > 0) {
     eio_socket_t *s = hash_find(es, b->base, b->len);
-    if (s == NULL || s->state == ST_CLOSED || (s->state == ST_CLOSING && (req->upgrade || transport != TR_POLLING))) {
+    if (s == NULL || s->state == ST_CLOSED ||
+        (s->state == ST_CLOSING && (req->upgrade || transport != TR_POLLING))) {
       req->upgrade ? abort_upgrade(req, 1) : abort_request(req, 1);
       return;
     }
@@ -903,11 +904,16 @@ int eio_server_new(eio_server_t **out, uv_loop_t *loop, const eio_server_config 
   int rc = KDS_ENOMEM;
   if (es == NULL) return KDS_ENOMEM;
   es->loop = loop;
-  if (cfg) es->cfg = *cfg;
-  else eio_server_config_default(&es->cfg);
+  if (cfg)
+    es->cfg = *cfg;
+  else
+    eio_server_config_default(&es->cfg);
   if (es->cfg.max_payload <= 0) es->cfg.max_payload = 1000000;
-  if (es->cfg.max_queue_bytes == 0) es->cfg.max_queue_bytes = 8u * 1024 * 1024 + 2 * (size_t)es->cfg.max_payload;
-  if (es->cfg.max_queue_packets == 0) es->cfg.max_queue_packets = 20000;
+  /* Room for a couple of maximal messages plus a healthy backlog of small ones; a client
+   * further behind than that is not reading. */
+  if (es->cfg.max_queue_bytes == 0)
+    es->cfg.max_queue_bytes = 2u * 1024 * 1024 + 2 * (size_t)es->cfg.max_payload;
+  if (es->cfg.max_queue_packets == 0) es->cfg.max_queue_packets = 10000;
   if (es->cfg.upgrade_timeout <= 0) es->cfg.upgrade_timeout = 10000;
   if (cb) es->cb = *cb;
   es->ud = ud;
@@ -930,8 +936,7 @@ int eio_server_new(eio_server_t **out, uv_loop_t *loop, const eio_server_config 
   es->f_close = text_frame("1", 1);
   es->f_pong_probe = text_frame("3probe", 6);
   es->hub = ws_hub_new(loop);
-  if (!es->buckets || !es->f_ping || !es->f_noop || !es->f_close || !es->f_pong_probe || !es->hub)
-    goto fail;
+  if (!es->buckets || !es->f_ping || !es->f_noop || !es->f_close || !es->f_pong_probe || !es->hub) goto fail;
   /* libuv's timer and prepare inits cannot fail (they only fill the handle). */
   uv_timer_init(loop, &es->timer);
   es->timer.data = es;
@@ -960,7 +965,8 @@ int eio_server_attach(eio_server_t *es, http_server_t *hs, const char *path) {
   if (n == 0 || path[0] != '/' || n > sizeof(pattern) - 3) return KDS_EINVAL;
   snprintf(pattern, sizeof(pattern), "%s%s*", path, path[n - 1] == '/' ? "" : "/");
   for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-    if ((rc = http_route_add(hs, methods[i], pattern, eio_server_handle, es, (size_t)es->cfg.max_payload)) != 0)
+    if ((rc = http_route_add(hs, methods[i], pattern, eio_server_handle, es, (size_t)es->cfg.max_payload)) !=
+        0)
       return rc;
   return 0;
 }
@@ -1008,9 +1014,9 @@ void eio_server_close(eio_server_t *es, void (*cb)(void *ud), void *ud) {
     }
   }
   /* WebSockets not attached to a session (refused duplicates) end too. */
-  for (kds_list *n = es->wsconns.next; n != &es->wsconns; n = n->next) {
-    eio_wsconn *c = kds_container_of(n, eio_wsconn, link);
-    ws_close(c->ws, 0, NULL);
+  for (kds_list *n = es->wsconns.next, *next; n != &es->wsconns; n = next) {
+    next = n->next;
+    ws_close(kds_container_of(n, eio_wsconn, link)->ws, 0, NULL);
   }
   uv_timer_stop(&es->timer);
   es->armed_at = 0;

@@ -21,18 +21,19 @@ typedef struct eio_server eio_server_t;
 typedef struct eio_socket eio_socket_t;
 
 typedef struct eio_server_config {
-  int64_t ping_interval;     /* ms between the pong (or handshake) and the next ping */
-  int64_t ping_timeout;      /* ms to wait for the pong after a ping */
-  int64_t upgrade_timeout;   /* ms for a WebSocket probe to complete the upgrade */
-  int64_t max_payload;       /* bytes: largest POST body / WS message (maxHttpBufferSize) */
-  size_t max_queue_bytes;    /* per-session send queue bound (bytes); over it the session is dropped */
-  size_t max_queue_packets;  /* per-session send queue bound (packets) */
-  int polling;               /* transports allowed (both 1 by default) */
+  int64_t ping_interval;    /* ms between the pong (or handshake) and the next ping */
+  int64_t ping_timeout;     /* ms to wait for the pong after a ping */
+  int64_t upgrade_timeout;  /* ms for a WebSocket probe to complete the upgrade */
+  int64_t max_payload;      /* bytes: largest POST body / WS message (maxHttpBufferSize) */
+  size_t max_queue_bytes;   /* per-session send queue bound (bytes); over it the session is dropped */
+  size_t max_queue_packets; /* per-session send queue bound (packets) */
+  int polling;              /* transports allowed (both 1 by default) */
   int websocket;
 } eio_server_config;
 
-/* engine.io's defaults: 25000 / 20000 / 10000 ms, 1e6 bytes; queue bounds 8 MiB + 2 x
- * max_payload and 20000 packets; both transports. */
+/* engine.io's defaults: 25000 / 20000 / 10000 ms, 1e6 bytes; both transports. Queue bounds
+ * 0 mean 2 MiB + 2 x max_payload and 10000 packets (the WebSocket driver's queue gets the
+ * same byte bound). */
 void eio_server_config_default(eio_server_config *c);
 
 typedef struct eio_server_callbacks {
@@ -72,9 +73,9 @@ uv_loop_t *eio_server_loop(const eio_server_t *es);
 
 /* ---- a session ------------------------------------------------------------------------- */
 
-const char *eio_socket_id(const eio_socket_t *s);            /* the sid, NUL-terminated */
-const char *eio_socket_peer(const eio_socket_t *s);          /* client address */
-const char *eio_socket_transport(const eio_socket_t *s);     /* "polling" or "websocket" */
+const char *eio_socket_id(const eio_socket_t *s);        /* the sid, NUL-terminated */
+const char *eio_socket_peer(const eio_socket_t *s);      /* client address */
+const char *eio_socket_transport(const eio_socket_t *s); /* "polling" or "websocket" */
 eio_server_t *eio_socket_server(const eio_socket_t *s);
 void *eio_socket_data(const eio_socket_t *s);
 void eio_socket_set_data(eio_socket_t *s, void *data);

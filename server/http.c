@@ -1199,6 +1199,47 @@ int http_reply_error(http_req_t *req, const kds_err *e) {
   return http_reply_error_h(req, e, NULL);
 }
 
+typedef struct json_key_ref {
+  cJSON *item;
+  size_t idx;
+} json_key_ref;
+
+static int json_key_ref_cmp(const void *a, const void *b) {
+  const json_key_ref *x = a, *y = b;
+  int c = strcmp(x->item->string, y->item->string);
+  return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* JSON.parse (the reference) keeps the LAST value of a repeated key, at the place of the
+ * first; cJSON keeps them all and its lookups find the first. Rewrites every object in `v`
+ * the JavaScript way, so that the same body means the same thing to both servers (and to
+ * the idempotency hash). O(n log n) per object; depth is bounded by cJSON's nesting limit.
+ * Returns 0 or KDS_ENOMEM. */
+static int json_dedupe_keys(cJSON *v) {
+  json_key_ref small[16], *refs = small;
+  size_t n = 0, i = 0;
+  int rc = 0;
+  if (!cJSON_IsObject(v) && !cJSON_IsArray(v)) return 0;
+  for (cJSON *c = v->child; c; c = c->next) n++;
+  if (cJSON_IsObject(v) && n > 1) {
+    if (n > sizeof(small) / sizeof(small[0]) && (refs = malloc(n * sizeof(*refs))) == NULL) return KDS_ENOMEM;
+    for (cJSON *c = v->child; c; c = c->next, i++) refs[i] = (json_key_ref){c, i};
+    qsort(refs, n, sizeof(*refs), json_key_ref_cmp);
+    for (i = 0; i < n;) {
+      size_t j = i + 1;
+      while (j < n && strcmp(refs[j].item->string, refs[i].item->string) == 0) j++;
+      if (j - i > 1) {
+        for (size_t k = i + 1; k + 1 < j; k++) cJSON_Delete(cJSON_DetachItemViaPointer(v, refs[k].item));
+        cJSON_ReplaceItemViaPointer(v, refs[i].item, cJSON_DetachItemViaPointer(v, refs[j - 1].item));
+      }
+      i = j;
+    }
+    if (refs != small) free(refs);
+  }
+  for (cJSON *c = v->child; c && rc == 0; c = c->next) rc = json_dedupe_keys(c);
+  return rc;
+}
+
 int http_req_json_body(const http_req_t *req, cJSON **out, kds_err *err) {
   kds_slice ct = http_req_header(req, "content-type");
   const char *end = NULL;
@@ -1237,6 +1278,18 @@ int http_req_json_body(const http_req_t *req, cJSON **out, kds_err *err) {
       }
     }
   }
+  {
+    /* The body is read as it arrives: a content coding (gzip, ...) is not JSON we can read.
+     * An empty value counts as identity, as in the reference. */
+    kds_slice enc = http_req_header(req, "content-encoding");
+    size_t s = 0, e = enc.len;
+    while (enc.ptr && s < e && (enc.ptr[s] == ' ' || enc.ptr[s] == '\t')) s++;
+    while (enc.ptr && e > s && (enc.ptr[e - 1] == ' ' || enc.ptr[e - 1] == '\t')) e--;
+    if (enc.ptr && e > s && !(e - s == 8 && strncasecmp(enc.ptr + s, "identity", 8) == 0)) {
+      kds_err_set(err, 415, "unsupported_media_type", NULL, "unsupported Content-Encoding");
+      return KDS_EINVAL;
+    }
+  }
   if (req->body.len == 0) {
     json = cJSON_CreateObject();
     if (json == NULL) goto nomem;
@@ -1259,6 +1312,10 @@ int http_req_json_body(const http_req_t *req, cJSON **out, kds_err *err) {
     cJSON_Delete(json);
     kds_err_set(err, 400, "invalid_json", NULL, "the body must be a JSON object");
     return KDS_EINVAL;
+  }
+  if (json_dedupe_keys(json) != 0) {
+    cJSON_Delete(json);
+    goto nomem;
   }
   *out = json;
   return 0;

@@ -167,10 +167,11 @@ int http_reply_error_h(http_req_t *req, const kds_err *e, const char *extra_head
 /* REST helper (SPEC 3, 11.19; as the Node reference's jsonBody): parses the body as a JSON
  * object into *out (free with cJSON_Delete). Fails, filling `err`, with 400 invalid_json
  * "a JSON body is required" (no body at all), 415 unsupported_media_type (Content-Type not
- * application/json, or a charset other than utf-8), 400 invalid_json "the body is not valid
- * JSON", 400 invalid_json "the body must be a JSON object". An empty body with the JSON
- * type is {} as in body-parser. Returns 0, KDS_EINVAL (err filled) or KDS_ENOMEM (err
- * filled with a 500). The request is not answered: reply with http_reply_error(req, err). */
+ * application/json, or a charset other than utf-8, or a Content-Encoding other than identity),
+ * 400 invalid_json "the body is not valid JSON", 400 invalid_json "the body must be a JSON
+ * object". An empty body with the JSON type is {} as in body-parser. A key repeated in an
+ * object keeps its last value (at the first one's place), as JSON.parse does. Returns 0,
+ * KDS_EINVAL (err filled) or KDS_ENOMEM (err filled with a 500). The request is not answered: reply with http_reply_error(req, err). */
 int http_req_json_body(const http_req_t *req, struct cJSON **out, kds_err *err);
 
 /* WebSocket hand-off. For a request with `upgrade` set, takes the connection away from the

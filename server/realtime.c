@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,9 +141,9 @@ static void job_ack(rt_job *j, const char *json, size_t len) {
 
 static void job_fail(rt_job *j, const char *code, const char *message) {
   kds_buf b = KDS_BUF_INIT;
-  if (kds_buf_adds(&b, "{\"ok\":false,\"error\":{\"code\":") == 0 && sio_json_quote(&b, code, strlen(code)) == 0 &&
-      kds_buf_adds(&b, ",\"message\":") == 0 && sio_json_quote(&b, message, strlen(message)) == 0 &&
-      kds_buf_adds(&b, "}}") == 0)
+  if (kds_buf_adds(&b, "{\"ok\":false,\"error\":{\"code\":") == 0 &&
+      sio_json_quote(&b, code, strlen(code)) == 0 && kds_buf_adds(&b, ",\"message\":") == 0 &&
+      sio_json_quote(&b, message, strlen(message)) == 0 && kds_buf_adds(&b, "}}") == 0)
     job_ack(j, b.base, b.len);
   else
     job_free(j);
@@ -153,7 +154,8 @@ static void on_status_changed(void *ud, int rc, const kds_err *err, const char *
   rt_job *j = ud;
   kds_buf b = KDS_BUF_INIT;
   if (rc == 0) {
-    if (kds_buf_adds(&b, "{\"ok\":true,\"order\":") == 0 && kds_buf_add(&b, json, len) == 0 && kds_buf_addc(&b, '}') == 0)
+    if (kds_buf_adds(&b, "{\"ok\":true,\"order\":") == 0 && kds_buf_add(&b, json, len) == 0 &&
+        kds_buf_addc(&b, '}') == 0)
       job_ack(j, b.base, b.len);
     else
       job_free(j);
@@ -204,7 +206,8 @@ static void order_status(struct realtime *rt, sio_socket_t *s, const sio_event *
     if (kds_buf_addc(&arr, '[') == 0 && kds_buf_add(&arr, ev->args.ptr, ev->args.len) == 0 &&
         kds_buf_addc(&arr, ']') == 0) {
       kds_slice all = {arr.base, arr.len};
-      if (sio_args_split(all, &first, &rest) == 0 && first.len) payload = cJSON_ParseWithLength(first.ptr, first.len);
+      if (sio_args_split(all, &first, &rest) == 0 && first.len)
+        payload = cJSON_ParseWithLength(first.ptr, first.len);
     }
     kds_buf_release(&arr);
   }
@@ -262,7 +265,8 @@ int realtime_init(struct server *srv) {
   }
   if ((rc = sio_nsp_new(rt->sio, "/", &ops, rt, &rt->nsp)) != 0) goto fail;
   for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-    if ((rc = http_route_add(srv->http, methods[i], "/socket.io/*", on_request, srv, (size_t)cfg.eio.max_payload)) != 0)
+    if ((rc = http_route_add(srv->http, methods[i], "/socket.io/*", on_request, srv,
+                             (size_t)cfg.eio.max_payload)) != 0)
       goto fail;
   srv->rt = rt;
   return 0;
@@ -273,7 +277,8 @@ fail:
   return rc;
 }
 
-void realtime_publish(struct realtime *rt, const char *event, int64_t outlet_id, const char *json, size_t len) {
+void realtime_publish(struct realtime *rt, const char *event, int64_t outlet_id, const char *json,
+                      size_t len) {
   char room[48];
   const char *rooms[2] = {room, ALL_OUTLETS};
   ssize_t n;
@@ -286,8 +291,10 @@ void realtime_publish(struct realtime *rt, const char *event, int64_t outlet_id,
     return;
   }
   n = sio_nsp_emit(rt->nsp, rooms, 2, NULL, 0, event, rt->json.base, rt->json.len, NULL, 0);
-  if (n < 0) log_error("realtime: %s not broadcast: %s", event, kds_strerror((int)n));
-  else log_debug("realtime: %s to outlet %" PRId64 ": %zd sockets", event, outlet_id, n);
+  if (n < 0)
+    log_error("realtime: %s not broadcast: %s", event, kds_strerror((int)n));
+  else
+    log_debug("realtime: %s to outlet %" PRId64 ": %zd sockets", event, outlet_id, n);
 }
 
 static void on_sio_closed(void *ud) {

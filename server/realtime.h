@@ -10,10 +10,13 @@
 struct server;
 struct realtime;
 
-/* Creates the Engine.IO + Socket.IO servers on srv->http at the prefix /socket.io/ (a "*" route) with the
- * settings of srv->cfg (ping_interval, ping_timeout, max_payload, ws_auth, cors_origins)
- * and stores the new object in srv->rt. Call after api_init and before listening.
- * Returns 0, KDS_ENOMEM, or the error of the route registration (srv->rt stays NULL). */
+/* Creates the Engine.IO + Socket.IO servers (connection state recovery on, 2 minutes) with
+ * srv->cfg's ping_interval, ping_timeout, max_payload and ws_auth, registers every
+ * /socket.io/ path on srv->http (GET, POST, PUT, PATCH, DELETE; the exact socket.io.js
+ * routes registered before win; OPTIONS stays the CORS preflight) and stores the object in
+ * srv->rt. The routes hold `srv`, not the object: after realtime_close they answer 503.
+ * Call after api_init and before listening. Returns 0, KDS_ENOMEM, KDS_EINVAL or a route
+ * registration error (srv->rt stays NULL). */
 int realtime_init(struct server *srv);
 
 /* Broadcasts `event` with one JSON argument (`json`, `len` bytes, copied) to the room
@@ -24,10 +27,11 @@ int realtime_init(struct server *srv);
 void realtime_publish(struct realtime *rt, const char *event, int64_t outlet_id, const char *json,
                       size_t len);
 
-/* Graceful shutdown: closes every Engine.IO session (WebSocket close frames, pending polls
- * answered) and stops the timers. Idempotent; srv->rt stays valid until the loop has run
- * the close callbacks, then is freed (srv->rt set to NULL at once, so later publishes
- * are no-ops). NULL is a no-op. */
+/* Graceful shutdown: every socket leaves ("server shutting down"), WebSockets get a close
+ * frame, pending polls are answered. srv->rt is set to NULL at once (later publishes are
+ * no-ops); the memory goes once the loop has run the close callbacks. `order-status`
+ * work still in flight finishes harmlessly (its ack is dropped). Idempotent; NULL is a
+ * no-op. */
 void realtime_close(struct realtime *rt);
 
 #endif

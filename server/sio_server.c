@@ -11,6 +11,7 @@
 #include "sio_server.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +25,7 @@
 #define ROOM_NAME_MAX 255
 #define STATE_MAX 4096
 #define CLEANUP_PERIOD_MS 60000
+#define SESSIONS_MAX 100000 /* per namespace: beyond it the oldest restorable session goes */
 
 enum { SK_PENDING, SK_CONNECTED, SK_GONE };
 
@@ -51,11 +53,11 @@ typedef struct sio_pending_ack {
 
 typedef struct sio_client {
   sio_server_t *ss;
-  eio_socket_t *conn;     /* NULL once the session closed */
+  eio_socket_t *conn; /* NULL once the session closed */
   sio_decoder dec;
-  kds_list sockets;       /* sio_socket.client_link */
-  kds_list link;          /* ss->clients, then ss->dead */
-  kds_list connect_link;  /* ss->connect_q until a namespace is joined */
+  kds_list sockets;      /* sio_socket.client_link */
+  kds_list link;         /* ss->clients, then ss->dead */
+  kds_list connect_link; /* ss->connect_q until a namespace is joined */
   uint64_t connect_deadline;
   const char *close_reason; /* set before we close the session ourselves */
   char peer[64];
@@ -65,7 +67,7 @@ typedef struct sio_client {
 struct sio_socket {
   sio_server_t *ss;
   sio_nsp_t *nsp;
-  sio_client *client;     /* NULL once gone */
+  sio_client *client; /* NULL once gone */
   char id[EIO_ID_LEN + 1];
   char pid[EIO_ID_LEN + 1]; /* "" without recovery */
   char peer[64];
@@ -74,14 +76,14 @@ struct sio_socket {
   int recovered;
   int awaiting_verdict;
   void *data;
-  kds_buf auth;           /* raw CONNECT payload, "{}" if none */
-  kds_buf st;             /* persisted state bytes */
-  kds_buf rejoin;         /* restored room names, NUL-separated, joined at connect */
+  kds_buf auth;   /* raw CONNECT payload, "{}" if none */
+  kds_buf st;     /* persisted state bytes */
+  kds_buf rejoin; /* restored room names, NUL-separated, joined at connect */
   kds_list client_link;
   kds_list nsp_link;
-  kds_list rooms;         /* sio_member.sock_link */
+  kds_list rooms; /* sio_member.sock_link */
   size_t nrooms;
-  kds_list acks;          /* sio_pending_ack */
+  kds_list acks; /* sio_pending_ack */
   size_t nacks;
   uint64_t mark, except_mark; /* broadcast dedup stamps */
 };
@@ -96,7 +98,8 @@ typedef struct sio_stored {
 } sio_stored;
 
 typedef struct sio_session {
-  kds_list link;
+  kds_list link;             /* nsp->sessions, oldest first */
+  struct sio_session *hnext; /* nsp->sb chain (by pid) */
   char sid[EIO_ID_LEN + 1];
   char pid[EIO_ID_LEN + 1];
   uint64_t disconnected_at;
@@ -119,6 +122,8 @@ struct sio_nsp {
   kds_list packets; /* sio_stored, oldest first */
   size_t npackets;
   kds_list sessions;
+  sio_session **sb; /* sessions by pid */
+  size_t nsb, nsessions;
 };
 
 struct sio_server {
@@ -410,17 +415,58 @@ static void store_packet(sio_nsp_t *nsp, const char *id, const char *data, size_
   if (++nsp->npackets > nsp->ss->cfg.recovery_max_packets) stored_free_head(nsp);
 }
 
-static void session_free(sio_session *se) {
+static sio_session **session_slot(sio_nsp_t *nsp, const char *pid) {
+  return &nsp->sb[hash_str(pid, strlen(pid)) & (nsp->nsb - 1)];
+}
+
+static void session_free(sio_nsp_t *nsp, sio_session *se) {
+  sio_session **pp;
+  for (pp = session_slot(nsp, se->pid); *pp; pp = &(*pp)->hnext) {
+    if (*pp == se) {
+      *pp = se->hnext;
+      break;
+    }
+  }
   kds_list_remove(&se->link);
+  nsp->nsessions--;
   free(se);
 }
 
 static sio_session *session_find(sio_nsp_t *nsp, const char *pid) {
-  for (kds_list *n = nsp->sessions.next; n != &nsp->sessions; n = n->next) {
-    sio_session *se = kds_container_of(n, sio_session, link);
+  if (nsp->nsb == 0) return NULL;
+  for (sio_session *se = *session_slot(nsp, pid); se; se = se->hnext)
     if (strcmp(se->pid, pid) == 0) return se;
-  }
   return NULL;
+}
+
+static int session_insert(sio_nsp_t *nsp, sio_session *se) {
+  sio_session **pp;
+  if (nsp->nsessions + 1 > nsp->nsb * 2) {
+    size_t n = nsp->nsb ? nsp->nsb * 2 : 64;
+    sio_session **b = calloc(n, sizeof(*b));
+    if (b == NULL && nsp->nsb == 0) return KDS_ENOMEM;
+    if (b) {
+      for (size_t i = 0; i < nsp->nsb; i++) {
+        sio_session *x = nsp->sb[i], *next;
+        for (; x; x = next) {
+          size_t k = hash_str(x->pid, strlen(x->pid)) & (n - 1);
+          next = x->hnext;
+          x->hnext = b[k];
+          b[k] = x;
+        }
+      }
+      free(nsp->sb);
+      nsp->sb = b;
+      nsp->nsb = n;
+    }
+  }
+  pp = session_slot(nsp, se->pid);
+  se->hnext = *pp;
+  *pp = se;
+  kds_list_push(&nsp->sessions, &se->link);
+  if (++nsp->nsessions > SESSIONS_MAX)
+    session_free(nsp, kds_container_of(nsp->sessions.next, sio_session, link));
+  return 0;
 }
 
 /* socket._onclose: keep what a reconnect needs (sid, pid, rooms, data). */
@@ -442,8 +488,8 @@ static void persist_session(sio_socket_t *s) {
   se->state = w;
   se->state_len = s->st.len;
   if (s->st.len) memcpy(w, s->st.base, s->st.len);
-  if ((old = session_find(nsp, se->pid)) != NULL) session_free(old);
-  kds_list_push(&nsp->sessions, &se->link);
+  if ((old = session_find(nsp, se->pid)) != NULL) session_free(nsp, old);
+  if (session_insert(nsp, se) != 0) free(se);
 }
 
 /* shouldIncludePacket: in one of the packet's rooms (or it had none), in none of its
@@ -469,7 +515,7 @@ static int restore_session(sio_socket_t *s, const char *pid, const char *offset)
   kds_list *n;
   if (se == NULL) return 0;
   if (se->disconnected_at + (uint64_t)ss->cfg.max_disconnection < now_ms(ss)) {
-    session_free(se);
+    session_free(nsp, se);
     return 0;
   }
   for (n = nsp->packets.prev; n != &nsp->packets; n = n->prev)
@@ -479,7 +525,8 @@ static int restore_session(sio_socket_t *s, const char *pid, const char *offset)
   memcpy(s->pid, se->pid, sizeof(s->pid));
   kds_buf_reset(&s->st);
   kds_buf_reset(&s->rejoin);
-  if (kds_buf_add(&s->st, se->state, se->state_len) != 0 || kds_buf_add(&s->rejoin, se->rooms, se->rooms_len) != 0)
+  if (kds_buf_add(&s->st, se->state, se->state_len) != 0 ||
+      kds_buf_add(&s->rejoin, se->rooms, se->rooms_len) != 0)
     return 0;
   for (n = n->next; n != &nsp->packets; n = n->next) {
     sio_stored *p = kds_container_of(n, sio_stored, link);
@@ -489,7 +536,7 @@ static int restore_session(sio_socket_t *s, const char *pid, const char *offset)
         client_send(s->client, &ss->out, NULL, 0) != 0)
       break;
   }
-  session_free(se);
+  session_free(nsp, se);
   s->recovered = 1;
   return 1;
 }
@@ -503,7 +550,7 @@ static void on_cleanup(uv_timer_t *t) {
     while (n != &nsp->sessions) {
       sio_session *se = kds_container_of(n, sio_session, link);
       n = n->next;
-      if (se->disconnected_at + max < now) session_free(se);
+      if (se->disconnected_at + max < now) session_free(nsp, se);
     }
     while (!kds_list_empty(&nsp->packets) &&
            kds_container_of(nsp->packets.next, sio_stored, link)->emitted_at + max < now)
@@ -542,8 +589,10 @@ static ssize_t broadcast(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms
   if (!event_name_ok(event) || nbins < 0 || nbins > SIO_MAX_ATTACHMENTS) return KDS_EINVAL;
   /* The data array, with the offset as its last element when recovery keeps it. */
   kds_buf_reset(&ss->tmp);
-  if (kds_buf_addc(&ss->tmp, '[') != 0 || sio_json_quote(&ss->tmp, event, strlen(event)) != 0) return KDS_ENOMEM;
-  if (args_len && (kds_buf_addc(&ss->tmp, ',') != 0 || kds_buf_add(&ss->tmp, args, args_len) != 0)) return KDS_ENOMEM;
+  if (kds_buf_addc(&ss->tmp, '[') != 0 || sio_json_quote(&ss->tmp, event, strlen(event)) != 0)
+    return KDS_ENOMEM;
+  if (args_len && (kds_buf_addc(&ss->tmp, ',') != 0 || kds_buf_add(&ss->tmp, args, args_len) != 0))
+    return KDS_ENOMEM;
   if (keep) {
     yeast(ss, offset);
     if (kds_buf_addf(&ss->tmp, ",\"%s\"", offset) != 0) return KDS_ENOMEM;
@@ -736,8 +785,10 @@ static void socket_connect(sio_socket_t *s) {
   kds_buf_release(&s->rejoin);
   kds_list_remove(&c->connect_link); /* connectTimeout is over */
   kds_buf_reset(&ss->tmp);
-  if (s->pid[0]) kds_buf_addf(&ss->tmp, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
-  else kds_buf_addf(&ss->tmp, "{\"sid\":\"%s\"}", s->id);
+  if (s->pid[0])
+    kds_buf_addf(&ss->tmp, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
+  else
+    kds_buf_addf(&ss->tmp, "{\"sid\":\"%s\"}", s->id);
   kds_buf_reset(&ss->out);
   if (sio_packet_encode(&ss->out, SIO_CONNECT, nsp_arg(nsp), -1, ss->tmp.base, ss->tmp.len, 0) != 0 ||
       client_send(c, &ss->out, NULL, 0) != 0) {
@@ -788,7 +839,8 @@ static void socket_leave_all(sio_socket_t *s, const char *reason) {
     return;
   }
   if (ss->cfg.recovery && !ss->closing && s->pid[0] && reason_recoverable(reason)) persist_session(s);
-  while (!kds_list_empty(&s->rooms)) member_remove(nsp, kds_container_of(s->rooms.next, sio_member, sock_link));
+  while (!kds_list_empty(&s->rooms))
+    member_remove(nsp, kds_container_of(s->rooms.next, sio_member, sock_link));
   kds_list_remove(&s->nsp_link);
   nsp->count--;
   s->state = SK_GONE;
@@ -809,7 +861,8 @@ void sio_socket_disconnect(sio_socket_t *s, int close_conn) {
   if (s->state != SK_CONNECTED) return;
   if (!close_conn) {
     kds_buf_reset(&ss->out);
-    if (sio_packet_encode(&ss->out, SIO_DISCONNECT, nsp_arg(s->nsp), -1, NULL, 0, 0) == 0) client_send(c, &ss->out, NULL, 0);
+    if (sio_packet_encode(&ss->out, SIO_DISCONNECT, nsp_arg(s->nsp), -1, NULL, 0, 0) == 0)
+      client_send(c, &ss->out, NULL, 0);
     if (s->state == SK_CONNECTED) socket_leave_all(s, "server namespace disconnect");
     return;
   }
@@ -875,7 +928,8 @@ static void client_connect(sio_client *c, const sio_packet *p) {
     memcpy(name, p->nsp.ptr, p->nsp.len);
     name[p->nsp.len] = '\0';
     kds_buf_reset(&ss->out);
-    if (sio_connect_error_encode(&ss->out, name, "Invalid namespace", NULL, 0) == 0) client_send(c, &ss->out, NULL, 0);
+    if (sio_connect_error_encode(&ss->out, name, "Invalid namespace", NULL, 0) == 0)
+      client_send(c, &ss->out, NULL, 0);
     return;
   }
   if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -929,36 +983,36 @@ static void socket_packet(sio_socket_t *s, const sio_packet *p) {
   ev.nbins = p->attachments;
   ev.bins = p->bin;
   switch (p->type) {
-  case SIO_EVENT:
-  case SIO_BINARY_EVENT:
-    if (sio_args_split(p->data, &ev.name_json, &ev.args) != 0) return; /* parse checked it */
-    if (ev.name_json.ptr[0] == '"') {
-      kds_buf_reset(&ss->name);
-      if (sio_json_unquote(&ss->name, ev.name_json) != 0) return;
-      ev.name = ss->name.base ? ss->name.base : "";
-    }
-    if (s->nsp->ops.on_event) s->nsp->ops.on_event(s, &ev, s->nsp->ud);
-    break;
-  case SIO_ACK:
-  case SIO_BINARY_ACK:
-    for (kds_list *n = s->acks.next; n != &s->acks; n = n->next) {
-      sio_pending_ack *a = kds_container_of(n, sio_pending_ack, link);
-      if (a->id != p->id) continue;
-      kds_list_remove(&a->link);
-      s->nacks--;
-      /* the arguments: everything inside the (compact) array */
-      ev.args.ptr = p->data.ptr + 1;
-      ev.args.len = p->data.len >= 2 ? p->data.len - 2 : 0;
-      a->cb(a->ud, 0, &ev);
-      free(a);
+    case SIO_EVENT:
+    case SIO_BINARY_EVENT:
+      if (sio_args_split(p->data, &ev.name_json, &ev.args) != 0) return; /* parse checked it */
+      if (ev.name_json.ptr[0] == '"') {
+        kds_buf_reset(&ss->name);
+        if (sio_json_unquote(&ss->name, ev.name_json) != 0) return;
+        ev.name = ss->name.base ? ss->name.base : "";
+      }
+      if (s->nsp->ops.on_event) s->nsp->ops.on_event(s, &ev, s->nsp->ud);
       break;
-    }
-    break;
-  case SIO_DISCONNECT:
-    socket_leave_all(s, "client namespace disconnect");
-    break;
-  default:
-    break;
+    case SIO_ACK:
+    case SIO_BINARY_ACK:
+      for (kds_list *n = s->acks.next; n != &s->acks; n = n->next) {
+        sio_pending_ack *a = kds_container_of(n, sio_pending_ack, link);
+        if (a->id != p->id) continue;
+        kds_list_remove(&a->link);
+        s->nacks--;
+        /* the arguments: everything inside the (compact) array */
+        ev.args.ptr = p->data.ptr + 1;
+        ev.args.len = p->data.len >= 2 ? p->data.len - 2 : 0;
+        a->cb(a->ud, 0, &ev);
+        free(a);
+        break;
+      }
+      break;
+    case SIO_DISCONNECT:
+      socket_leave_all(s, "client namespace disconnect");
+      break;
+    default:
+      break;
   }
 }
 
@@ -974,7 +1028,8 @@ static void client_packet(sio_client *c, const sio_packet *p) {
     sio_socket_unref(s);
     return;
   }
-  log_debug("sio: %s: invalid state (packet type %d for %.*s)", c->peer, (int)p->type, (int)p->nsp.len, p->nsp.ptr);
+  log_debug("sio: %s: invalid state (packet type %d for %.*s)", c->peer, (int)p->type, (int)p->nsp.len,
+            p->nsp.ptr);
   client_close(c, "forced server close");
 }
 
@@ -1072,8 +1127,10 @@ int sio_server_new(sio_server_t **out, uv_loop_t *loop, const sio_server_config 
   int rc;
   if (ss == NULL) return KDS_ENOMEM;
   ss->loop = loop;
-  if (cfg) ss->cfg = *cfg;
-  else sio_server_config_default(&ss->cfg);
+  if (cfg)
+    ss->cfg = *cfg;
+  else
+    sio_server_config_default(&ss->cfg);
   if (ss->cfg.connect_timeout <= 0) ss->cfg.connect_timeout = 45000;
   if (ss->cfg.max_disconnection <= 0) ss->cfg.max_disconnection = 120000;
   if (ss->cfg.recovery_max_packets == 0) ss->cfg.recovery_max_packets = 10000;
@@ -1138,7 +1195,9 @@ int sio_nsp_new(sio_server_t *ss, const char *name, const sio_nsp_ops *ops, void
 
 static void nsp_free(sio_nsp_t *nsp) {
   while (!kds_list_empty(&nsp->packets)) stored_free_head(nsp);
-  while (!kds_list_empty(&nsp->sessions)) session_free(kds_container_of(nsp->sessions.next, sio_session, link));
+  while (!kds_list_empty(&nsp->sessions))
+    session_free(nsp, kds_container_of(nsp->sessions.next, sio_session, link));
+  free(nsp->sb);
   for (size_t i = 0; i < nsp->nrb; i++) {
     sio_room *r = nsp->rb[i], *next;
     for (; r; r = next) {

@@ -42,14 +42,14 @@ void sio_server_config_default(sio_server_config *c);
 
 /* An event (or an ack) received from a client. Slices are valid during the callback. */
 typedef struct sio_event {
-  const char *name;         /* event name decoded (NUL-terminated); NULL for a numeric name
-                               or an ack */
-  kds_slice name_json;      /* the raw first element ("\"order-status\"", or "7") */
-  kds_slice args;           /* raw arguments after the name (for an ack: all of them),
-                               comma-separated, without the brackets; may be empty */
-  kds_slice data;           /* the whole JSON array */
-  int64_t id;               /* ack id the client asks for, or -1 */
-  int nbins;                /* binary attachments (placeholders refer to them by index) */
+  const char *name;    /* event name decoded (NUL-terminated); NULL for a numeric name
+                          or an ack */
+  kds_slice name_json; /* the raw first element ("\"order-status\"", or "7") */
+  kds_slice args;      /* raw arguments after the name (for an ack: all of them),
+                          comma-separated, without the brackets; may be empty */
+  kds_slice data;      /* the whole JSON array */
+  int64_t id;          /* ack id the client asks for, or -1 */
+  int nbins;           /* binary attachments (placeholders refer to them by index) */
   const kds_slice *bins;
 } sio_event;
 
@@ -107,7 +107,7 @@ ssize_t sio_nsp_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, co
                      size_t nexcept, const char *event, const char *args, size_t args_len,
                      const kds_slice *bins, int nbins);
 
-size_t sio_nsp_count(const sio_nsp_t *nsp);              /* connected sockets */
+size_t sio_nsp_count(const sio_nsp_t *nsp); /* connected sockets */
 size_t sio_nsp_room_size(const sio_nsp_t *nsp, const char *room);
 
 /* ---- socket ---------------------------------------------------------------------------- */
@@ -146,12 +146,12 @@ void sio_socket_disconnect(sio_socket_t *s, int close_conn);
 void sio_socket_ref(sio_socket_t *s);
 void sio_socket_unref(sio_socket_t *s);
 
-const char *sio_socket_id(const sio_socket_t *s);   /* the public socket id (20 chars) */
+const char *sio_socket_id(const sio_socket_t *s); /* the public socket id (20 chars) */
 int sio_socket_connected(const sio_socket_t *s);
-int sio_socket_recovered(const sio_socket_t *s);    /* restored by connection state recovery */
-kds_slice sio_socket_auth(const sio_socket_t *s);   /* CONNECT auth object, raw; "{}" if none */
+int sio_socket_recovered(const sio_socket_t *s);  /* restored by connection state recovery */
+kds_slice sio_socket_auth(const sio_socket_t *s); /* CONNECT auth object, raw; "{}" if none */
 sio_nsp_t *sio_socket_nsp(const sio_socket_t *s);
-const char *sio_socket_peer(const sio_socket_t *s);  /* client address ("" once gone) */
+const char *sio_socket_peer(const sio_socket_t *s); /* client address ("" once gone) */
 void *sio_socket_data(const sio_socket_t *s);       /* free for the user (not persisted) */
 void sio_socket_set_data(sio_socket_t *s, void *data);
 

@@ -109,8 +109,7 @@ int eio_handshake_decode(const char *data, size_t len, eio_handshake *out) {
   memset(out, 0, sizeof(*out));
   if (!cJSON_IsObject(root)) goto out;
   sid = cJSON_GetObjectItemCaseSensitive(root, "sid");
-  if (!cJSON_IsString(sid) || strlen(sid->valuestring) >= sizeof(out->sid) || !sid->valuestring[0])
-    goto out;
+  if (!cJSON_IsString(sid) || strlen(sid->valuestring) >= sizeof(out->sid) || !sid->valuestring[0]) goto out;
   strcpy(out->sid, sid->valuestring);
   upg = cJSON_GetObjectItemCaseSensitive(root, "upgrades");
   if (upg != NULL && !cJSON_IsArray(upg)) goto out;

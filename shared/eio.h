@@ -68,11 +68,11 @@ int eio_payload_add(kds_buf *out, const char *packet, size_t len);
 
 /* The open packet's settings. */
 typedef struct eio_handshake {
-  char sid[64];            /* NUL-terminated */
-  int upgrade_websocket;   /* "websocket" is in "upgrades" */
-  int64_t ping_interval;   /* ms */
-  int64_t ping_timeout;    /* ms */
-  int64_t max_payload;     /* bytes */
+  char sid[64];          /* NUL-terminated */
+  int upgrade_websocket; /* "websocket" is in "upgrades" */
+  int64_t ping_interval; /* ms */
+  int64_t ping_timeout;  /* ms */
+  int64_t max_payload;   /* bytes */
 } eio_handshake;
 
 /* Appends the open packet `0{"sid":..,"upgrades":[..],"pingInterval":..,"pingTimeout":..,

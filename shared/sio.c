@@ -47,17 +47,24 @@ static int scan_string(jscan *j) {
     if (c == '\\') {
       if (++j->i >= j->len) return -1;
       switch (j->s[j->i]) {
-      case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-        j->i++;
-        break;
-      case 'u':
-        if (j->len - j->i < 5) return -1;
-        for (int k = 1; k <= 4; k++)
-          if (hex_value(j->s[j->i + k]) < 0) return -1;
-        j->i += 5;
-        break;
-      default:
-        return -1;
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+          j->i++;
+          break;
+        case 'u':
+          if (j->len - j->i < 5) return -1;
+          for (int k = 1; k <= 4; k++)
+            if (hex_value(j->s[j->i + k]) < 0) return -1;
+          j->i += 5;
+          break;
+        default:
+          return -1;
       }
     } else {
       j->i++;
@@ -104,20 +111,20 @@ static int scan_value(jscan *j) {
   skip_ws(j);
   if (j->i >= j->len) return -1;
   switch (j->s[j->i]) {
-  case '"':
-    return scan_string(j);
-  case 't':
-    return scan_literal(j, "true");
-  case 'f':
-    return scan_literal(j, "false");
-  case 'n':
-    return scan_literal(j, "null");
-  case '{':
-  case '[':
-    break;
-  default:
-    if (j->s[j->i] == '-' || is_digit(j->s[j->i])) return scan_number(j);
-    return -1;
+    case '"':
+      return scan_string(j);
+    case 't':
+      return scan_literal(j, "true");
+    case 'f':
+      return scan_literal(j, "false");
+    case 'n':
+      return scan_literal(j, "null");
+    case '{':
+    case '[':
+      break;
+    default:
+      if (j->s[j->i] == '-' || is_digit(j->s[j->i])) return scan_number(j);
+      return -1;
   }
   open = j->s[j->i++];
   if (++j->depth > SIO_JSON_MAX_DEPTH) return -1;
@@ -196,18 +203,32 @@ int sio_json_quote(kds_buf *out, const char *s, size_t len) {
     run = i + 1;
     esc[0] = '\\';
     switch (c) {
-    case '"': esc[1] = '"'; break;
-    case '\\': esc[1] = '\\'; break;
-    case '\b': esc[1] = 'b'; break;
-    case '\f': esc[1] = 'f'; break;
-    case '\n': esc[1] = 'n'; break;
-    case '\r': esc[1] = 'r'; break;
-    case '\t': esc[1] = 't'; break;
-    default:
-      memcpy(esc + 1, "u00", 3);
-      esc[4] = hex[c >> 4];
-      esc[5] = hex[c & 15];
-      n = 6;
+      case '"':
+        esc[1] = '"';
+        break;
+      case '\\':
+        esc[1] = '\\';
+        break;
+      case '\b':
+        esc[1] = 'b';
+        break;
+      case '\f':
+        esc[1] = 'f';
+        break;
+      case '\n':
+        esc[1] = 'n';
+        break;
+      case '\r':
+        esc[1] = 'r';
+        break;
+      case '\t':
+        esc[1] = 't';
+        break;
+      default:
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hex[c >> 4];
+        esc[5] = hex[c & 15];
+        n = 6;
     }
     if ((rc = kds_buf_add(out, esc, n)) != 0) return rc;
   }
@@ -241,16 +262,14 @@ static int add_utf8(kds_buf *out, uint32_t cp) {
 }
 
 static uint32_t hex4(const char *p) {
-  return (uint32_t)(hex_value(p[0]) << 12 | hex_value(p[1]) << 8 | hex_value(p[2]) << 4 |
-                    hex_value(p[3]));
+  return (uint32_t)(hex_value(p[0]) << 12 | hex_value(p[1]) << 8 | hex_value(p[2]) << 4 | hex_value(p[3]));
 }
 
 int sio_json_unquote(kds_buf *out, kds_slice lit) {
   jscan j = {lit.ptr, lit.len, 0, 0};
   size_t i, end, start = out->len;
   int rc = 0;
-  if (lit.len < 2 || lit.ptr[0] != '"' || scan_string(&j) != 0 || j.i != lit.len)
-    return KDS_EPROTO;
+  if (lit.len < 2 || lit.ptr[0] != '"' || scan_string(&j) != 0 || j.i != lit.len) return KDS_EPROTO;
   end = lit.len - 1;
   for (i = 1; i < end && rc == 0;) {
     size_t run = i;
@@ -259,29 +278,43 @@ int sio_json_unquote(kds_buf *out, kds_slice lit) {
     if (i >= end) break;
     i++; /* backslash */
     switch (lit.ptr[i]) {
-    case 'b': rc = kds_buf_addc(out, '\b'); i++; break;
-    case 'f': rc = kds_buf_addc(out, '\f'); i++; break;
-    case 'n': rc = kds_buf_addc(out, '\n'); i++; break;
-    case 'r': rc = kds_buf_addc(out, '\r'); i++; break;
-    case 't': rc = kds_buf_addc(out, '\t'); i++; break;
-    case 'u': {
-      uint32_t cp = hex4(lit.ptr + i + 1);
-      i += 5;
-      if (cp >= 0xd800 && cp < 0xdc00 && end - i >= 6 && lit.ptr[i] == '\\' &&
-          lit.ptr[i + 1] == 'u') {
-        uint32_t lo = hex4(lit.ptr + i + 2);
-        if (lo >= 0xdc00 && lo < 0xe000) {
-          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-          i += 6;
+      case 'b':
+        rc = kds_buf_addc(out, '\b');
+        i++;
+        break;
+      case 'f':
+        rc = kds_buf_addc(out, '\f');
+        i++;
+        break;
+      case 'n':
+        rc = kds_buf_addc(out, '\n');
+        i++;
+        break;
+      case 'r':
+        rc = kds_buf_addc(out, '\r');
+        i++;
+        break;
+      case 't':
+        rc = kds_buf_addc(out, '\t');
+        i++;
+        break;
+      case 'u': {
+        uint32_t cp = hex4(lit.ptr + i + 1);
+        i += 5;
+        if (cp >= 0xd800 && cp < 0xdc00 && end - i >= 6 && lit.ptr[i] == '\\' && lit.ptr[i + 1] == 'u') {
+          uint32_t lo = hex4(lit.ptr + i + 2);
+          if (lo >= 0xdc00 && lo < 0xe000) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            i += 6;
+          }
         }
+        if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
+        rc = add_utf8(out, cp);
+        break;
       }
-      if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
-      rc = add_utf8(out, cp);
-      break;
-    }
-    default: /* " \ / */
-      rc = kds_buf_addc(out, lit.ptr[i]);
-      i++;
+      default: /* " \ / */
+        rc = kds_buf_addc(out, lit.ptr[i]);
+        i++;
     }
   }
   if (rc != 0) {
@@ -394,28 +427,28 @@ static int placeholders_ok(const cJSON *v, int n) {
 static int payload_ok(const sio_packet *p) {
   char c;
   kds_slice first, rest;
-  if (p->data.len == 0) return p->type == SIO_CONNECT || p->type == SIO_DISCONNECT ||
-                                p->type == SIO_CONNECT_ERROR;
+  if (p->data.len == 0)
+    return p->type == SIO_CONNECT || p->type == SIO_DISCONNECT || p->type == SIO_CONNECT_ERROR;
   if (sio_json_check(p->data.ptr, p->data.len) != 0) return 0;
   c = first_char(p->data);
   switch (p->type) {
-  case SIO_CONNECT:
-    return c == '{';
-  case SIO_DISCONNECT:
-    return 0;
-  case SIO_CONNECT_ERROR:
-    return c == '{' || c == '"';
-  case SIO_ACK:
-  case SIO_BINARY_ACK:
-    return c == '[';
-  case SIO_EVENT:
-  case SIO_BINARY_EVENT:
-    if (c != '[' || sio_args_split(p->data, &first, &rest) != 0 || first.len == 0) return 0;
-    if (first.ptr[0] == '-' || is_digit(first.ptr[0])) return 1;
-    if (first.ptr[0] != '"') return 0;
-    for (size_t k = 0; k < sizeof(reserved_events) / sizeof(reserved_events[0]); k++)
-      if (sio_json_streq(first, reserved_events[k])) return 0;
-    return 1;
+    case SIO_CONNECT:
+      return c == '{';
+    case SIO_DISCONNECT:
+      return 0;
+    case SIO_CONNECT_ERROR:
+      return c == '{' || c == '"';
+    case SIO_ACK:
+    case SIO_BINARY_ACK:
+      return c == '[';
+    case SIO_EVENT:
+    case SIO_BINARY_EVENT:
+      if (c != '[' || sio_args_split(p->data, &first, &rest) != 0 || first.len == 0) return 0;
+      if (first.ptr[0] == '-' || is_digit(first.ptr[0])) return 1;
+      if (first.ptr[0] != '"') return 0;
+      for (size_t k = 0; k < sizeof(reserved_events) / sizeof(reserved_events[0]); k++)
+        if (sio_json_streq(first, reserved_events[k])) return 0;
+      return 1;
   }
   return 0;
 }
@@ -492,6 +525,9 @@ static int has_ws(kds_slice v) {
   return 0;
 }
 
+/* Buffers that grew for one big packet are given back before the next one. */
+#define DECODER_KEEP 65536
+
 int sio_decoder_text(sio_decoder *d, const char *s, size_t len, sio_packet *out) {
   sio_packet p;
   int rc, binary;
@@ -499,6 +535,9 @@ int sio_decoder_text(sio_decoder *d, const char *s, size_t len, sio_packet *out)
     decoder_reset(d);
     return KDS_EPROTO;
   }
+  if (d->text.cap > DECODER_KEEP) kds_buf_release(&d->text);
+  for (int k = 0; k < SIO_MAX_ATTACHMENTS; k++)
+    if (d->bin[k].cap > DECODER_KEEP) kds_buf_release(&d->bin[k]);
   if ((rc = sio_packet_parse(s, len, &p)) != 0) return rc;
   binary = (p.type == SIO_BINARY_EVENT || p.type == SIO_BINARY_ACK) && p.attachments > 0;
   if (!binary && !has_ws(p.data)) {
@@ -546,8 +585,7 @@ int sio_decoder_binary(sio_decoder *d, const void *data, size_t len, sio_packet 
 
 static int add_header(kds_buf *out, sio_type type, const char *nsp, int64_t id, int attachments) {
   int rc;
-  if ((int)type < SIO_CONNECT || (int)type > SIO_BINARY_ACK || id > SIO_ACK_ID_MAX)
-    return KDS_EINVAL;
+  if ((int)type < SIO_CONNECT || (int)type > SIO_BINARY_ACK || id > SIO_ACK_ID_MAX) return KDS_EINVAL;
   if ((rc = kds_buf_addc(out, (char)('0' + type))) != 0) return rc;
   if (type == SIO_BINARY_EVENT || type == SIO_BINARY_ACK) {
     if (attachments < 0 || attachments > SIO_MAX_ATTACHMENTS) return KDS_EINVAL;
@@ -560,8 +598,8 @@ static int add_header(kds_buf *out, sio_type type, const char *nsp, int64_t id, 
   return 0;
 }
 
-int sio_packet_encode(kds_buf *out, sio_type type, const char *nsp, int64_t id, const char *json,
-                      size_t len, int attachments) {
+int sio_packet_encode(kds_buf *out, sio_type type, const char *nsp, int64_t id, const char *json, size_t len,
+                      int attachments) {
   int rc = add_header(out, type, nsp, id, attachments);
   if (rc == 0 && len) rc = kds_buf_add(out, json, len);
   return rc;

@@ -36,17 +36,17 @@ typedef enum sio_type {
   SIO_BINARY_ACK = 6
 } sio_type;
 
-#define SIO_MAX_ATTACHMENTS 10              /* socket.io-parser's maxAttachments */
-#define SIO_NSP_MAX 255                     /* longest namespace accepted, in bytes */
-#define SIO_ACK_ID_MAX 9007199254740991LL   /* ack ids are JS safe integers */
-#define SIO_JSON_MAX_DEPTH 128              /* nesting limit of payloads */
+#define SIO_MAX_ATTACHMENTS 10            /* socket.io-parser's maxAttachments */
+#define SIO_NSP_MAX 255                   /* longest namespace accepted, in bytes */
+#define SIO_ACK_ID_MAX 9007199254740991LL /* ack ids are JS safe integers */
+#define SIO_JSON_MAX_DEPTH 128            /* nesting limit of payloads */
 
 typedef struct sio_packet {
-  sio_type type;     /* as on the wire: BINARY_EVENT/ACK stay 5/6 */
-  int attachments;   /* declared binary attachments (types 5/6), else 0 */
-  kds_slice nsp;     /* the namespace, "/" when omitted; never empty */
-  int64_t id;        /* ack id, or -1 when absent */
-  kds_slice data;    /* the JSON payload (empty when absent) */
+  sio_type type;                      /* as on the wire: BINARY_EVENT/ACK stay 5/6 */
+  int attachments;                    /* declared binary attachments (types 5/6), else 0 */
+  kds_slice nsp;                      /* the namespace, "/" when omitted; never empty */
+  int64_t id;                         /* ack id, or -1 when absent */
+  kds_slice data;                     /* the JSON payload (empty when absent) */
   kds_slice bin[SIO_MAX_ATTACHMENTS]; /* attachments 0..attachments-1 (decoder only) */
 } sio_packet;
 
@@ -89,8 +89,8 @@ int sio_decoder_binary(sio_decoder *d, const void *p, size_t len, sio_packet *ou
  * given: callers pass compact, valid JSON. `attachments` is written for types 5/6 only.
  * Returns 0, KDS_EINVAL (type out of range, attachments out of 0..10 on 5/6, id >
  * SIO_ACK_ID_MAX) or KDS_ENOMEM (out may hold a partial packet then). */
-int sio_packet_encode(kds_buf *out, sio_type type, const char *nsp, int64_t id, const char *json,
-                      size_t len, int attachments);
+int sio_packet_encode(kds_buf *out, sio_type type, const char *nsp, int64_t id, const char *json, size_t len,
+                      int attachments);
 
 /* Appends an event packet `2[nsp,][id]["<event>"(,<args>)]`, type 5 with `attachments-`
  * when attachments > 0. `event` is NUL-terminated, JSON-escaped here. `args` is the raw

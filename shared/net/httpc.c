@@ -220,8 +220,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread < 0) {
-    if (c->got && llhttp_message_needs_eof(&c->parser) && llhttp_finish(&c->parser) == HPE_OK) {
-      c->complete = 1;
+    if (c->got && llhttp_message_needs_eof(&c->parser)) llhttp_finish(&c->parser); /* -> on_msg_done */
+    if (c->complete) {
       c->keep_alive = 0;
       finish_cur(c, 0);
       return;

@@ -3,15 +3,18 @@
  * Input: libuv reads into the hub's one shared buffer; read_cb hands the bytes to
  * wslay_event_recv through on_wslay_recv (EAGAIN = WSLAY_ERR_WOULDBLOCK once they are used
  * up), so nothing is buffered per connection outside wslay.
- * Output: wslay_event_send runs right after anything is queued, and on_wslay_send always
- * takes every byte into `obuf`; wslay therefore never holds half a frame and a shared
- * broadcast frame can be slotted in between at a frame boundary, in call order. Pending
- * pieces (owned bytes or shared frames) wait in `q` until the hub's uv_prepare flushes the
- * connection once per loop iteration: one uv_try_write of all of them, and a uv_write of
- * whatever is left (the same buffers, no copy) on a partial write.
- * The wslay context (~9 KB with its two 4 KB buffers) exists only while there is traffic:
- * the hub's timer releases it from a connection idle at a frame boundary, and the next
- * byte in or out makes a new one. An idle connection costs this struct and its uv_tcp_t. */
+ * Output: pending pieces (bytes we own, or references on shared frames) wait in `q` until
+ * the hub's uv_prepare flushes the connection once per loop iteration: one uv_try_write of
+ * all of them, and a uv_write of whatever is left (the same buffers, no copy) on a partial
+ * write. on_wslay_send always takes every byte, so wslay never holds half a frame and other
+ * frames can go between its frames, in call order.
+ * Memory: a wslay context costs ~9 KB (two 4 KB buffers), more than everything else a
+ * connection holds. So wslay gets involved only when it is needed: data frames and pings
+ * we send are framed here (frame_out), and complete, final, small frames arriving at a
+ * frame boundary are taken by the fast path (fast_feed). Fragmented messages, close frames,
+ * partial or large frames and anything malformed go to wslay, which then keeps its
+ * context until the connection has been idle at a frame boundary for WS_IDLE_RELEASE_MS
+ * (the hub's timer frees it). An idle connection costs this struct and its uv_tcp_t. */
 #include "ws.h"
 
 #include <llhttp.h>
@@ -31,6 +34,7 @@
 #define WS_SWEEP_MS 1000
 #define WS_HS_MAX_HEAD 16384
 #define WS_STACK_BUFS 16
+#define WS_INLINE_SEGS 2 /* pending segments held without an allocation */
 
 struct ws_frame {
   uint32_t refs;
@@ -83,8 +87,9 @@ struct ws {
   size_t in_len;
   char *head; /* bytes read before ws_start, processed on the first run */
   size_t head_len;
-  kds_buf obuf; /* wslay's output not yet made into a segment */
-  ws_seg *q;    /* pending segments, NULL when empty */
+  kds_buf obuf; /* frames built here or by wslay, not yet made into a segment */
+  ws_seg *q;    /* pending segments: NULL, q_inline, or a heap array */
+  ws_seg q_inline[WS_INLINE_SEGS];
   unsigned qlen, qcap;
   ws_wreq *wreq; /* the write in flight */
   size_t queued; /* bytes in obuf + q + wreq */
@@ -300,16 +305,35 @@ static void seg_release(ws_seg *s) {
   ws_frame_unref(s->frame);
 }
 
-/* Makes room for one more segment. */
+/* Makes room for one more segment. The first WS_INLINE_SEGS live in the connection itself:
+ * the usual case (a frame or two per loop iteration) allocates nothing. */
 static int q_reserve(ws_t *ws) {
-  if (ws->qlen == ws->qcap) {
-    unsigned cap = ws->qcap ? ws->qcap * 2 : 4;
-    ws_seg *q = realloc(ws->q, cap * sizeof(*q));
-    if (!q) return KDS_ENOMEM;
-    ws->q = q;
-    ws->qcap = cap;
+  ws_seg *q;
+  unsigned cap;
+  if (ws->qlen < ws->qcap) return 0;
+  if (!ws->q) {
+    ws->q = ws->q_inline;
+    ws->qcap = WS_INLINE_SEGS;
+    return 0;
   }
+  cap = ws->qcap * 2;
+  if (ws->q == ws->q_inline) {
+    q = malloc(cap * sizeof(*q));
+    if (q) memcpy(q, ws->q_inline, ws->qlen * sizeof(*q));
+  } else {
+    q = realloc(ws->q, cap * sizeof(*q));
+  }
+  if (!q) return KDS_ENOMEM;
+  ws->q = q;
+  ws->qcap = cap;
   return 0;
+}
+
+/* Forgets the (empty or moved) segment array. */
+static void q_drop(ws_t *ws) {
+  if (ws->q != ws->q_inline) free(ws->q);
+  ws->q = NULL;
+  ws->qlen = ws->qcap = 0;
 }
 
 /* Turns what wslay wrote into obuf into a segment (keeps the order with shared frames). */
@@ -327,9 +351,7 @@ static int seal_obuf(ws_t *ws) {
 
 static void q_release_all(ws_t *ws) {
   for (unsigned i = 0; i < ws->qlen; i++) seg_release(&ws->q[i]);
-  free(ws->q);
-  ws->q = NULL;
-  ws->qlen = ws->qcap = 0;
+  q_drop(ws);
 }
 
 /* Drops `n` written bytes from the front of q. */
@@ -347,9 +369,7 @@ static void q_consume(ws_t *ws, size_t n) {
   }
   ws->qlen -= i;
   if (ws->qlen == 0) {
-    free(ws->q); /* an idle connection holds no queue memory */
-    ws->q = NULL;
-    ws->qcap = 0;
+    q_drop(ws); /* an idle connection holds no queue memory */
   } else if (i) {
     memmove(ws->q, ws->q + i, ws->qlen * sizeof(*ws->q));
   }
@@ -423,9 +443,7 @@ static void ws_flush(ws_t *ws) {
     bufs[i] = ws->q[i].buf;
     w->bytes += ws->q[i].buf.len;
   }
-  free(ws->q);
-  ws->q = NULL;
-  ws->qlen = ws->qcap = 0;
+  q_drop(ws);
   rc = uv_write(&w->req, ws->stream, bufs, w->n, on_write);
   if (bufs != stackbufs) free(bufs);
   if (rc < 0) {
@@ -573,29 +591,154 @@ static void pump(ws_t *ws) {
   if (ws->obuf.len) mark_dirty(ws);
 }
 
-/* Hands bytes read from the peer to wslay (recv until no progress), then queues whatever
- * wslay wants to send back (pongs, close echoes). */
-static void feed(ws_t *ws, const char *data, size_t len) {
-  int rc;
-  if (ws->state == ST_DEAD || len == 0) return;
+/* Appends one complete, final frame in our role's form (a client masks with a fresh key
+ * from the CSPRNG) to obuf. Data frames and pings do not need wslay: they cost no context. */
+static int frame_out(ws_t *ws, int opcode, const void *data, size_t len) {
+  uint8_t h[14];
+  size_t n = frame_header(h, opcode, len, ws->role == WS_ROLE_CLIENT);
+  char *dst;
+  if (ws->role == WS_ROLE_CLIENT) {
+    if (RAND_bytes(h + n, 4) != 1) return KDS_EINVAL;
+    n += 4;
+  }
+  if (kds_buf_grow(&ws->obuf, n + len) < 0) return KDS_ENOMEM;
+  dst = ws->obuf.base + ws->obuf.len;
+  memcpy(dst, h, n);
+  if (ws->role == WS_ROLE_CLIENT) {
+    const uint8_t *key = h + n - 4, *src = data;
+    for (size_t i = 0; i < len; i++) dst[n + i] = (char)(src[i] ^ key[i & 3]);
+  } else if (len) {
+    memcpy(dst + n, data, len);
+  }
+  ws->obuf.len += n + len;
+  ws->obuf.base[ws->obuf.len] = '\0';
+  ws->queued += n + len;
+  mark_dirty(ws);
+  return 0;
+}
+
+/* Refuses the peer's input: close with `code` (through wslay, which tracks the close) and
+ * read nothing more. */
+static void refuse(ws_t *ws, uint16_t code, int err) {
+  if (!ws->err) ws->err = err;
   if (ensure_ctx(ws) < 0) {
     ws_abort(ws, KDS_ENOMEM);
     return;
   }
-  if (!wslay_event_want_read(ws->ctx)) return; /* closed for reading: the rest is dropped */
-  ws->in = data;
-  ws->in_len = len;
-  ws->in_feed = 1;
-  rc = wslay_event_recv(ws->ctx);
-  ws->in_feed = 0;
-  ws->in = NULL;
-  ws->in_len = 0;
-  if (ws->state == ST_DEAD) return; /* a callback aborted it */
-  if (rc != 0) {
-    ws_abort(ws, rc == WSLAY_ERR_NOMEM ? KDS_ENOMEM : KDS_EPROTO);
-    return;
+  wslay_event_queue_close(ws->ctx, code, NULL, 0);
+  wslay_event_shutdown_read(ws->ctx);
+  enter_closing(ws);
+}
+
+/* Frame-level errors that wslay's frame parser reports without a close code (it would send
+ * an empty close frame): a control frame that is long or fragmented, a length that is not
+ * in its minimal form or has the top bit set. Checked at a frame boundary so that the peer
+ * gets a proper 1002. Returns 1 if the header at p (n bytes available) is one of those. */
+static int header_malformed(const uint8_t *p, size_t n) {
+  int op = p[0] & 0x0f, fin = p[0] >> 7;
+  size_t len7 = p[1] & 0x7f;
+  if (wslay_is_ctrl_frame(op) && (len7 > 125 || !fin)) return 1;
+  if (len7 == 126 && n >= 4 && (((size_t)p[2] << 8) | p[3]) < 126) return 1;
+  if (len7 == 127 && n >= 10) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[2 + i];
+    if ((v >> 63) || v < 65536) return 1;
   }
-  if (!wslay_event_get_read_enabled(ws->ctx)) enter_closing(ws); /* close frame or bad input */
+  return 0;
+}
+
+/* The fast path, used only while there is no wslay context (so at a frame boundary):
+ * complete, final, unfragmented text/binary/ping/pong frames of the right masking, up to
+ * 64 KiB, are handled here, unmasked in place. Returns the bytes used; it stops at the
+ * first frame that is anything else (fragmented, close, incomplete, oversized, malformed),
+ * which wslay then gets with everything after it. This keeps an idle or lightly used
+ * connection free of wslay's ~9 KB context: pongs and small messages never create one. */
+static size_t fast_feed(ws_t *ws, char *data, size_t len) {
+  size_t off = 0;
+  while (ws->state == ST_OPEN && !ws->ctx && len - off >= 2) {
+    uint8_t b0 = (uint8_t)data[off], b1 = (uint8_t)data[off + 1];
+    int op = b0 & 0x0f, masked = b1 >> 7;
+    size_t hdr = 2, plen = b1 & 0x7f;
+    char *p;
+    if (header_malformed((const uint8_t *)data + off, len - off)) {
+      refuse(ws, WS_CLOSE_PROTOCOL_ERROR, KDS_EPROTO);
+      return off;
+    }
+    if ((b0 & 0xf0) != 0x80) break; /* FIN set, no RSV bits */
+    if (op != WSLAY_TEXT_FRAME && op != WSLAY_BINARY_FRAME && op != WSLAY_PING && op != WSLAY_PONG) break;
+    if (masked != (ws->role == WS_ROLE_SERVER)) break;
+    if (plen == 127) break;
+    if (plen == 126) {
+      if (wslay_is_ctrl_frame(op) || len - off < 4) break;
+      plen = ((size_t)(uint8_t)data[off + 2] << 8) | (uint8_t)data[off + 3];
+      if (plen < 126) break; /* not minimal: wslay's verdict */
+      hdr = 4;
+    }
+    if (masked) hdr += 4;
+    if (len - off < hdr + plen || plen > ws->max_message) break;
+    p = data + off + hdr;
+    if (masked) {
+      const uint8_t *key = (const uint8_t *)p - 4;
+      for (size_t i = 0; i < plen; i++) p[i] = (char)((uint8_t)p[i] ^ key[i & 3]);
+    }
+    off += hdr + plen;
+    switch (op) {
+    case WSLAY_TEXT_FRAME:
+      if (!utf8_valid((const unsigned char *)p, plen)) {
+        refuse(ws, WS_CLOSE_INVALID_DATA, KDS_EINVAL);
+        return off;
+      }
+      /* fall through */
+    case WSLAY_BINARY_FRAME:
+      ws->cb->on_message(ws, op, p, plen);
+      break;
+    case WSLAY_PING:
+      if (frame_out(ws, WSLAY_PONG, p, plen) < 0) ws_abort(ws, KDS_ENOMEM);
+      break;
+    default: /* pong */
+      if (ws->cb->on_pong) ws->cb->on_pong(ws, p, plen);
+      break;
+    }
+  }
+  return off;
+}
+
+/* Hands bytes read from the peer to the fast path, then the rest to wslay (recv until no
+ * progress), then queues whatever wslay wants to send back (pongs, close echoes). `data`
+ * is ours to modify (unmasking in place). */
+static void feed(ws_t *ws, char *data, size_t len) {
+  int rc;
+  if (ws->state == ST_DEAD || len == 0) return;
+  if (!ws->ctx) {
+    size_t used = fast_feed(ws, data, len);
+    data += used;
+    len -= used;
+    if (ws->state == ST_DEAD) return;
+  }
+  if (len > 0) {
+    /* The rest needs wslay: a frame it must see, or a close we began inside a callback
+     * (the peer's answer may be in these very bytes). */
+    if (ensure_ctx(ws) < 0) {
+      ws_abort(ws, KDS_ENOMEM);
+      return;
+    }
+    if (wslay_event_want_read(ws->ctx)) {
+      ws->in = data;
+      ws->in_len = len;
+      ws->in_feed = 1;
+      rc = wslay_event_recv(ws->ctx);
+      ws->in_feed = 0;
+      ws->in = NULL;
+      ws->in_len = 0;
+      if (ws->state == ST_DEAD) return; /* a callback aborted it */
+      if (rc == WSLAY_ERR_NOMEM) {
+        ws_abort(ws, KDS_ENOMEM);
+        return;
+      }
+      if (rc != 0 && !ws->err) ws->err = KDS_EPROTO; /* a frame error: wslay queued a close */
+    } /* else closed for reading: the rest is dropped */
+  }
+  if (ws->ctx && !wslay_event_get_read_enabled(ws->ctx)) enter_closing(ws); /* close frame or bad input */
   pump(ws);
 }
 
@@ -747,23 +890,13 @@ fail:
 }
 
 int ws_send(ws_t *ws, int opcode, const void *data, size_t len) {
-  struct wslay_event_msg m;
-  int rc;
   if (!ws || ws->state != ST_OPEN) return KDS_ECLOSED;
   if (opcode != WS_TEXT && opcode != WS_BINARY) return KDS_EINVAL;
   if (len > ws->max_queue || ws->queued + len + 14 > ws->max_queue) {
     ws_abort(ws, KDS_EFULL); /* a peer that does not read is dropped, not buffered for */
     return KDS_EFULL;
   }
-  if ((rc = ensure_ctx(ws)) < 0) return rc;
-  m.opcode = (uint8_t)opcode;
-  m.msg = data;
-  m.msg_length = len;
-  rc = wslay_event_queue_msg(ws->ctx, &m);
-  if (rc == WSLAY_ERR_NOMEM) return KDS_ENOMEM;
-  if (rc != 0) return KDS_ECLOSED;
-  pump(ws);
-  return 0;
+  return frame_out(ws, opcode, data, len);
 }
 
 int ws_send_shared(ws_t *ws, ws_frame_t *frame) {
@@ -785,23 +918,13 @@ int ws_send_shared(ws_t *ws, ws_frame_t *frame) {
 }
 
 int ws_ping(ws_t *ws, const void *data, size_t len) {
-  struct wslay_event_msg m;
-  int rc;
   if (!ws || ws->state != ST_OPEN) return KDS_ECLOSED;
   if (len > 125) return KDS_EINVAL;
   if (ws->queued + len + 14 > ws->max_queue) {
     ws_abort(ws, KDS_EFULL);
     return KDS_EFULL;
   }
-  if ((rc = ensure_ctx(ws)) < 0) return rc;
-  m.opcode = WSLAY_PING;
-  m.msg = data;
-  m.msg_length = len;
-  rc = wslay_event_queue_msg(ws->ctx, &m);
-  if (rc == WSLAY_ERR_NOMEM) return KDS_ENOMEM;
-  if (rc != 0) return KDS_ECLOSED;
-  pump(ws);
-  return 0;
+  return frame_out(ws, WSLAY_PING, data, len);
 }
 
 void ws_close(ws_t *ws, uint16_t code, const char *reason) {

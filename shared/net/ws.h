@@ -64,14 +64,14 @@ typedef struct ws_close_info {
    * closed TCP without a close frame), KDS_ECLOSED (ws_abort), or any libuv error. */
   int err;
   uint16_t code_received; /* the peer's close code; 0 no close frame, 1005 frame without code */
-  uint16_t code_sent;     /* the code of the close frame we sent; 0 if none was sent */
+  uint16_t code_sent;     /* the code of the close frame we sent (1005: sent without a code);
+                           * 0 if none was sent */
 } ws_close_info;
 
 typedef struct ws_callbacks {
   /* A complete message (fragments reassembled). Text is valid UTF-8 (checked; bad UTF-8
-   * closes with 1007 and is never delivered). `data` is valid only during the call; it is
-   * NUL-terminated one byte past len for convenience. May call any ws_ function on `ws`,
-   * including ws_close/ws_abort. */
+   * closes with 1007 and is never delivered). `data` is valid only during the call and is
+   * not NUL-terminated. May call any ws_ function on `ws`, including ws_close/ws_abort. */
   void (*on_message)(ws_t *ws, int opcode, const char *data, size_t len);
   /* Exactly once per successful ws_start, after the stream is closed (uv_close done). The
    * ws is freed when it returns; the stream memory is the owner's to free from here (or
@@ -104,8 +104,8 @@ typedef struct ws_config {
 int ws_start(ws_t **out, uv_stream_t *stream, const ws_config *cfg, const char *prelude,
              size_t prelude_len, const char *head, size_t head_len);
 
-/* Queues one message (copied; client mode masks it). Text must be valid UTF-8 (the caller's
- * duty: it is not re-checked). Returns 0; KDS_ECLOSED if the connection is closing or a
+/* Queues one message (copied into a complete frame; client mode masks it with a fresh key
+ * from the CSPRNG). Text must be valid UTF-8 (the caller's duty: it is not re-checked). Returns 0; KDS_ECLOSED if the connection is closing or a
  * close frame was sent; KDS_EFULL if the queue would exceed max_queue (the connection is then
  * dropped: on_close follows with err KDS_EFULL); KDS_ENOMEM; KDS_EINVAL (bad opcode). */
 int ws_send(ws_t *ws, int opcode, const void *data, size_t len);

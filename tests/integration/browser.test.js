@@ -36,6 +36,15 @@ function freePort() {
   });
 }
 
+/** SIGTERM, then the checks: exit status 0 (under ASan that includes "no leaks"), temp dir removed. */
+async function shutdown(h) {
+  if (!h) return;
+  const exit = await h.stop();
+  await h.cleanup();
+  assert.deepStrictEqual(exit, { code: 0, signal: null },
+    `the server did not exit cleanly on SIGTERM; its last lines:\n${h.logs.slice(-30).join('\n')}`);
+}
+
 async function postOrder(h, token, body) {
   const r = await h.api('POST', '/api/v1/orders', { token, body });
   assert.equal(r.status, 201, `POST /api/v1/orders: ${r.status} ${r.text}`);
@@ -66,8 +75,8 @@ describe('browser test client in headless Chromium', { skip: !fs.existsSync(CHRO
 
   after(async () => {
     if (context) await context.close();
-    if (h) await h.cleanup();
     if (profile) fs.rmSync(profile, { recursive: true, force: true });
+    await shutdown(h);
   });
 
   /** A new tab (its own sessionStorage) with JavaScript errors collected. */
@@ -204,7 +213,12 @@ describe('browser test client in headless Chromium', { skip: !fs.existsSync(CHRO
     await card.locator('.card-error').waitFor();
     assert.match(await card.locator('.card-error').textContent(), /forbidden/);
     assert.equal(await card.getAttribute('data-status'), 'new');
+    const acks = () => page.evaluate(() => [...document.querySelectorAll('#log .ev-name')]
+      .filter((n) => n.textContent === 'ack order-status').length);
+    assert.equal(await acks(), 1);
     await card.locator('button[data-action="ready"]').click();
+    await page.waitForFunction(() => [...document.querySelectorAll('#log .ev-name')]
+      .filter((n) => n.textContent === 'ack order-status').length === 2);
     await page.waitForFunction((sel) => /forbidden/.test(document.querySelector(`${sel} .card-error`)?.textContent || '')
       && !document.querySelector(`${sel} button[disabled]`), cardSel(order.invoice_number));
     // Made ready elsewhere, then cancelled here (a cashier may cancel).
@@ -295,7 +309,7 @@ describe('browser test client in headless Chromium', { skip: !fs.existsSync(CHRO
       const before = await postOrder(h2, h2.tokens.kasir1, sampleOrder());
       await page.locator(cardSel(before.invoice_number)).waitFor();
 
-      await h2.stop();
+      assert.deepStrictEqual(await h2.stop(), { code: 0, signal: null }, h2.logs.slice(-20).join('\n'));
       await page.waitForSelector('#conn[data-state="reconnecting"]');
       assert.equal((await page.textContent('#socket-id')).trim(), '–');
       await h2.restart(); // same port, same database: the session token is still valid
@@ -313,7 +327,7 @@ describe('browser test client in headless Chromium', { skip: !fs.existsSync(CHRO
       await page.close();
       assert.deepStrictEqual(pageErrors, []);
     } finally {
-      await h2.cleanup();
+      await shutdown(h2);
     }
   });
 

@@ -81,6 +81,7 @@ async function startPeer(opts = {}) {
     seq: 0,
     tokens: { admin: 'peer-admin', kasir1: 'peer-kasir1', dapur1: 'peer-dapur1' },
     ackMode: 'normal', // 'normal' | 'refuse' | 'drop' (never answer)
+    listingOverride: null, // (req, res) => answer GET /api/v1/orders yourself (bad answers)
     statusLog: [],     // every order-status received: {invoice_number, status}
     listings: 0,       // GET /api/v1/orders served
     port: opts.port || 0,
@@ -171,6 +172,7 @@ async function startPeer(opts = {}) {
     if (!user) return err(res, 401, 'unauthorized', 'missing or invalid token');
     if (url.pathname === '/api/v1/orders' && req.method === 'GET') {
       peer.listings++;
+      if (peer.listingOverride) return peer.listingOverride(req, res);
       let list = peer.orders.filter((o) => !o.voided);
       const status = url.searchParams.get('status');
       if (status) {

@@ -27,17 +27,22 @@ static void t_decode(void) {
     eio_type type;
     const char *data;
   } good[] = {
-      {"0{\"sid\":\"x\"}", EIO_OPEN, "{\"sid\":\"x\"}"}, {"1", EIO_CLOSE, ""},
-      {"2", EIO_PING, ""},           {"2probe", EIO_PING, "probe"},
-      {"3", EIO_PONG, ""},           {"3probe", EIO_PONG, "probe"},
-      {"4hello", EIO_MESSAGE, "hello"}, {"4", EIO_MESSAGE, ""},
-      {"5", EIO_UPGRADE, ""},        {"6", EIO_NOOP, ""},
+      {"0{\"sid\":\"x\"}", EIO_OPEN, "{\"sid\":\"x\"}"},
+      {"1", EIO_CLOSE, ""},
+      {"2", EIO_PING, ""},
+      {"2probe", EIO_PING, "probe"},
+      {"3", EIO_PONG, ""},
+      {"3probe", EIO_PONG, "probe"},
+      {"4hello", EIO_MESSAGE, "hello"},
+      {"4", EIO_MESSAGE, ""},
+      {"5", EIO_UPGRADE, ""},
+      {"6", EIO_NOOP, ""},
       {"4\xc3\xa9\xe2\x82\xac", EIO_MESSAGE, "\xc3\xa9\xe2\x82\xac"},
   };
   for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
     int rc = decode_guarded(good[i].in, strlen(good[i].in), 1, &p, &scratch, &copy);
-    ok(rc == 0 && p.type == good[i].type && !p.binary && kds_slice_eq(p.data, good[i].data),
-       "decodes %s", good[i].in);
+    ok(rc == 0 && p.type == good[i].type && !p.binary && kds_slice_eq(p.data, good[i].data), "decodes %s",
+       good[i].in);
   }
   /* Polling binary: "b" + base64 replaces the "4". */
   ok(decode_guarded(S("bAQI="), 1, &p, &scratch, &copy) == 0 && p.type == EIO_MESSAGE && p.binary &&
@@ -51,11 +56,11 @@ static void t_decode(void) {
      "binary frame");
   ok(eio_packet_decode("", 0, 0, &p, NULL) == 0 && p.binary && p.data.len == 0, "empty binary frame");
 
-  static const char *const bad[] = {"", "7", "9x", "abc", "x", "/", " 4", "b!!!", "bA", "bAQI=x", "bA===",
-                                    "\x1e"};
+  static const char *const bad[] = {"",   "7",    "9x", "abc",    "x",     "/",
+                                    " 4", "b!!!", "bA", "bAQI=x", "bA===", "\x1e"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-    ok(decode_guarded(bad[i], strlen(bad[i]), 1, &p, &scratch, &copy) == KDS_EPROTO,
-       "refuses \"%s\"", bad[i]);
+    ok(decode_guarded(bad[i], strlen(bad[i]), 1, &p, &scratch, &copy) == KDS_EPROTO, "refuses \"%s\"",
+       bad[i]);
   ok(eio_packet_decode("bAQI=", 5, 1, &p, NULL) == KDS_EPROTO, "binary without scratch refused");
   kds_buf_release(&scratch);
   kds_buf_release(&copy);
@@ -79,7 +84,11 @@ static void t_encode(void) {
 }
 
 static void t_payload(void) {
-  static const char body[] = "4hello\x1e" "2\x1e" "bAQI=\x1e" "4";
+  static const char body[] =
+      "4hello\x1e"
+      "2\x1e"
+      "bAQI=\x1e"
+      "4";
   kds_slice rec;
   size_t pos = 0;
   int n = 0;
@@ -101,7 +110,10 @@ static void t_payload(void) {
 
   pos = 0;
   n = 0;
-  while (eio_payload_next(S("4a\x1e\x1e" "4b"), &pos, &rec)) n++;
+  while (eio_payload_next(S("4a\x1e\x1e"
+                            "4b"),
+                          &pos, &rec))
+    n++;
   ok(n == 3, "doubled separator: an empty middle record");
 
   /* Every prefix of the body, against a guard page: records never run past the input and
@@ -127,7 +139,11 @@ static void t_payload(void) {
 
   kds_buf out = KDS_BUF_INIT;
   ok(eio_payload_add(&out, S("4hello")) == 0 && eio_payload_add(&out, S("2")) == 0 &&
-         eio_payload_add(&out, S("bAQI=")) == 0 && strcmp(out.base, "4hello\x1e" "2\x1e" "bAQI=") == 0,
+         eio_payload_add(&out, S("bAQI=")) == 0 &&
+         strcmp(out.base,
+                "4hello\x1e"
+                "2\x1e"
+                "bAQI=") == 0,
      "joined with \\x1e");
   kds_buf_release(&out);
 }
@@ -136,8 +152,9 @@ static void t_handshake(void) {
   kds_buf b = KDS_BUF_INIT;
   eio_handshake hs = {"ZziLQjWfLf4jHtFvAA9e", 1, 300, 200, 1000000}, back;
   ok(eio_handshake_encode(&b, &hs) == 0 &&
-         strcmp(b.base, "0{\"sid\":\"ZziLQjWfLf4jHtFvAA9e\",\"upgrades\":[\"websocket\"],"
-                        "\"pingInterval\":300,\"pingTimeout\":200,\"maxPayload\":1000000}") == 0,
+         strcmp(b.base,
+                "0{\"sid\":\"ZziLQjWfLf4jHtFvAA9e\",\"upgrades\":[\"websocket\"],"
+                "\"pingInterval\":300,\"pingTimeout\":200,\"maxPayload\":1000000}") == 0,
      "open packet as the reference writes it");
   ok(eio_handshake_decode(b.base + 1, b.len - 1, &back) == 0 && strcmp(back.sid, hs.sid) == 0 &&
          back.upgrade_websocket && back.ping_interval == 300 && back.ping_timeout == 200 &&
@@ -151,14 +168,18 @@ static void t_handshake(void) {
   ok(eio_handshake_encode(&b, &hs) == KDS_EINVAL, "a sid needing escapes is refused");
   kds_buf_release(&b);
 
-  ok(eio_handshake_decode(S("{\"sid\":\"s\",\"upgrades\":[],\"pingInterval\":1,\"pingTimeout\":2}"),
-                          &back) == 0 &&
+  ok(eio_handshake_decode(S("{\"sid\":\"s\",\"upgrades\":[],\"pingInterval\":1,\"pingTimeout\":2}"), &back) ==
+             0 &&
          back.max_payload == 1000000 && !back.upgrade_websocket,
      "maxPayload defaults");
   static const char *const bad[] = {
-      "", "{", "[]", "{\"sid\":1,\"pingInterval\":1,\"pingTimeout\":2}",
+      "",
+      "{",
+      "[]",
+      "{\"sid\":1,\"pingInterval\":1,\"pingTimeout\":2}",
       "{\"sid\":\"\",\"pingInterval\":1,\"pingTimeout\":2}",
-      "{\"sid\":\"s\",\"pingTimeout\":2}", "{\"sid\":\"s\",\"pingInterval\":-1,\"pingTimeout\":2}",
+      "{\"sid\":\"s\",\"pingTimeout\":2}",
+      "{\"sid\":\"s\",\"pingInterval\":-1,\"pingTimeout\":2}",
       "{\"sid\":\"s\",\"pingInterval\":\"1\",\"pingTimeout\":2}",
       "{\"sid\":\"s\",\"upgrades\":\"websocket\",\"pingInterval\":1,\"pingTimeout\":2}",
       "{\"sid\":\"0123456789012345678901234567890123456789012345678901234567890123456789\","
@@ -176,8 +197,8 @@ static void t_base64(void) {
   kds_buf b = KDS_BUF_INIT;
   for (int i = 0; i < 7; i++) {
     kds_buf_reset(&b);
-    ok(eio_base64_encode(&b, plain[i], strlen(plain[i])) == 0 && strcmp(b.base, enc[i]) == 0,
-       "encode \"%s\"", plain[i]);
+    ok(eio_base64_encode(&b, plain[i], strlen(plain[i])) == 0 && strcmp(b.base, enc[i]) == 0, "encode \"%s\"",
+       plain[i]);
     kds_buf_reset(&b);
     ok(eio_base64_decode(&b, enc[i], strlen(enc[i])) == 0 && b.len == strlen(plain[i]) &&
            memcmp(b.base, plain[i], b.len) == 0,
@@ -214,8 +235,8 @@ static void t_base64(void) {
 static void t_ids(void) {
   char a[EIO_ID_LEN + 1], b[EIO_ID_LEN + 1];
   ok(eio_id_generate(a) == 0 && eio_id_generate(b) == 0, "generated");
-  ok(strlen(a) == EIO_ID_LEN && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-                                    EIO_ID_LEN,
+  ok(strlen(a) == EIO_ID_LEN &&
+         strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == EIO_ID_LEN,
      "20 URL-safe characters: %s", a);
   ok(strcmp(a, b) != 0, "two ids differ");
 }

@@ -109,8 +109,8 @@ static void t_new_order(void) {
      "SAUS ASIN lines in order");
   ok(t->seen_ms == T0, "highlighted from now");
   ok(m.version > 0, "version moved");
-  ok(model_age_ms(t, 1698981302123LL + 65000) == 65000, "age");
-  ok(model_age_ms(t, 1698981302123LL - 5000) == 0, "age never negative (clock skew)");
+  ok(model_age_ms(&m, t, 1698981302123LL + 65000) == 65000, "age");
+  ok(model_age_ms(&m, t, 1698981302123LL - 5000) == 0, "age never negative (clock skew)");
   ok(apply(&m, "new-order", "INV-20231103-0001", "new", "2023-11-03T10:15:02.123+07:00", NULL, T0) == MODEL_UPDATED,
      "the same order twice is an update, not a second ticket");
   ok(m.n == 1, "still one ticket");
@@ -288,6 +288,10 @@ static void t_ages(void) {
   model_parse_time("2023-11-03T12:00:00.000+07:00", &c);
   ticket_t *t = model_find(&m, "INV-1");
   ok(model_age_level(&m, t, c + 4 * 60000) == 0, "4 min: fine");
+  m.skew_ms = 60000; /* the server's clock is a minute ahead of ours */
+  ok(model_age_level(&m, t, c + 4 * 60000) == 1, "4 min on our clock, 5 on the server's: warn");
+  ok(model_age_ms(&m, t, c) == 60000, "ages on the server's clock");
+  m.skew_ms = 0;
   ok(model_age_level(&m, t, c + 5 * 60000) == 1, "5 min: warn");
   ok(model_age_level(&m, t, c + 10 * 60000) == 2, "10 min: late");
   ok(model_late_count(&m, c + 11 * 60000) == 1, "late count");

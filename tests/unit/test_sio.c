@@ -76,23 +76,87 @@ static void t_parse_bad(void) {
   char deep[600], longnsp[300];
   static const char *const bad[] = {
       /* empty and bad types */
-      "", "7", "8[\"a\"]", "9", "x", "/", " 2[\"a\"]", "-1",
+      "",
+      "7",
+      "8[\"a\"]",
+      "9",
+      "x",
+      "/",
+      " 2[\"a\"]",
+      "-1",
       /* broken JSON */
-      "2[\"a\"", "2[\"a\",]", "2[\"a\" 1]", "2[a]", "2[\"a\"]]", "2[\"a\"]x", "2[01]", "2[1.]",
-      "2[.5]", "2[+1]", "2[1e]", "2[\"a\\x\"]", "2[\"a\\u12\"]", "2[\"a\x01\"]", "2[\"a\"}", "2[tru]",
-      "2[nul]", "0{\"a\"}", "0{\"a\":}", "0{a:1}", "0{\"a\":1,}", "2[\"a\",NaN]", "2[\"a\",'b']",
+      "2[\"a\"",
+      "2[\"a\",]",
+      "2[\"a\" 1]",
+      "2[a]",
+      "2[\"a\"]]",
+      "2[\"a\"]x",
+      "2[01]",
+      "2[1.]",
+      "2[.5]",
+      "2[+1]",
+      "2[1e]",
+      "2[\"a\\x\"]",
+      "2[\"a\\u12\"]",
+      "2[\"a\x01\"]",
+      "2[\"a\"}",
+      "2[tru]",
+      "2[nul]",
+      "0{\"a\"}",
+      "0{\"a\":}",
+      "0{a:1}",
+      "0{\"a\":1,}",
+      "2[\"a\",NaN]",
+      "2[\"a\",'b']",
       /* payload rules */
-      "2", "2/custom,", "22", "2[]", "2{}", "2\"a\"", "2[null]", "2[true]", "2[{}]", "2[[\"a\"]]",
-      "2[\"connect\"]", "2[\"connect_error\"]", "2[\"disconnect\",1]", "2[\"disconnecting\"]",
-      "2[\"newListener\"]", "2[\"removeListener\"]", "2[\"\\u0063onnect\"]", "0[]", "0\"x\"",
-      "0null", "1{}", "1[]", "3{}", "3", "31", "3\"a\"", "4[]", "4null",
+      "2",
+      "2/custom,",
+      "22",
+      "2[]",
+      "2{}",
+      "2\"a\"",
+      "2[null]",
+      "2[true]",
+      "2[{}]",
+      "2[[\"a\"]]",
+      "2[\"connect\"]",
+      "2[\"connect_error\"]",
+      "2[\"disconnect\",1]",
+      "2[\"disconnecting\"]",
+      "2[\"newListener\"]",
+      "2[\"removeListener\"]",
+      "2[\"\\u0063onnect\"]",
+      "0[]",
+      "0\"x\"",
+      "0null",
+      "1{}",
+      "1[]",
+      "3{}",
+      "3",
+      "31",
+      "3\"a\"",
+      "4[]",
+      "4null",
       /* attachments */
-      "5[\"a\"]", "5-[\"a\"]", "511-[\"a\"]", "5a-[\"a\"]", "51[\"a\"]", "5100-[\"a\"]", "51-",
-      "51-[\"a\",{\"_placeholder\":true,\"num\":1}]", "51-[\"a\",{\"_placeholder\":true,\"num\":-1}]",
-      "51-[\"a\",{\"_placeholder\":true,\"num\":0.5}]", "51-[\"a\",{\"_placeholder\":true,\"num\":\"0\"}]",
-      "51-[\"a\",{\"_placeholder\":true}]", "6-1[]", "611-1[]", "61-1[{\"_placeholder\":true,\"num\":3}]",
+      "5[\"a\"]",
+      "5-[\"a\"]",
+      "511-[\"a\"]",
+      "5a-[\"a\"]",
+      "51[\"a\"]",
+      "5100-[\"a\"]",
+      "51-",
+      "51-[\"a\",{\"_placeholder\":true,\"num\":1}]",
+      "51-[\"a\",{\"_placeholder\":true,\"num\":-1}]",
+      "51-[\"a\",{\"_placeholder\":true,\"num\":0.5}]",
+      "51-[\"a\",{\"_placeholder\":true,\"num\":\"0\"}]",
+      "51-[\"a\",{\"_placeholder\":true}]",
+      "6-1[]",
+      "611-1[]",
+      "61-1[{\"_placeholder\":true,\"num\":3}]",
       /* absurd ack ids */
-      "29007199254740992[\"a\"]", "2999999999999999999999999999[\"a\"]", "399999999999999999999[]",
+      "29007199254740992[\"a\"]",
+      "2999999999999999999999999999[\"a\"]",
+      "399999999999999999999[]",
       /* bad namespaces */
       "2/a\0b,[\"x\"]",
   };
@@ -132,7 +196,8 @@ static void t_prefixes(void) {
   static const char *const pk[] = {
       "2/custom,12[\"hello\",{\"a\":[1,2,{\"b\":\"\\u00e9\\\"x\"}],\"c\":-1.5e+3,\"d\":null}]",
       "52-/x,9[\"a\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]",
-      "0/custom,{\"token\":\"abc\",\"pid\":\"p\",\"offset\":\"o\"}", "4{\"message\":\"m\",\"data\":{\"x\":1}}"};
+      "0/custom,{\"token\":\"abc\",\"pid\":\"p\",\"offset\":\"o\"}",
+      "4{\"message\":\"m\",\"data\":{\"x\":1}}"};
   for (size_t k = 0; k < sizeof(pk) / sizeof(pk[0]); k++) {
     size_t len = strlen(pk[k]);
     int clean = 1;
@@ -159,7 +224,8 @@ static void t_decoder(void) {
   ok(sio_decoder_text(&d, S("2/custom,5[\"a\"]"), &p) == 1 && kds_slice_eq(p.nsp, "/custom") && p.id == 5,
      "plain event");
 
-  static const char hdr[] = "52-/custom,7[\"m\", {\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]";
+  static const char hdr[] =
+      "52-/custom,7[\"m\", {\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]";
   ok(sio_decoder_text(&d, S(hdr), &p) == 0, "binary header: waits");
   ok(sio_decoder_binary(&d, "\x09\x08", 2, &p) == 0, "first attachment: waits");
   ok(sio_decoder_binary(&d, "", 0, &p) == 1, "second attachment completes");
@@ -173,7 +239,8 @@ static void t_decoder(void) {
   ok(sio_decoder_text(&d, S("51-[\"a\",{\"_placeholder\":true,\"num\":0}]"), &p) == 0, "header again");
   ok(sio_decoder_text(&d, S("2[\"a\"]"), &p) == KDS_EPROTO, "text while attachments awaited: refused");
   ok(sio_decoder_binary(&d, "x", 1, &p) == KDS_EPROTO, "decoder was reset by the error");
-  ok(sio_decoder_text(&d, S("50-[\"a\"]"), &p) == 1 && p.attachments == 0, "zero attachments: complete at once");
+  ok(sio_decoder_text(&d, S("50-[\"a\"]"), &p) == 1 && p.attachments == 0,
+     "zero attachments: complete at once");
   ok(sio_decoder_text(&d, S("2[\"a\""), &p) == KDS_EPROTO, "broken JSON refused");
   ok(sio_decoder_text(&d, S("3/x,1[]"), &p) == 1 && p.type == SIO_ACK, "decoder usable after errors");
 
@@ -197,10 +264,10 @@ static void t_decoder(void) {
 
 static void t_encode(void) {
   kds_buf b = KDS_BUF_INIT;
-#define CHECK(expr, want)                                                         \
-  do {                                                                            \
-    kds_buf_reset(&b);                                                            \
-    int rc_ = (expr);                                                             \
+#define CHECK(expr, want)                                                                \
+  do {                                                                                   \
+    kds_buf_reset(&b);                                                                   \
+    int rc_ = (expr);                                                                    \
     ok(rc_ == 0 && strcmp(b.base, want) == 0, "%s -> %s (got %s)", #expr, want, b.base); \
   } while (0)
   CHECK(sio_event_encode(&b, NULL, -1, "hello", S("1,{\"a\":2}"), 0), "2[\"hello\",1,{\"a\":2}]");
@@ -229,8 +296,8 @@ static void t_encode(void) {
   /* Everything encoded parses back. */
   sio_packet p;
   kds_buf_reset(&b);
-  sio_event_encode(&b, "/custom", 42, "ev", S("{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}"),
-                   2);
+  sio_event_encode(&b, "/custom", 42, "ev",
+                   S("{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}"), 2);
   ok(sio_packet_parse(b.base, b.len, &p) == 0 && p.type == SIO_BINARY_EVENT && p.attachments == 2 &&
          p.id == 42 && kds_slice_eq(p.nsp, "/custom"),
      "encoded binary event parses back");
@@ -238,12 +305,26 @@ static void t_encode(void) {
 }
 
 static void t_json(void) {
-  static const char *const valid[] = {"0", "-0", "1.5", "-1e-7", "1E+2", "\"\"", "\"\\/\\b\\f\\n\\r\\t\\\\\\\"\"",
-                                      "\"\\uD83D\\uDE00\"", "true", "false", "null", "[]", "{}", " [ 1 , 2 ] ",
-                                      "{\"a\":{\"b\":[null,{}]}}", "\"\xc3\xa9\""};
-  static const char *const invalid[] = {"", " ", "01", "1.", ".1", "+1", "-", "1e", "1e+", "\"", "\"\\\"",
-                                        "\"\\u00g0\"", "[", "]", "[1,]", "{\"a\"}", "{1:2}", "[1 2]", "truex",
-                                        "1 2", "\"a\"\"b\"", "nan", "[\"\t\"]"};
+  static const char *const valid[] = {"0",
+                                      "-0",
+                                      "1.5",
+                                      "-1e-7",
+                                      "1E+2",
+                                      "\"\"",
+                                      "\"\\/\\b\\f\\n\\r\\t\\\\\\\"\"",
+                                      "\"\\uD83D\\uDE00\"",
+                                      "true",
+                                      "false",
+                                      "null",
+                                      "[]",
+                                      "{}",
+                                      " [ 1 , 2 ] ",
+                                      "{\"a\":{\"b\":[null,{}]}}",
+                                      "\"\xc3\xa9\""};
+  static const char *const invalid[] = {"",      " ",   "01",         "1.",      ".1",      "+1",
+                                        "-",     "1e",  "1e+",        "\"",      "\"\\\"",  "\"\\u00g0\"",
+                                        "[",     "]",   "[1,]",       "{\"a\"}", "{1:2}",   "[1 2]",
+                                        "truex", "1 2", "\"a\"\"b\"", "nan",     "[\"\t\"]"};
   for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
     char *g = guard_copy(valid[i], strlen(valid[i]));
     ok(sio_json_check(g, strlen(valid[i])) == 0, "valid JSON %s", valid[i]);
@@ -256,7 +337,8 @@ static void t_json(void) {
   }
 
   kds_buf b = KDS_BUF_INIT;
-  ok(sio_json_compact(&b, S(" { \"a b\" : [ 1 , \"\\\" x\" ] }\n")) == 0 && strcmp(b.base, "{\"a b\":[1,\"\\\" x\"]}") == 0,
+  ok(sio_json_compact(&b, S(" { \"a b\" : [ 1 , \"\\\" x\" ] }\n")) == 0 &&
+         strcmp(b.base, "{\"a b\":[1,\"\\\" x\"]}") == 0,
      "compact");
   kds_buf_reset(&b);
   ok(sio_json_compact(&b, S("[1,")) == KDS_EPROTO && b.len == 0, "compact refuses invalid JSON");
@@ -274,12 +356,14 @@ static void t_json(void) {
          strcmp(u.base, "\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx/") == 0,
      "unicode escapes, surrogate pair, lone surrogate");
   kds_buf_reset(&u);
-  ok(sio_json_unquote(&u, kds_slice_of("\"abc")) == KDS_EPROTO && sio_json_unquote(&u, kds_slice_of("abc")) == KDS_EPROTO &&
+  ok(sio_json_unquote(&u, kds_slice_of("\"abc")) == KDS_EPROTO &&
+         sio_json_unquote(&u, kds_slice_of("abc")) == KDS_EPROTO &&
          sio_json_unquote(&u, kds_slice_of("\"a\"b\"")) == KDS_EPROTO && u.len == 0,
      "unquote refuses non-strings");
   ok(sio_json_streq(kds_slice_of("\"order-status\""), "order-status"), "streq plain");
   ok(sio_json_streq(kds_slice_of("\"\\u006f\""), "o"), "streq escaped");
-  ok(!sio_json_streq(kds_slice_of("\"ab\""), "a") && !sio_json_streq(kds_slice_of("1"), "1"), "streq mismatch");
+  ok(!sio_json_streq(kds_slice_of("\"ab\""), "a") && !sio_json_streq(kds_slice_of("1"), "1"),
+     "streq mismatch");
   kds_buf_release(&u);
   kds_buf_release(&b);
 
@@ -287,9 +371,11 @@ static void t_json(void) {
   ok(sio_args_split(kds_slice_of("[\"a\",1,{\"b\":[2,\",\"]}]"), &first, &rest) == 0 &&
          kds_slice_eq(first, "\"a\"") && kds_slice_eq(rest, "1,{\"b\":[2,\",\"]}"),
      "split first and rest");
-  ok(sio_args_split(kds_slice_of("[\"a\"]"), &first, &rest) == 0 && kds_slice_eq(first, "\"a\"") && rest.len == 0,
+  ok(sio_args_split(kds_slice_of("[\"a\"]"), &first, &rest) == 0 && kds_slice_eq(first, "\"a\"") &&
+         rest.len == 0,
      "split one");
-  ok(sio_args_split(kds_slice_of(" [ ] "), &first, &rest) == 0 && first.len == 0 && rest.len == 0, "split empty");
+  ok(sio_args_split(kds_slice_of(" [ ] "), &first, &rest) == 0 && first.len == 0 && rest.len == 0,
+     "split empty");
   ok(sio_args_split(kds_slice_of("[ 1 , 2 ]"), &first, &rest) == 0 && kds_slice_eq(first, "1") &&
          kds_slice_eq(rest, "2"),
      "split with whitespace");

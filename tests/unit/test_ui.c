@@ -1,0 +1,296 @@
+/* Unit tests for kds-tui's screen (ui.c, view_*.c), headless as tig tests its views: curses
+ * runs on a pseudo-terminal, keys are written to it, and the screen is read back from curses'
+ * own copy and compared with the expected text. Also: text widths, the card layout, paging. */
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <curses.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <pty.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include "test.h"
+
+#include "buf.h"
+#include "err.h"
+#include "keys.h"
+#include "model.h"
+#include "ui.h"
+
+#define T0 1699000000000LL
+
+static cJSON *order(const char *inv, const char *status, int64_t created_ms, const char *lines, const char *note) {
+  char buf[4096], iso[64];
+  time_t t = (time_t)(created_ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+  snprintf(buf, sizeof(buf),
+           "{\"invoice_number\":\"%s\",\"status\":\"%s\",\"created_at\":\"%s\",\"updated_at\":\"%s\","
+           "\"lines\":%s%s%s%s}",
+           inv, status, iso, iso, lines, note ? ",\"note\":\"" : "", note ? note : "", note ? "\"" : "");
+  cJSON *j = cJSON_Parse(buf);
+  if (!j) abort();
+  return j;
+}
+
+static void add(model_t *m, const char *inv, const char *status, int64_t created, const char *lines, const char *note) {
+  cJSON *j = order(inv, status, created, lines, note);
+  model_apply(m, "new-order", j, T0, NULL);
+  cJSON_Delete(j);
+}
+
+static const char *two_lines =
+    "[{\"name\":\"Corndog Sosis\",\"category\":\"ISI CORNDOG\",\"qty\":2},"
+    "{\"name\":\"Saus Tomat\",\"category\":\"SAUS ASIN\",\"qty\":1}]";
+
+/* ---- text --------------------------------------------------------------------------------- */
+
+static void t_text(void) {
+  int used;
+  ok(ui_text_width("abc", -1) == 3, "ASCII");
+  ok(ui_text_width("caf\xc3\xa9", -1) == 4, "é is one column");
+  ok(ui_text_width("\xe7\x8f\x88\xe7\x90\xb2", -1) == 4, "two CJK characters are four columns");
+  ok(ui_text_fit("\xe7\x8f\x88\xe7\x90\xb2", 3, &used) == 3 && used == 2, "a wide character is never split");
+  ok(ui_text_fit("abcdef", 4, &used) == 4 && used == 4, "fit ASCII");
+  ok(ui_text_fit("caf\xc3\xa9!", 4, &used) == 5 && used == 4, "fit counts columns, returns bytes");
+  char age[16];
+  ok(strcmp(ui_fmt_age(65000, age), "01:05") == 0, "mm:ss");
+  ok(strcmp(ui_fmt_age(3725000, age), "1:02:05") == 0, "h:mm:ss past an hour");
+  ok(strcmp(ui_fmt_age(-5, age), "00:00") == 0, "never negative");
+  char small[6];
+  ui_copy(small, sizeof(small), "ab\xc3\xa9\xc3\xa9");
+  ok(strcmp(small, "ab\xc3\xa9") == 0, "ui_copy cuts on a character boundary");
+}
+
+/* ---- layout ------------------------------------------------------------------------------- */
+
+static void t_layout(void) {
+  model_t m;
+  ui_card c[64];
+  model_init(&m, NULL);
+  for (int i = 0; i < 10; i++) {
+    char inv[32];
+    snprintf(inv, sizeof(inv), "INV-%02d", i);
+    add(&m, inv, "new", T0 + i * 1000, two_lines, NULL);
+  }
+  int rows = view_tickets_card_rows(m.vis[0], 24);
+  ok(rows == 6, "a card: 2 title rows + 2 categories + 2 lines (%d)", rows);
+  /* 80 columns: 3 columns of 26; 21 body rows: 2 cards of 8 rows per column */
+  size_t n = view_tickets_layout(&m, 0, 21, 80, c, 64);
+  ok(n == 6, "6 cards fit at 80x24 (%zu)", n);
+  ok(c[0].x == 0 && c[0].y == 0 && c[0].w == 26 && c[0].h == 8, "first card top-left");
+  ok(c[1].x == 0 && c[1].y == 8, "second below the first (column-major, oldest first)");
+  ok(c[2].x == 26 && c[2].y == 0, "third at the top of the second column");
+  ok(c[5].x == 52 && c[5].y == 8 && c[5].idx == 5, "sixth");
+  ok(view_tickets_layout(&m, 0, 21, 80, NULL, 64) == 6, "counting without output");
+  n = view_tickets_layout(&m, 6, 21, 80, c, 64);
+  ok(n == 4 && c[0].idx == 6, "the next page starts at the seventh");
+  n = view_tickets_layout(&m, 0, 57, 200, c, 64);
+  ok(n == 10, "all ten at 200x60");
+  ok(view_tickets_layout(&m, 0, 3, 80, c, 64) == 0, "no room: nothing");
+  ok(view_tickets_layout(&m, 0, 21, 80, c, 2) == 2, "max respected");
+
+  /* a ticket taller than the screen is cut, with a "+N more" row */
+  kds_buf b = KDS_BUF_INIT;
+  kds_buf_adds(&b, "[");
+  for (int i = 0; i < 40; i++) kds_buf_addf(&b, "%s{\"name\":\"P%d\",\"category\":\"C%d\",\"qty\":1}", i ? "," : "", i, i);
+  kds_buf_adds(&b, "]");
+  add(&m, "INV-XX", "new", T0 - 1000, b.base, NULL); /* oldest: first */
+  kds_buf_release(&b);
+  n = view_tickets_layout(&m, 0, 21, 80, c, 64);
+  ok(c[0].h == 21 && c[0].cut == 84 - 21 + 1, "the tall card fills its column and counts what is cut (%d)", c[0].cut);
+  ok(n >= 2 && c[1].x == 26 && c[1].y == 0, "the next card starts the next column");
+  model_release(&m);
+}
+
+/* ---- headless screen ------------------------------------------------------------------------ */
+
+typedef struct calls {
+  int n_status;
+  char invoice[48];
+  enum ticket_status from, to;
+  int bump;
+  int recalls, quits;
+} calls;
+
+static void a_status(void *ud, const char *inv, enum ticket_status from, enum ticket_status to, int bump) {
+  calls *c = ud;
+  c->n_status++;
+  snprintf(c->invoice, sizeof(c->invoice), "%s", inv);
+  c->from = from;
+  c->to = to;
+  c->bump = bump;
+}
+static void a_recall(void *ud) {
+  ((calls *)ud)->recalls++;
+}
+static void a_quit(void *ud) {
+  ((calls *)ud)->quits++;
+}
+static const ui_actions acts = {a_status, a_recall, a_quit};
+
+static int master_fd = -1;
+
+static void drain(void) {
+  char buf[65536];
+  while (read(master_fd, buf, sizeof(buf)) > 0) {
+  }
+}
+
+/* Row y of the physical screen as curses knows it, UTF-8, trailing blanks trimmed. */
+static const char *row(int y) {
+  static char out[4096];
+  wchar_t w[512];
+  int n = mvwinnwstr(curscr, y, 0, w, COLS < 511 ? COLS : 511);
+  if (n < 0) n = 0;
+  w[n] = 0;
+  size_t len = wcstombs(out, w, sizeof(out) - 1);
+  if (len == (size_t)-1) len = 0;
+  out[len] = '\0';
+  while (len > 0 && out[len - 1] == ' ') out[--len] = '\0';
+  return out;
+}
+
+static int screen_has(const char *needle) {
+  for (int y = 0; y < LINES; y++)
+    if (strstr(row(y), needle)) return 1;
+  return 0;
+}
+
+/* Both strings on one row. */
+static int row_has2(const char *a, const char *b) {
+  for (int y = 0; y < LINES; y++)
+    if (strstr(row(y), a) && strstr(row(y), b)) return 1;
+  return 0;
+}
+
+static void dump(void) {
+  for (int y = 0; y < LINES; y++) printf("# |%s\n", row(y));
+}
+
+static void press(ui_t *ui, const char *keys) {
+  if (write(master_fd, keys, strlen(keys)) < 0) abort();
+  usleep(50000); /* the pty delivers */
+  ui_input(ui, T0 + 65000);
+  ui_draw(ui, T0 + 65000);
+  drain();
+}
+
+static void t_screen(void) {
+  model_t m;
+  keys_t k;
+  ui_t ui;
+  calls c = {0};
+  int slave;
+  struct winsize ws = {24, 80, 0, 0};
+  if (openpty(&master_fd, &slave, NULL, NULL, &ws) != 0) {
+    ok(0, "openpty");
+    return;
+  }
+  fcntl(master_fd, F_SETFL, O_NONBLOCK);
+  FILE *out = fdopen(dup(slave), "w"), *in = fdopen(slave, "r");
+  setenv("TERM", "xterm", 1);
+
+  model_init(&m, NULL);
+  keys_init(&k);
+  add(&m, "INV-20231103-0001", "new", T0, two_lines, "no onion");
+  add(&m, "INV-20231103-0002", "preparing", T0 + 1000,
+      "[{\"name\":\"Kopi \xe7\x8f\x88\xe7\x90\xb2\",\"category\":\"MINUMAN\",\"qty\":12}]", NULL);
+  add(&m, "INV-20231103-0003", "ready", T0 + 2000, two_lines, NULL);
+  model_find(&m, "INV-20231103-0001")->seen_ms = 0; /* as if loaded at start: no highlight */
+  model_find(&m, "INV-20231103-0002")->seen_ms = T0 + 64000; /* arrived a second ago */
+  ui_init(&ui, &m, &k, &acts, &c);
+  snprintf(ui.server, sizeof(ui.server), "http://kds:3000");
+  ui.conn = UI_LIVE;
+  ok(ui_start(&ui, 1, out, in) == 0, "curses on a pty");
+  ui_draw(&ui, T0 + 65000);
+  drain();
+
+  ok(strstr(row(0), " LIVE ") == row(0) && strstr(row(0), "Open 3") && strstr(row(0), "http://kds:3000"),
+     "header: state, open count, server");
+  ok(strstr(row(1), "╔") == row(1), "the first card is selected (double border)");
+  ok(strstr(row(2), "1 INV-20231103-0001") != NULL, "ticket 1 with its number");
+  ok(strstr(row(3), "NEW") && strstr(row(3), "01:05"), "status and age (mm:ss)");
+  ok(strstr(row(4), "ISI CORNDOG") && strstr(row(5), "2x Corndog Sosis"), "category, then 2x Corndog Sosis");
+  ok(strstr(row(6), "SAUS ASIN") && strstr(row(7), "1x Saus Tomat"), "the next category");
+  ok(strstr(row(8), "» no onion") != NULL, "the note");
+  ok(screen_has("12x Kopi \xe7\x8f\x88\xe7\x90\xb2"), "UTF-8 and wide names");
+  ok(screen_has("PREPARING") && screen_has("READY"), "statuses");
+  ok(screen_has("NEW!"), "the ticket that just arrived is marked");
+  ok(strstr(row(LINES - 1), "Enter bump") && strstr(row(LINES - 1), "q quit"), "footer keys");
+  if (test_failed) dump();
+
+  press(&ui, "\r");
+  ok(c.n_status == 1 && strcmp(c.invoice, "INV-20231103-0001") == 0 && c.from == TS_NEW && c.to == TS_READY && c.bump,
+     "Enter bumps the selected ticket new -> ready");
+  press(&ui, " ");
+  ok(c.n_status == 2 && c.to == TS_PREPARING && !c.bump, "Space starts it (preparing, not a bump)");
+  press(&ui, "3");
+  ok(c.n_status == 3 && strcmp(c.invoice, "INV-20231103-0003") == 0 && c.from == TS_READY && c.to == TS_COMPLETED,
+     "3 bumps ticket 3: ready -> completed");
+  press(&ui, "j");
+  press(&ui, " ");
+  ok(c.n_status == 3 && screen_has("INV-20231103-0002 is already preparing"),
+     "Space on a preparing ticket: said, not sent");
+  press(&ui, "9");
+  ok(c.n_status == 3 && screen_has("No ticket 9 on screen"), "9 with three tickets: said");
+  press(&ui, "l");
+  ok(strstr(row(1), "╔") != NULL && strstr(row(1), "╔") != row(1), "l moves the selection to the next column");
+  model_set_pending(&m, "INV-20231103-0002", 1);
+  press(&ui, "h");
+  press(&ui, "j");
+  press(&ui, "\r");
+  ok(c.n_status == 3 && screen_has("still waiting for the server"), "no second bump while one is in flight");
+  ok(row_has2("INV-20231103-0002", "…"), "the pending mark");
+  press(&ui, "r");
+  ok(c.recalls == 1, "r recalls");
+  press(&ui, "a");
+  ok(screen_has("ALL DAY: items on 3 open tickets") && screen_has("TO MAKE  READY"), "a: the all-day view");
+  press(&ui, "\r");
+  ok(c.n_status == 3 && strstr(row(0), "LIVE") && screen_has("Back on the tickets"),
+     "a bump key in the all-day view goes back to the tickets first");
+  press(&ui, "?");
+  ok(screen_has("HELP: keys") && screen_has("bump the selected ticket"), "?: help from the keymap");
+  press(&ui, "?");
+  ok(screen_has("1 INV-20231103-0001"), "? again: back");
+
+  /* resize to 100x30 and back: the layout follows */
+  struct winsize big = {30, 100, 0, 0};
+  ioctl(master_fd, TIOCSWINSZ, &big);
+  ui_resize(&ui);
+  ui_draw(&ui, T0 + 65000);
+  drain();
+  ok(LINES == 30 && COLS == 100 && strstr(row(29), "q quit"), "resized to 100x30");
+  ok(ui_text_width(row(1), -1) == 33 && strstr(row(17), "3 INV-20231103-0003"),
+     "cards 33 columns wide, all three down the first column of 30 rows");
+  ioctl(master_fd, TIOCSWINSZ, &ws);
+  ui_resize(&ui);
+  ui_draw(&ui, T0 + 65000);
+  drain();
+  ok(LINES == 24 && COLS == 80 && strstr(row(23), "q quit"), "back to 80x24");
+
+  press(&ui, "q");
+  ok(c.quits == 1, "q quits");
+  ui_stop(&ui);
+  ui_stop(&ui);
+  ok(!ui.active, "stop is idempotent");
+  fclose(out);
+  fclose(in);
+  close(master_fd);
+  model_release(&m);
+}
+
+int main(void) {
+  setlocale(LC_ALL, "C.UTF-8");
+  subtest("text", t_text);
+  subtest("layout", t_layout);
+  subtest("screen", t_screen);
+  return done_testing();
+}

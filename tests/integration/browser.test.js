@@ -51,13 +51,15 @@ async function postOrder(h, token, body) {
   return r.json;
 }
 
-describe('browser test client in headless Chromium', { skip: !fs.existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
+describe('browser test client in headless Chromium', () => {
   let h;
   let context;
   let profile;
   const pageErrors = [];
 
   before(async () => {
+    // No silent skip: scripts/deps.sh --tests installs Debian's chromium.
+    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: install the Debian package chromium (scripts/deps.sh --tests)`);
     h = await start({ wsAuth: 'on' });
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'kds-chromium-'));
     context = await chromium.launchPersistentContext(profile, {

@@ -65,8 +65,21 @@ static int parse_minutes(const char *s, int *out) {
 }
 
 int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, size_t errlen) {
-  enum { O_SERVER = 256, O_TOKEN, O_STATION, O_NOBELL, O_PLAIN, O_NOCOLOR, O_FEED, O_KEYS, O_LOG, O_WARN, O_LATE,
-         O_HELP, O_VERSION };
+  enum {
+    O_SERVER = 256,
+    O_TOKEN,
+    O_STATION,
+    O_NOBELL,
+    O_PLAIN,
+    O_NOCOLOR,
+    O_FEED,
+    O_KEYS,
+    O_LOG,
+    O_WARN,
+    O_LATE,
+    O_HELP,
+    O_VERSION
+  };
   static const struct option opts[] = {
       {"server", required_argument, NULL, O_SERVER},   {"token", required_argument, NULL, O_TOKEN},
       {"station", required_argument, NULL, O_STATION}, {"no-bell", no_argument, NULL, O_NOBELL},
@@ -80,34 +93,58 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
   memset(a, 0, sizeof(*a));
   a->warn_min = 5;
   a->late_min = 10;
-  if ((env = getenv("KDS_SERVER")) && *env && copy_opt(a->server, sizeof(a->server), env, "KDS_SERVER", err, errlen))
+  if ((env = getenv("KDS_SERVER")) && *env &&
+      copy_opt(a->server, sizeof(a->server), env, "KDS_SERVER", err, errlen))
     return KDS_EINVAL;
-  if ((env = getenv("KDS_TOKEN")) && *env && copy_opt(a->token, sizeof(a->token), env, "KDS_TOKEN", err, errlen))
+  if ((env = getenv("KDS_TOKEN")) && *env &&
+      copy_opt(a->token, sizeof(a->token), env, "KDS_TOKEN", err, errlen))
     return KDS_EINVAL;
   if ((env = getenv("NO_COLOR")) && *env) a->no_color = 1;
   optind = 1;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
-      case O_SERVER: rc = copy_opt(a->server, sizeof(a->server), optarg, "--server", err, errlen); break;
-      case O_TOKEN: rc = copy_opt(a->token, sizeof(a->token), optarg, "--token", err, errlen); break;
-      case O_STATION: rc = copy_opt(a->station, sizeof(a->station), optarg, "--station", err, errlen); break;
-      case O_FEED: rc = copy_opt(a->feed, sizeof(a->feed), optarg, "--feed", err, errlen); break;
-      case O_KEYS: rc = copy_opt(a->keys_file, sizeof(a->keys_file), optarg, "--keys", err, errlen); break;
-      case O_LOG: rc = copy_opt(a->log_file, sizeof(a->log_file), optarg, "--log", err, errlen); break;
-      case O_NOBELL: a->no_bell = 1; break;
-      case O_PLAIN: a->plain = 1; break;
-      case O_NOCOLOR: a->no_color = 1; break;
+      case O_SERVER:
+        rc = copy_opt(a->server, sizeof(a->server), optarg, "--server", err, errlen);
+        break;
+      case O_TOKEN:
+        rc = copy_opt(a->token, sizeof(a->token), optarg, "--token", err, errlen);
+        break;
+      case O_STATION:
+        rc = copy_opt(a->station, sizeof(a->station), optarg, "--station", err, errlen);
+        break;
+      case O_FEED:
+        rc = copy_opt(a->feed, sizeof(a->feed), optarg, "--feed", err, errlen);
+        break;
+      case O_KEYS:
+        rc = copy_opt(a->keys_file, sizeof(a->keys_file), optarg, "--keys", err, errlen);
+        break;
+      case O_LOG:
+        rc = copy_opt(a->log_file, sizeof(a->log_file), optarg, "--log", err, errlen);
+        break;
+      case O_NOBELL:
+        a->no_bell = 1;
+        break;
+      case O_PLAIN:
+        a->plain = 1;
+        break;
+      case O_NOCOLOR:
+        a->no_color = 1;
+        break;
       case O_WARN:
       case O_LATE:
         if (parse_minutes(optarg, c == O_WARN ? &a->warn_min : &a->late_min)) {
-          snprintf(err, errlen, "%s wants whole minutes (1..1440), not \"%s\"", c == O_WARN ? "--warn" : "--late",
-                   optarg);
+          snprintf(err, errlen, "%s wants whole minutes (1..1440), not \"%s\"",
+                   c == O_WARN ? "--warn" : "--late", optarg);
           return KDS_EINVAL;
         }
         break;
-      case O_HELP: fputs(usage, out); return 1;
-      case O_VERSION: fputs("kds-tui 1.0\n", out); return 1;
+      case O_HELP:
+        fputs(usage, out);
+        return 1;
+      case O_VERSION:
+        fputs("kds-tui 1.0\n", out);
+        return 1;
       default:
         snprintf(err, errlen, "unknown or incomplete option \"%s\" (see --help)", argv[optind - 1]);
         return KDS_EINVAL;
@@ -127,9 +164,11 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
     }
     if (app_parse_url(a->server, host, sizeof(host), &port, path, sizeof(path), &https) != 0) {
       if (https)
-        snprintf(err, errlen, "https:// is not supported: run a local stunnel or an SSH tunnel and give its "
-                              "http://127.0.0.1:PORT (see the README)");
-      else snprintf(err, errlen, "bad --server \"%s\": expected http://HOST[:PORT]", a->server);
+        snprintf(err, errlen,
+                 "https:// is not supported: run a local stunnel or an SSH tunnel and give its "
+                 "http://127.0.0.1:PORT (see the README)");
+      else
+        snprintf(err, errlen, "bad --server \"%s\": expected http://HOST[:PORT]", a->server);
       return KDS_EINVAL;
     }
   }
@@ -149,10 +188,14 @@ int app_parse_url(const char *url, char *host, size_t hostlen, int *port, char *
     *https = 1;
     return KDS_EINVAL;
   }
-  if (strncasecmp(url, "http://", 7) == 0) p = url + 7;
-  else if (strncasecmp(url, "ws://", 5) == 0) p = url + 5;
-  else if (strstr(url, "://")) return KDS_EINVAL;
-  else p = url; /* "host:port" alone */
+  if (strncasecmp(url, "http://", 7) == 0)
+    p = url + 7;
+  else if (strncasecmp(url, "ws://", 5) == 0)
+    p = url + 5;
+  else if (strstr(url, "://"))
+    return KDS_EINVAL;
+  else
+    p = url; /* "host:port" alone */
   slash = strchr(p, '/');
   if (!slash) slash = p + strlen(p);
   if (*p == '[') {
@@ -205,14 +248,26 @@ int64_t app_backoff_ms(unsigned attempt, double rnd) {
 static void app_sync_ui(app_t *app) {
   ui_t *ui = &app->ui;
   switch (app->conn) {
-    case APP_LIVE: ui->conn = UI_LIVE; break;
-    case APP_LOADING: ui->conn = UI_LOADING; break;
-    case APP_CONNECTING: ui->conn = app->attempt ? UI_RECONNECTING : UI_CONNECTING; break;
-    case APP_WAITING: ui->conn = UI_RECONNECTING; break;
-    default: ui->conn = UI_OFFLINE; break;
+    case APP_LIVE:
+      ui->conn = UI_LIVE;
+      break;
+    case APP_LOADING:
+      ui->conn = UI_LOADING;
+      break;
+    case APP_CONNECTING:
+      ui->conn = app->attempt ? UI_RECONNECTING : UI_CONNECTING;
+      break;
+    case APP_WAITING:
+      ui->conn = UI_RECONNECTING;
+      break;
+    default:
+      ui->conn = UI_OFFLINE;
+      break;
   }
-  if (app->conn == APP_CONNECTING && app->attempt) ui->retry_at_ms = app_now_ms();
-  else ui->retry_at_ms = app->retry_at_ms;
+  if (app->conn == APP_CONNECTING && app->attempt)
+    ui->retry_at_ms = app_now_ms();
+  else
+    ui->retry_at_ms = app->retry_at_ms;
   ui_copy(ui->conn_detail, sizeof(ui->conn_detail), app->last_error);
 }
 
@@ -245,8 +300,10 @@ void app__say(app_t *app, enum ui_msg_level level, const char *fmt, ...) {
     ui_message(&app->ui, level, app_now_ms(), "%s", buf);
     app__redraw(app);
   }
-  if (level == UI_ERROR) log_warn("%s", buf);
-  else log_info("%s", buf);
+  if (level == UI_ERROR)
+    log_warn("%s", buf);
+  else
+    log_info("%s", buf);
 }
 
 /* ---- JSON ------------------------------------------------------------------------------------ */
@@ -257,10 +314,14 @@ static int hex4(const char *p, const char *end, unsigned *out) {
   for (int i = 0; i < 4; i++) {
     char c = p[i];
     v <<= 4;
-    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-    else return -1;
+    if (c >= '0' && c <= '9')
+      v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F')
+      v |= (unsigned)(c - 'A' + 10);
+    else
+      return -1;
   }
   *out = v;
   return 0;
@@ -284,8 +345,8 @@ cJSON *app_json_parse(const char *json, size_t len) {
       p++; /* any other escape: skip its second character (it may be a backslash) */
       continue;
     }
-    if (cu >= 0xd800 && cu <= 0xdbff && end - p >= 12 && p[6] == '\\' && p[7] == 'u' && hex4(p + 8, end, &lo) == 0 &&
-        lo >= 0xdc00 && lo <= 0xdfff) {
+    if (cu >= 0xd800 && cu <= 0xdbff && end - p >= 12 && p[6] == '\\' && p[7] == 'u' &&
+        hex4(p + 8, end, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
       p += 11; /* a proper pair */
       continue;
     }
@@ -310,7 +371,8 @@ static void apply_event(app_t *app, const char *name, const char *json, size_t l
   int rc;
   if (!payload) {
     log_warn("event %s: payload is not JSON; ignored", name);
-    if (strcmp(name, "new-order") == 0) app__say(app, UI_ERROR, "The server sent a new order that cannot be read");
+    if (strcmp(name, "new-order") == 0)
+      app__say(app, UI_ERROR, "The server sent a new order that cannot be read");
     return;
   }
   {
@@ -332,12 +394,15 @@ static void apply_event(app_t *app, const char *name, const char *json, size_t l
   if (rc < 0) {
     log_warn("event %s: not an order (%s); ignored", name, kds_strerror(rc));
     /* a new order the kitchen cannot see must not go unnoticed */
-    if (strcmp(name, "new-order") == 0) app__say(app, UI_ERROR, "The server sent a new order that cannot be read");
+    if (strcmp(name, "new-order") == 0)
+      app__say(app, UI_ERROR, "The server sent a new order that cannot be read");
     return;
   }
   if (app->args.plain) {
-    if (t && t->nvisible) plain_ticket(app->out, now, name, &app->model, t);
-    else if (rc == MODEL_REMOVED) plain_line(app->out, now, "%s %s %s", name, inv, status[0] ? status : "removed");
+    if (t && t->nvisible)
+      plain_ticket(app->out, now, name, &app->model, t);
+    else if (rc == MODEL_REMOVED)
+      plain_line(app->out, now, "%s %s %s", name, inv, status[0] ? status : "removed");
     return;
   }
   if (rc == MODEL_ADDED && t && t->nvisible) ui_ring(&app->ui);
@@ -363,8 +428,10 @@ void app_event_in(app_t *app, const char *name, const char *json, size_t len) {
     memcpy(e->json, json, len);
     e->json[len] = '\0';
     e->len = len;
-    if (app->buf_tail) app->buf_tail->next = e;
-    else app->buf_head = e;
+    if (app->buf_tail)
+      app->buf_tail->next = e;
+    else
+      app->buf_head = e;
     app->buf_tail = e;
     app->buf_count++;
     return;
@@ -398,11 +465,14 @@ void app_listing_apply(app_t *app, const cJSON *list) {
   if (rc) {
     app__say(app, UI_ERROR, "Could not read the open orders (%s)", kds_strerror(rc));
   } else if (app->args.plain) {
-    plain_line(app->out, now, "loaded %zu open orders (%zu shown, %zu new)", app->model.n, app->model.nvis, added);
+    plain_line(app->out, now, "loaded %zu open orders (%zu shown, %zu new)", app->model.n, app->model.nvis,
+               added);
     for (size_t i = 0; i < app->model.nvis; i++) {
       const ticket_t *t = app->model.vis[i];
-      if (!app->loaded_once) plain_ticket(app->out, now, "open", &app->model, t);
-      else if (t->seen_ms == now) plain_ticket(app->out, now, "missed", &app->model, t);
+      if (!app->loaded_once)
+        plain_ticket(app->out, now, "open", &app->model, t);
+      else if (t->seen_ms == now)
+        plain_ticket(app->out, now, "missed", &app->model, t);
     }
   } else if (added && app->loaded_once) {
     ui_ring(&app->ui);
@@ -441,7 +511,8 @@ void app__dirty(app_t *app) {
 
 /* ---- actions from the screen ------------------------------------------------------------ */
 
-static void act_set_status(void *ud, const char *invoice, enum ticket_status from, enum ticket_status to, int bump) {
+static void act_set_status(void *ud, const char *invoice, enum ticket_status from, enum ticket_status to,
+                           int bump) {
   app_t *app = ud;
   app_net_set_status(app, invoice, from, to, bump, 0);
 }
@@ -507,15 +578,17 @@ static void feed_line(app_t *app, const char *line, size_t len) {
   payload = cJSON_GetArrayItem(arr, 1);
   if (strcmp(name->valuestring, "$state") == 0 && cJSON_IsString(payload)) {
     const char *s = payload->valuestring;
-    app->conn = strcmp(s, "live") == 0      ? APP_LIVE
-                : strcmp(s, "loading") == 0 ? APP_LOADING
+    app->conn = strcmp(s, "live") == 0           ? APP_LIVE
+                : strcmp(s, "loading") == 0      ? APP_LOADING
                 : strcmp(s, "reconnecting") == 0 ? APP_WAITING
                                                  : APP_STOPPED;
     if (app->conn == APP_WAITING) app->retry_at_ms = app_now_ms() + 4000;
     app__dirty(app);
   } else if (payload && (text = cJSON_PrintUnformatted(payload))) {
-    if (strcmp(name->valuestring, "$load") == 0) app_listing_in(app, text, strlen(text));
-    else app_event_in(app, name->valuestring, text, strlen(text));
+    if (strcmp(name->valuestring, "$load") == 0)
+      app_listing_in(app, text, strlen(text));
+    else
+      app_event_in(app, name->valuestring, text, strlen(text));
     free(text);
   }
   cJSON_Delete(arr);
@@ -626,9 +699,10 @@ int app_start(app_t *app, uv_loop_t *loop, const app_args *args, char *err, size
 
   rc = model_init(&app->model, args->station[0] ? args->station : NULL);
   if (rc) {
-    snprintf(err, errlen, rc == KDS_EINVAL ? "bad --station: give up to %d category names, comma-separated"
-                                           : "out of memory",
-             MODEL_MAX_STATIONS);
+    snprintf(
+        err, errlen,
+        rc == KDS_EINVAL ? "bad --station: give up to %d category names, comma-separated" : "out of memory",
+        MODEL_MAX_STATIONS);
     return rc;
   }
   app->model_ready = 1;
@@ -640,13 +714,18 @@ int app_start(app_t *app, uv_loop_t *loop, const app_args *args, char *err, size
     char path[600];
     int bad = 0;
     const char *home = getenv("HOME");
-    if (args->keys_file[0]) snprintf(path, sizeof(path), "%s", args->keys_file);
-    else if (home) snprintf(path, sizeof(path), "%s/.config/kds/keys", home);
-    else path[0] = '\0';
+    if (args->keys_file[0])
+      snprintf(path, sizeof(path), "%s", args->keys_file);
+    else if (home)
+      snprintf(path, sizeof(path), "%s/.config/kds/keys", home);
+    else
+      path[0] = '\0';
     rc = path[0] ? keys_load_file(&app->keys, path, &bad) : 0;
     if (rc == KDS_EINVAL || (rc && args->keys_file[0])) {
-      if (rc == KDS_EINVAL) snprintf(err, errlen, "%s:%d: expected \"bind KEY REQUEST\"", path, bad);
-      else snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+      if (rc == KDS_EINVAL)
+        snprintf(err, errlen, "%s:%d: expected \"bind KEY REQUEST\"", path, bad);
+      else
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
       return KDS_EINVAL;
     }
   }
@@ -690,7 +769,8 @@ int app_start(app_t *app, uv_loop_t *loop, const app_args *args, char *err, size
     fflush(stderr);
     app->saved_stdout = dup(STDOUT_FILENO);
     app->saved_stderr = dup(STDERR_FILENO);
-    int fd = open(args->log_file[0] ? args->log_file : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int fd = open(args->log_file[0] ? args->log_file : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                  0600);
     if (fd >= 0) {
       dup2(fd, STDOUT_FILENO);
       dup2(fd, STDERR_FILENO);
@@ -706,8 +786,12 @@ int app_start(app_t *app, uv_loop_t *loop, const app_args *args, char *err, size
     uv_poll_start(&app->input, UV_READABLE | UV_DISCONNECT, on_input);
   }
 
-  if (args->feed[0]) rc = feed_start(app, err, errlen);
-  else rc = app_net_start(app, err, errlen);
+  /* In --plain mode stdout carries the event lines: diagnostics go to stderr only. */
+  if (args->plain) kds_log_set(KDS_LOG_WARN);
+  if (args->feed[0])
+    rc = feed_start(app, err, errlen);
+  else
+    rc = app_net_start(app, err, errlen);
   if (rc) return rc;
   on_tick(&app->tick);
   return 0;
@@ -718,10 +802,12 @@ void app_close(app_t *app) {
   app->quitting = 1;
   app_net_stop(app);
   app__drop_held(app);
-  if (app->feed_open && !uv_is_closing((uv_handle_t *)&app->feed)) uv_close((uv_handle_t *)&app->feed, on_feed_closed);
-  uv_handle_t *hs[] = {(uv_handle_t *)&app->tick,    (uv_handle_t *)&app->retry,   (uv_handle_t *)&app->sigint,
-                       (uv_handle_t *)&app->sigterm, (uv_handle_t *)&app->sighup, (uv_handle_t *)&app->sigwinch,
-                       (uv_handle_t *)&app->input,   (uv_handle_t *)&app->prep};
+  if (app->feed_open && !uv_is_closing((uv_handle_t *)&app->feed))
+    uv_close((uv_handle_t *)&app->feed, on_feed_closed);
+  uv_handle_t *hs[] = {(uv_handle_t *)&app->tick,   (uv_handle_t *)&app->retry,
+                       (uv_handle_t *)&app->sigint, (uv_handle_t *)&app->sigterm,
+                       (uv_handle_t *)&app->sighup, (uv_handle_t *)&app->sigwinch,
+                       (uv_handle_t *)&app->input,  (uv_handle_t *)&app->prep};
   for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
     /* only handles that were initialised (they have our app in data) */
     if (hs[i]->data == app && !uv_is_closing(hs[i])) uv_close(hs[i], on_handle_closed);

@@ -17,22 +17,22 @@
 
 #define APP_BACKOFF_MIN_MS 500
 #define APP_BACKOFF_MAX_MS 30000
-#define APP_ACK_TIMEOUT_MS 10000   /* a status change unanswered this long is reported lost */
-#define APP_LOAD_TIMEOUT_MS 15000  /* the REST load of the open queue */
+#define APP_ACK_TIMEOUT_MS 10000                 /* a status change unanswered this long is reported lost */
+#define APP_LOAD_TIMEOUT_MS 15000                /* the REST load of the open queue */
 #define APP_LOAD_MAX_BYTES (64u * 1024u * 1024u) /* a listing larger than this is refused */
-#define APP_LOAD_PAGE 1000         /* the server's maximum page (SPEC 3) */
-#define APP_BUFFER_MAX 10000       /* live events held while the queue loads */
+#define APP_LOAD_PAGE 1000                       /* the server's maximum page (SPEC 3) */
+#define APP_BUFFER_MAX 10000                     /* live events held while the queue loads */
 
 typedef struct app_args {
-  char server[512];  /* --server / KDS_SERVER, "http://host:port" */
-  char token[512];   /* --token / KDS_TOKEN */
-  char station[512]; /* --station "SAUS ASIN,SAUS MANIS" ("" = all) */
-  char feed[512];    /* --feed PATH: events from a FIFO instead of a server (tests, demos) */
-  char keys_file[512]; /* --keys PATH; default ~/.config/kds/keys if it exists */
-  char log_file[512];  /* --log PATH: where log lines go in screen mode (default: nowhere) */
-  int no_bell;       /* --no-bell */
-  int plain;         /* --plain: one line per event on stdout, no curses */
-  int no_color;      /* --no-color or NO_COLOR set */
+  char server[512];       /* --server / KDS_SERVER, "http://host:port" */
+  char token[512];        /* --token / KDS_TOKEN */
+  char station[512];      /* --station "SAUS ASIN,SAUS MANIS" ("" = all) */
+  char feed[512];         /* --feed PATH: events from a FIFO instead of a server (tests, demos) */
+  char keys_file[512];    /* --keys PATH; default ~/.config/kds/keys if it exists */
+  char log_file[512];     /* --log PATH: where log lines go in screen mode (default: nowhere) */
+  int no_bell;            /* --no-bell */
+  int plain;              /* --plain: one line per event on stdout, no curses */
+  int no_color;           /* --no-color or NO_COLOR set */
   int warn_min, late_min; /* --warn MIN (5), --late MIN (10) */
 } app_args;
 
@@ -72,51 +72,51 @@ typedef struct app {
   model_t model;
   keys_t keys;
   ui_t ui;
-  FILE *out;         /* --plain output (stdout) */
+  FILE *out; /* --plain output (stdout) */
 
-  uv_timer_t tick;   /* redraw once a second, on the second */
-  uv_poll_t input;   /* keys on stdin */
+  uv_timer_t tick; /* redraw once a second, on the second */
+  uv_poll_t input; /* keys on stdin */
   uv_signal_t sigwinch, sigint, sigterm, sighup;
-  uv_timer_t retry;  /* next connection attempt */
-  uv_prepare_t prep; /* one frame per loop iteration, however many events came */
-  int handles;       /* handles started: the close callbacks count down */
+  uv_timer_t retry;               /* next connection attempt */
+  uv_prepare_t prep;              /* one frame per loop iteration, however many events came */
+  int handles;                    /* handles started: the close callbacks count down */
   int saved_stdout, saved_stderr; /* the terminal's stdout/stderr while the screen is up (-1: none) */
-  FILE *tty;         /* what curses writes to: a copy of stdout's terminal */
+  FILE *tty;                      /* what curses writes to: a copy of stdout's terminal */
   int model_ready;
 
   /* the link */
   enum app_conn conn;
-  unsigned attempt;        /* failed attempts in a row (backoff exponent) */
+  unsigned attempt; /* failed attempts in a row (backoff exponent) */
   int64_t retry_at_ms;
   char host[256];
   int port;
-  char base_path[256];     /* path prefix of --server ("" or "/kds") */
-  struct ws_hub *hub;      /* the loop's WebSocket machinery */
-  struct sioc *sio;        /* the Socket.IO link */
-  struct httpc *http;      /* REST (the open queue) */
-  int link_open;           /* sioc_connect succeeded, on_disconnect not yet seen */
-  unsigned load_gen;       /* the current load; answers to older ones are ignored */
-  void *listing;           /* cJSON array: the pages loaded so far */
-  char before[48];         /* paging: the last invoice of the previous page */
-  int reload_again;        /* events overflowed during the load: load once more */
-  int auth_failed;         /* the server refused the token: OFFLINE until it accepts it */
+  char base_path[256]; /* path prefix of --server ("" or "/kds") */
+  struct ws_hub *hub;  /* the loop's WebSocket machinery */
+  struct sioc *sio;    /* the Socket.IO link */
+  struct httpc *http;  /* REST (the open queue) */
+  int link_open;       /* sioc_connect succeeded, on_disconnect not yet seen */
+  unsigned load_gen;   /* the current load; answers to older ones are ignored */
+  void *listing;       /* cJSON array: the pages loaded so far */
+  char before[48];     /* paging: the last invoice of the previous page */
+  int reload_again;    /* events overflowed during the load: load once more */
+  int auth_failed;     /* the server refused the token: OFFLINE until it accepts it */
   int net_stopping;
   app_event *buf_head, *buf_tail; /* events held while loading */
   size_t buf_count;
-  int loaded_once;         /* the first load does not highlight/ring */
-  size_t bumps;            /* status changes awaiting their ack */
+  int loaded_once; /* the first load does not highlight/ring */
+  size_t bumps;    /* status changes awaiting their ack */
   char last_error[160];
 
   /* --feed */
   uv_pipe_t feed;
   int feed_open;
   kds_buf feed_buf;
-  char rbuf[65536];  /* read buffer of the feed */
+  char rbuf[65536]; /* read buffer of the feed */
 
   uint64_t drawn_version;
   int quitting;
   int exit_code;
-  int fatal;               /* an error that retrying cannot fix (bad token) */
+  int fatal; /* an error that retrying cannot fix (bad token) */
 } app_t;
 
 /* Sets up the app on `loop` (loop->data = app): model, keys, screen (unless --plain), timers,
@@ -159,10 +159,11 @@ void app_listing_apply(app_t *app, const cJSON *list);
 cJSON *app_json_parse(const char *json, size_t len);
 
 /* Internals shared by app.c and app_net.c. */
-void app__redraw(app_t *app);            /* draw a frame now */
-void app__dirty(app_t *app);             /* draw a frame before the loop sleeps */
-void app__say(app_t *app, enum ui_msg_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void app__drop_held(app_t *app);         /* forget events held during a load */
+void app__redraw(app_t *app); /* draw a frame now */
+void app__dirty(app_t *app);  /* draw a frame before the loop sleeps */
+void app__say(app_t *app, enum ui_msg_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void app__drop_held(app_t *app); /* forget events held during a load */
 void app__handle_closed(app_t *app);
 
 /* Plain mode output (plain.c): one line per event. */

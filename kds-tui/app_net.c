@@ -42,8 +42,8 @@ static void schedule(app_t *app, int64_t delay_ms) {
   app->retry_at_ms = app_now_ms() + delay_ms;
   uv_timer_start(&app->retry, on_retry, (uint64_t)delay_ms, 0);
   if (app->args.plain) {
-    plain_line(app->out, app_now_ms(), "%s; reconnecting in %.1fs", app->last_error[0] ? app->last_error : "offline",
-               (double)delay_ms / 1000.0);
+    plain_line(app->out, app_now_ms(), "%s; reconnecting in %.1fs",
+               app->last_error[0] ? app->last_error : "offline", (double)delay_ms / 1000.0);
   }
   app__dirty(app);
 }
@@ -91,7 +91,8 @@ static void on_sio_event(sioc_t *s, const char *event, const char *args, size_t 
   kds_slice first;
   size_t pos = 0;
   (void)ack_id; /* the server never asks the display for an ack */
-  if (strcmp(event, "new-order") != 0 && strcmp(event, "order-updated") != 0 && strcmp(event, "order-deleted") != 0)
+  if (strcmp(event, "new-order") != 0 && strcmp(event, "order-updated") != 0 &&
+      strcmp(event, "order-deleted") != 0)
     return;
   /* The payload is the first argument; with connection state recovery the server adds an
    * offset string after it, which is not ours to read. */
@@ -127,8 +128,10 @@ static void on_sio_disconnect(sioc_t *s, int err, const char *reason) {
     return;
   }
   if (!app->auth_failed) {
-    if (err) snprintf(app->last_error, sizeof(app->last_error), "%s: %s", reason, kds_strerror(err));
-    else snprintf(app->last_error, sizeof(app->last_error), "%s", reason);
+    if (err)
+      snprintf(app->last_error, sizeof(app->last_error), "%s: %s", reason, kds_strerror(err));
+    else
+      snprintf(app->last_error, sizeof(app->last_error), "%s", reason);
   }
   log_info("link down: %s", app->last_error);
   if (was_live) app->attempt = 0; /* a link that worked: start the backoff from the bottom */
@@ -185,8 +188,10 @@ static void load_failed(app_t *app, const char *fmt, const char *detail) {
   snprintf(app->last_error, sizeof(app->last_error), fmt, detail);
   app__say(app, UI_ERROR, "%s", app->last_error);
   forget_load(app);
-  if (app->link_open) sioc_disconnect(app->sio); /* on_disconnect schedules the retry */
-  else schedule(app, -1);
+  if (app->link_open)
+    sioc_disconnect(app->sio); /* on_disconnect schedules the retry */
+  else
+    schedule(app, -1);
 }
 
 static void load_done(app_t *app) {
@@ -323,12 +328,18 @@ void app_net_reload_later(app_t *app) {
 
 static const char *upper_status(enum ticket_status s) {
   switch (s) {
-    case TS_NEW: return "NEW";
-    case TS_PREPARING: return "PREPARING";
-    case TS_READY: return "READY";
-    case TS_COMPLETED: return "COMPLETED";
-    case TS_CANCELLED: return "CANCELLED";
-    default: return "?";
+    case TS_NEW:
+      return "NEW";
+    case TS_PREPARING:
+      return "PREPARING";
+    case TS_READY:
+      return "READY";
+    case TS_COMPLETED:
+      return "COMPLETED";
+    case TS_CANCELLED:
+      return "CANCELLED";
+    default:
+      return "?";
   }
 }
 
@@ -367,7 +378,9 @@ static void on_status_ack(void *ud, int err, const char *args, size_t len) {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
     app__say(app, UI_ERROR, "%s -> %s refused: %.150s", b->invoice, upper_status(b->to),
-             cJSON_IsString(m) ? m->valuestring : cJSON_IsString(c) ? c->valuestring : "no reason given");
+             cJSON_IsString(m)   ? m->valuestring
+             : cJSON_IsString(c) ? c->valuestring
+                                 : "no reason given");
   }
 out:
   cJSON_Delete(a);
@@ -375,8 +388,8 @@ out:
   free(b);
 }
 
-int app_net_set_status(app_t *app, const char *invoice, enum ticket_status from, enum ticket_status to, int bump,
-                       int recall) {
+int app_net_set_status(app_t *app, const char *invoice, enum ticket_status from, enum ticket_status to,
+                       int bump, int recall) {
   kds_buf args = KDS_BUF_INIT;
   app_bump *b;
   int rc;
@@ -403,7 +416,8 @@ int app_net_set_status(app_t *app, const char *invoice, enum ticket_status from,
   rc = kds_buf_adds(&args, "{\"invoice_number\":");
   if (!rc) rc = sio_json_quote(&args, invoice, strlen(invoice));
   if (!rc) rc = kds_buf_addf(&args, ",\"status\":\"%s\"}", model_status_name(to));
-  if (!rc) rc = sioc_emit(app->sio, "order-status", args.base, args.len, on_status_ack, b, APP_ACK_TIMEOUT_MS);
+  if (!rc)
+    rc = sioc_emit(app->sio, "order-status", args.base, args.len, on_status_ack, b, APP_ACK_TIMEOUT_MS);
   kds_buf_release(&args);
   if (rc) {
     free(b);
@@ -445,8 +459,10 @@ void app_net_stop(app_t *app) {
   forget_load(app);
   if (app->http) httpc_free(app->http);
   app->http = NULL;
-  if (app->link_open) sioc_disconnect(app->sio); /* on_disconnect finishes */
-  else net_finish(app);
+  if (app->link_open)
+    sioc_disconnect(app->sio); /* on_disconnect finishes */
+  else
+    net_finish(app);
 }
 
 void app_net_release(app_t *app) {

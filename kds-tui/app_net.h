@@ -22,8 +22,8 @@ void app_net_release(app_t *app);
  * once acknowledged; `recall` marks a recall (for the messages). The outcome is shown on the
  * status line either way. Returns 0 if sent, or a negative error when it could not be sent
  * (offline...), after saying so. */
-int app_net_set_status(app_t *app, const char *invoice, enum ticket_status from, enum ticket_status to, int bump,
-                       int recall);
+int app_net_set_status(app_t *app, const char *invoice, enum ticket_status from, enum ticket_status to,
+                       int bump, int recall);
 
 /* Too many events arrived during a load: drop them and load again when this load ends. */
 void app_net_reload_later(app_t *app);

@@ -33,18 +33,33 @@ int keys_request_parse(const char *name) {
   return -1;
 }
 
-#define CTRL_(c) ((c) & 0x1f)
+#define CTRL_(c) ((c)&0x1f)
 
 void keys_init(keys_t *k) {
   static const key_binding defaults[] = {
-      {KEY_LEFT, REQ_LEFT, 0},       {'h', REQ_LEFT, 0},         {KEY_RIGHT, REQ_RIGHT, 0},
-      {'l', REQ_RIGHT, 0},           {KEY_UP, REQ_UP, 0},        {'k', REQ_UP, 0},
-      {KEY_DOWN, REQ_DOWN, 0},       {'j', REQ_DOWN, 0},         {KEY_NPAGE, REQ_PAGE_NEXT, 0},
-      {'n', REQ_PAGE_NEXT, 0},       {KEY_PPAGE, REQ_PAGE_PREV, 0}, {'p', REQ_PAGE_PREV, 0},
-      {' ', REQ_START, 0},           {'\n', REQ_BUMP, 0},        {'\r', REQ_BUMP, 0},
-      {KEY_ENTER, REQ_BUMP, 0},      {'r', REQ_RECALL, 0},       {'a', REQ_ALLDAY, 0},
-      {'?', REQ_HELP, 0},            {KEY_F(1), REQ_HELP, 0},    {27, REQ_BACK, 0},
-      {CTRL_('l'), REQ_REDRAW, 0},   {'q', REQ_QUIT, 0},
+      {KEY_LEFT, REQ_LEFT, 0},
+      {'h', REQ_LEFT, 0},
+      {KEY_RIGHT, REQ_RIGHT, 0},
+      {'l', REQ_RIGHT, 0},
+      {KEY_UP, REQ_UP, 0},
+      {'k', REQ_UP, 0},
+      {KEY_DOWN, REQ_DOWN, 0},
+      {'j', REQ_DOWN, 0},
+      {KEY_NPAGE, REQ_PAGE_NEXT, 0},
+      {'n', REQ_PAGE_NEXT, 0},
+      {KEY_PPAGE, REQ_PAGE_PREV, 0},
+      {'p', REQ_PAGE_PREV, 0},
+      {' ', REQ_START, 0},
+      {'\n', REQ_BUMP, 0},
+      {'\r', REQ_BUMP, 0},
+      {KEY_ENTER, REQ_BUMP, 0},
+      {'r', REQ_RECALL, 0},
+      {'a', REQ_ALLDAY, 0},
+      {'?', REQ_HELP, 0},
+      {KEY_F(1), REQ_HELP, 0},
+      {27, REQ_BACK, 0},
+      {CTRL_('l'), REQ_REDRAW, 0},
+      {'q', REQ_QUIT, 0},
   };
   k->n = 0;
   for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) k->b[k->n++] = defaults[i];
@@ -80,11 +95,11 @@ static const struct {
   int key;
   const char *name;
 } key_names[] = {
-    {'\n', "Enter"},      {'\r', "Enter"},     {KEY_ENTER, "KpEnter"}, {' ', "Space"},
-    {27, "Esc"},          {'\t', "Tab"},        {KEY_LEFT, "Left"},     {KEY_RIGHT, "Right"},
-    {KEY_UP, "Up"},       {KEY_DOWN, "Down"},   {KEY_NPAGE, "PgDn"},    {KEY_PPAGE, "PgUp"},
-    {KEY_HOME, "Home"},   {KEY_END, "End"},     {KEY_BACKSPACE, "Backspace"}, {KEY_DC, "Del"},
-    {KEY_IC, "Ins"},      {127, "Backspace2"},
+    {'\n', "Enter"},    {'\r', "Enter"},     {KEY_ENTER, "KpEnter"},       {' ', "Space"},
+    {27, "Esc"},        {'\t', "Tab"},       {KEY_LEFT, "Left"},           {KEY_RIGHT, "Right"},
+    {KEY_UP, "Up"},     {KEY_DOWN, "Down"},  {KEY_NPAGE, "PgDn"},          {KEY_PPAGE, "PgUp"},
+    {KEY_HOME, "Home"}, {KEY_END, "End"},    {KEY_BACKSPACE, "Backspace"}, {KEY_DC, "Del"},
+    {KEY_IC, "Ins"},    {127, "Backspace2"},
 };
 
 const char *keys_key_name(int key, char *out, size_t size) {
@@ -94,10 +109,14 @@ const char *keys_key_name(int key, char *out, size_t size) {
       return out;
     }
   }
-  if (key >= KEY_F(1) && key <= KEY_F(24)) snprintf(out, size, "F%d", key - KEY_F(0));
-  else if (key > 0 && key < 0x20) snprintf(out, size, "^%c", key + '@');
-  else if (key > 0x20 && key < 0x7f) snprintf(out, size, "%c", key);
-  else snprintf(out, size, "<%d>", key);
+  if (key >= KEY_F(1) && key <= KEY_F(24))
+    snprintf(out, size, "F%d", key - KEY_F(0));
+  else if (key > 0 && key < 0x20)
+    snprintf(out, size, "^%c", key + '@');
+  else if (key > 0x20 && key < 0x7f)
+    snprintf(out, size, "%c", key);
+  else
+    snprintf(out, size, "<%d>", key);
   return out;
 }
 
@@ -147,8 +166,10 @@ const char *keys_label(const keys_t *k, enum request req, char *out, size_t size
           }
         }
       }
-      if (hi > key) snprintf(name, sizeof(name), "%c-%c", key, hi);
-      else keys_key_name(key, name, sizeof(name));
+      if (hi > key)
+        snprintf(name, sizeof(name), "%c-%c", key, hi);
+      else
+        keys_key_name(key, name, sizeof(name));
     } else {
       keys_key_name(key, name, sizeof(name));
     }

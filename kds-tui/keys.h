@@ -8,35 +8,35 @@
 #include <stddef.h>
 
 /* X(NAME, "name in keymap files", "help text") */
-#define KDS_REQ_MAP(X)                                                     \
-  X(NONE, "none", NULL)                                                    \
-  X(LEFT, "left", "select the ticket to the left")                         \
-  X(RIGHT, "right", "select the ticket to the right")                      \
-  X(UP, "up", "select the ticket above")                                   \
-  X(DOWN, "down", "select the ticket below")                               \
-  X(PAGE_NEXT, "page-next", "next page of tickets")                        \
-  X(PAGE_PREV, "page-prev", "previous page of tickets")                    \
-  X(START, "start", "start the selected ticket (preparing)")               \
-  X(BUMP, "bump", "bump the selected ticket: ready, then completed")       \
-  X(BUMP_NTH, "bump-nth", "bump the ticket with that number on screen")    \
-  X(RECALL, "recall", "recall the last ticket bumped here")                \
-  X(ALLDAY, "all-day", "all-day view: each item's total on open tickets")  \
-  X(HELP, "help", "this help")                                             \
-  X(BACK, "back", "back to the tickets")                                   \
-  X(REDRAW, "redraw", "redraw the screen")                                 \
+#define KDS_REQ_MAP(X)                                                    \
+  X(NONE, "none", NULL)                                                   \
+  X(LEFT, "left", "select the ticket to the left")                        \
+  X(RIGHT, "right", "select the ticket to the right")                     \
+  X(UP, "up", "select the ticket above")                                  \
+  X(DOWN, "down", "select the ticket below")                              \
+  X(PAGE_NEXT, "page-next", "next page of tickets")                       \
+  X(PAGE_PREV, "page-prev", "previous page of tickets")                   \
+  X(START, "start", "start the selected ticket (preparing)")              \
+  X(BUMP, "bump", "bump the selected ticket: ready, then completed")      \
+  X(BUMP_NTH, "bump-nth", "bump the ticket with that number on screen")   \
+  X(RECALL, "recall", "recall the last ticket bumped here")               \
+  X(ALLDAY, "all-day", "all-day view: each item's total on open tickets") \
+  X(HELP, "help", "this help")                                            \
+  X(BACK, "back", "back to the tickets")                                  \
+  X(REDRAW, "redraw", "redraw the screen")                                \
   X(QUIT, "quit", "quit")
 
 enum request {
 #define X(name, cfg, help) REQ_##name,
   KDS_REQ_MAP(X)
 #undef X
-  REQ__COUNT
+      REQ__COUNT
 };
 
 typedef struct key_binding {
-  int key;          /* a curses key code (KEY_LEFT) or a character ('q', '\n', ' ') */
+  int key; /* a curses key code (KEY_LEFT) or a character ('q', '\n', ' ') */
   enum request req;
-  int arg;          /* REQ_BUMP_NTH: which ticket (1-9) */
+  int arg; /* REQ_BUMP_NTH: which ticket (1-9) */
 } key_binding;
 
 #define KEYS_MAX 128

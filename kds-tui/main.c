@@ -37,8 +37,10 @@ int main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   if (rc == 0 && app->exit_code == 0 && app->fatal) rc = -1;
   int code = rc ? 1 : app->exit_code;
-  if (rc) fprintf(stderr, "kds-tui: %s\n", err[0] ? err : "failed");
-  else if (app->fatal) fprintf(stderr, "kds-tui: %s\n", app->last_error);
+  if (rc)
+    fprintf(stderr, "kds-tui: %s\n", err[0] ? err : "failed");
+  else if (app->fatal)
+    fprintf(stderr, "kds-tui: %s\n", app->last_error);
   app_release(app);
   free(app);
   if (uv_loop_close(&loop) != 0) fprintf(stderr, "kds-tui: handles left open at exit\n");

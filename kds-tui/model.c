@@ -36,10 +36,14 @@ static size_t utf8_seq(const unsigned char *p, size_t n) {
   size_t len;
   unsigned cp;
   if (p[0] < 0x80) return 1;
-  if ((p[0] & 0xe0) == 0xc0) len = 2, cp = p[0] & 0x1f;
-  else if ((p[0] & 0xf0) == 0xe0) len = 3, cp = p[0] & 0x0f;
-  else if ((p[0] & 0xf8) == 0xf0) len = 4, cp = p[0] & 0x07;
-  else return 0;
+  if ((p[0] & 0xe0) == 0xc0)
+    len = 2, cp = p[0] & 0x1f;
+  else if ((p[0] & 0xf0) == 0xe0)
+    len = 3, cp = p[0] & 0x0f;
+  else if ((p[0] & 0xf8) == 0xf0)
+    len = 4, cp = p[0] & 0x07;
+  else
+    return 0;
   if (len > n) return 0;
   for (size_t i = 1; i < len; i++) {
     if ((p[i] & 0xc0) != 0x80) return 0;
@@ -268,13 +272,14 @@ static int context_of(const cJSON *order, char **out) {
     table = tbuf;
   }
   if (type) {
-    const char *label = strcmp(type, "dine_in") == 0     ? "DINE IN"
+    const char *label = strcmp(type, "dine_in") == 0    ? "DINE IN"
                         : strcmp(type, "takeaway") == 0 ? "TAKEAWAY"
                         : strcmp(type, "delivery") == 0 ? "DELIVERY"
-                                                         : type;
+                                                        : type;
     o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%.40s", label);
   }
-  if (table && o < sizeof(buf)) o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%sT%.20s", o ? " " : "", table);
+  if (table && o < sizeof(buf))
+    o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%sT%.20s", o ? " " : "", table);
   if (cust && o < sizeof(buf)) snprintf(buf + o, sizeof(buf) - o, "%s%.80s", buf[0] ? " " : "", cust);
   return text_set(out, buf);
 }
@@ -552,7 +557,8 @@ int model_load(model_t *m, const cJSON *list, int64_t now_ms, int highlight, siz
     /* The listing is the truth as of now: it overrides tombstones (a recalled order). */
     tomb_forget(m, t->invoice);
     rc = upsert(m, t, now_ms, highlight, NULL);
-    if (rc == MODEL_ADDED) n++;
+    if (rc == MODEL_ADDED)
+      n++;
     else if (rc == KDS_ENOMEM) {
       rebuild_visible(m);
       return rc;
@@ -655,8 +661,10 @@ long model_allday(const model_t *m, model_allday_row **rows) {
         n++;
       }
       long q = l->qty > 0 ? l->qty : 1;
-      if (t->status == TS_READY) r[k].ready += q;
-      else r[k].todo += q;
+      if (t->status == TS_READY)
+        r[k].ready += q;
+      else
+        r[k].todo += q;
     }
   }
   /* Group rows by category in the order categories first appeared, names sorted within:

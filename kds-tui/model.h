@@ -12,13 +12,13 @@
 #include <cjson/cJSON.h>
 
 /* Limits: a hostile or broken server cannot make the display grow without bound. */
-#define MODEL_MAX_TICKETS 5000   /* open tickets kept; more are refused (and counted) */
-#define MODEL_MAX_LINES 200      /* lines per ticket (the server's own limit) */
-#define MODEL_MAX_TEXT 160       /* bytes kept of a product/category name or note */
-#define MODEL_MAX_STATIONS 32    /* categories in --station */
-#define MODEL_RECALL_MAX 20      /* bumps kept for recall (SPEC 10) */
+#define MODEL_MAX_TICKETS 5000           /* open tickets kept; more are refused (and counted) */
+#define MODEL_MAX_LINES 200              /* lines per ticket (the server's own limit) */
+#define MODEL_MAX_TEXT 160               /* bytes kept of a product/category name or note */
+#define MODEL_MAX_STATIONS 32            /* categories in --station */
+#define MODEL_RECALL_MAX 20              /* bumps kept for recall (SPEC 10) */
 #define MODEL_RECALL_MS (30 * 60 * 1000) /* ... made in the last 30 minutes */
-#define MODEL_TOMBS 1024         /* recently closed invoices remembered against stale events */
+#define MODEL_TOMBS 1024                 /* recently closed invoices remembered against stale events */
 
 enum ticket_status { TS_NEW, TS_PREPARING, TS_READY, TS_COMPLETED, TS_CANCELLED, TS_UNKNOWN };
 
@@ -27,9 +27,9 @@ enum ticket_status { TS_NEW, TS_PREPARING, TS_READY, TS_COMPLETED, TS_CANCELLED,
 typedef struct model_line {
   char *category;
   char *name;
-  char *note; /* per-line modifier (SPEC 10), or NULL */
-  int qty;    /* exact quantity; 0 when the server sent only category `items` (unknown) */
-  int done;   /* SPEC 10 item-level done: drawn dimmed */
+  char *note;  /* per-line modifier (SPEC 10), or NULL */
+  int qty;     /* exact quantity; 0 when the server sent only category `items` (unknown) */
+  int done;    /* SPEC 10 item-level done: drawn dimmed */
   int visible; /* passes the station filter */
 } model_line;
 
@@ -40,13 +40,13 @@ typedef struct ticket {
   int64_t updated_ms; /* server's updated_at: orders each change of one order */
   int64_t seen_ms;    /* when this display first showed it: the "new ticket" highlight */
   int64_t outlet_id;
-  int rush;           /* SPEC 10: goes to the front, with a marker */
-  char *note;         /* order note, or NULL */
-  char *context;      /* "dine in T4", "takeaway Budi"... (SPEC 10 keys), or NULL */
-  model_line *lines;  /* grouped by category, categories in the order's display order */
+  int rush;          /* SPEC 10: goes to the front, with a marker */
+  char *note;        /* order note, or NULL */
+  char *context;     /* "dine in T4", "takeaway Budi"... (SPEC 10 keys), or NULL */
+  model_line *lines; /* grouped by category, categories in the order's display order */
   size_t nlines;
-  size_t nvisible;    /* lines passing the station filter; 0 hides the ticket */
-  int pending;        /* a status change was sent and its ack is awaited */
+  size_t nvisible; /* lines passing the station filter; 0 hides the ticket */
+  int pending;     /* a status change was sent and its ack is awaited */
 } ticket_t;
 
 /* What one applied event did, for the caller (bell, plain output). */
@@ -66,7 +66,7 @@ typedef struct model_stat {
 typedef struct model {
   ticket_t **tickets; /* open tickets, sorted: rush first, then oldest created first */
   size_t n, cap;
-  ticket_t **vis;     /* the ones the station filter lets through, same order */
+  ticket_t **vis; /* the ones the station filter lets through, same order */
   size_t nvis;
 
   char *stations[MODEL_MAX_STATIONS]; /* --station categories; none = show everything */
@@ -75,15 +75,18 @@ typedef struct model {
   model_recall recall[MODEL_RECALL_MAX]; /* a stack: recall[nrecall-1] is the newest */
   size_t nrecall;
 
-  char today[11];      /* YYYY-MM-DD (local) the stats below are about */
-  model_stat *stats;   /* today's created->ready times, one per invoice */
+  char today[11];    /* YYYY-MM-DD (local) the stats below are about */
+  model_stat *stats; /* today's created->ready times, one per invoice */
   size_t nstats, stats_cap;
 
-  struct { char invoice[48]; int64_t updated_ms; } tombs[MODEL_TOMBS]; /* ring */
+  struct {
+    char invoice[48];
+    int64_t updated_ms;
+  } tombs[MODEL_TOMBS]; /* ring */
   size_t ntombs, tomb_next;
 
-  uint64_t version;    /* bumped on every change: the UI redraws when it moves */
-  uint64_t refused;    /* tickets refused for MODEL_MAX_TICKETS */
+  uint64_t version;         /* bumped on every change: the UI redraws when it moves */
+  uint64_t refused;         /* tickets refused for MODEL_MAX_TICKETS */
   int64_t warn_ms, late_ms; /* age thresholds (default 5 and 10 minutes) */
   int64_t skew_ms;          /* server clock - our clock, added to "now" for ages (0 if unknown) */
 } model_t;

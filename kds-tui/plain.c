@@ -1,6 +1,6 @@
 /* plain.c: --plain output: one line per event on stdout, no curses (logs, pipes, tests).
- *   10:15:02 new-order INV-20231103-0001 new 00:00 | ISI CORNDOG: 2x Corndog Sosis | SAUS ASIN: 1x Saus Tomat | note: no onion
- * Text comes from the model, already cleaned of control characters. */
+ *   10:15:02 new-order INV-20231103-0001 new 00:00 | ISI CORNDOG: 2x Corndog Sosis | SAUS ASIN: 1x Saus Tomat
+ * | note: no onion Text comes from the model, already cleaned of control characters. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,8 +46,10 @@ void plain_ticket(FILE *out, int64_t now_ms, const char *what, const model_t *m,
     } else {
       fputc(',', out);
     }
-    if (l->qty > 0) fprintf(out, " %dx %s", l->qty, l->name);
-    else fprintf(out, " %s", l->name);
+    if (l->qty > 0)
+      fprintf(out, " %dx %s", l->qty, l->name);
+    else
+      fprintf(out, " %s", l->name);
     if (l->note) fprintf(out, " (%s)", l->note);
     if (l->done) fputs(" [done]", out);
   }

@@ -4,6 +4,8 @@
 #include "ui.h"
 
 #include <curses.h>
+#include <term.h>
+#undef bell /* a terminfo capability macro: ui_t has a field of that name */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,8 +85,10 @@ void ui_copy(char *dst, size_t size, const char *src) {
 
 const char *ui_fmt_age(int64_t ms, char out[16]) {
   int64_t s = ms < 0 ? 0 : ms / 1000;
-  if (s >= 3600) snprintf(out, 16, "%d:%02d:%02d", (int)(s / 3600 % 1000), (int)(s / 60 % 60), (int)(s % 60));
-  else snprintf(out, 16, "%02d:%02d", (int)(s / 60), (int)(s % 60));
+  if (s >= 3600)
+    snprintf(out, 16, "%d:%02d:%02d", (int)(s / 3600 % 1000), (int)(s / 60 % 60), (int)(s % 60));
+  else
+    snprintf(out, 16, "%02d:%02d", (int)(s / 60), (int)(s % 60));
   return out;
 }
 
@@ -97,13 +101,20 @@ unsigned long ui_color(const ui_t *ui, enum ui_color c) {
 
 static void colors_init(ui_t *ui) {
   static const short pairs[UC__COUNT][2] = {
-      [UC_ST_NEW] = {COLOR_WHITE, COLOR_BLUE},     [UC_ST_PREPARING] = {COLOR_BLACK, COLOR_CYAN},
-      [UC_ST_READY] = {COLOR_BLACK, COLOR_GREEN},  [UC_AGE_WARN] = {COLOR_BLACK, COLOR_YELLOW},
-      [UC_AGE_LATE] = {COLOR_WHITE, COLOR_RED},    [UC_CATEGORY] = {COLOR_CYAN, -1},
-      [UC_LIVE] = {COLOR_BLACK, COLOR_GREEN},      [UC_WAIT] = {COLOR_BLACK, COLOR_YELLOW},
-      [UC_DOWN] = {COLOR_WHITE, COLOR_RED},        [UC_ERROR] = {COLOR_WHITE, COLOR_RED},
-      [UC_OK] = {COLOR_GREEN, -1},                 [UC_HEADER] = {COLOR_WHITE, COLOR_BLACK},
-      [UC_HILITE] = {COLOR_BLACK, COLOR_WHITE},    [UC_NOTE] = {COLOR_YELLOW, -1},
+      [UC_ST_NEW] = {COLOR_WHITE, COLOR_BLUE},
+      [UC_ST_PREPARING] = {COLOR_BLACK, COLOR_CYAN},
+      [UC_ST_READY] = {COLOR_BLACK, COLOR_GREEN},
+      [UC_AGE_WARN] = {COLOR_BLACK, COLOR_YELLOW},
+      [UC_AGE_LATE] = {COLOR_WHITE, COLOR_RED},
+      [UC_CATEGORY] = {COLOR_CYAN, -1},
+      [UC_LIVE] = {COLOR_BLACK, COLOR_GREEN},
+      [UC_WAIT] = {COLOR_BLACK, COLOR_YELLOW},
+      [UC_DOWN] = {COLOR_WHITE, COLOR_RED},
+      [UC_ERROR] = {COLOR_WHITE, COLOR_RED},
+      [UC_OK] = {COLOR_GREEN, -1},
+      [UC_HEADER] = {COLOR_WHITE, COLOR_BLACK},
+      [UC_HILITE] = {COLOR_BLACK, COLOR_WHITE},
+      [UC_NOTE] = {COLOR_YELLOW, -1},
   };
   if (!ui->color || !has_colors()) {
     ui->color = 0;
@@ -152,6 +163,10 @@ int ui_start(ui_t *ui, int color, FILE *out, FILE *in) {
   if (ui->active) return 0;
   if (!out || !in || !isatty(fileno(in)) || !isatty(fileno(out))) return KDS_EINVAL;
   ui->tty_fd = fileno(out);
+  /* Ask terminfo first: newterm's own failure path leaks, setupterm's does not. */
+  int terr = 0;
+  if (setupterm(NULL, ui->tty_fd, &terr) != OK) return KDS_EINVAL;
+  del_curterm(cur_term);
   scr = newterm(NULL, out, in);
   if (!scr) return KDS_EINVAL;
   set_term(scr);
@@ -255,7 +270,8 @@ void ui_request(ui_t *ui, enum request req, int arg, int64_t now_ms) {
 void ui_input(ui_t *ui, int64_t now_ms) {
   int ch;
   if (!ui->active) return;
-  while ((ch = getch()) != ERR) {
+  /* a request may end curses (quit): stop reading as soon as it does */
+  while (ui->active && (ch = getch()) != ERR) {
     int arg;
     if (ch == KEY_RESIZE) {
       /* resizeterm (from ui_resize) queues this; the size is already taken: do not resize
@@ -283,25 +299,37 @@ static void draw_header(ui_t *ui, int64_t now_ms) {
   wbkgdset(w, (chtype)(' ' | ui_color(ui, UC_HEADER) | A_REVERSE * !ui->color));
   wclrtoeol(w);
   switch (ui->conn) {
-    case UI_LIVE: snprintf(state, sizeof(state), " LIVE "), sc = UC_LIVE; break;
-    case UI_CONNECTING: snprintf(state, sizeof(state), " CONNECTING "), sc = UC_WAIT; break;
-    case UI_LOADING: snprintf(state, sizeof(state), " LOADING "), sc = UC_WAIT; break;
+    case UI_LIVE:
+      snprintf(state, sizeof(state), " LIVE "), sc = UC_LIVE;
+      break;
+    case UI_CONNECTING:
+      snprintf(state, sizeof(state), " CONNECTING "), sc = UC_WAIT;
+      break;
+    case UI_LOADING:
+      snprintf(state, sizeof(state), " LOADING "), sc = UC_WAIT;
+      break;
     case UI_RECONNECTING: {
       int64_t left = ui->retry_at_ms - now_ms;
       if (left < 0) left = 0;
-      if (left <= 0) snprintf(state, sizeof(state), " RECONNECTING… "); /* an attempt under way */
-      else snprintf(state, sizeof(state), " RECONNECTING in %ds ", (int)((left + 999) / 1000));
+      if (left <= 0)
+        snprintf(state, sizeof(state), " RECONNECTING… "); /* an attempt under way */
+      else
+        snprintf(state, sizeof(state), " RECONNECTING in %ds ", (int)((left + 999) / 1000));
       sc = UC_WAIT;
       break;
     }
-    default: snprintf(state, sizeof(state), " OFFLINE "), sc = UC_DOWN; break;
+    default:
+      snprintf(state, sizeof(state), " OFFLINE "), sc = UC_DOWN;
+      break;
   }
   x += ui_put(w, 0, x, state, cols - x, ui_color(ui, sc) | A_BOLD);
 
   int64_t avg = model_avg_ticket_secs(ui->model, now_ms, &navg);
   size_t late = model_late_count(ui->model, now_ms);
-  if (avg >= 0) ui_fmt_age(avg * 1000, age);
-  else snprintf(age, sizeof(age), "--:--");
+  if (avg >= 0)
+    ui_fmt_age(avg * 1000, age);
+  else
+    snprintf(age, sizeof(age), "--:--");
   snprintf(stats, sizeof(stats), " Open %zu  Late %zu  Avg %s ", ui->model->nvis, late, age);
   x += ui_put(w, 0, x, stats, cols - x, A_BOLD);
 
@@ -325,16 +353,17 @@ static void draw_footer(ui_t *ui, int64_t now_ms) {
   static const struct {
     enum request req;
     const char *what;
-  } hints[] = {{REQ_BUMP, "bump"},     {REQ_START, "start"},  {REQ_BUMP_NTH, "bump#"}, {REQ_RECALL, "recall"},
-               {REQ_ALLDAY, "all-day"}, {REQ_HELP, "help"},    {REQ_QUIT, "quit"},      {REQ_RIGHT, "select"},
-               {REQ_PAGE_NEXT, "page"}};
+  } hints[] = {{REQ_BUMP, "bump"},     {REQ_START, "start"},    {REQ_BUMP_NTH, "bump#"},
+               {REQ_RECALL, "recall"}, {REQ_ALLDAY, "all-day"}, {REQ_HELP, "help"},
+               {REQ_QUIT, "quit"},     {REQ_RIGHT, "select"},   {REQ_PAGE_NEXT, "page"}};
   size_t o = 0;
   int pw = 0;
   werase(w);
   if (ui->msg[0] && now_ms < ui->msg_until_ms) {
-    unsigned long a = ui->msg_level == UI_ERROR ? (ui_color(ui, UC_ERROR) | A_BOLD | (ui->color ? 0 : A_REVERSE))
-                      : ui->msg_level == UI_OK  ? ui_color(ui, UC_OK) | A_BOLD
-                                                : 0;
+    unsigned long a = ui->msg_level == UI_ERROR
+                          ? (ui_color(ui, UC_ERROR) | A_BOLD | (ui->color ? 0 : A_REVERSE))
+                      : ui->msg_level == UI_OK ? ui_color(ui, UC_OK) | A_BOLD
+                                               : 0;
     const char *mark = ui->msg_level == UI_ERROR ? "✗ " : ui->msg_level == UI_OK ? "✓ " : "";
     char m[300];
     snprintf(m, sizeof(m), "%s%s", mark, ui->msg);

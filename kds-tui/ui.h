@@ -46,8 +46,8 @@ enum ui_msg_level { UI_INFO, UI_OK, UI_ERROR };
 #define UI_HIGHLIGHT_MS 6000 /* a new ticket stands out this long */
 
 struct ui {
-  model_t *model;  /* not owned */
-  keys_t *keys;    /* not owned */
+  model_t *model; /* not owned */
+  keys_t *keys;   /* not owned */
   const ui_actions *act;
   void *ud;
 
@@ -57,10 +57,10 @@ struct ui {
   int64_t retry_at_ms; /* UI_RECONNECTING: when the next attempt is */
   char conn_detail[96];
 
-  int color;       /* colours in use */
-  int bell;        /* ring for new tickets */
-  int bell_due;    /* ring at the next frame */
-  int active;      /* curses is up */
+  int color;    /* colours in use */
+  int bell;     /* ring for new tickets */
+  int bell_due; /* ring at the next frame */
+  int active;   /* curses is up */
 
   const view_ops *view;
   const view_ops *back; /* the view the help screen returns to */
@@ -68,7 +68,7 @@ struct ui {
   size_t sel_idx;       /* its index among visible tickets, kept when it leaves */
   size_t page_first;    /* index of the first ticket on the page shown */
   size_t page_no, page_count;
-  size_t allday_top;    /* scroll of the all-day view */
+  size_t allday_top; /* scroll of the all-day view */
   size_t help_top;
 
   /* The tickets on screen, in number order, for 1-9 (set by the tickets view's draw). */
@@ -159,9 +159,9 @@ const char *ui_fmt_age(int64_t ms, char out[16]);
 /* ---- the tickets view's layout (view_tickets.c), exposed for tests ------------------------ */
 
 typedef struct ui_card {
-  size_t idx;   /* index among the model's visible tickets */
+  size_t idx; /* index among the model's visible tickets */
   int x, y, w, h;
-  int cut;      /* content rows that did not fit (drawn as "+N more") */
+  int cut; /* content rows that did not fit (drawn as "+N more") */
 } ui_card;
 
 #define UI_CARD_MIN_W 26
@@ -170,8 +170,8 @@ typedef struct ui_card {
 int view_tickets_card_rows(const ticket_t *t, int inner_w);
 
 /* Lays out visible tickets from index `first` into a body of rows x cols, column-major:
- * down the first column, then the next. Fills at most `max` cards (`out` NULL: only counts). Returns how many fit
- * (at least 1 if any ticket is left and the body has room for a card at all). */
+ * down the first column, then the next. Fills at most `max` cards (`out` NULL: only counts). Returns how many
+ * fit (at least 1 if any ticket is left and the body has room for a card at all). */
 size_t view_tickets_layout(const model_t *m, size_t first, int rows, int cols, ui_card *out, size_t max);
 
 #endif

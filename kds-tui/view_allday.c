@@ -60,7 +60,8 @@ static int allday_request(ui_t *ui, enum request req, int arg, int64_t now_ms) {
   switch (req) {
     case REQ_UP:
     case REQ_PAGE_PREV:
-      ui->allday_top = ui->allday_top > (req == REQ_UP ? 1u : 10u) ? ui->allday_top - (req == REQ_UP ? 1 : 10) : 0;
+      ui->allday_top =
+          ui->allday_top > (req == REQ_UP ? 1u : 10u) ? ui->allday_top - (req == REQ_UP ? 1 : 10) : 0;
       return 1;
     case REQ_DOWN:
     case REQ_PAGE_NEXT:

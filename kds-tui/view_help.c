@@ -30,7 +30,8 @@ static void help_draw(ui_t *ui, void *vwin, int64_t now_ms) {
   (void)now_ms;
   getmaxyx(w, rows, cols);
   mvwhline(w, 0, 0, ' ' | A_REVERSE, cols);
-  ui_put(w, y++, 0, "HELP: keys (any key in this list works here; ? or Esc to go back)", cols, A_REVERSE | A_BOLD);
+  ui_put(w, y++, 0, "HELP: keys (any key in this list works here; ? or Esc to go back)", cols,
+         A_REVERSE | A_BOLD);
   for (int r = 1; r < REQ__COUNT; r++) {
     const char *help = keys_request_help((enum request)r);
     keys_label(ui->keys, (enum request)r, label, sizeof(label));
@@ -44,8 +45,10 @@ static void help_draw(ui_t *ui, void *vwin, int64_t now_ms) {
     char buf[160];
     if (line++ < ui->help_top || y >= rows) continue;
     if (strstr(legend[i], "%d"))
-      snprintf(buf, sizeof(buf), legend[i], (int)((strstr(legend[i], "LATE") ? ui->model->late_ms : ui->model->warn_ms) / 60000));
-    else snprintf(buf, sizeof(buf), "%s", legend[i]);
+      snprintf(buf, sizeof(buf), legend[i],
+               (int)((strstr(legend[i], "LATE") ? ui->model->late_ms : ui->model->warn_ms) / 60000));
+    else
+      snprintf(buf, sizeof(buf), "%s", legend[i]);
     ui_put(w, y++, 2, buf, cols - 2, 0);
   }
 }

@@ -89,10 +89,14 @@ static enum ui_color status_color(enum ticket_status s) {
 
 static const char *status_label(enum ticket_status s) {
   switch (s) {
-    case TS_NEW: return "NEW";
-    case TS_PREPARING: return "PREPARING";
-    case TS_READY: return "READY";
-    default: return "?";
+    case TS_NEW:
+      return "NEW";
+    case TS_PREPARING:
+      return "PREPARING";
+    case TS_READY:
+      return "READY";
+    default:
+      return "?";
   }
 }
 
@@ -110,7 +114,8 @@ static void card_content(cardctx *c, const model_t *m, const ticket_t *t, int nu
     const char *mark = t->pending ? " …" : hot ? " NEW!" : t->rush ? " RUSH" : "";
     char num[4] = "";
     if (number) snprintf(num, sizeof(num), "%d ", number);
-    if (ui_text_width(num, -1) + (int)strlen(inv) + ui_text_width(mark, -1) > c->w && strncmp(inv, "INV-", 4) == 0)
+    if (ui_text_width(num, -1) + (int)strlen(inv) + ui_text_width(mark, -1) > c->w &&
+        strncmp(inv, "INV-", 4) == 0)
       inv += 4;
     snprintf(buf, sizeof(buf), "%s%s", num, inv);
     unsigned long a = (ui->color ? ui_color(ui, status_color(t->status)) : A_REVERSE) | A_BOLD;
@@ -153,8 +158,10 @@ static void card_content(cardctx *c, const model_t *m, const ticket_t *t, int nu
       cat = l->category;
     }
     char q[24];
-    if (l->qty > 0) snprintf(q, sizeof(q), "%s%dx ", l->done ? "✓" : " ", l->qty);
-    else snprintf(q, sizeof(q), "%s • ", l->done ? "✓" : " ");
+    if (l->qty > 0)
+      snprintf(q, sizeof(q), "%s%dx ", l->done ? "✓" : " ", l->qty);
+    else
+      snprintf(q, sizeof(q), "%s • ", l->done ? "✓" : " ");
     put_wrapped(c, q, l->name, l->done ? A_DIM : A_BOLD);
     if (l->note) put_wrapped(c, "    ↳ ", l->note, ui_color(ui, UC_NOTE));
   }
@@ -353,7 +360,8 @@ static void bump(ui_t *ui, const char *invoice, enum request req, int64_t now_ms
   } else {
     to = t->status == TS_READY ? TS_COMPLETED : TS_READY;
   }
-  if (ui->act && ui->act->set_status) ui->act->set_status(ui->ud, t->invoice, t->status, to, req != REQ_START);
+  if (ui->act && ui->act->set_status)
+    ui->act->set_status(ui->ud, t->invoice, t->status, to, req != REQ_START);
 }
 
 static int tickets_request(ui_t *ui, enum request req, int arg, int64_t now_ms) {
@@ -383,17 +391,22 @@ static int tickets_request(ui_t *ui, enum request req, int arg, int64_t now_ms) 
         if (c->x != target_x) continue;
         if (!best || abs(c->y - cur->y) < abs(best->y - cur->y)) best = c;
       }
-      if (best) select_idx(ui, best->idx);
-      else if (req == REQ_RIGHT && ui->page_no + 1 < npages) select_idx(ui, starts[ui->page_no + 1]);
-      else if (req == REQ_LEFT && ui->page_no > 0) select_idx(ui, starts[ui->page_no] - 1);
+      if (best)
+        select_idx(ui, best->idx);
+      else if (req == REQ_RIGHT && ui->page_no + 1 < npages)
+        select_idx(ui, starts[ui->page_no + 1]);
+      else if (req == REQ_LEFT && ui->page_no > 0)
+        select_idx(ui, starts[ui->page_no] - 1);
       return 1;
     }
     case REQ_PAGE_NEXT:
       if (ui->page_no + 1 < npages) select_idx(ui, starts[ui->page_no + 1]);
       return 1;
     case REQ_PAGE_PREV:
-      if (ui->page_no > 0) select_idx(ui, starts[ui->page_no - 1]);
-      else select_idx(ui, 0);
+      if (ui->page_no > 0)
+        select_idx(ui, starts[ui->page_no - 1]);
+      else
+        select_idx(ui, 0);
       return 1;
     case REQ_START:
     case REQ_BUMP:

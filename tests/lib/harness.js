@@ -152,8 +152,15 @@ async function start(opts = {}) {
     await launch();
     return h;
   };
+  /** Stops the server gracefully and removes its files. A graceful stop must exit 0: under
+   * ASan a leak or a sanitizer report makes it non-zero, so every test that cleans up also
+   * checks the server for leaks. */
   h.cleanup = async () => {
-    await h.stop();
+    const running = h.proc && h.proc.exitCode === null && h.proc.signalCode === null;
+    const r = await h.stop();
+    if (running && opts.checkExit !== false && (r.code !== 0 || r.signal)) {
+      throw new Error(`server exited with ${r.code ?? r.signal} on SIGTERM; last lines:\n${h.logs.slice(-30).join('\n')}`);
+    }
     if (!opts.dir && !process.env.KDS_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
   };
 

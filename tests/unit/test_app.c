@@ -40,8 +40,8 @@ static void t_args(void) {
      "values");
   setenv("KDS_SERVER", "http://env:1", 1);
   setenv("KDS_TOKEN", "envtok", 1);
-  ok(parse(&a, err, "--plain", NULL) == 0 && strcmp(a.server, "http://env:1") == 0 && strcmp(a.token, "envtok") == 0 &&
-         a.plain,
+  ok(parse(&a, err, "--plain", NULL) == 0 && strcmp(a.server, "http://env:1") == 0 &&
+         strcmp(a.token, "envtok") == 0 && a.plain,
      "KDS_SERVER and KDS_TOKEN from the environment");
   ok(parse(&a, err, "--token", "cli", NULL) == 0 && strcmp(a.token, "cli") == 0, "the command line wins");
   unsetenv("KDS_SERVER");
@@ -49,10 +49,12 @@ static void t_args(void) {
   ok(parse(&a, err, "--token", "x", NULL) == KDS_EINVAL && strstr(err, "no server"), "no server: said");
   ok(parse(&a, err, "--server", "https://kds.example", NULL) == KDS_EINVAL && strstr(err, "stunnel"),
      "https: refused, pointing at a tunnel");
-  ok(parse(&a, err, "--server", "ftp://x", NULL) == KDS_EINVAL && strstr(err, "bad --server"), "other schemes refused");
+  ok(parse(&a, err, "--server", "ftp://x", NULL) == KDS_EINVAL && strstr(err, "bad --server"),
+     "other schemes refused");
   ok(parse(&a, err, "--server", "http://x:1", "--bogus", NULL) == KDS_EINVAL && strstr(err, "--bogus"),
      "unknown option named");
-  ok(parse(&a, err, "--server", "http://x:1", "--warn", "10", "--late", "5", NULL) == KDS_EINVAL, "warn < late");
+  ok(parse(&a, err, "--server", "http://x:1", "--warn", "10", "--late", "5", NULL) == KDS_EINVAL,
+     "warn < late");
   ok(parse(&a, err, "--server", "http://x:1", "--late", "abc", NULL) == KDS_EINVAL && strstr(err, "--late"),
      "minutes must be numbers");
   ok(parse(&a, err, "--help", NULL) == 1 && parse(&a, err, "--version", NULL) == 1, "--help and --version");
@@ -73,8 +75,8 @@ static void t_url(void) {
   ok(app_parse_url("http://127.0.0.1:3000", host, sizeof(host), &port, path, sizeof(path), &https) == 0 &&
          strcmp(host, "127.0.0.1") == 0 && port == 3000 && path[0] == '\0',
      "http://127.0.0.1:3000");
-  ok(app_parse_url("http://kds.local", host, sizeof(host), &port, path, sizeof(path), &https) == 0 && port == 80 &&
-         strcmp(host, "kds.local") == 0,
+  ok(app_parse_url("http://kds.local", host, sizeof(host), &port, path, sizeof(path), &https) == 0 &&
+         port == 80 && strcmp(host, "kds.local") == 0,
      "default port 80");
   ok(app_parse_url("http://[::1]:3000/", host, sizeof(host), &port, path, sizeof(path), &https) == 0 &&
          strcmp(host, "::1") == 0 && port == 3000 && path[0] == '\0',
@@ -82,15 +84,17 @@ static void t_url(void) {
   ok(app_parse_url("http://proxy:8080/kds/", host, sizeof(host), &port, path, sizeof(path), &https) == 0 &&
          strcmp(path, "/kds") == 0,
      "a path prefix (behind a reverse proxy)");
-  ok(app_parse_url("127.0.0.1:3000", host, sizeof(host), &port, path, sizeof(path), &https) == 0 && port == 3000,
+  ok(app_parse_url("127.0.0.1:3000", host, sizeof(host), &port, path, sizeof(path), &https) == 0 &&
+         port == 3000,
      "host:port alone");
   ok(app_parse_url("ws://h:1", host, sizeof(host), &port, path, sizeof(path), &https) == 0, "ws:// accepted");
   ok(app_parse_url("https://h", host, sizeof(host), &port, path, sizeof(path), &https) == KDS_EINVAL && https,
      "https flagged");
-  const char *bad[] = {"http://", "http://:80", "http://h:0", "http://h:65536", "http://h:12x", "http://user@h:1",
-                       "http://[::1", "http://h:1/a?b", "http://h h:1"};
+  const char *bad[] = {"http://",         "http://:80",  "http://h:0",     "http://h:65536", "http://h:12x",
+                       "http://user@h:1", "http://[::1", "http://h:1/a?b", "http://h h:1"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-    ok(app_parse_url(bad[i], host, sizeof(host), &port, path, sizeof(path), &https) == KDS_EINVAL, "bad: %s", bad[i]);
+    ok(app_parse_url(bad[i], host, sizeof(host), &port, path, sizeof(path), &https) == KDS_EINVAL, "bad: %s",
+       bad[i]);
 }
 
 static void t_backoff(void) {
@@ -113,16 +117,19 @@ static void t_backoff(void) {
 
 static void t_json(void) {
   cJSON *v = app_json_parse("{\"a\":\"x\\ud800y\"}", 16);
-  ok(v && strcmp(cJSON_GetObjectItem(v, "a")->valuestring, "x\xef\xbf\xbdy") == 0, "a lone surrogate becomes U+FFFD");
+  ok(v && strcmp(cJSON_GetObjectItem(v, "a")->valuestring, "x\xef\xbf\xbdy") == 0,
+     "a lone surrogate becomes U+FFFD");
   cJSON_Delete(v);
   v = app_json_parse("{\"a\":\"\\ud83d\\ude00\"}", 20);
   ok(v && strcmp(cJSON_GetObjectItem(v, "a")->valuestring, "\xf0\x9f\x98\x80") == 0, "a pair is kept");
   cJSON_Delete(v);
   v = app_json_parse("{\"a\":\"\\\\ud800\"}", 16);
-  ok(v && strcmp(cJSON_GetObjectItem(v, "a")->valuestring, "\\ud800") == 0, "an escaped backslash is not an escape");
+  ok(v && strcmp(cJSON_GetObjectItem(v, "a")->valuestring, "\\ud800") == 0,
+     "an escaped backslash is not an escape");
   cJSON_Delete(v);
   v = app_json_parse("{\"a\":\"\\udc00\\ud800\"}", 20);
-  ok(v && strcmp(cJSON_GetObjectItem(v, "a")->valuestring, "\xef\xbf\xbd\xef\xbf\xbd") == 0, "reversed pair: two");
+  ok(v && strcmp(cJSON_GetObjectItem(v, "a")->valuestring, "\xef\xbf\xbd\xef\xbf\xbd") == 0,
+     "reversed pair: two");
   cJSON_Delete(v);
   ok(app_json_parse("{\"a\":", 5) == NULL, "not JSON: NULL");
   ok(app_json_parse("\"\\ud8", 5) == NULL, "a cut escape: NULL, no overread");
@@ -140,13 +147,18 @@ static void t_hold(void) {
   app->out = out;
   app->loaded_once = 1;
   app->conn = APP_LOADING;
-  const char *o1 = "{\"invoice_number\":\"INV-1\",\"status\":\"new\",\"created_at\":\"2023-11-03T10:00:00.000+07:00\","
-                   "\"updated_at\":\"2023-11-03T10:00:00.000+07:00\",\"lines\":[{\"name\":\"Mie\",\"category\":\"BALUTAN\",\"qty\":2}]}";
+  const char *o1 =
+      "{\"invoice_number\":\"INV-1\",\"status\":\"new\",\"created_at\":\"2023-11-03T10:00:00.000+07:00\","
+      "\"updated_at\":\"2023-11-03T10:00:00.000+07:00\",\"lines\":[{\"name\":\"Mie\",\"category\":"
+      "\"BALUTAN\",\"qty\":2}]}";
   const char *o1done =
-      "{\"invoice_number\":\"INV-1\",\"status\":\"completed\",\"created_at\":\"2023-11-03T10:00:00.000+07:00\","
+      "{\"invoice_number\":\"INV-1\",\"status\":\"completed\",\"created_at\":\"2023-11-03T10:00:00.000+07:"
+      "00\","
       "\"updated_at\":\"2023-11-03T10:05:00.000+07:00\",\"lines\":[]}";
-  const char *o2 = "{\"invoice_number\":\"INV-2\",\"status\":\"new\",\"created_at\":\"2023-11-03T10:01:00.000+07:00\","
-                   "\"updated_at\":\"2023-11-03T10:01:00.000+07:00\",\"lines\":[{\"name\":\"Kentang\",\"category\":\"BALUTAN\",\"qty\":1}]}";
+  const char *o2 =
+      "{\"invoice_number\":\"INV-2\",\"status\":\"new\",\"created_at\":\"2023-11-03T10:01:00.000+07:00\","
+      "\"updated_at\":\"2023-11-03T10:01:00.000+07:00\",\"lines\":[{\"name\":\"Kentang\",\"category\":"
+      "\"BALUTAN\",\"qty\":1}]}";
   app_event_in(app, "new-order", o2, strlen(o2));
   app_event_in(app, "order-updated", o1done, strlen(o1done));
   ok(app->buf_count == 2 && app->model.n == 0, "events during the load are held, not applied");
@@ -166,7 +178,8 @@ static void t_hold(void) {
   size_t n = fread(buf, 1, sizeof(buf) - 1, out);
   buf[n] = '\0';
   ok(strstr(buf, "loaded 1 open orders (1 shown, 1 new)") != NULL, "plain: the load");
-  ok(strstr(buf, "new-order INV-2 new ") && strstr(buf, "| BALUTAN: 1x Kentang"), "plain: the held new order");
+  ok(strstr(buf, "new-order INV-2 new ") && strstr(buf, "| BALUTAN: 1x Kentang"),
+     "plain: the held new order");
   ok(strstr(buf, "order-updated INV-1 completed") != NULL, "plain: the held completion");
   ok(strstr(buf, "order-deleted INV-2 removed") != NULL, "plain: the live deletion");
   ok(strstr(buf, "error: The server sent a new order that cannot be read") != NULL,
@@ -174,7 +187,8 @@ static void t_hold(void) {
   /* the limit on held events: past APP_BUFFER_MAX, everything held is dropped and a reload asked */
   app->conn = APP_LOADING;
   for (int i = 0; i < APP_BUFFER_MAX + 1; i++) app_event_in(app, "new-order", o2, strlen(o2));
-  ok(app->reload_again == 1 && app->buf_count == 0, "held events are bounded: over the limit, reload instead");
+  ok(app->reload_again == 1 && app->buf_count == 0,
+     "held events are bounded: over the limit, reload instead");
   app__drop_held(app);
   fclose(out);
   model_release(&app->model);

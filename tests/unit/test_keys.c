@@ -15,10 +15,13 @@ static void t_defaults(void) {
   keys_t k;
   int arg;
   keys_init(&k);
-  ok(keys_lookup(&k, KEY_LEFT, NULL) == REQ_LEFT && keys_lookup(&k, 'h', NULL) == REQ_LEFT, "left: arrow and h");
-  ok(keys_lookup(&k, KEY_RIGHT, NULL) == REQ_RIGHT && keys_lookup(&k, 'l', NULL) == REQ_RIGHT, "right: arrow and l");
+  ok(keys_lookup(&k, KEY_LEFT, NULL) == REQ_LEFT && keys_lookup(&k, 'h', NULL) == REQ_LEFT,
+     "left: arrow and h");
+  ok(keys_lookup(&k, KEY_RIGHT, NULL) == REQ_RIGHT && keys_lookup(&k, 'l', NULL) == REQ_RIGHT,
+     "right: arrow and l");
   ok(keys_lookup(&k, KEY_UP, NULL) == REQ_UP && keys_lookup(&k, 'k', NULL) == REQ_UP, "up: arrow and k");
-  ok(keys_lookup(&k, KEY_DOWN, NULL) == REQ_DOWN && keys_lookup(&k, 'j', NULL) == REQ_DOWN, "down: arrow and j");
+  ok(keys_lookup(&k, KEY_DOWN, NULL) == REQ_DOWN && keys_lookup(&k, 'j', NULL) == REQ_DOWN,
+     "down: arrow and j");
   ok(keys_lookup(&k, ' ', NULL) == REQ_START, "Space starts");
   ok(keys_lookup(&k, '\n', NULL) == REQ_BUMP && keys_lookup(&k, '\r', NULL) == REQ_BUMP &&
          keys_lookup(&k, KEY_ENTER, NULL) == REQ_BUMP,
@@ -100,7 +103,8 @@ static void t_file(void) {
   fclose(f);
   ok(keys_load_file(&k, path, &bad) == KDS_EINVAL && bad == 1, "unknown verb refused");
   unlink(path);
-  ok(keys_load_file(&k, path, &bad) < 0 && keys_load_file(&k, path, &bad) != KDS_EINVAL, "missing file: errno code");
+  ok(keys_load_file(&k, path, &bad) < 0 && keys_load_file(&k, path, &bad) != KDS_EINVAL,
+     "missing file: errno code");
 
   keys_init(&k);
   int rc = 0;

@@ -59,9 +59,12 @@ static cJSON *order_json(const char *inv, const char *status, const char *create
 }
 
 static const char *std_lines =
-    "[{\"product_id\":5,\"name\":\"Saus Tomat\",\"category\":\"SAUS ASIN\",\"qty\":1,\"price\":1000,\"subtotal\":1000},"
-    "{\"product_id\":1,\"name\":\"Corndog Sosis\",\"category\":\"ISI CORNDOG\",\"qty\":2,\"price\":6000,\"subtotal\":12000},"
-    "{\"product_id\":6,\"name\":\"Mayonaise\",\"category\":\"SAUS ASIN\",\"qty\":1,\"price\":1000,\"subtotal\":1000}]";
+    "[{\"product_id\":5,\"name\":\"Saus Tomat\",\"category\":\"SAUS "
+    "ASIN\",\"qty\":1,\"price\":1000,\"subtotal\":1000},"
+    "{\"product_id\":1,\"name\":\"Corndog Sosis\",\"category\":\"ISI "
+    "CORNDOG\",\"qty\":2,\"price\":6000,\"subtotal\":12000},"
+    "{\"product_id\":6,\"name\":\"Mayonaise\",\"category\":\"SAUS "
+    "ASIN\",\"qty\":1,\"price\":1000,\"subtotal\":1000}]";
 
 static int apply(model_t *m, const char *event, const char *inv, const char *status, const char *created,
                  const char *updated, int64_t now) {
@@ -76,7 +79,8 @@ static void t_time(void) {
   ok(model_parse_time("2023-11-03T10:15:02.123+07:00", &ms) == 0 && ms == 1698981302123LL, "offset +07:00");
   ok(model_parse_time("2023-11-03T03:15:02.123Z", &ms) == 0 && ms == 1698981302123LL, "Z");
   ok(model_parse_time("2023-11-03T03:15:02Z", &ms) == 0 && ms == 1698981302000LL, "no fraction");
-  ok(model_parse_time("2023-11-02T22:15:02.5-05:00", &ms) == 0 && ms == 1698981302500LL, "negative offset, .5");
+  ok(model_parse_time("2023-11-02T22:15:02.5-05:00", &ms) == 0 && ms == 1698981302500LL,
+     "negative offset, .5");
   ok(model_parse_time("2024-02-29T00:00:00.000+00:00", &ms) == 0 && ms == 1709164800000LL, "leap day");
   ok(model_parse_time("2023-11-03T10:15:02", &ms) == KDS_EINVAL, "no zone refused");
   ok(model_parse_time("2023-13-03T10:15:02Z", &ms) == KDS_EINVAL, "month 13 refused");
@@ -111,7 +115,8 @@ static void t_new_order(void) {
   ok(m.version > 0, "version moved");
   ok(model_age_ms(&m, t, 1698981302123LL + 65000) == 65000, "age");
   ok(model_age_ms(&m, t, 1698981302123LL - 5000) == 0, "age never negative (clock skew)");
-  ok(apply(&m, "new-order", "INV-20231103-0001", "new", "2023-11-03T10:15:02.123+07:00", NULL, T0) == MODEL_UPDATED,
+  ok(apply(&m, "new-order", "INV-20231103-0001", "new", "2023-11-03T10:15:02.123+07:00", NULL, T0) ==
+         MODEL_UPDATED,
      "the same order twice is an update, not a second ticket");
   ok(m.n == 1, "still one ticket");
   ok(model_apply(&m, "something-else", NULL, T0, NULL) == MODEL_NONE, "unknown events ignored");
@@ -122,13 +127,13 @@ static void t_updates(void) {
   model_t m;
   model_init(&m, NULL);
   apply(&m, "new-order", "INV-1", "new", "2023-11-03T10:00:00.000+07:00", NULL, T0);
-  ok(apply(&m, "order-updated", "INV-1", "preparing", "2023-11-03T10:00:00.000+07:00", "2023-11-03T10:01:00.000+07:00",
-           T0) == MODEL_UPDATED,
+  ok(apply(&m, "order-updated", "INV-1", "preparing", "2023-11-03T10:00:00.000+07:00",
+           "2023-11-03T10:01:00.000+07:00", T0) == MODEL_UPDATED,
      "to preparing");
   ok(model_find(&m, "INV-1")->status == TS_PREPARING, "status preparing");
   ok(model_find(&m, "INV-1")->seen_ms == T0, "highlight time kept across updates");
-  ok(apply(&m, "order-updated", "INV-1", "new", "2023-11-03T10:00:00.000+07:00", "2023-11-03T10:00:30.000+07:00", T0) ==
-         MODEL_STALE,
+  ok(apply(&m, "order-updated", "INV-1", "new", "2023-11-03T10:00:00.000+07:00",
+           "2023-11-03T10:00:30.000+07:00", T0) == MODEL_STALE,
      "an older update is stale");
   ok(model_find(&m, "INV-1")->status == TS_PREPARING, "... and changes nothing");
   ok(apply(&m, "order-updated", "INV-1", "completed", "2023-11-03T10:00:00.000+07:00",
@@ -138,18 +143,19 @@ static void t_updates(void) {
   ok(apply(&m, "new-order", "INV-1", "new", "2023-11-03T10:00:00.000+07:00", NULL, T0) == MODEL_STALE,
      "a late copy of the new-order does not bring it back");
   ok(m.n == 0, "still gone");
-  ok(apply(&m, "order-updated", "INV-1", "ready", "2023-11-03T10:00:00.000+07:00", "2023-11-03T10:06:00.000+07:00",
-           T0) == MODEL_ADDED,
+  ok(apply(&m, "order-updated", "INV-1", "ready", "2023-11-03T10:00:00.000+07:00",
+           "2023-11-03T10:06:00.000+07:00", T0) == MODEL_ADDED,
      "a recall (completed -> ready, newer) brings it back");
   ok(m.n == 1 && model_find(&m, "INV-1")->status == TS_READY, "ready again");
   cJSON *del = cJSON_Parse("{\"invoice_number\":\"INV-1\"}");
   ok(model_apply(&m, "order-deleted", del, T0, NULL) == MODEL_REMOVED && m.n == 0, "order-deleted removes");
-  ok(apply(&m, "order-updated", "INV-1", "ready", "2023-11-03T10:00:00.000+07:00", "2023-11-03T11:00:00.000+07:00",
-           T0) == MODEL_STALE,
+  ok(apply(&m, "order-updated", "INV-1", "ready", "2023-11-03T10:00:00.000+07:00",
+           "2023-11-03T11:00:00.000+07:00", T0) == MODEL_STALE,
      "a voided order never comes back");
   ok(model_apply(&m, "order-deleted", del, T0, NULL) == MODEL_NONE, "deleting an unknown order is harmless");
   cJSON_Delete(del);
-  ok(apply(&m, "order-updated", "INV-2", "cancelled", "2023-11-03T10:00:00.000+07:00", NULL, T0) == MODEL_NONE,
+  ok(apply(&m, "order-updated", "INV-2", "cancelled", "2023-11-03T10:00:00.000+07:00", NULL, T0) ==
+         MODEL_NONE,
      "a closed order never seen changes nothing");
   model_release(&m);
 }
@@ -193,7 +199,8 @@ static void t_station(void) {
   model_release(&m);
   ok(model_init(&m, " , ") == KDS_EINVAL, "an empty station list is refused");
   char many[2048] = "";
-  for (int i = 0; i < MODEL_MAX_STATIONS + 1; i++) snprintf(many + strlen(many), sizeof(many) - strlen(many), "C%d,", i);
+  for (int i = 0; i < MODEL_MAX_STATIONS + 1; i++)
+    snprintf(many + strlen(many), sizeof(many) - strlen(many), "C%d,", i);
   ok(model_init(&m, many) == KDS_EINVAL, "too many stations refused (and nothing leaked)");
 }
 
@@ -205,7 +212,8 @@ static void t_load(void) {
   apply(&m, "new-order", "INV-2", "new", "2023-11-03T10:02:00.000+07:00", NULL, T0);
   /* while away: INV-1 completed, INV-2 started, INV-3 created */
   cJSON *list = cJSON_CreateArray();
-  cJSON_AddItemToArray(list, order_json("INV-3", "new", "2023-11-03T10:03:00.000+07:00", NULL, std_lines, NULL));
+  cJSON_AddItemToArray(list,
+                       order_json("INV-3", "new", "2023-11-03T10:03:00.000+07:00", NULL, std_lines, NULL));
   cJSON_AddItemToArray(list, order_json("INV-2", "preparing", "2023-11-03T10:02:00.000+07:00",
                                         "2023-11-03T10:02:30.000+07:00", std_lines, NULL));
   cJSON_AddItemToArray(list, cJSON_CreateString("not an order"));
@@ -223,12 +231,14 @@ static void t_load(void) {
 
   model_init(&m, NULL);
   list = cJSON_CreateArray();
-  cJSON_AddItemToArray(list, order_json("INV-9", "new", "2023-11-03T10:03:00.000+07:00", NULL, std_lines, NULL));
+  cJSON_AddItemToArray(list,
+                       order_json("INV-9", "new", "2023-11-03T10:03:00.000+07:00", NULL, std_lines, NULL));
   ok(model_load(&m, list, T0, 0, &added) == 0 && added == 1 && m.vis[0]->seen_ms == 0,
      "the start-up load highlights nothing");
   cJSON_Delete(list);
   cJSON *notarr = cJSON_CreateObject();
-  ok(model_load(&m, notarr, T0, 1, NULL) == KDS_EINVAL && m.n == 1, "a listing that is not an array changes nothing");
+  ok(model_load(&m, notarr, T0, 1, NULL) == KDS_EINVAL && m.n == 1,
+     "a listing that is not an array changes nothing");
   cJSON_Delete(notarr);
   model_release(&m);
 }
@@ -248,10 +258,12 @@ static void t_allday(void) {
   long n = model_allday(&m, &r);
   ok(n == 5, "five distinct items");
   /* ISI CORNDOG first (first seen), names sorted inside; then SAUS ASIN; then BALUTAN */
-  ok(n == 5 && strcmp(r[0].name, "Corndog Mozzarella") == 0 && r[0].todo == 4 && strcmp(r[1].name, "Corndog Sosis") == 0,
+  ok(n == 5 && strcmp(r[0].name, "Corndog Mozzarella") == 0 && r[0].todo == 4 &&
+         strcmp(r[1].name, "Corndog Sosis") == 0,
      "ISI CORNDOG grouped, names sorted");
   ok(n == 5 && r[1].todo == 2 && r[1].ready == 2, "Corndog Sosis: 2 to make, 2 ready");
-  ok(n == 5 && strcmp(r[2].category, "SAUS ASIN") == 0 && strcmp(r[2].name, "Mayonaise") == 0 && r[3].todo == 1,
+  ok(n == 5 && strcmp(r[2].category, "SAUS ASIN") == 0 && strcmp(r[2].name, "Mayonaise") == 0 &&
+         r[3].todo == 1,
      "SAUS ASIN next");
   ok(n == 5 && strcmp(r[4].category, "BALUTAN") == 0 && r[4].todo == 3, "BALUTAN last with 3");
   free(r);
@@ -267,14 +279,17 @@ static void t_stats(void) {
   ok(model_avg_ticket_secs(&m, now, &count) == -1 && count == 0, "no data: -1");
   apply(&m, "new-order", "INV-1", "new", "2023-11-03T12:00:00.000+07:00", NULL, now);
   /* The stats are per local day: use TZ-independent checks by taking "today" from created. */
-  apply(&m, "order-updated", "INV-1", "ready", "2023-11-03T12:00:00.000+07:00", "2023-11-03T12:04:00.000+07:00", now);
+  apply(&m, "order-updated", "INV-1", "ready", "2023-11-03T12:00:00.000+07:00",
+        "2023-11-03T12:04:00.000+07:00", now);
   apply(&m, "new-order", "INV-2", "new", "2023-11-03T12:01:00.000+07:00", NULL, now);
-  apply(&m, "order-updated", "INV-2", "ready", "2023-11-03T12:01:00.000+07:00", "2023-11-03T12:03:00.000+07:00", now);
+  apply(&m, "order-updated", "INV-2", "ready", "2023-11-03T12:01:00.000+07:00",
+        "2023-11-03T12:03:00.000+07:00", now);
   ok(model_avg_ticket_secs(&m, now, &count) == 180 && count == 2, "average of 4 and 2 minutes: 3 minutes");
   /* recalled and bumped again: the new measure replaces the first */
-  apply(&m, "order-updated", "INV-2", "preparing", "2023-11-03T12:01:00.000+07:00", "2023-11-03T12:05:00.000+07:00",
-        now);
-  apply(&m, "order-updated", "INV-2", "ready", "2023-11-03T12:01:00.000+07:00", "2023-11-03T12:07:00.000+07:00", now);
+  apply(&m, "order-updated", "INV-2", "preparing", "2023-11-03T12:01:00.000+07:00",
+        "2023-11-03T12:05:00.000+07:00", now);
+  apply(&m, "order-updated", "INV-2", "ready", "2023-11-03T12:01:00.000+07:00",
+        "2023-11-03T12:07:00.000+07:00", now);
   ok(model_avg_ticket_secs(&m, now, &count) == 300 && count == 2, "one measure per ticket (4 and 6 minutes)");
   ok(model_avg_ticket_secs(&m, now + 86400000LL, &count) == -1 && count == 0, "a new day starts empty");
   model_release(&m);
@@ -318,7 +333,8 @@ static void t_recall(void) {
   }
   ok(m.nrecall == MODEL_RECALL_MAX, "at most 20 kept");
   ok(model_recall_pop(&m, T0 + 100, &r) == 0 && strcmp(r.invoice, "INV-24") == 0, "the newest is on top");
-  ok(model_recall_pop(&m, T0 + 31 * 60000, &r) == KDS_ENOTFOUND && m.nrecall == 0, "older than 30 minutes: gone");
+  ok(model_recall_pop(&m, T0 + 31 * 60000, &r) == KDS_ENOTFOUND && m.nrecall == 0,
+     "older than 30 minutes: gone");
   model_release(&m);
 }
 
@@ -326,17 +342,25 @@ static void t_hostile(void) {
   model_t m;
   ticket_t *t;
   model_init(&m, NULL);
-  const char *bad[] = {"[]", "null", "42", "\"x\"", "{}", "{\"invoice_number\":5}", "{\"invoice_number\":\"\"}",
-                       "{\"invoice_number\":\"INV-1\",\"lines\":7,\"status\":\"new\"}",
-                       "{\"invoice_number\":\"INV-2\",\"lines\":[1,\"x\",null,{\"qty\":\"many\"}],\"status\":\"new\"}",
-                       "{\"invoice_number\":\"INV-3\",\"status\":{\"a\":1},\"created_at\":5}"};
+  const char *bad[] = {
+      "[]",
+      "null",
+      "42",
+      "\"x\"",
+      "{}",
+      "{\"invoice_number\":5}",
+      "{\"invoice_number\":\"\"}",
+      "{\"invoice_number\":\"INV-1\",\"lines\":7,\"status\":\"new\"}",
+      "{\"invoice_number\":\"INV-2\",\"lines\":[1,\"x\",null,{\"qty\":\"many\"}],\"status\":\"new\"}",
+      "{\"invoice_number\":\"INV-3\",\"status\":{\"a\":1},\"created_at\":5}"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     cJSON *j = cJSON_Parse(bad[i]);
     int rc = model_apply(&m, "new-order", j, T0, NULL);
     ok(rc == KDS_EINVAL || rc >= 0, "no crash on %s (rc %d)", bad[i], rc);
     cJSON_Delete(j);
   }
-  ok(model_find(&m, "INV-1") && model_find(&m, "INV-1")->nlines == 0, "lines of the wrong type: a ticket without lines");
+  ok(model_find(&m, "INV-1") && model_find(&m, "INV-1")->nlines == 0,
+     "lines of the wrong type: a ticket without lines");
   ok(model_find(&m, "INV-1") && m.nvis == 0, "... which no screen shows (nothing to make)");
   ok(!model_find(&m, "INV-3"), "an unknown status (object) is not an open ticket");
   ok(model_apply(&m, "new-order", NULL, T0, NULL) == KDS_EINVAL, "NULL payload");
@@ -378,7 +402,8 @@ static void t_hostile(void) {
   /* more lines than the limit: the ticket shows the first MODEL_MAX_LINES */
   kds_buf b = KDS_BUF_INIT;
   kds_buf_adds(&b, "[");
-  for (int i = 0; i < MODEL_MAX_LINES + 50; i++) kds_buf_addf(&b, "%s{\"name\":\"P%d\",\"qty\":1}", i ? "," : "", i);
+  for (int i = 0; i < MODEL_MAX_LINES + 50; i++)
+    kds_buf_addf(&b, "%s{\"name\":\"P%d\",\"qty\":1}", i ? "," : "", i);
   kds_buf_adds(&b, "]");
   j = order_json("INV-7", "new", "2023-11-03T12:00:00.000+07:00", NULL, b.base, NULL);
   kds_buf_release(&b);
@@ -409,10 +434,11 @@ static void t_extensions(void) {
   model_t m;
   ticket_t *t;
   model_init(&m, NULL);
-  cJSON *j = order_json("INV-1", "new", "2023-11-03T12:00:00.000+07:00", NULL,
-                        "[{\"name\":\"Corndog Sosis\",\"category\":\"ISI CORNDOG\",\"qty\":2,\"note\":\"no mayo\"},"
-                        "{\"name\":\"Mie\",\"category\":\"BALUTAN\",\"qty\":1}]",
-                        "\"order_type\":\"dine_in\",\"table\":\"4\",\"customer_name\":\"Budi\",\"done_lines\":[1]");
+  cJSON *j =
+      order_json("INV-1", "new", "2023-11-03T12:00:00.000+07:00", NULL,
+                 "[{\"name\":\"Corndog Sosis\",\"category\":\"ISI CORNDOG\",\"qty\":2,\"note\":\"no mayo\"},"
+                 "{\"name\":\"Mie\",\"category\":\"BALUTAN\",\"qty\":1}]",
+                 "\"order_type\":\"dine_in\",\"table\":\"4\",\"customer_name\":\"Budi\",\"done_lines\":[1]");
   model_apply(&m, "new-order", j, T0, &t);
   cJSON_Delete(j);
   ok(t && t->context && strcmp(t->context, "DINE IN T4 Budi") == 0, "order context");
@@ -457,7 +483,8 @@ static void t_alloc_failures(void) {
     alloc_fail_at = -1;
     cJSON_Delete(list);
     if (fired) failures++;
-    if ((rc < 0 && rc != KDS_ENOMEM) || (rc2 < 0 && rc2 != KDS_ENOMEM) || (n < 0 && n != KDS_ENOMEM)) crashes++;
+    if ((rc < 0 && rc != KDS_ENOMEM) || (rc2 < 0 && rc2 != KDS_ENOMEM) || (n < 0 && n != KDS_ENOMEM))
+      crashes++;
     /* still usable */
     if (apply(&m, "new-order", "INV-2", "new", "2023-11-03T12:00:00.000+07:00", NULL, T0) < 0) crashes++;
     model_release(&m);

@@ -25,7 +25,8 @@
 
 #define T0 1699000000000LL
 
-static cJSON *order(const char *inv, const char *status, int64_t created_ms, const char *lines, const char *note) {
+static cJSON *order(const char *inv, const char *status, int64_t created_ms, const char *lines,
+                    const char *note) {
   char buf[4096], iso[64];
   time_t t = (time_t)(created_ms / 1000);
   struct tm tm;
@@ -40,7 +41,8 @@ static cJSON *order(const char *inv, const char *status, int64_t created_ms, con
   return j;
 }
 
-static void add(model_t *m, const char *inv, const char *status, int64_t created, const char *lines, const char *note) {
+static void add(model_t *m, const char *inv, const char *status, int64_t created, const char *lines,
+                const char *note) {
   cJSON *j = order(inv, status, created, lines, note);
   model_apply(m, "new-order", j, T0, NULL);
   cJSON_Delete(j);
@@ -100,12 +102,14 @@ static void t_layout(void) {
   /* a ticket taller than the screen is cut, with a "+N more" row */
   kds_buf b = KDS_BUF_INIT;
   kds_buf_adds(&b, "[");
-  for (int i = 0; i < 40; i++) kds_buf_addf(&b, "%s{\"name\":\"P%d\",\"category\":\"C%d\",\"qty\":1}", i ? "," : "", i, i);
+  for (int i = 0; i < 40; i++)
+    kds_buf_addf(&b, "%s{\"name\":\"P%d\",\"category\":\"C%d\",\"qty\":1}", i ? "," : "", i, i);
   kds_buf_adds(&b, "]");
   add(&m, "INV-XX", "new", T0 - 1000, b.base, NULL); /* oldest: first */
   kds_buf_release(&b);
   n = view_tickets_layout(&m, 0, 21, 80, c, 64);
-  ok(c[0].h == 21 && c[0].cut == 84 - 21 + 1, "the tall card fills its column and counts what is cut (%d)", c[0].cut);
+  ok(c[0].h == 21 && c[0].cut == 84 - 21 + 1, "the tall card fills its column and counts what is cut (%d)",
+     c[0].cut);
   ok(n >= 2 && c[1].x == 26 && c[1].y == 0, "the next card starts the next column");
   model_release(&m);
 }
@@ -204,7 +208,7 @@ static void t_screen(void) {
   add(&m, "INV-20231103-0002", "preparing", T0 + 1000,
       "[{\"name\":\"Kopi \xe7\x8f\x88\xe7\x90\xb2\",\"category\":\"MINUMAN\",\"qty\":12}]", NULL);
   add(&m, "INV-20231103-0003", "ready", T0 + 2000, two_lines, NULL);
-  model_find(&m, "INV-20231103-0001")->seen_ms = 0; /* as if loaded at start: no highlight */
+  model_find(&m, "INV-20231103-0001")->seen_ms = 0;          /* as if loaded at start: no highlight */
   model_find(&m, "INV-20231103-0002")->seen_ms = T0 + 64000; /* arrived a second ago */
   ui_init(&ui, &m, &k, &acts, &c);
   snprintf(ui.server, sizeof(ui.server), "http://kds:3000");
@@ -228,12 +232,14 @@ static void t_screen(void) {
   if (test_failed) dump();
 
   press(&ui, "\r");
-  ok(c.n_status == 1 && strcmp(c.invoice, "INV-20231103-0001") == 0 && c.from == TS_NEW && c.to == TS_READY && c.bump,
+  ok(c.n_status == 1 && strcmp(c.invoice, "INV-20231103-0001") == 0 && c.from == TS_NEW && c.to == TS_READY &&
+         c.bump,
      "Enter bumps the selected ticket new -> ready");
   press(&ui, " ");
   ok(c.n_status == 2 && c.to == TS_PREPARING && !c.bump, "Space starts it (preparing, not a bump)");
   press(&ui, "3");
-  ok(c.n_status == 3 && strcmp(c.invoice, "INV-20231103-0003") == 0 && c.from == TS_READY && c.to == TS_COMPLETED,
+  ok(c.n_status == 3 && strcmp(c.invoice, "INV-20231103-0003") == 0 && c.from == TS_READY &&
+         c.to == TS_COMPLETED,
      "3 bumps ticket 3: ready -> completed");
   press(&ui, "j");
   press(&ui, " ");
@@ -242,7 +248,8 @@ static void t_screen(void) {
   press(&ui, "9");
   ok(c.n_status == 3 && screen_has("No ticket 9 on screen"), "9 with three tickets: said");
   press(&ui, "l");
-  ok(strstr(row(1), "╔") != NULL && strstr(row(1), "╔") != row(1), "l moves the selection to the next column");
+  ok(strstr(row(1), "╔") != NULL && strstr(row(1), "╔") != row(1),
+     "l moves the selection to the next column");
   model_set_pending(&m, "INV-20231103-0002", 1);
   press(&ui, "h");
   press(&ui, "j");

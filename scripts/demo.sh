@@ -50,6 +50,10 @@ curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "the server did n
 ) &
 pids+=($!)
 
-echo "kds-server on http://127.0.0.1:$port (browser: /websocket-test.html; cashier token: $cashier)"
-sleep 1
+cat <<MSG
+kds-server on http://127.0.0.1:$port   (browser: http://127.0.0.1:$port/websocket-test.html)
+database $db; cashier token: $cashier
+more tokens: build/kds-server --db $db token kasir1     (q in the display stops the demo)
+MSG
+sleep 3
 build/kds-tui --server "http://127.0.0.1:$port" --token "$kitchen"

@@ -1215,11 +1215,25 @@ struct ws_connect {
   int http_status;
   int busy;     /* dial + write in flight + timer open */
   int finished; /* result decided */
+  size_t head_off, head_len; /* bytes after the response head, in rbuf */
   char rbuf[4096];
 };
 
+static void conn_on_tcp_free(uv_handle_t *h);
+
+/* Everything this request started has called back: start the WebSocket only now, so that
+ * no ws callback can run before the user has the ws from cb. */
 static void conn_finalize(ws_connect_t *c) {
+  int rc;
   if (c->busy) return;
+  if (c->status == 0) {
+    rc = ws_start(&c->ws, (uv_stream_t *)c->tcp, &c->cfg, NULL, 0, c->rbuf + c->head_off, c->head_len);
+    if (rc < 0) {
+      uv_close((uv_handle_t *)c->tcp, conn_on_tcp_free);
+      c->status = rc;
+    }
+    c->tcp = NULL;
+  }
   c->cb(c->ud, c->status, c->status == 0 ? c->ws : NULL, c->http_status);
   ws_hs_free(c->hs);
   kds_buf_release(&c->req);
@@ -1243,8 +1257,8 @@ static void conn_finish(ws_connect_t *c, int status) {
   if (status != 0) {
     if (c->dial) dial_cancel(c->dial);
     if (c->tcp) uv_close((uv_handle_t *)c->tcp, conn_on_tcp_free); /* cancels the write */
+    c->tcp = NULL;
   }
-  c->tcp = NULL;
   uv_close((uv_handle_t *)&c->timer, conn_on_timer_close);
 }
 
@@ -1261,7 +1275,6 @@ static void conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   ws_connect_t *c = s->data;
   ssize_t used;
-  int rc;
   if (c->finished || nread == 0) return;
   if (nread < 0) {
     conn_finish(c, c->hs && ws_hs_status(c->hs) ? KDS_EPROTO : (int)nread);
@@ -1275,12 +1288,8 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   uv_read_stop(s);
-  rc = ws_start(&c->ws, s, &c->cfg, NULL, 0, buf->base + used, (size_t)nread - (size_t)used);
-  if (rc < 0) {
-    conn_finish(c, rc);
-    return;
-  }
-  c->tcp = NULL; /* the ws owns it now */
+  c->head_off = (size_t)(buf->base - c->rbuf) + (size_t)used; /* WebSocket bytes already read */
+  c->head_len = (size_t)nread - (size_t)used;
   conn_finish(c, 0);
 }
 
@@ -1364,5 +1373,12 @@ fail:
 }
 
 void ws_connect_cancel(ws_connect_t *c) {
-  if (c) conn_finish(c, UV_ECANCELED);
+  if (!c) return;
+  if (!c->finished) {
+    conn_finish(c, UV_ECANCELED);
+  } else if (c->status == 0) { /* succeeded, not yet reported: cancel wins */
+    c->status = UV_ECANCELED;
+    uv_close((uv_handle_t *)c->tcp, conn_on_tcp_free);
+    c->tcp = NULL;
+  }
 }

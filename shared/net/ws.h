@@ -40,7 +40,9 @@ typedef struct ws_frame ws_frame_t;
  * One hub per uv loop. It owns the read buffer all connections share (no per-connection
  * read buffer), a uv_prepare that flushes every connection written to during this loop
  * iteration just before the loop sleeps (so several frames for one socket become one
- * writev), and the timer that ends close handshakes the peer never finishes. */
+ * writev; what a read callback sends back is flushed when it returns), and an unref'd
+ * timer that ends close handshakes the peer never finishes and frees the wslay context
+ * of connections that went idle. */
 
 /* Creates a hub on `loop`. Returns NULL when out of memory. */
 ws_hub_t *ws_hub_new(uv_loop_t *loop);

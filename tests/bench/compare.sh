@@ -125,13 +125,13 @@ scenario() {
       BENCH_ARGS=(--clients 1000 --concurrency "$c" --duration "$DUR" --warmup 1 --drain 20) ;;
     fanout-100) BENCH_ARGS=(--clients 100 --rate 50 --connections 4 --duration "$DUR" --warmup 1 --drain 20) ;;
     fanout-1000) BENCH_ARGS=(--clients 1000 --rate 10 --connections 4 --duration "$DUR" --warmup 1 --drain 30) ;;
-    # 10,000 connects ramped at 50 per 10 ms: a faster ramp overflows the Node server's
+    # 10,000 connects ramped at 20 per 10 ms: a faster ramp overflows the Node server's
     # accept backlog (connection resets), which would measure the ramp, not the fan-out
-    fanout-10000) BENCH_ARGS=(--clients 10000 --ramp 50/10 --rate 1 --connections 2 --duration "$DUR" --warmup 1 --drain 60) ;;
+    fanout-10000) BENCH_ARGS=(--clients 10000 --ramp 20/10 --rate 1 --connections 2 --duration "$DUR" --warmup 1 --drain 60) ;;
     idle-1000|idle-10000)
       # a short ping cycle so that "after a full ping cycle" takes seconds, not minutes
       SERVER_ARGS=(--ping-interval 2000 --ping-timeout 2000)
-      BENCH_ARGS=(--clients "${1#idle-}" --ramp 50/10 --idle 6 --drain 1) ;;
+      BENCH_ARGS=(--clients "${1#idle-}" --ramp 20/10 --idle 6 --drain 1) ;;
     *) echo "compare.sh: unknown scenario $1" >&2; exit 2 ;;
   esac
 }

@@ -135,6 +135,12 @@ static void on_token(void *ud, int rc, const kds_user *user) {
   }
 }
 
+/* A blank for the reference's /^Bearer\s+(\S+)\s*$/i: Node reads header bytes as Latin-1,
+ * so besides space and tab (the only other \s a header value can hold) NBSP (0xA0) is one. */
+static int bearer_blank(char c) {
+  return c == ' ' || c == '\t' || (unsigned char)c == 0xA0;
+}
+
 /* `Authorization: Bearer <token>` (case-insensitive scheme, one token, blanks after). Copies
  * the token into out (size AUTH_TOKEN_MAX + 1); 0, or -1 (no bearer token), or 1 (a token
  * too long to be one of ours: invalid, without a lookup). */
@@ -142,12 +148,12 @@ static int bearer(const http_req_t *req, char *out) {
   kds_slice h = http_req_header(req, "authorization");
   size_t i = 6, start, end;
   if (h.ptr == NULL || h.len < 7 || strncasecmp(h.ptr, "Bearer", 6) != 0) return -1;
-  if (h.ptr[i] != ' ' && h.ptr[i] != '\t') return -1;
-  while (i < h.len && (h.ptr[i] == ' ' || h.ptr[i] == '\t')) i++;
+  if (!bearer_blank(h.ptr[i])) return -1;
+  while (i < h.len && bearer_blank(h.ptr[i])) i++;
   start = i;
-  while (i < h.len && h.ptr[i] != ' ' && h.ptr[i] != '\t') i++;
+  while (i < h.len && !bearer_blank(h.ptr[i])) i++;
   end = i;
-  while (i < h.len && (h.ptr[i] == ' ' || h.ptr[i] == '\t')) i++;
+  while (i < h.len && bearer_blank(h.ptr[i])) i++;
   if (i != h.len || end == start) return -1;
   if (end - start > AUTH_TOKEN_MAX) return 1;
   memcpy(out, h.ptr + start, end - start);
@@ -192,6 +198,15 @@ static int json_body(api_call *c, cJSON **body) {
     return -1;
   }
   return 0;
+}
+
+/* Route parameter i as the reference's handlers see it: percent-decoded, invalid UTF-8 as
+ * U+FFFD, a NUL as C0 80 (order.h), so that "INV-...%00x" is not cut short into a real
+ * invoice. `out` is NUL-terminated. 0 or KDS_ENOMEM. */
+static int param_text(const api_call *c, int i, kds_buf *out) {
+  kds_slice v = http_req_param(c->req, i);
+  kds_buf_reset(out);
+  return order_text_clean(out, v.ptr ? v.ptr : "", v.len, 1);
 }
 
 static void submit(api_call *c, db_req *r) {
@@ -407,12 +422,19 @@ static void products_post(api_call *c) {
 }
 
 static void products_patch(api_call *c) {
-  kds_slice id = http_req_param(c->req, 0);
+  kds_buf id = KDS_BUF_INIT;
   int64_t n = 0;
-  int digits = id.len > 0 && id.len <= 15;
-  for (size_t i = 0; i < id.len && digits; i++) digits = id.ptr[i] >= '0' && id.ptr[i] <= '9';
-  if (digits) n = strtoll(id.ptr, NULL, 10);
-  body_op(c, DB_PRODUCT_UPDATE, 200, n, id.ptr ? id.ptr : "");
+  int digits;
+  if (param_text(c, 0, &id) != 0) {
+    kds_buf_release(&id);
+    reply_unavailable(c, KDS_ENOMEM);
+    return;
+  }
+  digits = id.len > 0 && id.len <= 15;
+  for (size_t i = 0; i < id.len && digits; i++) digits = id.base[i] >= '0' && id.base[i] <= '9';
+  if (digits) n = strtoll(id.base, NULL, 10);
+  body_op(c, DB_PRODUCT_UPDATE, 200, n, id.base);
+  kds_buf_release(&id);
 }
 
 static void h_categories_get(http_req_t *req, void *ud) {
@@ -460,11 +482,10 @@ static void on_created(void *ud, int rc, const kds_err *err, const char *json, s
 }
 
 static void orders_post(api_call *c) {
-  kds_slice key = http_req_header(c->req, "idempotency-key");
-  char keybuf[IDEMPOTENCY_KEY_MAX + 1];
+  kds_buf key = KDS_BUF_INIT;
   cJSON *body;
   kds_err e;
-  int wait, rc;
+  int wait, rc, has_key;
   if ((wait = auth_order_admit(c->srv->auth, c->user.id)) != 0) {
     metrics_inc(c->srv, METRICS_RATE_LIMITED);
     kds_err_set(&e, 429, "rate_limited", NULL, "too many requests; try again in %d s", wait);
@@ -473,19 +494,23 @@ static void orders_post(api_call *c) {
     return;
   }
   if (json_body(c, &body) != 0) return;
-  if (key.ptr && (key.len < 1 || key.len > IDEMPOTENCY_KEY_MAX || memchr(key.ptr, '\0', key.len))) {
+  /* a repeated header is one key, its values joined with ", ", as Node reads it */
+  if ((has_key = http_req_header_joined(c->req, "idempotency-key", &key)) < 0) {
+    cJSON_Delete(body);
+    reply_unavailable(c, KDS_ENOMEM);
+    return;
+  }
+  if (has_key && (key.len < 1 || key.len > IDEMPOTENCY_KEY_MAX || memchr(key.base, '\0', key.len))) {
+    kds_buf_release(&key);
     cJSON_Delete(body);
     kds_err_set(&e, 400, "invalid_idempotency_key", "Idempotency-Key",
                 "Idempotency-Key must be 1 to %d characters", IDEMPOTENCY_KEY_MAX);
     reply_err(c, &e);
     return;
   }
-  if (key.ptr) {
-    memcpy(keybuf, key.ptr, key.len);
-    keybuf[key.len] = '\0';
-  }
-  if ((rc = ordersvc_create(c->srv, &c->user, body, key.ptr ? keybuf : NULL, on_created, c)) != 0)
-    reply_unavailable(c, rc);
+  rc = ordersvc_create(c->srv, &c->user, body, has_key ? key.base : NULL, on_created, c);
+  kds_buf_release(&key);
+  if (rc != 0) reply_unavailable(c, rc);
 }
 
 /* Query parameter `name` with every occurrence joined by ',' (as the reference reads a
@@ -510,8 +535,14 @@ static int query_joined(const http_req_t *req, const char *name, kds_buf *out) {
     }
     p = amp + 1;
   }
+  if (rc == 0 && found) { /* as text the reference sees: U+FFFD for bad UTF-8, NUL as C0 80 */
+    kds_buf_reset(&key);
+    rc = order_text_clean(&key, out->base ? out->base : "", out->len, 1);
+    kds_buf_reset(out);
+    if (rc == 0) rc = kds_buf_add(out, key.base, key.len);
+    if (rc == 0) rc = kds_buf_grow(out, 0); /* a value, even empty, is a string */
+  }
   kds_buf_release(&key);
-  if (rc == 0 && found) rc = kds_buf_grow(out, 0); /* a value, even empty, is a string */
   return rc ? rc : found ? 0 : KDS_ENOTFOUND;
 }
 
@@ -541,23 +572,33 @@ static void orders_get(api_call *c) {
 }
 
 static void order_get(api_call *c) {
-  int rc = ordersvc_get(c->srv, &c->user, http_req_param(c->req, 0).ptr, on_order, c);
+  kds_buf inv = KDS_BUF_INIT;
+  int rc = param_text(c, 0, &inv);
+  if (rc == 0) rc = ordersvc_get(c->srv, &c->user, inv.base, on_order, c);
+  kds_buf_release(&inv);
   if (rc) reply_unavailable(c, rc);
 }
 
 static void order_delete(api_call *c) {
-  int rc = ordersvc_void(c->srv, &c->user, http_req_param(c->req, 0).ptr, on_void, c);
+  kds_buf inv = KDS_BUF_INIT;
+  int rc = param_text(c, 0, &inv);
+  if (rc == 0) rc = ordersvc_void(c->srv, &c->user, inv.base, on_void, c);
+  kds_buf_release(&inv);
   if (rc) reply_unavailable(c, rc);
 }
 
 static void order_status(api_call *c) {
+  kds_buf inv = KDS_BUF_INIT;
   cJSON *body;
   const cJSON *status;
   int rc;
   if (json_body(c, &body) != 0) return;
   status = cJSON_GetObjectItemCaseSensitive(body, "status");
-  rc = ordersvc_change_status(c->srv, &c->user, http_req_param(c->req, 0).ptr,
-                              cJSON_IsString(status) ? status->valuestring : NULL, on_order, c);
+  rc = param_text(c, 0, &inv);
+  if (rc == 0)
+    rc = ordersvc_change_status(c->srv, &c->user, inv.base,
+                                cJSON_IsString(status) ? status->valuestring : NULL, on_order, c);
+  kds_buf_release(&inv);
   cJSON_Delete(body);
   if (rc) reply_unavailable(c, rc);
 }

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 #include <llhttp.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "list.h"
 #include "log.h"
 #include "metrics.h"
+#include "order.h"
 #include "router.h"
 #include "server.h"
 #include "static.h"
@@ -248,18 +250,24 @@ int http_pct_decode(kds_buf *out, const char *s, size_t len, int plus_space) {
   return 0;
 }
 
-/* {"error":{"code","message"[,"field"][,"current_status"]}} into a malloc'd string. */
+/* {"error":{"code","message"[,"field"][,"current_status"]}} into a malloc'd string. The
+ * strings go through order_json_str: a message may quote client text (a path, a query
+ * value) that is not valid UTF-8, and the answer must still be valid JSON. */
 static char *error_json(const kds_err *e, size_t *len) {
-  cJSON *root = cJSON_CreateObject(), *err = root ? cJSON_AddObjectToObject(root, "error") : NULL;
-  char *s = NULL;
-  if (err && cJSON_AddStringToObject(err, "code", e->code[0] ? e->code : "internal_error") &&
-      cJSON_AddStringToObject(err, "message", e->message[0] ? e->message : "internal error") &&
-      (!e->field[0] || cJSON_AddStringToObject(err, "field", e->field)) &&
-      (!e->current_status[0] || cJSON_AddStringToObject(err, "current_status", e->current_status)))
-    s = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  if (s) *len = strlen(s);
-  return s;
+  kds_buf b = KDS_BUF_INIT;
+  const char *code = e->code[0] ? e->code : "internal_error";
+  const char *msg = e->message[0] ? e->message : "internal error";
+  if (kds_buf_adds(&b, "{\"error\":{\"code\":") || order_json_str(&b, code, strlen(code)) ||
+      kds_buf_adds(&b, ",\"message\":") || order_json_str(&b, msg, strlen(msg)) ||
+      (e->field[0] && (kds_buf_adds(&b, ",\"field\":") || order_json_str(&b, e->field, strlen(e->field)))) ||
+      (e->current_status[0] && (kds_buf_adds(&b, ",\"current_status\":") ||
+                                order_json_str(&b, e->current_status, strlen(e->current_status)))) ||
+      kds_buf_adds(&b, "}}")) {
+    kds_buf_release(&b);
+    return NULL;
+  }
+  *len = b.len;
+  return b.base; /* the buffer's storage is malloc'd: the caller frees it */
 }
 
 /* ---- connection: lifetime ---------------------------------------------------------- */
@@ -477,8 +485,17 @@ static int conn_send(http_conn *c, const http_req_t *req, int status, const char
   rc = buf_reserve_write(&b, 320 + (extra ? strlen(extra) : 0) + (head || no_body ? 0 : len));
   if (rc == 0)
     rc = kds_buf_addf(&b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, status_reason(status), hs_date(hs));
-  if (rc == 0)
-    rc = cors_add_headers(&hs->cors, req ? http_req_header(req, "origin") : (kds_slice){NULL, 0}, &b);
+  if (rc == 0) {
+    /* Origin as Node reads it: repeated ones joined (which matches no allowed origin), an
+     * empty one absent */
+    kds_buf origin = KDS_BUF_INIT;
+    int has = req ? http_req_header_joined(req, "origin", &origin) : 0;
+    if (has < 0) rc = KDS_ENOMEM;
+    if (rc == 0)
+      rc = cors_add_headers(
+          &hs->cors, has && origin.len ? (kds_slice){origin.base, origin.len} : (kds_slice){NULL, 0}, &b);
+    kds_buf_release(&origin);
+  }
   if (rc == 0 && ctype) rc = kds_buf_addf(&b, "Content-Type: %s\r\n", ctype);
   if (rc == 0 && !no_body) rc = kds_buf_addf(&b, "Content-Length: %zu\r\n", len);
   if (rc == 0 && keep_alive)
@@ -723,6 +740,8 @@ static int req_parse_target(http_req_t *req) {
   req->target.ptr = t;
   req->target.len = tlen;
   end = t + tlen;
+  /* a fragment is not part of the request (RFC 9112 3.2); Node's URL parsing drops it too */
+  if ((qm = memchr(t, '#', tlen)) != NULL) end = qm;
   if (t[0] == '/') {
     path = t;
   } else if (tlen == 1 && t[0] == '*') {
@@ -1095,6 +1114,22 @@ kds_slice http_req_header(const http_req_t *req, const char *name) {
   return (kds_slice){NULL, 0};
 }
 
+int http_req_header_joined(const http_req_t *req, const char *name, kds_buf *out) {
+  const struct http_req_priv *q = req->priv;
+  size_t n = strlen(name);
+  int found = 0;
+  kds_buf_reset(out);
+  for (size_t i = 0; i < q->nhdrs; i++) {
+    const struct hdr *h = &q->hdrs[i];
+    if (h->name_len != n || strncasecmp(q->raw.base + h->name, name, n) != 0) continue;
+    if ((found && kds_buf_add(out, ", ", 2) != 0) ||
+        kds_buf_add(out, q->raw.base + h->value, h->value_len) != 0)
+      return KDS_ENOMEM;
+    found = 1;
+  }
+  return found;
+}
+
 kds_slice http_req_param(const http_req_t *req, int i) {
   const struct http_req_priv *q = req->priv;
   if (i < 0 || i >= q->nparams) return (kds_slice){NULL, 0};
@@ -1199,6 +1234,212 @@ int http_reply_error(http_req_t *req, const kds_err *e) {
   return http_reply_error_h(req, e, NULL);
 }
 
+/* ---- JSON bodies exactly as JSON.parse reads them ----------------------------------------- */
+
+#define JSON_DEPTH_MAX 1000 /* cJSON's nesting limit: deeper fails in it anyway */
+#define JSON_NUMBER_MAX 63  /* cJSON reads at most 63 characters of a number */
+
+typedef struct json_scan {
+  const char *s;
+  size_t n, i;
+  size_t copied; /* s[copied..i) not yet copied to out */
+  kds_buf *out;
+} json_scan;
+
+static int scan_flush(json_scan *j, size_t upto) {
+  int rc = upto > j->copied ? kds_buf_add(j->out, j->s + j->copied, upto - j->copied) : 0;
+  j->copied = upto;
+  return rc;
+}
+
+static void scan_ws(json_scan *j) {
+  while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r'))
+    j->i++;
+}
+
+static int scan_hex4(const json_scan *j, size_t at, unsigned *out) {
+  unsigned v = 0;
+  if (at + 4 > j->n) return -1;
+  for (size_t k = at; k < at + 4; k++) {
+    int h = hexval((unsigned char)j->s[k]);
+    if (h < 0) return -1;
+    v = v * 16 + (unsigned)h;
+  }
+  *out = v;
+  return 0;
+}
+
+/* A string at j->i (on its '"'). Rewrites the escapes cJSON cannot hold the JavaScript way
+ * (order.h): "\u0000" as C0 80, a lone surrogate as its 3 bytes. 0, -1 (invalid), or
+ * KDS_ENOMEM. */
+static int scan_string(json_scan *j) {
+  j->i++;
+  for (;;) {
+    unsigned char c;
+    unsigned u, lo;
+    if (j->i >= j->n) return -1;
+    c = (unsigned char)j->s[j->i];
+    if (c == '"') {
+      j->i++;
+      return 0;
+    }
+    if (c < 0x20) return -1; /* control characters must be escaped */
+    if (c != '\\') {
+      j->i++;
+      continue;
+    }
+    if (j->i + 1 >= j->n) return -1;
+    switch (j->s[j->i + 1]) {
+      case '"':
+      case '\\':
+      case '/':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        j->i += 2;
+        continue;
+      case 'u':
+        break;
+      default:
+        return -1;
+    }
+    if (scan_hex4(j, j->i + 2, &u) != 0) return -1;
+    if (u >= 0xD800 && u <= 0xDBFF && j->i + 12 <= j->n && j->s[j->i + 6] == '\\' && j->s[j->i + 7] == 'u' &&
+        scan_hex4(j, j->i + 8, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
+      j->i += 12; /* a pair: cJSON reads it */
+      continue;
+    }
+    if (u == 0 || (u >= 0xD800 && u <= 0xDFFF)) {
+      char enc[3];
+      size_t len = 2;
+      if (u == 0) {
+        enc[0] = (char)0xC0;
+        enc[1] = (char)0x80;
+      } else {
+        enc[0] = (char)(0xE0 | (u >> 12));
+        enc[1] = (char)(0x80 | ((u >> 6) & 0x3F));
+        enc[2] = (char)(0x80 | (u & 0x3F));
+        len = 3;
+      }
+      if (scan_flush(j, j->i) != 0 || kds_buf_add(j->out, enc, len) != 0) return KDS_ENOMEM;
+      j->i += 6;
+      j->copied = j->i;
+      continue;
+    }
+    j->i += 6;
+  }
+}
+
+static int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+/* A number at j->i, in JSON's grammar (no leading zeros, no "1.", no "+1"). One longer
+ * than cJSON reads is rewritten as the same double in 17 digits. */
+static int scan_number(json_scan *j) {
+  size_t start = j->i;
+  if (j->s[j->i] == '-') j->i++;
+  if (j->i >= j->n) return -1;
+  if (j->s[j->i] == '0') {
+    j->i++;
+  } else if (is_digit(j->s[j->i])) {
+    while (j->i < j->n && is_digit(j->s[j->i])) j->i++;
+  } else {
+    return -1;
+  }
+  if (j->i < j->n && j->s[j->i] == '.') {
+    j->i++;
+    if (j->i >= j->n || !is_digit(j->s[j->i])) return -1;
+    while (j->i < j->n && is_digit(j->s[j->i])) j->i++;
+  }
+  if (j->i < j->n && (j->s[j->i] == 'e' || j->s[j->i] == 'E')) {
+    j->i++;
+    if (j->i < j->n && (j->s[j->i] == '+' || j->s[j->i] == '-')) j->i++;
+    if (j->i >= j->n || !is_digit(j->s[j->i])) return -1;
+    while (j->i < j->n && is_digit(j->s[j->i])) j->i++;
+  }
+  if (j->i - start > JSON_NUMBER_MAX) {
+    char *text = strndup(j->s + start, j->i - start);
+    double d;
+    if (text == NULL) return KDS_ENOMEM;
+    d = strtod(text, NULL); /* correctly rounded, as JSON.parse; overflow is inf */
+    free(text);
+    if (scan_flush(j, start) != 0) return KDS_ENOMEM;
+    if (!isfinite(d) ? kds_buf_adds(j->out, d > 0 ? "1e999" : "-1e999") : kds_buf_addf(j->out, "%.17g", d))
+      return KDS_ENOMEM;
+    j->copied = j->i;
+  }
+  return 0;
+}
+
+/* Checks `len` bytes of `s` (valid UTF-8, no BOM) against JSON's grammar as JSON.parse
+ * does (cJSON is more lenient: leading zeros, raw control characters in strings, any byte
+ * below 0x21 as a blank) and appends them to `out` with the rewrites of scan_string and
+ * scan_number. Returns 0, -1 (not JSON) or KDS_ENOMEM. */
+static int json_strict(const char *s, size_t len, kds_buf *out) {
+  json_scan j = {s, len, 0, 0, out};
+  char stack[JSON_DEPTH_MAX];
+  size_t depth = 0;
+  int rc;
+value:
+  scan_ws(&j);
+  if (j.i >= j.n) return -1;
+  switch (j.s[j.i]) {
+    case '{':
+    case '[':
+      if (depth == JSON_DEPTH_MAX) return -1;
+      stack[depth++] = j.s[j.i++];
+      scan_ws(&j);
+      if (j.i < j.n && j.s[j.i] == (stack[depth - 1] == '{' ? '}' : ']')) {
+        j.i++;
+        depth--;
+        goto after;
+      }
+      if (stack[depth - 1] == '{') goto key;
+      goto value;
+    case '"':
+      if ((rc = scan_string(&j)) != 0) return rc;
+      goto after;
+    case 't':
+    case 'f':
+    case 'n': {
+      const char *lit = j.s[j.i] == 't' ? "true" : j.s[j.i] == 'f' ? "false" : "null";
+      size_t l = strlen(lit);
+      if (j.i + l > j.n || memcmp(j.s + j.i, lit, l) != 0) return -1;
+      j.i += l;
+      goto after;
+    }
+    default:
+      if ((rc = scan_number(&j)) != 0) return rc;
+      goto after;
+  }
+key:
+  scan_ws(&j);
+  if (j.i >= j.n || j.s[j.i] != '"') return -1;
+  if ((rc = scan_string(&j)) != 0) return rc;
+  scan_ws(&j);
+  if (j.i >= j.n || j.s[j.i] != ':') return -1;
+  j.i++;
+  goto value;
+after:
+  scan_ws(&j);
+  if (depth == 0) return j.i == j.n ? scan_flush(&j, j.n) : -1;
+  if (j.i >= j.n) return -1;
+  if (j.s[j.i] == ',') {
+    j.i++;
+    if (stack[depth - 1] == '{') goto key;
+    goto value;
+  }
+  if (j.s[j.i] == (stack[depth - 1] == '{' ? '}' : ']')) {
+    j.i++;
+    depth--;
+    goto after;
+  }
+  return -1;
+}
+
 typedef struct json_key_ref {
   cJSON *item;
   size_t idx;
@@ -1242,9 +1483,10 @@ static int json_dedupe_keys(cJSON *v) {
 
 int http_req_json_body(const http_req_t *req, cJSON **out, kds_err *err) {
   kds_slice ct = http_req_header(req, "content-type");
-  const char *end = NULL;
+  kds_buf text = KDS_BUF_INIT, strict = KDS_BUF_INIT;
   cJSON *json;
   size_t i;
+  int rc;
   *out = NULL;
   if (!req->has_body) {
     kds_err_set(err, 400, "invalid_json", NULL, "a JSON body is required");
@@ -1278,35 +1520,40 @@ int http_req_json_body(const http_req_t *req, cJSON **out, kds_err *err) {
       }
     }
   }
-  {
-    /* The body is read as it arrives: a content coding (gzip, ...) is not JSON we can read.
-     * An empty value counts as identity, as in the reference. */
-    kds_slice enc = http_req_header(req, "content-encoding");
-    size_t s = 0, e = enc.len;
-    while (enc.ptr && s < e && (enc.ptr[s] == ' ' || enc.ptr[s] == '\t')) s++;
-    while (enc.ptr && e > s && (enc.ptr[e - 1] == ' ' || enc.ptr[e - 1] == '\t')) e--;
-    if (enc.ptr && e > s && !(e - s == 8 && strncasecmp(enc.ptr + s, "identity", 8) == 0)) {
+  /* The body is read as it arrives: a content coding (gzip, ...) is not JSON we can read.
+   * An empty value counts as identity, as in the reference; repeated ones are joined. */
+  if ((rc = http_req_header_joined(req, "content-encoding", &text)) < 0) goto nomem;
+  if (rc) {
+    size_t s = 0, e = text.len;
+    while (s < e && (text.base[s] == ' ' || text.base[s] == '\t')) s++;
+    while (e > s && (text.base[e - 1] == ' ' || text.base[e - 1] == '\t')) e--;
+    if (e > s && !(e - s == 8 && strncasecmp(text.base + s, "identity", 8) == 0)) {
+      kds_buf_release(&text);
       kds_err_set(err, 415, "unsupported_media_type", NULL, "unsupported Content-Encoding");
       return KDS_EINVAL;
     }
   }
-  if (req->body.len == 0) {
-    json = cJSON_CreateObject();
-    if (json == NULL) goto nomem;
-    *out = json;
-    return 0;
+  kds_buf_reset(&text);
+  /* As body-parser: the bytes decoded as UTF-8 (U+FFFD for invalid ones), a leading BOM
+   * dropped, nothing left is {}; then JSON.parse's grammar, which cJSON alone is laxer
+   * than. */
+  if ((rc = order_text_clean(&text, req->body.base, req->body.len, 0)) == 0) {
+    size_t skip = text.len >= 3 && memcmp(text.base, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    if (text.len == skip) {
+      kds_buf_release(&text);
+      if ((json = cJSON_CreateObject()) == NULL) goto nomem;
+      *out = json;
+      return 0;
+    }
+    rc = json_strict(text.base + skip, text.len - skip, &strict);
   }
-  json = cJSON_ParseWithLengthOpts(req->body.base, req->body.len, &end, 0);
-  if (json == NULL) {
+  kds_buf_release(&text);
+  json = rc == 0 ? cJSON_ParseWithLength(strict.base, strict.len) : NULL;
+  kds_buf_release(&strict);
+  if (rc == KDS_ENOMEM) goto nomem;
+  if (json == NULL) { /* not JSON, or nested deeper than cJSON goes */
     kds_err_set(err, 400, "invalid_json", NULL, "the body is not valid JSON");
     return KDS_EINVAL;
-  }
-  for (const char *p = end; p && p < req->body.base + req->body.len; p++) {
-    if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-      cJSON_Delete(json);
-      kds_err_set(err, 400, "invalid_json", NULL, "the body is not valid JSON");
-      return KDS_EINVAL;
-    }
   }
   if (!cJSON_IsObject(json)) {
     cJSON_Delete(json);
@@ -1320,6 +1567,8 @@ int http_req_json_body(const http_req_t *req, cJSON **out, kds_err *err) {
   *out = json;
   return 0;
 nomem:
+  kds_buf_release(&text);
+  kds_buf_release(&strict);
   kds_err_set(err, 500, "internal_error", NULL, "the server ran out of memory");
   return KDS_ENOMEM;
 }

@@ -121,6 +121,11 @@ struct http_req {
  * answer. */
 kds_slice http_req_header(const http_req_t *req, const char *name);
 
+/* Header `name` as Node reads one it has no special rule for: every occurrence, in order,
+ * joined with ", " (Idempotency-Key, Content-Encoding). `out` is reset first and left
+ * NUL-terminated when found. Returns 1 (present), 0 (absent) or KDS_ENOMEM. */
+int http_req_header_joined(const http_req_t *req, const char *name, kds_buf *out);
+
 /* Captured route parameter i (0-based, pattern order, the `*` rest last), percent-decoded
  * and NUL-terminated; {NULL, 0} when i is out of range. Valid until the answer. */
 kds_slice http_req_param(const http_req_t *req, int i);
@@ -170,8 +175,11 @@ int http_reply_error_h(http_req_t *req, const kds_err *e, const char *extra_head
  * application/json, or a charset other than utf-8, or a Content-Encoding other than identity),
  * 400 invalid_json "the body is not valid JSON", 400 invalid_json "the body must be a JSON
  * object". An empty body with the JSON type is {} as in body-parser. A key repeated in an
- * object keeps its last value (at the first one's place), as JSON.parse does. Returns 0,
- * KDS_EINVAL (err filled) or KDS_ENOMEM (err filled with a 500). The request is not answered: reply with http_reply_error(req, err). */
+ * object keeps its last value (at the first one's place), as JSON.parse does; the text
+ * must be JSON as JSON.parse reads it (cJSON alone is laxer), with invalid UTF-8 read as
+ * U+FFFD and "\u0000" and lone surrogates kept as order.h describes. Returns 0, KDS_EINVAL
+ * (err filled) or KDS_ENOMEM (err filled with a 500). The request is not answered: reply
+ * with http_reply_error(req, err). */
 int http_req_json_body(const http_req_t *req, struct cJSON **out, kds_err *err);
 
 /* WebSocket hand-off. For a request with `upgrade` set, takes the connection away from the

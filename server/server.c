@@ -67,6 +67,10 @@ int server_run(const kds_config *cfg) {
   }
   loop.data = &srv;
   srv.loop = &loop;
+  /* The signal handles exist from the start so that server_stop can always close them,
+   * even when start-up fails before they are armed. */
+  uv_signal_init(&loop, &srv.sigint);
+  uv_signal_init(&loop, &srv.sigterm);
 
   if ((r = db_open(&srv)) != 0) {
     log_error("kds-server: cannot open the database %s: %s", cfg->db_path, kds_strerror(r));
@@ -86,8 +90,6 @@ int server_run(const kds_config *cfg) {
     server_stop(&srv);
     goto run;
   }
-  uv_signal_init(&loop, &srv.sigint);
-  uv_signal_init(&loop, &srv.sigterm);
   uv_signal_start(&srv.sigint, on_signal, SIGINT);
   uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
   log_info("🚀 kds-server listening on http://%s:%d (db %s, ws-auth %s)", cfg->host, srv.port, cfg->db_path,

@@ -162,11 +162,25 @@ int order_body_hash(const struct cJSON *value, char hex[65]);
 
 /* ---- JSON and text helpers shared with the store -------------------------------------- */
 
-/* Appends `s` (`len` bytes) as a JSON string literal with quotes. Invalid UTF-8 becomes
- * U+FFFD, so the output is always valid JSON. Returns 0 or KDS_ENOMEM. */
+/* Text inside the server is UTF-8 with two additions, so that a C string can carry any
+ * JavaScript string the way the reference keeps it: the bytes C0 80 stand for U+0000 (a
+ * JSON "\u0000"), and a lone surrogate (a JSON "\ud800" without its pair) is its 3-byte
+ * encoding ED A0..BF xx. Both are invalid UTF-8, so input cleaned by order_text_clean
+ * (or by the HTTP layer's JSON body check) has them only with that meaning. */
+
+/* Appends `len` bytes of `s` to `out` with invalid UTF-8 replaced by U+FFFD as a WHATWG
+ * decoder does (one per maximal subpart, as Node's Buffer.toString), and NUL bytes as
+ * C0 80 when `nul_as_c080` (else kept). Returns 0 or KDS_ENOMEM. */
+int order_text_clean(kds_buf *out, const char *s, size_t len, int nul_as_c080);
+
+/* Appends `s` (`len` bytes) as a JSON string literal with quotes, as the reference sends
+ * text it has stored: C0 80 is "\u0000"; invalid UTF-8 (a lone surrogate's bytes too)
+ * becomes U+FFFD per maximal subpart, so the output is always valid JSON. Returns 0 or
+ * KDS_ENOMEM. */
 int order_json_str(kds_buf *b, const char *s, size_t len);
 
-/* Length in UTF-16 code units, as JavaScript's String.length counts (limits). */
+/* Length in UTF-16 code units, as JavaScript's String.length counts (limits): C0 80 and a
+ * lone surrogate are one unit each, as is each U+FFFD of invalid UTF-8. */
 size_t order_utf16_len(const char *s);
 
 /* Copies `s` without the leading and trailing whitespace JavaScript's trim() removes,

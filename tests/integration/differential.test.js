@@ -3,25 +3,31 @@
 // installed by scripts/node-ref.sh). Both start with the same users and the demo menu; one
 // scripted sequence of requests (every endpoint of SPEC 3, every validation error, bodies,
 // auth, roles, idempotency keys, the whole transition table per role, listings, the menu
-// admin, routing, 405/Allow, HEAD, CORS, rate limits) runs against both, step by step, and
-// each pair of answers is compared: status, error.code/field/current_status (and the error
-// object's keys), error messages, the headers that carry meaning (Allow, Retry-After,
-// Idempotent-Replayed, Content-Type, CORS, Content-Length of HEAD answers), and the bodies
-// of successful answers after volatile values are normalised (timestamps, tokens, the date
-// inside invoice numbers), key order included.
+// admin, routing, 405/Allow, HEAD, CORS with an origin list, rate limits, and JSON text
+// exactly as JSON.parse reads it: grammar, invalid UTF-8, "\u0000", lone surrogates, long
+// numbers, repeated keys) runs against both, step by step, each request on its own raw
+// connection, and each pair of answers is compared: status, error.code/field/current_status
+// (and the error object's keys), error messages, the headers that carry meaning (Allow,
+// Retry-After, Idempotent-Replayed, Content-Type, CORS and Vary, Content-Length of HEAD
+// answers), and the bodies of successful answers after volatile values are normalised
+// (timestamps, tokens, user ids as each CLI reported them, the date inside invoice
+// numbers), key order included.
 //
-// Where the reference goes against SPEC, our behaviour is kept: those steps are listed in
-// DIVERGENCES with what each server must answer (so a change on either side still fails).
-// Where only the wording of an error message differs on purpose, MESSAGES says why.
+// Where the reference goes against SPEC (or fails on bad input), our behaviour is kept:
+// those steps are listed in DIVERGENCES with what each server must answer, so a change on
+// either side still fails. Where only the wording of an error message differs on purpose,
+// MESSAGES says why.
 //
-// Skips (with the reason) when the reference is not installed. KDS_DIFF_VERBOSE=1 prints
-// every step.
+// Skips (with the reason) when the reference is not installed (KDS_NODE_REF_DIR, default
+// build/node-reference). KDS_DIFF_VERBOSE=1 prints every step; KDS_KEEP_TMP=1 keeps both
+// databases.
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
+const zlib = require('node:zlib');
 const os = require('node:os');
 const { spawn } = require('node:child_process');
 const { start, serverCommand, SOURCE_DIR } = require('../lib/harness');
@@ -32,7 +38,7 @@ const REF_MISSING = fs.existsSync(path.join(REF_DIR, 'node_modules', 'better-sql
   ? false
   : `the Node reference is not installed in ${REF_DIR} (run scripts/node-ref.sh)`;
 
-const ORDER_RATE = 100; // --order-rate for both: small enough to hit in the script
+const ORDER_RATE = 200; // --order-rate for both: small enough to hit in the script
 const USERS = [
   { name: 'admin', role: 'admin', password: 'admin-secret' },
   { name: 'kasir1', role: 'cashier', outlet: 1, password: 'cashier-secret' },
@@ -44,12 +50,14 @@ const USERS = [
   { name: 'burst', role: 'cashier', outlet: 3, password: 'burst-secret' }, // hits the order rate
 ];
 const STATUSES = ['new', 'preparing', 'ready', 'completed', 'cancelled'];
+const CORS = 'http://pos.example, http://kds.example'; // a list: echoed origins and Vary (http.test.js has '*')
 
 // ---- raw HTTP ------------------------------------------------------------------------------
 
 /**
  * One request on its own connection (Connection: close), bytes exactly as given.
- * req: {method, path, headers: [[name, value]], body: Buffer|undefined, noLength}.
+ * req: {method, path, headers: [[name, value]], body: Buffer|undefined}; Content-Length is added
+ * for a body unless the headers frame it already.
  * Resolves {status, headers (lower-case names; repeated ones joined by ', '), body: Buffer}.
  */
 function rawRequest(port, req) {
@@ -57,7 +65,7 @@ function rawRequest(port, req) {
     const lines = [`${req.method} ${req.path} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close'];
     const names = new Set(req.headers.map(([k]) => k.toLowerCase()));
     for (const [k, v] of req.headers) lines.push(`${k}: ${v}`);
-    if (req.body !== undefined && !req.noLength && !names.has('content-length') && !names.has('transfer-encoding')) {
+    if (req.body !== undefined && !names.has('content-length') && !names.has('transfer-encoding')) {
       lines.push(`Content-Length: ${req.body.length}`);
     }
     const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
@@ -92,6 +100,7 @@ function parseResponse(buf, method) {
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
   if (!m) return null;
   const status = Number(m[1]);
+  if (status >= 100 && status < 200) return parseResponse(buf.subarray(end + 4), method); // 100 Continue
   const headers = {};
   for (const l of headerLines) {
     const i = l.indexOf(':');
@@ -131,7 +140,7 @@ const ORDER = order([{ product_id: 1, qty: 1 }, { product_id: 5, qty: 2 }]);
 /**
  * Builds the steps. A step: {name, method, path, as (user whose token), auth (raw
  * Authorization value), json (object: sent as application/json), body (raw string/Buffer),
- * type (Content-Type), headers ([[k, v]]), noLength, save(ctx, res), compareBody (false:
+ * type (Content-Type), headers ([[k, v]]), save(ctx, res), compareBody (false:
  * status and headers only)}. path/json/body/auth/headers may be functions of ctx, the
  * per-server state ({tokens, v: saved values}).
  */
@@ -176,8 +185,24 @@ function buildScript() {
       ['Access-Control-Request-Headers', 'authorization, content-type, idempotency-key']],
   });
   add('preflight unknown path', { method: 'OPTIONS', path: '/whatever', headers: [['Origin', 'http://pos.example']] });
-  get('cors on a simple GET', '/healthz', undefined, { headers: [['Origin', 'http://pos.example']] });
-  get('cors on an error', '/api/v1/orders', undefined, { headers: [['Origin', 'http://pos.example']] });
+  add('preflight other origin', { method: 'OPTIONS', path: '/api/v1/orders', headers: [['Origin', 'http://evil.example'], ['Access-Control-Request-Method', 'DELETE']] });
+  add('preflight without origin', { method: 'OPTIONS', path: '/api/v1/orders/INV-1' });
+  const origin = (o) => ({ headers: [['Origin', o]] });
+  get('cors on a simple GET', '/healthz', undefined, origin('http://pos.example'));
+  get('cors second origin', '/healthz', undefined, origin('http://kds.example'));
+  get('cors other origin', '/healthz', undefined, origin('http://evil.example'));
+  get('cors origin other case', '/healthz', undefined, origin('HTTP://POS.EXAMPLE'));
+  get('cors origin with a slash', '/healthz', undefined, origin('http://pos.example/'));
+  get('cors empty origin', '/healthz', undefined, origin(''));
+  get('cors null origin', '/healthz', undefined, origin('null'));
+  get('cors two origins', '/healthz', undefined, { headers: [['Origin', 'http://pos.example'], ['Origin', 'http://kds.example']] });
+  get('cors on an error', '/api/v1/orders', undefined, origin('http://pos.example'));
+  get('cors on a 404', '/nope', undefined, origin('http://kds.example'));
+  add('cors on a 405', { method: 'PUT', path: '/api/v1/orders', ...origin('http://pos.example') });
+  add('cors on a HEAD', { method: 'HEAD', path: '/healthz', ...origin('http://pos.example') });
+  get('cors on a static file', '/websocket-test.html', undefined, origin('http://pos.example'));
+  add('cors on a 413', { method: 'POST', path: '/api/v1/auth/login', type: 'application/json', ...origin('http://pos.example'),
+    body: JSON.stringify({ username: 'x'.repeat(70000), password: 'y' }) });
 
   // 405 with Allow (before authentication), HEAD on POST-only routes
   const m405 = [
@@ -198,8 +223,11 @@ function buildScript() {
     post(`login ${u}`, '/api/v1/auth/login', undefined, { username: u, password: user.password },
       { save: (ctx, res) => { if (res.json?.token) ctx.tokens[`s_${u}`] = res.json.token; } });
   }
+  // four failed logins (the rate-limit section below counts on that)
   post('login wrong password', '/api/v1/auth/login', undefined, { username: 'kasir1', password: 'nope' });
   post('login unknown user', '/api/v1/auth/login', undefined, { username: 'ghost', password: 'x' });
+  post('login NUL in the username', '/api/v1/auth/login', undefined, { username: 'kasir1\u0000x', password: 'cashier-secret' });
+  post('login NUL in the password', '/api/v1/auth/login', undefined, { username: 'kasir1', password: 'cashier-secret\u0000x' });
   post('login no username', '/api/v1/auth/login', undefined, { password: 'x' });
   post('login empty username', '/api/v1/auth/login', undefined, { username: '', password: 'x' });
   post('login numeric username', '/api/v1/auth/login', undefined, { username: 7, password: 'x' });
@@ -230,6 +258,9 @@ function buildScript() {
     ['auth truncated token', (ctx) => `Bearer ${ctx.tokens.dapur1.slice(0, -1)}`],
     ['auth huge token', `Bearer ${'x'.repeat(2000)}`],
     ['auth session token', (ctx) => `Bearer ${ctx.tokens.s_dapur1}`],
+    ['auth NBSP separator', (ctx) => `Bearer\xa0${ctx.tokens.dapur1}`],
+    ['auth NBSP after', (ctx) => `Bearer ${ctx.tokens.dapur1}\xa0`],
+    ['auth NBSP inside', (ctx) => `Bearer ${ctx.tokens.dapur1.slice(0, 9)}\xa0${ctx.tokens.dapur1.slice(9)}`],
   ];
   for (const [name, value] of authCases) {
     add(name, { method: 'GET', path: '/api/v1/categories', ...(value === undefined ? {} : { auth: value }) });
@@ -411,8 +442,9 @@ function buildScript() {
   post('order as kitchen, bad body', '/api/v1/orders', 'dapur1', { nonsense: true });
   post('order unauthenticated', '/api/v1/orders', undefined, ORDER);
   post('order bad token', '/api/v1/orders', undefined, ORDER, { auth: 'Bearer x' });
-  // a long value in the message
-  post('order product_id long string', '/api/v1/orders', 'kasir3', order([{ product_id: 'p'.repeat(80), qty: 1 }]));
+  // the offending value is quoted in the message
+  post('order product_id long string', '/api/v1/orders', 'kasir3', order([{ product_id: 'p'.repeat(150), qty: 1 }]));
+  post('order product_id very long string', '/api/v1/orders', 'kasir3', order([{ product_id: 'p'.repeat(400), qty: 1 }]));
   // the same JSON text, parsed the same: a repeated key means its last value
   add('order duplicate key', {
     method: 'POST', path: '/api/v1/orders', as: 'kasir3', type: 'application/json',
@@ -426,7 +458,7 @@ function buildScript() {
   // --- bodies and content types (kasir3) ------------------------------------------------------------
   const V = JSON.stringify(order([{ product_id: 2, qty: 1 }]));
   const bodyCases = [
-    ['body none', { noBody: true }],
+    ['body none', {}],
     ['body empty with JSON type', { body: '', type: 'application/json' }],
     ['body empty without type', { body: '' }],
     ['body blank with JSON type', { body: '  \r\n ', type: 'application/json' }],
@@ -472,6 +504,95 @@ function buildScript() {
   for (const [name, c] of bodyCases) {
     add(name, { method: 'POST', path: '/api/v1/orders', as: 'kasir3', ...c });
   }
+  // JSON text exactly as JSON.parse reads it (cJSON alone is laxer, and C strings end at NUL)
+  const N = (note) => `{"payment_method":"CASH","items":[{"product_id":2,"qty":1}],"note":${note}}`;
+  const P = (pid, qty = '1') => `{"payment_method":"CASH","items":[{"product_id":${pid},"qty":${qty}}]}`;
+  const bytes = (...parts) => Buffer.concat(parts.map((x) => (Buffer.isBuffer(x) ? x : Buffer.from(x, 'latin1'))));
+  const jsonCases = [
+    ['json lone high surrogate', N('"a\\ud800b"')],
+    ['json lone low surrogate', N('"a\\udc00b"')],
+    ['json high surrogate at the end', N('"a\\uD83C"')],
+    ['json two high surrogates', N('"\\ud83c\\ud83c\\udf36"')],
+    ['json surrogate pair', N('"a\\ud83c\\udf36b"')],
+    ['json NUL escape', N('"ab\\u0000cd"')],
+    ['json NUL only', N('"\\u0000"')],
+    ['json raw newline in a string', N('"a\nb"')],
+    ['json raw tab in a string', N('"a\tb"')],
+    ['json raw DEL in a string', N('"a\x7fb"')],
+    ['json bad escape', N('"a\\qb"')],
+    ['json short unicode escape', N('"a\\u12"')],
+    ['json leading zero', P('01')],
+    ['json negative leading zero', P('-01')],
+    ['json trailing dot', P('1.')],
+    ['json dot exponent', P('1.e0')],
+    ['json leading dot', P('.5')],
+    ['json plus sign', P('+1')],
+    ['json bare minus', P('-')],
+    ['json exponent without digits', P('1e')],
+    ['json hex number', P('0x1')],
+    ['json NaN', P('NaN')],
+    ['json Infinity', P('Infinity')],
+    ['json minus zero product', P('-0')],
+    ['json minus zero qty', P('1', '-0')],
+    ['json zero with exponent', P('1', '0e5')],
+    ['json long integral number', P('1', `2.${'0'.repeat(70)}`)],
+    ['json long number', P('1', `2.${'0'.repeat(70)}1`)],
+    ['json huge number', P('1', `1${'0'.repeat(400)}`)],
+    ['json product 2^53+1', P('9007199254740993')],
+    ['json product 1e16', P('10000000000000000')],
+    ['json product 1e21', P('1e21')],
+    ['json product 0.1', P('0.1')],
+    ['json product 1.5e-7', P('1.5e-7')],
+    ['json product 123456.789', P('123456.789')],
+    ['json product negative exponent', P('-2.5E+30')],
+    ['json product array of numbers', P('[1,2.50,-0]')],
+    ['json product object', P('{"a":"\\u00e9\\n","b":[true,null]}')],
+    ['json form feed as a blank', `{\f${P('1').slice(1)}`],
+    ['json vertical tab as a blank', `{\v${P('1').slice(1)}`],
+    ['json NUL as a blank', `{\u0000${P('1').slice(1)}`],
+    ['json single quotes', '{\'payment_method\':\'CASH\'}'],
+    ['json trailing comma in object', '{"payment_method":"CASH","items":[{"product_id":1,"qty":1}],}'],
+    ['json trailing comma in array', '{"payment_method":"CASH","items":[{"product_id":1,"qty":1},]}'],
+    ['json missing colon', '{"payment_method" "CASH"}'],
+    ['json unquoted key', '{payment_method:"CASH"}'],
+    ['json comment', `${P('1')} // x`],
+    ['json bare literal', '{"payment_method":"CASH","items":[{"product_id":1,"qty":1}],"note":nul}'],
+    ['json unclosed string', '{"payment_method":"CASH'],
+    ['json nesting 900', `{"payment_method":"CASH","items":${'['.repeat(900)}${']'.repeat(900)}}`],
+    ['json BOM', bytes('\xEF\xBB\xBF', P('1'))],
+    ['json BOM only', bytes('\xEF\xBB\xBF')],
+    ['json two BOMs', bytes('\xEF\xBB\xBF\xEF\xBB\xBF', P('1'))],
+    ['json latin-1 byte', bytes(N('"caf\xe9"'))],
+    ['json truncated 3-byte sequence', bytes(N('"a\xe2\x82b"'))],
+    ['json truncated 4-byte sequence', bytes(N('"a\xf0\x9f\x8cb"'))],
+    ['json lone continuation byte', bytes(N('"a\x80\x80b"'))],
+    ['json encoded surrogate', bytes(N('"a\xed\xa0\x80b"'))],
+    ['json overlong NUL', bytes(N('"a\xc0\x80b"'))],
+    ['json overlong slash', bytes(N('"a\xe0\x80\xafb"'))],
+    ['json beyond U+10FFFF', bytes(N('"a\xf4\x90\x80\x80b"'))],
+    ['json invalid byte outside a string', bytes('{\xff', P('1').slice(1))],
+    ['json invalid byte at the end', bytes(N('"ab"'), '\xe2')],
+    ['json note 499 and NUL', N(`"${'n'.repeat(499)}\\u0000"`)],
+    ['json note 500 and NUL', N(`"${'n'.repeat(500)}\\u0000"`)],
+    ['json note 499 and a lone surrogate', N(`"${'n'.repeat(499)}\\udfff"`)],
+    ['json note 500 and a lone surrogate', N(`"${'n'.repeat(500)}\\udfff"`)],
+    ['json note blanks around NUL', N('" \\u0000 "')],
+  ];
+  for (const [name, body] of jsonCases) add(name, { method: 'POST', path: '/api/v1/orders', as: 'kasir3', type: 'application/json', body });
+  post('json category NUL', '/api/v1/categories', 'admin', { name: 'Y\u0000Z' }, { save: saveJson('catNul') });
+  post('json category NUL again', '/api/v1/categories', 'admin', { name: 'Y\u0000Z' });
+  post('json category NUL prefix', '/api/v1/categories', 'admin', { name: 'Y' });
+  add('json category lone surrogate', { method: 'POST', path: '/api/v1/categories', as: 'admin', type: 'application/json', body: '{"name":"X\\ud800"}' });
+  add('json category invalid UTF-8', { method: 'POST', path: '/api/v1/categories', as: 'admin', type: 'application/json', body: bytes('{"name":"W\xff"}') });
+  add('json product in the NUL category', { method: 'POST', path: '/api/v1/products', as: 'admin',
+    json: (ctx) => ({ name: 'Nul\u0000Drink', price: 100, category_id: ctx.v.catNul?.id }), save: saveJson('pNul') });
+  post('json order with the NUL product', '/api/v1/orders', 'kasir3', (ctx) => order([{ product_id: ctx.v.pNul?.id, qty: 1 }], { note: 'x\u0000y' }));
+  add('json category duplicate keys', { method: 'POST', path: '/api/v1/categories', as: 'admin', type: 'application/json', body: '{"name":"status","sort_order":1,"name":"DUPKEY"}' });
+  add('json product duplicate keys', { method: 'POST', path: '/api/v1/products', as: 'admin', type: 'application/json', body: '{"name":"Dup","price":-1,"category_id":1,"price":1}' });
+  add('json patch duplicate keys', { method: 'PATCH', path: '/api/v1/products/5', as: 'admin', type: 'application/json', body: '{"active":"x","price":1000,"active":true}' });
+  add('json status duplicate keys', { method: 'PATCH', path: '/api/v1/orders/INV-X/status', as: 'dapur1', type: 'application/json', body: '{"status":"cancelled","status":"ready"}' });
+  add('json login duplicate keys', { method: 'POST', path: '/api/v1/auth/login', type: 'application/json', body: '{"username":"nobody","password":"x","username":""}' });
+
   add('login body huge', { method: 'POST', path: '/api/v1/auth/login', type: 'application/json',
     body: JSON.stringify({ username: 'x'.repeat(70000), password: 'y' }) });
 
@@ -523,6 +644,24 @@ function buildScript() {
   get('read encoded invoice', (ctx) => `/api/v1/orders/${inv('o1')(ctx).replace('-', '%2D')}`, 'admin');
   get('read encoded blank', '/api/v1/orders/%20', 'admin');
   get('read trailing slash', (ctx) => `/api/v1/orders/${inv('o1')(ctx)}/`, 'admin');
+  get('read NUL in the invoice', '/api/v1/orders/INV%00X', 'admin');
+  get('read real invoice then NUL', (ctx) => `/api/v1/orders/${inv('o1')(ctx)}%00`, 'admin');
+  get('read real invoice then NUL and more', (ctx) => `/api/v1/orders/${inv('o1')(ctx)}%00junk`, 'admin');
+  get('read encoded slash', '/api/v1/orders/a%2Fb', 'admin');
+  get('read encoded UTF-8', '/api/v1/orders/%C3%A9t%C3%A9', 'admin');
+  get('read fragment', (ctx) => `/api/v1/orders/${inv('o1')(ctx)}#top`, 'admin');
+  add('status NUL in the invoice', { method: 'PATCH', path: (ctx) => `/api/v1/orders/${inv('o1')(ctx)}%00/status`, as: 'admin', json: { status: 'ready' } });
+  add('void NUL in the invoice', { method: 'DELETE', path: (ctx) => `/api/v1/orders/${inv('o1')(ctx)}%00`, as: 'admin' });
+  patch('patch product NUL in the id', '/api/v1/products/1%00', 'admin', { price: 1 });
+  patch('patch product encoded UTF-8 id', '/api/v1/products/%C3%A9', 'admin', { price: 1 });
+  get('read with a body', (ctx) => `/api/v1/orders/${inv('o1')(ctx)}`, 'admin', { body: '{"x":1}', type: 'application/json' });
+  get('read with two Authorization headers', (ctx) => `/api/v1/orders/${inv('o1')(ctx)}`, undefined,
+    { headers: (ctx) => [['Authorization', `Bearer ${ctx.tokens.admin}`], ['Authorization', 'Bearer nope']] });
+  post('create with Expect: 100-continue', '/api/v1/orders', 'kasir1', order([{ product_id: 6, qty: 2 }]), { headers: [['Expect', '100-continue']] });
+  add('create with two Content-Types', { method: 'POST', path: '/api/v1/orders', as: 'kasir1', body: JSON.stringify(order([{ product_id: 6, qty: 3 }])),
+    headers: [['Content-Type', 'application/json'], ['Content-Type', 'text/plain']] });
+  add('create with two identity encodings', { method: 'POST', path: '/api/v1/orders', as: 'kasir1', json: order([{ product_id: 6, qty: 4 }]),
+    headers: [['Content-Encoding', 'identity'], ['Content-Encoding', 'identity']] });
   get('read unauthenticated', (ctx) => `/api/v1/orders/${inv('o1')(ctx)}`);
   get('read revoked', (ctx) => `/api/v1/orders/${inv('o1')(ctx)}`, 's_dapur1');
 
@@ -556,6 +695,14 @@ function buildScript() {
   add('idem void', { method: 'DELETE', path: (ctx) => `/api/v1/orders/${inv('oIdem')(ctx)}`, as: 'admin' });
   post('idem replay after void', '/api/v1/orders', 'kasir1', IB, key('pos-1-0001'));
   post('idem next number', '/api/v1/orders', 'kasir1', order([{ product_id: 3, qty: 1 }]));
+  const NB = order([{ product_id: 3, qty: 1 }], { note: 'n\u0000b' });
+  post('idem NUL body', '/api/v1/orders', 'kasir1', NB, key('pos-1-nul'));
+  post('idem NUL body replay', '/api/v1/orders', 'kasir1', NB, key('pos-1-nul'));
+  post('idem NUL body differs', '/api/v1/orders', 'kasir1', { ...NB, note: 'n\ufffdb' }, key('pos-1-nul'));
+  post('idem key twice', '/api/v1/orders', 'kasir1', IB, { headers: [['Idempotency-Key', 'dup-1'], ['Idempotency-Key', 'dup-1']] });
+  post('idem key twice, joined', '/api/v1/orders', 'kasir1', IB, key('dup-1, dup-1'));
+  post('idem key twice, first only', '/api/v1/orders', 'kasir1', IB, key('dup-1'));
+  post('idem keys joined too long', '/api/v1/orders', 'kasir1', IB, { headers: [['Idempotency-Key', 'k'.repeat(200)], ['Idempotency-Key', 'k'.repeat(60)]] });
 
   // --- status transitions: every from -> to, for each role ----------------------------------------
   // Orders are created by kasir4 (outlet 1) and driven to `from` by the admin.
@@ -672,6 +819,20 @@ function buildScript() {
     ['list array-looking parameter', '?status[]=new&limit=1', 'admin'],
     ['list encoded key', '?%73tatus=new&limit=2', 'admin'],
     ['list unauthenticated', '', undefined],
+    ['list limit with fragment', '?limit=2#x', 'admin'],
+    ['list limit and empty repeat', '?limit=1&limit=', 'admin'],
+    ['list status and empty repeat', '?status=new&status=', 'admin'],
+    ['list status with NUL', '?status=new%00', 'admin'],
+    ['list limit with NUL', '?limit=1%00', 'admin'],
+    ['list date with NUL', (ctx) => `?date=${ctx.today}%00`, 'admin'],
+    ['list before with NUL', (ctx) => `?before=${inv('o2')(ctx)}%00`, 'admin'],
+    ['list before latin-1 byte', '?before=%FF', 'admin'],
+    ['list before truncated UTF-8', '?before=%E2%82', 'admin'],
+    ['list before overlong NUL', '?before=%C0%80', 'admin'],
+    ['list before UTF-8', '?before=%C3%A9', 'admin'],
+    ['list before bad escape', '?before=%zz', 'admin'],
+    ['list empty key', '?=1&limit=1', 'admin'],
+    ['list double ampersand', '?limit=1&&status=new', 'admin'],
   ];
   for (const [name, q, as] of lists) get(name, (ctx) => `${L}${typeof q === 'function' ? q(ctx) : q}`, as);
   add('list HEAD', { method: 'HEAD', path: `${L}?limit=3`, as: 'admin' });
@@ -686,8 +847,8 @@ function buildScript() {
   post('burst over the rate, replay', '/api/v1/orders', 'burst', ORDER, key('b-1'));
   get('burst may still read', L, 'burst');
   post('others are not limited', '/api/v1/orders', 'kasir2', ORDER);
-  // Logins: 10 failures a minute per address (2 above), then 429 even with the right password.
-  for (let i = 3; i <= 10; i++) post(`login failure ${i}`, '/api/v1/auth/login', undefined, { username: 'admin', password: `wrong-${i}` });
+  // Logins: 10 failures a minute per address (4 above), then 429 even with the right password.
+  for (let i = 5; i <= 10; i++) post(`login failure ${i}`, '/api/v1/auth/login', undefined, { username: 'admin', password: `wrong-${i}` });
   post('login limited', '/api/v1/auth/login', undefined, { username: 'admin', password: 'wrong-11' });
   post('login limited, right password', '/api/v1/auth/login', undefined, { username: 'admin', password: 'admin-secret' });
   post('login limited, bad body', '/api/v1/auth/login', undefined, { username: '' });
@@ -698,6 +859,25 @@ function buildScript() {
   for (const k of ['order_type', 'table', 'customer_name', 'rush', 'done_lines']) {
     post(`category reserved (SPEC 10) ${k}`, '/api/v1/categories', 'admin', { name: k });
   }
+  for (const [name, p] of [['bad escape %FF', '%FF'], ['bad escape %E2%82', '%E2%82'], ['bad escape %zz', '%zz'], ['bad escape %', '%']]) {
+    get(`read ${name}`, `/api/v1/orders/${p}`, 'admin');
+  }
+  patch('patch product bad escape', '/api/v1/products/%FF', 'admin', { price: 1 });
+  add('void bad escape', { method: 'DELETE', path: '/api/v1/orders/%FF', as: 'admin' });
+  add('metrics POST', { method: 'POST', path: '/metrics' });
+  add('json nesting 1001', { method: 'POST', path: '/api/v1/orders', as: 'kasir3', type: 'application/json',
+    body: `{"payment_method":"CASH","items":${'['.repeat(1001)}${']'.repeat(1001)}}` });
+  post('category sort_order 2^53', '/api/v1/categories', 'admin', { name: 'BIG1', sort_order: 2 ** 53 });
+  post('category sort_order 1e300', '/api/v1/categories', 'admin', { name: 'BIG2', sort_order: 1e300 });
+  post('product price 2^53', '/api/v1/products', 'admin', { name: 'Gold', price: 2 ** 53, category_id: 1 });
+  post('product price 1e20', '/api/v1/products', 'admin', { name: 'Gold 2', price: 1e20, category_id: 1 });
+  patch('patch product price 1e20', '/api/v1/products/6', 'admin', { price: 1e20 });
+  add('body gzip', { method: 'POST', path: '/api/v1/orders', as: 'kasir3', type: 'application/json',
+    headers: [['Content-Encoding', 'gzip']], body: zlib.gzipSync(JSON.stringify(order([{ product_id: 2, qty: 1 }], { note: 'gz' }))) });
+  add('body deflate', { method: 'POST', path: '/api/v1/orders', as: 'kasir3', type: 'application/json',
+    headers: [['Content-Encoding', 'deflate']], body: zlib.deflateSync(JSON.stringify(order([{ product_id: 2, qty: 1 }], { note: 'df' }))) });
+  add('body charset utf-16le', { method: 'POST', path: '/api/v1/orders', as: 'kasir3', type: 'application/json; charset=utf-16le',
+    body: Buffer.from(JSON.stringify(order([{ product_id: 2, qty: 1 }], { note: 'u16' })), 'utf16le') });
 
   for (const [u, n] of Object.entries(posts)) {
     if (u !== 'burst' && n >= ORDER_RATE) throw new Error(`the script posts ${n} orders as ${u}: over --order-rate`);
@@ -707,7 +887,8 @@ function buildScript() {
 
 // ---- deliberate differences -------------------------------------------------------------------
 
-// Steps where the reference contradicts SPEC and ours follows SPEC. Each side is checked
+// Steps where we keep our behaviour on purpose: the reference contradicts SPEC, fails on bad
+// input, or does what our fixed libraries cannot (each says why). Each side is checked
 // against what it must answer, instead of against the other.
 const DIVERGENCES = {};
 for (const k of ['order_type', 'table', 'customer_name', 'rush', 'done_lines']) {
@@ -719,6 +900,60 @@ for (const k of ['order_type', 'table', 'customer_name', 'rush', 'done_lines']) 
   };
 }
 
+const BAD_ESCAPE = {
+  why: 'an invalid percent-escape in the path: the reference fails decodeURIComponent and answers 500 ' +
+    'internal_error (a server failure for bad input, against SPEC 3/8); ours keeps the bytes (invalid UTF-8 ' +
+    'shown as U+FFFD) and answers as for any unknown order or product',
+  node: { status: 500, code: 'internal_error' },
+};
+for (const name of ['bad escape %FF', 'bad escape %E2%82', 'bad escape %zz', 'bad escape %']) {
+  DIVERGENCES[`read ${name}`] = { ...BAD_ESCAPE, c: { status: 404, code: 'not_found' } };
+}
+DIVERGENCES['void bad escape'] = { ...BAD_ESCAPE, c: { status: 404, code: 'not_found' } };
+DIVERGENCES['patch product bad escape'] = { ...BAD_ESCAPE, c: { status: 404, code: 'not_found' } };
+DIVERGENCES['metrics POST'] = {
+  why: 'as for POST /healthz: SPEC 11.19 wants 405 with Allow on a known path',
+  c: { status: 405, code: 'method_not_allowed', allow: 'GET' },
+  node: { status: 404, code: 'not_found' },
+};
+DIVERGENCES['json nesting 1001'] = {
+  why: 'cJSON stops at 1000 nested arrays/objects (CJSON_NESTING_LIMIT): such a body is 400 invalid_json ' +
+    'for us; JSON.parse reads it and the reference then refuses the items with 422',
+  c: { status: 400, code: 'invalid_json' },
+  node: { status: 422, code: 'validation_failed', field: 'items[0]' },
+};
+for (const name of ['category sort_order 2^53', 'category sort_order 1e300']) {
+  DIVERGENCES[name] = {
+    why: 'an integer beyond 2^53-1 is not exact in JSON numbers (nor in SQLite past 2^63): ours refuses it ' +
+      'with 422; the reference stores it (1e300 even as a float) and lists it back',
+    c: { status: 422, code: 'validation_failed', field: 'sort_order' },
+    node: { status: 201 },
+  };
+}
+for (const [name, status] of [['product price 2^53', 201], ['product price 1e20', 201], ['patch product price 1e20', 200]]) {
+  DIVERGENCES[name] = {
+    why: 'SPEC 2: amounts are integers in Rupiah; a price beyond 2^53-1 cannot be one exactly (nor its ' +
+      'subtotals): ours refuses it with 422, the reference stores it',
+    c: { status: 422, code: 'validation_failed', field: 'price' },
+    node: { status },
+  };
+}
+for (const name of ['body gzip', 'body deflate']) {
+  DIVERGENCES[name] = {
+    why: 'a compressed request body: the reference (body-parser) inflates it; ours does not take content ' +
+      'codings (no zlib among the fixed libraries) and answers 415 unsupported_media_type, as the reference ' +
+      'does for codings it does not know (RFC 9110 15.5.16)',
+    c: { status: 415, code: 'unsupported_media_type' },
+    node: { status: 201 },
+  };
+}
+DIVERGENCES['body charset utf-16le'] = {
+  why: 'RFC 8259 8.1: JSON between systems is UTF-8; ours answers 415 for any other charset, the reference ' +
+    '(body-parser) decodes the utf-* ones',
+  c: { status: 415, code: 'unsupported_media_type' },
+  node: { status: 201 },
+};
+
 DIVERGENCES['healthz POST'] = {
   why: 'SPEC 11.19: an unsupported method on a known path is 405 with Allow; the reference registers ' +
     '/healthz with app.get, so other methods fall through to its 404',
@@ -728,7 +963,8 @@ DIVERGENCES['healthz POST'] = {
 
 // Error messages worded differently on purpose (ours at least as clear): step name -> why.
 const MESSAGES = {
-  'order product_id long string': 'ours quotes a long offending value cut to 60 characters with "..."',
+  'order product_id very long string': 'an error message is at most 255 bytes here: ours quotes a long ' +
+    'offending value cut short with "..."; the reference quotes all 400 characters',
 };
 
 // ---- running and comparing ------------------------------------------------------------------------
@@ -773,7 +1009,7 @@ function compare(step, c, n) {
   diff('Allow', allowSet(c.headers.allow), allowSet(n.headers.allow));
   diff('Idempotent-Replayed', c.headers['idempotent-replayed'], n.headers['idempotent-replayed']);
   for (const h of ['access-control-allow-origin', 'access-control-expose-headers', 'access-control-allow-methods',
-    'access-control-allow-headers', 'access-control-max-age']) {
+    'access-control-allow-headers', 'access-control-max-age', 'vary']) {
     diff(h, c.headers[h], n.headers[h]);
   }
   const ra = [c.headers['retry-after'], n.headers['retry-after']];
@@ -793,15 +1029,26 @@ function compare(step, c, n) {
     diff('error.code', ce?.code, ne?.code);
     diff('error.field', ce?.field, ne?.field);
     diff('error.current_status', ce?.current_status, ne?.current_status);
-    if (!MESSAGES[step.name]) diff('error.message', normalise(ce?.message), normalise(ne?.message));
-    else if (typeof ce?.message !== 'string' || !ce.message) out.push('error.message: ours is missing');
+    // a wait in seconds is volatile (it is compared as Retry-After, above); it must say what the header says
+    const waitOf = (res) => {
+      const m = /try again in (\d+) s/.exec(res.json?.error?.message ?? '');
+      if (m && m[1] !== res.headers['retry-after']) out.push(`message says ${m[1]} s, Retry-After ${res.headers['retry-after']}`);
+    };
+    waitOf(c);
+    waitOf(n);
+    const wait = (m) => (typeof m === 'string' ? m.replace(/try again in \d+ s/, 'try again in <n> s') : m);
+    const [am, bm] = [wait(normalise(ce?.message)), wait(normalise(ne?.message))];
+    if (!MESSAGES[step.name]) diff('error.message', am, bm);
+    else if (!(typeof am === 'string' && am.endsWith('...') && String(bm).startsWith(am.slice(0, -3)))) {
+      out.push(`error.message: ours should be the reference's, cut with "...": ours ${JSON.stringify(am)}`);
+    }
     return out;
   }
   if (c.json !== undefined || n.json !== undefined) {
     const a = JSON.stringify(normalise(c.json));
     const b = JSON.stringify(normalise(n.json));
+    // a timestamp, token or date in the wrong shape escapes normalisation and shows up here
     if (a !== b) out.push(`body: ${firstDifference(normalise(c.json), normalise(n.json))}`);
-    // timestamps, tokens and dates that escaped normalisation show up above; check their shape here
     return out;
   }
   if (!c.body.equals(n.body)) out.push(`body: ours ${JSON.stringify(c.text.slice(0, 120))}  reference ${JSON.stringify(n.text.slice(0, 120))}`);
@@ -853,11 +1100,12 @@ function buildRequest(step, ctx) {
     body = Buffer.from(JSON.stringify(val(step.json)), 'utf8');
     if (step.type === undefined) headers.push(['Content-Type', 'application/json']);
   } else if (step.body !== undefined) {
-    body = Buffer.from(val(step.body), 'utf8');
+    const b = val(step.body);
+    body = Buffer.isBuffer(b) ? b : Buffer.from(b, 'utf8');
   }
   if (step.type !== undefined) headers.push(['Content-Type', step.type]);
   for (const [k, v] of val(step.headers) || []) headers.push([k, val(v)]);
-  return { method: step.method, path: val(step.path), headers, body, noLength: step.noLength };
+  return { method: step.method, path: val(step.path), headers, body };
 }
 
 const todayString = () => {
@@ -887,8 +1135,9 @@ const DEVICE_TOKENS = ['admin', 'dapur1', 'kasir2']; // from the CLI; the others
  * CLI takes a second per call, so user ids may come in any order; the CLI's own report of
  * each id is kept to check the login answers), plus device tokens for DEVICE_TOKENS.
  */
-async function prepare(target) {
+async function prepare(target, dirs) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kds-diff-${target}-`));
+  dirs.push(dir); // removed after the test, whatever happens
   const db = path.join(dir, 'kds.db');
   const ids = {};
   const useradd = async (u) => {
@@ -922,16 +1171,16 @@ function canonUserId(res, ids) {
 }
 
 test('the REST API answers like the Node reference', { skip: REF_MISSING, timeout: 120000 }, async (t) => {
-  const common = { users: USERS, args: ['--order-rate', String(ORDER_RATE), '--login-rate', '10'] };
+  const common = { users: USERS, args: ['--order-rate', String(ORDER_RATE), '--login-rate', '10', '--cors-origin', CORS] };
   const servers = {};
   const dirs = [];
   t.after(async () => {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
     if (!process.env.KDS_KEEP_TMP) for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
+  const steps = buildScript(); // throws on a mistake in the script before anything starts
   const t0 = Date.now();
-  const [pc, pn] = await Promise.all([prepare('c'), prepare('node')]);
-  dirs.push(pc.dir, pn.dir);
+  const [pc, pn] = await Promise.all([prepare('c', dirs), prepare('node', dirs)]);
   [servers.c, servers.node] = await Promise.all([
     start({ ...common, target: 'c', dir: pc.dir, tokens: pc.tokens }),
     start({ ...common, target: 'node', dir: pn.dir, tokens: pn.tokens }),
@@ -939,7 +1188,6 @@ test('the REST API answers like the Node reference', { skip: REF_MISSING, timeou
   await Promise.all([loginRest(servers.c), loginRest(servers.node)]);
 
   const t1 = Date.now();
-  const steps = buildScript();
   const ctx = {
     c: { tokens: { ...servers.c.tokens }, v: {}, today: todayString() },
     node: { tokens: { ...servers.node.tokens }, v: {}, today: todayString() },
@@ -962,6 +1210,7 @@ test('the REST API answers like the Node reference', { skip: REF_MISSING, timeou
     const dv = DIVERGENCES[step.name];
     if (dv) {
       diffs = [...expectSide(rc, dv.c).map((d) => `ours: ${d}`), ...expectSide(rn, dv.node).map((d) => `reference: ${d}`)];
+      if (diffs.length) diffs.push(`(a deliberate divergence: ${dv.why})`);
     } else {
       diffs = compare(step, rc, rn);
       compared++;
@@ -981,8 +1230,15 @@ test('the REST API answers like the Node reference', { skip: REF_MISSING, timeou
   t.diagnostic(`${steps.length} steps (${steps.length * 2} requests), ${compared} compared, ` +
     `${Object.keys(DIVERGENCES).length} deliberate divergences checked one side at a time`);
   assert.ok(steps.length >= 500, 'the script is several hundred requests long');
+  if (problems.length && todayString() !== ctx.c.today) {
+    // invoice numbers start again at 0001 on a new day, at a different step on each server
+    t.skip('the run crossed local midnight: run it again');
+    return;
+  }
   assert.equal(problems.length, 0,
     `${problems.length} of ${steps.length} steps answered differently:\n\n${problems.join('\n\n')}\n`);
-  // both servers are still up after all of that
+  // both servers are still up after all of that, and ours stops cleanly (ASan: no leak)
   for (const s of Object.values(servers)) assert.equal(s.proc.exitCode, null, `${s.target} server exited`);
+  const { code, signal } = await servers.c.stop();
+  assert.equal(code, 0, `kds-server exit ${code} ${signal}:\n${servers.c.logs.slice(-30).join('\n')}`);
 });

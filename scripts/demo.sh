@@ -56,4 +56,6 @@ database $db; cashier token: $cashier
 more tokens: build/kds-server --db $db token kasir1     (q in the display stops the demo)
 MSG
 sleep 3
+# The display draws UTF-8 (box lines, names): make sure the locale says so.
+case "${LC_ALL:-${LANG:-}}" in *UTF-8*|*utf8*) ;; *) export LANG=C.UTF-8 ;; esac
 build/kds-tui --server "http://127.0.0.1:$port" --token "$kitchen"

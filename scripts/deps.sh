@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config libuv1-dev libwslay-dev libcjson-dev libsqlite3-dev
       libncurses-dev libssl-dev node-llhttp nodejs npm curl)
 if [ "${1:-}" = "--tests" ]; then
-  pkgs+=(tmux chromium sqlite3 procps)
+  pkgs+=(tmux chromium fonts-dejavu-core sqlite3 procps python3)
 fi
 
 missing=()

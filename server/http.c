@@ -1208,6 +1208,20 @@ int http_reply(http_req_t *req, int status, const char *content_type, const char
   return 0;
 }
 
+void http_req_abort(http_req_t *req) {
+  http_conn *c;
+  if (req == NULL) return;
+  c = req->priv->conn;
+  if (c != NULL && !c->closing && c->active == req) {
+    c->active = NULL; /* so that conn_close does not call the request's on_close */
+    req->priv->conn = NULL;
+    req_free(req);
+    conn_close(c); /* c's memory stays until its close callbacks (a caller may be in conn_process) */
+    return;
+  }
+  req_free(req); /* the client is gone already: only free */
+}
+
 int http_reply_json(http_req_t *req, int status, const char *extra_headers, const char *json, size_t len) {
   return http_reply(req, status, "application/json; charset=utf-8", extra_headers, json, len);
 }

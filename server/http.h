@@ -5,8 +5,8 @@
  *
  * Request lifecycle, the one rule to remember: every request handed to a handler is owned
  * by that handler until it calls exactly one of http_reply(), http_reply_error(),
- * http_reply_json() or (for an upgrade) a successful http_req_take_stream(); that call frees
- * the request. The call may come inside the handler or any time later on the loop thread.
+ * http_reply_json(), http_req_abort() or (for an upgrade) a successful
+ * http_req_take_stream(); that call frees the request. The call may come inside the handler or any time later on the loop thread.
  * If the client went away meanwhile, the reply is a silent no-op that only frees.
  * While a request is unanswered its connection parses nothing more (pipelined requests
  * wait, so answers go out in order); reading continues (bounded) to notice a client that
@@ -157,6 +157,13 @@ int http_req_on_close(http_req_t *req, http_req_close_cb cb, void *ud);
  * (the connection is then closed). In every case `req` is freed. */
 int http_reply(http_req_t *req, int status, const char *content_type, const char *extra_headers,
                const void *body, size_t len);
+
+/* Ends `req` without an answer: closes its connection at once (as Node's
+ * socket.destroy(); earlier answers still being written on it may be cut, pipelined
+ * requests behind it are dropped) and frees `req`. The request's on_close callback does not
+ * run. If the client is already gone it only frees. Counts as the one answer the handler
+ * owes (see the lifecycle rule above). NULL-safe. */
+void http_req_abort(http_req_t *req);
 
 /* http_reply with "application/json; charset=utf-8". */
 int http_reply_json(http_req_t *req, int status, const char *extra_headers, const char *json, size_t len);

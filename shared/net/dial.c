@@ -39,6 +39,10 @@ static void on_tcp_free(uv_handle_t *h) {
   free(h);
 }
 
+void dial_close(uv_tcp_t *tcp) {
+  if (tcp) uv_close((uv_handle_t *)tcp, on_tcp_free);
+}
+
 static void on_timer_close(uv_handle_t *h) {
   dial_t *d = h->data;
   d->busy--;
@@ -52,7 +56,7 @@ static void finish(dial_t *d, int status) {
   d->status = status;
   if (status != 0 && d->tcp) {
     /* A connect in flight is cancelled by the close: on_connect runs with UV_ECANCELED. */
-    uv_close((uv_handle_t *)d->tcp, on_tcp_free);
+    dial_close(d->tcp);
     d->tcp = NULL;
   }
   if (d->resolving) uv_cancel((uv_req_t *)&d->gai); /* may fail: it then completes */
@@ -83,7 +87,7 @@ static void try_next(dial_t *d) {
       d->busy++;
       return;
     }
-    uv_close((uv_handle_t *)d->tcp, on_tcp_free);
+    dial_close(d->tcp);
     d->tcp = NULL;
     d->status = rc;
   }
@@ -104,7 +108,7 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   }
   d->status = status;
-  uv_close((uv_handle_t *)d->tcp, on_tcp_free);
+  dial_close(d->tcp);
   d->tcp = NULL;
   try_next(d);
 }

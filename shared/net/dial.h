@@ -26,4 +26,8 @@ int dial_start(dial_t **out, uv_loop_t *loop, const char *host, int port, unsign
  * cb ran; calling it twice is harmless. */
 void dial_cancel(dial_t *d);
 
+/* Closes a connection that dial_cb handed over (or any malloc'd uv_tcp_t) and free()s it in
+ * the close callback; a write or connect in flight is cancelled. NULL-safe. */
+void dial_close(uv_tcp_t *tcp);
+
 #endif

@@ -121,13 +121,9 @@ static void req_free_if_done(httpc_req *r) {
   if (r->answered && !r->writing) free(r);
 }
 
-static void on_tcp_free(uv_handle_t *h) {
-  free(h);
-}
-
 static void drop_conn(httpc_t *c) {
   if (!c->tcp) return;
-  uv_close((uv_handle_t *)c->tcp, on_tcp_free); /* cancels a write in flight */
+  dial_close(c->tcp); /* cancels a write in flight */
   c->tcp = NULL;
   c->served = 0;
 }
@@ -248,7 +244,7 @@ static void on_dial(void *ud, int status, uv_tcp_t *tcp) {
   int rc;
   c->dial = NULL;
   if (c->freeing) {
-    if (tcp) uv_close((uv_handle_t *)tcp, on_tcp_free);
+    dial_close(tcp);
     if (--c->busy == 0) httpc_final(c);
     return;
   }

@@ -68,6 +68,7 @@ struct sioc {
   int bin_skip; /* binary attachments of an ignored packet still to come */
   int end_err;
   const char *end_reason;
+  int no_recover; /* the last link died on what the server sent: the next connect starts fresh */
   char sid[SIOC_ID_MAX], pid[SIOC_ID_MAX], offset[SIOC_ID_MAX];
 };
 
@@ -246,6 +247,7 @@ static void handle_sio(sioc_t *s, const char *data, size_t len, int from_early) 
         s->nearly--;
         handle_sio(s, e->data, e->len, 1);
         free(e);
+        if (s->state != S_CONNECTED && s->end_err) s->no_recover = 1; /* a replay killed it */
       }
     }
     break;
@@ -371,6 +373,10 @@ static void on_ws_message(ws_t *ws, int opcode, const char *data, size_t len) {
 static void on_ws_close(ws_t *ws, const ws_close_info *info) {
   sioc_t *s = ws_data(ws);
   s->ws = NULL;
+  /* Refused by us: a frame over max_message, bad UTF-8, a bad frame, or a packet we could
+   * not parse (end_link aborts with KDS_EPROTO). The server keeps that event in the
+   * session and would replay it on every recovery: the next connect must not recover. */
+  if (info->err == KDS_ETOOBIG || info->err == KDS_EINVAL || info->err == KDS_EPROTO) s->no_recover = 1;
   if (!s->end_reason) {
     s->end_err = info->err;
     s->end_reason = SIOC_REASON_TRANSPORT_CLOSE;
@@ -519,6 +525,10 @@ int sioc_connect(sioc_t *s, const sioc_opts *o) {
   if (o->auth && (sio_json_check(o->auth, strlen(o->auth)) < 0 || !strchr(o->auth, '{'))) return KDS_EINVAL;
   if (o->nsp && o->nsp[0] != '/') return KDS_EINVAL;
   if ((rc = keep_opts(s, o)) < 0) return rc;
+  if (s->no_recover) { /* see sioc_opts.recover */
+    s->pid[0] = s->offset[0] = '\0';
+    s->no_recover = 0;
+  }
   s->port = o->port;
   s->timeout_ms = o->timeout_ms ? o->timeout_ms : SIOC_DEFAULT_TIMEOUT;
   s->recover = o->recover;

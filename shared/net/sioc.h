@@ -51,7 +51,14 @@ typedef struct sioc_opts {
   const char *auth;          /* raw JSON object for CONNECT, e.g. {"token":"abc"}; NULL = none */
   const char *extra_headers; /* extra upgrade request headers, complete lines; may be NULL */
   unsigned timeout_ms;       /* TCP + WS handshake + EIO open + CONNECT; 0 = 20000 */
-  int recover;               /* 1: send the last pid and offset (connection state recovery) */
+  int recover;               /* 1: send the last pid and offset (connection state recovery),
+                              * except after a link that died on what the server sent (a
+                              * frame over max_message, bad UTF-8 or a bad frame, a packet
+                              * that does not parse, or any error while replayed events were
+                              * delivered): the server would replay the same event before
+                              * every CONNECT reply and the link would die again, forever.
+                              * Then the pid and offset are dropped and the next connect
+                              * starts a new session (on_connect's recovered is 0). */
   int track_offset;          /* 1: remember the offset of received events (needed by recover) */
   size_t max_message;        /* largest accepted frame; 0 = the server's maxPayload, or 1 MB */
 } sioc_opts;

@@ -72,6 +72,18 @@ struct ws_hub {
 
 enum { ST_OPEN, ST_CLOSING, ST_DEAD };
 
+/* Where the peer's byte stream stands, frame by frame, from the headers alone (track()). */
+typedef struct ws_track {
+  uint64_t skip;    /* payload bytes of the current frame still to come */
+  uint64_t msg_len; /* payload bytes of the current data message so far (<= max_message) */
+  uint8_t hdr[14];  /* the frame header being collected */
+  uint8_t hlen;
+  uint8_t in_close; /* the current frame is a close frame */
+  uint8_t code_len; /* bytes of its status code seen (0..2) */
+  uint8_t closed;   /* a complete close frame went by */
+  uint16_t code;    /* its status code (WS_CLOSE_NO_STATUS if it had none) */
+} ws_track;
+
 struct ws {
   uv_stream_t *stream;
   ws_hub_t *hub;
@@ -98,6 +110,9 @@ struct ws {
   uint16_t code_sent, code_received;
   uint8_t role, state, own_stream, reading, user_close;
   uint8_t in_frame, in_frag, cur_fin, cur_ctrl, in_feed;
+  uint8_t drain;   /* we refused the peer's input: read and discard until its close frame */
+  uint8_t refused; /* our close frame is a refusal (1002/1007/1009), whatever the peer answers */
+  ws_track trk;
 };
 
 static void ws_teardown(ws_t *ws);
@@ -647,6 +662,95 @@ static int header_malformed(const uint8_t *p, size_t n) {
   return 0;
 }
 
+enum { TRACK_OK, TRACK_TOO_BIG, TRACK_MALFORMED };
+
+/* The length of the frame header that starts with the `have` bytes at h (2 until known). */
+static size_t header_size(const uint8_t *h, size_t have) {
+  size_t n = 2, len7;
+  if (have < 2) return 2;
+  len7 = h[1] & 0x7f;
+  n += len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+  return n + (h[1] & 0x80 ? 4 : 0);
+}
+
+/* Judges a complete frame header and starts skipping its payload. */
+static int track_header(ws_t *ws, ws_track *t) {
+  const uint8_t *h = t->hdr;
+  int op = h[0] & 0x0f, verdict = TRACK_OK;
+  uint64_t plen = h[1] & 0x7f;
+  if (plen == 126) {
+    plen = ((uint64_t)h[2] << 8) | h[3];
+  } else if (plen == 127) {
+    plen = 0;
+    for (int i = 0; i < 8; i++) plen = (plen << 8) | h[2 + i];
+  }
+  if (header_malformed(h, t->hlen)) {
+    verdict = TRACK_MALFORMED;
+  } else if (op == WSLAY_TEXT_FRAME || op == WSLAY_BINARY_FRAME || op == WSLAY_CONTINUATION_FRAME) {
+    if (op != WSLAY_CONTINUATION_FRAME) t->msg_len = 0;
+    if (plen > ws->max_message - t->msg_len) /* msg_len <= max_message: no wrap */
+      verdict = TRACK_TOO_BIG;
+    else
+      t->msg_len += plen;
+  }
+  t->in_close = op == WSLAY_CONNECTION_CLOSE;
+  t->code_len = 0;
+  t->code = 0;
+  t->skip = plen;
+  return verdict;
+}
+
+/* Reads the close frame's status code (unmasking it) as its first payload bytes pass. */
+static void track_close_payload(ws_track *t, const uint8_t *p, size_t n) {
+  const uint8_t *key = t->hdr + t->hlen - 4;
+  for (size_t i = 0; i < n && t->code_len < 2; i++, t->code_len++) {
+    uint8_t c = p[i];
+    if (t->hdr[1] & 0x80) c ^= key[t->code_len];
+    t->code = (uint16_t)(t->code << 8 | c);
+  }
+}
+
+/* Follows the peer's byte stream frame by frame from the headers alone (payloads are
+ * skipped, never copied), ahead of the fast path and wslay. It lets the driver judge a
+ * frame as soon as its header is complete: a length over max_message is refused before
+ * any payload arrives (wslay would wait for payload first, and size a buffer from the
+ * header). After we refused the peer's input it finds the peer's close frame in bytes no
+ * one else reads any more. Consumes all of `data`; returns the verdict on the first bad
+ * header in it (TRACK_TOO_BIG, TRACK_MALFORMED; *bad = where that header starts, 0 if it
+ * began in an earlier read) or TRACK_OK. */
+static int track(ws_t *ws, const char *data, size_t len, size_t *bad) {
+  ws_track *t = &ws->trk;
+  const uint8_t *p = (const uint8_t *)data;
+  size_t off = 0;
+  int verdict = TRACK_OK, v;
+  while (off < len) {
+    if (t->skip == 0 && !t->in_close) { /* at a header */
+      size_t start = t->hlen ? 0 : off;
+      while (off < len && t->hlen < header_size(t->hdr, t->hlen)) t->hdr[t->hlen++] = p[off++];
+      if (t->hlen < header_size(t->hdr, t->hlen)) break;
+      v = track_header(ws, t);
+      if (v != TRACK_OK && verdict == TRACK_OK) {
+        verdict = v;
+        *bad = start;
+      }
+    } else {
+      size_t n = len - off < t->skip ? len - off : (size_t)t->skip;
+      if (t->in_close) track_close_payload(t, p + off, n);
+      off += n;
+      t->skip -= n;
+    }
+    if (t->skip == 0) {
+      if (t->in_close) {
+        t->closed = 1;
+        if (t->code_len < 2) t->code = WS_CLOSE_NO_STATUS;
+        t->in_close = 0;
+      }
+      t->hlen = 0;
+    }
+  }
+  return verdict;
+}
+
 /* The fast path, used only while there is no wslay context (so at a frame boundary):
  * complete, final, unfragmented text/binary/ping/pong frames of the right masking, up to
  * 64 KiB, are handled here, unmasked in place. Returns the bytes used; it stops at the
@@ -704,11 +808,9 @@ static size_t fast_feed(ws_t *ws, char *data, size_t len) {
 }
 
 /* Hands bytes read from the peer to the fast path, then the rest to wslay (recv until no
- * progress), then queues whatever wslay wants to send back (pongs, close echoes). `data`
- * is ours to modify (unmasking in place). */
-static void feed(ws_t *ws, char *data, size_t len) {
+ * progress). `data` is ours to modify (unmasking in place). */
+static void consume(ws_t *ws, char *data, size_t len) {
   int rc;
-  if (ws->state == ST_DEAD || len == 0) return;
   if (!ws->ctx) {
     size_t used = fast_feed(ws, data, len);
     data += used;
@@ -738,7 +840,38 @@ static void feed(ws_t *ws, char *data, size_t len) {
       if (rc != 0 && !ws->err) ws->err = KDS_EPROTO; /* a frame error: wslay queued a close */
     } /* else closed for reading: the rest is dropped */
   }
-  if (ws->ctx && !wslay_event_get_read_enabled(ws->ctx)) enter_closing(ws); /* close frame or bad input */
+}
+
+/* Processes bytes read from the peer (track, then consume up to the first header to
+ * refuse), then queues whatever wslay wants to send back (pongs, close echoes).
+ * After we refused the peer's input, the connection keeps reading and dropping bytes until
+ * the peer's close frame (or EOF, or WS_CLOSE_TIMEOUT_MS): closing TCP with unread input
+ * would make the kernel send a reset, which can destroy our close frame before the peer
+ * reads it (the peer would then see 1006 instead of our code). */
+static void feed(ws_t *ws, char *data, size_t len) {
+  size_t bad = len;
+  int verdict;
+  if (ws->state == ST_DEAD || len == 0) return;
+  verdict = track(ws, data, len, &bad);
+  if (!ws->drain) {
+    consume(ws, data, verdict == TRACK_OK ? len : bad);
+    if (ws->state == ST_DEAD) return;
+    if (verdict != TRACK_OK && (!ws->ctx || wslay_event_get_read_enabled(ws->ctx))) {
+      if (verdict == TRACK_TOO_BIG)
+        refuse(ws, WS_CLOSE_TOO_BIG, KDS_ETOOBIG);
+      else
+        refuse(ws, WS_CLOSE_PROTOCOL_ERROR, KDS_EPROTO);
+      if (ws->state == ST_DEAD) return;
+    }
+    if (ws->ctx && !wslay_event_get_read_enabled(ws->ctx)) { /* close frame or bad input */
+      enter_closing(ws);
+      if (!wslay_event_get_close_received(ws->ctx)) ws->drain = ws->refused = 1;
+    }
+  }
+  if (ws->drain && ws->trk.closed) { /* the peer's close: the handshake is complete */
+    ws->drain = 0;
+    if (!ws->code_received) ws->code_received = ws->trk.code;
+  }
   pump(ws);
 }
 
@@ -759,7 +892,7 @@ static void ws_settle(ws_t *ws) {
   pump(ws);
   ws_flush(ws);
   if (ws->state == ST_DEAD) return;
-  want_read = ws->ctx ? wslay_event_want_read(ws->ctx) : 1;
+  want_read = ws->drain || (ws->ctx ? wslay_event_want_read(ws->ctx) : 1);
   want_write = ws->ctx ? wslay_event_want_write(ws->ctx) : 0;
   if (!want_read && !want_write && !ws->wreq && ws->qlen == 0 && ws->obuf.len == 0) {
     ws_teardown(ws);
@@ -804,7 +937,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static int close_err(const ws_t *ws) {
   if (ws->err) return ws->err;
-  if (ws->code_received) return 0; /* the peer's close, echoed */
+  if (ws->code_received && !(ws->refused && !ws->user_close)) return 0; /* the peer's close, echoed */
   if (ws->code_sent && ws->user_close) return 0;
   if (ws->code_sent) { /* wslay refused the peer's input */
     if (ws->code_sent == WS_CLOSE_TOO_BIG) return KDS_ETOOBIG;
@@ -859,6 +992,7 @@ int ws_start(ws_t **out, uv_stream_t *stream, const ws_config *cfg, const char *
   ws->role = cfg->role == WS_ROLE_CLIENT ? WS_ROLE_CLIENT : WS_ROLE_SERVER;
   ws->own_stream = cfg->own_stream ? 1 : 0;
   ws->max_message = cfg->max_message ? cfg->max_message : WS_DEFAULT_MAX_MESSAGE;
+  if (ws->max_message > WS_MAX_MESSAGE_CAP) ws->max_message = WS_MAX_MESSAGE_CAP;
   ws->max_queue = cfg->max_queue ? cfg->max_queue : WS_DEFAULT_MAX_QUEUE;
   kds_list_init(&ws->dirty_node);
   kds_list_init(&ws->live_node);
@@ -1219,8 +1353,6 @@ struct ws_connect {
   char rbuf[4096];
 };
 
-static void conn_on_tcp_free(uv_handle_t *h);
-
 /* Everything this request started has called back: start the WebSocket only now, so that
  * no ws callback can run before the user has the ws from cb. */
 static void conn_finalize(ws_connect_t *c) {
@@ -1229,7 +1361,7 @@ static void conn_finalize(ws_connect_t *c) {
   if (c->status == 0) {
     rc = ws_start(&c->ws, (uv_stream_t *)c->tcp, &c->cfg, NULL, 0, c->rbuf + c->head_off, c->head_len);
     if (rc < 0) {
-      uv_close((uv_handle_t *)c->tcp, conn_on_tcp_free);
+      dial_close(c->tcp);
       c->status = rc;
     }
     c->tcp = NULL;
@@ -1238,10 +1370,6 @@ static void conn_finalize(ws_connect_t *c) {
   ws_hs_free(c->hs);
   kds_buf_release(&c->req);
   free(c);
-}
-
-static void conn_on_tcp_free(uv_handle_t *h) {
-  free(h);
 }
 
 static void conn_on_timer_close(uv_handle_t *h) {
@@ -1256,7 +1384,7 @@ static void conn_finish(ws_connect_t *c, int status) {
   c->status = status;
   if (status != 0) {
     if (c->dial) dial_cancel(c->dial);
-    if (c->tcp) uv_close((uv_handle_t *)c->tcp, conn_on_tcp_free); /* cancels the write */
+    dial_close(c->tcp); /* cancels the write */
     c->tcp = NULL;
   }
   uv_close((uv_handle_t *)&c->timer, conn_on_timer_close);
@@ -1307,7 +1435,7 @@ static void conn_on_dial(void *ud, int status, uv_tcp_t *tcp) {
   c->dial = NULL;
   c->busy--;
   if (c->finished) {
-    if (tcp) uv_close((uv_handle_t *)tcp, conn_on_tcp_free);
+    dial_close(tcp);
     conn_finalize(c);
     return;
   }
@@ -1378,7 +1506,7 @@ void ws_connect_cancel(ws_connect_t *c) {
     conn_finish(c, UV_ECANCELED);
   } else if (c->status == 0) { /* succeeded, not yet reported: cancel wins */
     c->status = UV_ECANCELED;
-    uv_close((uv_handle_t *)c->tcp, conn_on_tcp_free);
+    dial_close(c->tcp);
     c->tcp = NULL;
   }
 }

@@ -29,6 +29,7 @@ enum ws_close_code {
 };
 
 #define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)     /* bytes of one received message */
+#define WS_MAX_MESSAGE_CAP (256u * 1024u * 1024u)  /* larger max_message values are clamped */
 #define WS_DEFAULT_MAX_QUEUE (4u * 1024u * 1024u)  /* bytes waiting to be written */
 #define WS_CLOSE_TIMEOUT_MS 5000 /* how long a closing connection waits for the peer */
 
@@ -63,7 +64,10 @@ typedef struct ws_close_info {
    * KDS_EINVAL (text that is not UTF-8, we sent 1007), KDS_ETOOBIG (message over
    * max_message, we sent 1009), KDS_EFULL (send queue over max_queue: a slow peer
    * dropped), UV_ETIMEDOUT (the peer did not finish the close handshake), UV_EOF (the peer
-   * closed TCP without a close frame), KDS_ECLOSED (ws_abort), or any libuv error. */
+   * closed TCP without a close frame), KDS_ECLOSED (ws_abort), or any libuv error.
+   * After a refusal (1002, 1007, 1009) the connection does not close TCP at once: it reads
+   * and drops the peer's bytes until the peer's close frame, EOF or WS_CLOSE_TIMEOUT_MS, so
+   * that a reset cannot destroy our close frame; err stays the refusal's reason. */
   int err;
   uint16_t code_received; /* the peer's close code; 0 no close frame, 1005 frame without code */
   uint16_t code_sent;     /* the code of the close frame we sent (1005: sent without a code);
@@ -88,7 +92,8 @@ typedef struct ws_config {
   ws_hub_t *hub;          /* required; must outlive the connection */
   const ws_callbacks *cb; /* required; a table that outlives the connection (usually static) */
   void *data;             /* user pointer, see ws_data() */
-  size_t max_message;     /* 0 = WS_DEFAULT_MAX_MESSAGE; over it: close 1009 */
+  size_t max_message;     /* 0 = WS_DEFAULT_MAX_MESSAGE, at most WS_MAX_MESSAGE_CAP; a frame
+                           * whose header takes a message over it: close 1009 at once */
   size_t max_queue;       /* 0 = WS_DEFAULT_MAX_QUEUE; over it: the peer is dropped */
   int own_stream;         /* 1: the driver free()s the stream after on_close */
 } ws_config;

@@ -295,6 +295,17 @@ static void h_hold(http_req_t *req, void *ud) {
   ok(http_req_on_close(req, held_gone, NULL) == 0, "on_close registered");
 }
 
+static http_req_t *to_abort;
+static void h_abort(http_req_t *req, void *ud) {
+  (void)ud;
+  if (strcmp(http_req_param(req, 0).ptr, "now") == 0) {
+    http_req_abort(req);
+    return;
+  }
+  to_abort = held = req; /* aborted later by the test */
+  ok(http_req_on_close(req, held_gone, NULL) == 0, "on_close registered on the request to abort");
+}
+
 static void h_error(http_req_t *req, void *ud) {
   kds_err e;
   (void)ud;
@@ -429,6 +440,7 @@ static void setup(void) {
   ok(http_route_add(hs, "GET", "/async/:ms", h_async, NULL, 0) == 0, "route async");
   ok(http_route_add(hs, "GET", "/hold", h_hold, NULL, 0) == 0, "route hold");
   ok(http_route_add(hs, "GET", "/error", h_error, NULL, 0) == 0, "route error");
+  ok(http_route_add(hs, "GET", "/abort/:when", h_abort, NULL, 0) == 0, "route abort");
   ok(http_route_add(hs, "POST", "/json", h_json, NULL, 0) == 0, "route json");
   ok(http_route_add(hs, "POST", "/big", h_echo, NULL, 200) == 0, "route with its own max_body");
   ok(http_route_add(hs, "GET", "/ws/*", h_ws, NULL, 0) == 0, "route ws prefix");
@@ -808,6 +820,45 @@ static int p_held_closed(void *a) {
   return held_closed > 0;
 }
 
+static int p_to_abort(void *a) {
+  (void)a;
+  return to_abort != NULL;
+}
+
+/* http_req_abort: the connection closes without an answer, inside the handler or later;
+ * the request is freed, its on_close does not run, and nothing is left behind. */
+static void t_abort(void) {
+  client cl;
+  size_t reqs = hs->live_reqs, conns = http_server_conn_count(hs);
+  cl_open(&cl, port);
+  cl_sends(&cl, "GET /abort/now HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/next HTTP/1.1\r\n\r\n");
+  ok(run_until(p_eof, &cl, 3000) && cl.rx.len == 0, "inside the handler: closed, no answer (%zu bytes)", cl.rx.len);
+  ok(hs->live_reqs == reqs, "the request was freed (and the pipelined one dropped)");
+  cl_close(&cl);
+
+  cl_open(&cl, port);
+  cl_sends(&cl, "GET /abort/later HTTP/1.1\r\nHost: a\r\n\r\n");
+  ok(run_until(p_to_abort, NULL, 3000) && !http_req_gone(to_abort), "the handler holds the request");
+  http_req_abort(to_abort);
+  to_abort = held = NULL;
+  ok(run_until(p_eof, &cl, 3000) && cl.rx.len == 0, "later: closed, no answer");
+  ok(held_closed == 0, "the request's on_close did not run");
+  ok(hs->live_reqs == reqs && http_server_conn_count(hs) == conns, "request and connection gone");
+  cl_close(&cl);
+
+  /* the client left first: abort only frees */
+  cl_open(&cl, port);
+  cl_sends(&cl, "GET /abort/later HTTP/1.1\r\nHost: a\r\n\r\n");
+  run_until(p_to_abort, NULL, 3000);
+  cl_close(&cl);
+  ok(run_until(p_held_closed, NULL, 3000) && http_req_gone(to_abort), "client gone, on_close ran");
+  http_req_abort(to_abort);
+  to_abort = held = NULL;
+  held_closed = 0;
+  ok(hs->live_reqs == reqs, "abort after the client left frees the request");
+  http_req_abort(NULL);
+}
+
 static void cl_shutdown_done(uv_shutdown_t *sr, int status) {
   (void)status;
   free(sr);
@@ -1042,6 +1093,7 @@ int main(void) {
   subtest("limits", t_limits);
   subtest("timeouts", t_timeouts);
   subtest("long poll", t_long_poll);
+  subtest("abort", t_abort);
   subtest("upgrade", t_upgrade);
   subtest("static", t_static);
   subtest("metrics", t_metrics);

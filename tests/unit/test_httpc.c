@@ -1,25 +1,13 @@
 /* Unit tests for shared/net/httpc.c against a scripted HTTP server on loopback (same loop). */
 #include "test.h"
+#include "test_loop.h"
 
 #include "err.h"
 #include "httpc.h"
 #include "buf.h"
 
-static uv_loop_t *loop;
-static uv_timer_t tick;
 static uv_tcp_t listener;
 static int port, nconns;
-
-static int run_until(int *flag, unsigned ms) {
-  uint64_t end = uv_now(loop) + ms;
-  while (!*flag && uv_now(loop) < end) uv_run(loop, UV_RUN_ONCE);
-  return *flag;
-}
-
-static void run_for(unsigned ms) {
-  int never = 0;
-  run_until(&never, ms);
-}
 
 /* ---- the scripted server ---------------------------------------------------------------- */
 
@@ -116,12 +104,6 @@ static int s_handle(sconn *c) {
   return 1;
 }
 
-static void s_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
-  static char buf[65536];
-  b->base = buf;
-  b->len = sizeof(buf);
-}
-
 static void s_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   sconn *c = s->data;
   if (n < 0) {
@@ -139,7 +121,7 @@ static void s_on_conn(uv_stream_t *l, int status) {
   c->tcp.data = c;
   c->id = ++nconns;
   uv_accept(l, (uv_stream_t *)&c->tcp);
-  uv_read_start((uv_stream_t *)&c->tcp, s_alloc, s_read);
+  uv_read_start((uv_stream_t *)&c->tcp, test_alloc, s_read);
 }
 
 static void s_listen(void) {
@@ -282,26 +264,13 @@ static void t_refused(void) {
   run_for(20);
 }
 
-static void close_walk(uv_handle_t *h, void *arg) {
-  if (!uv_is_closing(h)) uv_close(h, NULL);
-}
-
-static void on_tick(uv_timer_t *t) {
-}
-
 int main(void) {
-  loop = uv_default_loop();
-  uv_timer_init(loop, &tick);
-  uv_timer_start(&tick, on_tick, 10, 10);
+  test_loop_start(60000, NULL);
   s_listen();
   subtest("basic", t_basic);
   subtest("framing", t_framing);
   subtest("errors", t_errors);
   subtest("refused", t_refused);
-  uv_close((uv_handle_t *)&tick, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  uv_walk(loop, close_walk, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  ok(uv_loop_close(loop) == 0, "nothing left alive on the loop");
+  test_loop_finish();
   return done_testing();
 }

@@ -5,6 +5,7 @@
  * reject with data, verdict after the client left), server-side disconnects, references
  * past the disconnect, and a graceful close that leaves nothing alive (ASan: no leak). */
 #include "test.h"
+#include "test_loop.h"
 
 #include <cjson/cJSON.h>
 #include <uv.h>
@@ -14,34 +15,11 @@
 #include "sio_server.h"
 #include "sioc.h"
 
-static uv_loop_t *loop;
 static ws_hub_t *hub;
-static uv_timer_t tick;
 static http_server_t *hs;
 static sio_server_t *ss;
 static sio_nsp_t *root;
 static int port;
-
-/* ---- loop helpers ------------------------------------------------------------------------ */
-
-static void on_tick(uv_timer_t *t) {}
-
-static int run_until(int *flag, unsigned ms) {
-  uint64_t end = uv_now(loop) + ms;
-  while (!*flag && uv_now(loop) < end) uv_run(loop, UV_RUN_ONCE);
-  return *flag;
-}
-
-static int run_until_n(int *counter, int n, unsigned ms) {
-  uint64_t end = uv_now(loop) + ms;
-  while (*counter < n && uv_now(loop) < end) uv_run(loop, UV_RUN_ONCE);
-  return *counter >= n;
-}
-
-static void run_for(unsigned ms) {
-  int never = 0;
-  run_until(&never, ms);
-}
 
 /* ---- server side -------------------------------------------------------------------------- */
 
@@ -357,28 +335,12 @@ static void t_close(void) {
   cli_free(&a);
 }
 
-static void close_walk(uv_handle_t *h, void *arg) {
-  if (!uv_is_closing(h)) uv_close(h, NULL);
-}
-
-static void on_deadline(uv_timer_t *t) {
-  printf("not ok - test timed out\n");
-  fflush(stdout);
-  abort();
-}
-
 int main(void) {
   static const sio_nsp_ops ops = {srv_auth, srv_connection, srv_event, srv_disconnect};
-  uv_timer_t deadline;
   http_options ho;
   sio_server_config cfg;
-  loop = uv_default_loop();
+  test_loop_start(60000, NULL);
   hub = ws_hub_new(loop);
-  uv_timer_init(loop, &deadline);
-  uv_timer_start(&deadline, on_deadline, 60000, 0);
-  uv_unref((uv_handle_t *)&deadline);
-  uv_timer_init(loop, &tick);
-  uv_timer_start(&tick, on_tick, 10, 10);
 
   http_options_default(&ho);
   sio_server_config_default(&cfg);
@@ -399,12 +361,7 @@ int main(void) {
   subtest("emit arguments", t_ack_roundtrip_and_binary_refusal);
   subtest("graceful close", t_close);
 
-  uv_close((uv_handle_t *)&tick, NULL);
   ws_hub_free(hub);
-  uv_close((uv_handle_t *)&deadline, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  uv_walk(loop, close_walk, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  ok(uv_loop_close(loop) == 0, "nothing left alive on the loop");
+  test_loop_finish();
   return done_testing();
 }

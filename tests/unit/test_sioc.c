@@ -2,52 +2,25 @@
  * (tests/integration/sio-peer.js, npm package at the repository root), spawned on a loopback
  * port. Skipped (not failed) only when node cannot be started. */
 #include "test.h"
+#include "test_loop.h"
 
 #include <signal.h>
 
 #include "err.h"
+#include "http.h"
 #include "sioc.h"
 
 #ifndef KDS_SOURCE_DIR
 #define KDS_SOURCE_DIR "."
 #endif
 
-static uv_loop_t *loop;
 static ws_hub_t *hub;
 static uv_process_t peer;
 static uv_pipe_t peer_in, peer_out;
 static kds_buf peer_text;
 static int peer_port, peer_exited;
 
-static uv_timer_t tick; /* wakes the loop so that run_until's time limit works */
-
-static void on_tick(uv_timer_t *t) {
-}
-
-static int run_until(int *flag, unsigned ms) {
-  uint64_t end = uv_now(loop) + ms;
-  while (!*flag && uv_now(loop) < end) uv_run(loop, UV_RUN_ONCE);
-  return *flag;
-}
-
-static int run_until_n(int *counter, int n, unsigned ms) {
-  uint64_t end = uv_now(loop) + ms;
-  while (*counter < n && uv_now(loop) < end) uv_run(loop, UV_RUN_ONCE);
-  return *counter >= n;
-}
-
-static void run_for(unsigned ms) {
-  int never = 0;
-  run_until(&never, ms);
-}
-
 /* ---- the node peer ------------------------------------------------------------------------ */
-
-static void peer_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
-  static char buf[4096];
-  b->base = buf;
-  b->len = sizeof(buf);
-}
 
 static void peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   char *p;
@@ -89,7 +62,7 @@ static int peer_start(void) {
     uv_close((uv_handle_t *)&peer_out, NULL);
     return -1;
   }
-  uv_read_start((uv_stream_t *)&peer_out, peer_alloc, peer_read);
+  uv_read_start((uv_stream_t *)&peer_out, test_alloc, peer_read);
   return run_until(&peer_port, 15000) ? 0 : -1;
 }
 
@@ -335,30 +308,143 @@ static void t_refused(void) {
   ok(c.disconnected == 1, "sioc_free does not call on_disconnect");
 }
 
-static void dump_walk(uv_handle_t *h, void *arg) {
-  if (uv_has_ref(h) && uv_is_active(h) && !uv_is_closing(h)) printf("# still active: %s\n", uv_handle_type_name(h->type));
+/* ---- a scripted server for what the Node peer cannot be made to do -----------------------
+ * Socket.IO by hand on our own http.c + ws.c: it grants a session (pid "p1", one event with
+ * offset "o1"), and to a CONNECT that asks for recovery it replays `poison` (an event the
+ * client cannot take) before the CONNECT reply, as a server does with missed events. */
+typedef struct scripted {
+  http_server_t *hs;
+  int port;
+  const char *poison;
+  ws_t *ws;
+  kds_buf connects; /* the CONNECT packets received, "|"-separated */
+  int nconnects;
+} scripted;
+
+static void scr_send(scripted *sc, const char *text) {
+  if (sc->ws) ws_send(sc->ws, WS_TEXT, text, strlen(text));
 }
 
-static void close_walk(uv_handle_t *h, void *arg) {
-  if (!uv_is_closing(h)) uv_close(h, NULL);
+static void scr_on_message(ws_t *ws, int opcode, const char *data, size_t len) {
+  scripted *sc = ws_data(ws);
+  char text[256];
+  if (len < 2 || memcmp(data, "40", 2) != 0) return; /* pongs */
+  sc->nconnects++;
+  kds_buf_addf(&sc->connects, "%.*s|", (int)len, data);
+  snprintf(text, sizeof(text), "%.*s", (int)len, data);
+  if (strstr(text, "\"pid\":\"p1\"")) {
+    scr_send(sc, sc->poison);
+    scr_send(sc, "40{\"sid\":\"s2\",\"pid\":\"p1\"}");
+  } else {
+    scr_send(sc, "40{\"sid\":\"s1\",\"pid\":\"p1\"}");
+    scr_send(sc, "42[\"ev\",\"o1\"]");
+  }
 }
 
-static void on_deadline(uv_timer_t *t) {
-  printf("not ok - test timed out\n");
-  fflush(stdout);
+static void scr_on_close(ws_t *ws, const ws_close_info *info) {
+  scripted *sc = ws_data(ws);
+  sc->ws = NULL;
+}
+
+static const ws_callbacks scr_ws_cb = {scr_on_message, scr_on_close, NULL};
+
+static void scr_free_tcp(uv_handle_t *h) {
+  free(h);
+}
+
+static void scr_upgrade(http_req_t *req, void *ud) {
+  scripted *sc = ud;
+  kds_slice key = http_req_header(req, "sec-websocket-key");
+  kds_buf reply = KDS_BUF_INIT, head = KDS_BUF_INIT;
+  ws_config cfg = {WS_ROLE_SERVER, hub, &scr_ws_cb, sc, 0, 0, 1};
+  uv_tcp_t *tcp;
+  if (!key.ptr || ws_handshake_reply(&reply, key.ptr, key.len, NULL) < 0) {
+    http_reply(req, 400, NULL, NULL, NULL, 0);
+  } else if (http_req_take_stream(req, &tcp, &head) < 0) {
+    http_reply(req, 400, NULL, NULL, NULL, 0);
+  } else if (ws_start(&sc->ws, (uv_stream_t *)tcp, &cfg, reply.base, reply.len, head.base, head.len) < 0) {
+    uv_close((uv_handle_t *)tcp, scr_free_tcp);
+  } else {
+    scr_send(sc, "0{\"sid\":\"e1\",\"upgrades\":[],\"pingInterval\":25000,\"pingTimeout\":20000,"
+                 "\"maxPayload\":1000000}");
+  }
+  kds_buf_release(&reply);
+  kds_buf_release(&head);
+}
+
+static int scr_start(scripted *sc, const char *poison) {
+  http_options ho;
+  memset(sc, 0, sizeof(*sc));
+  sc->poison = poison;
+  http_options_default(&ho);
+  if (http_server_new_opts(loop, NULL, &ho, &sc->hs) != 0) return -1;
+  if (http_route_add(sc->hs, "GET", "/socket.io/*", scr_upgrade, sc, 0) != 0 ||
+      http_server_listen(sc->hs, "127.0.0.1", 0, &sc->port) != 0) {
+    http_server_close(sc->hs, NULL);
+    return -1;
+  }
+  return 0;
+}
+
+static void scr_stop(scripted *sc) {
+  if (sc->ws) ws_abort(sc->ws, 0);
+  http_server_close(sc->hs, NULL);
+  run_for(20);
+  kds_buf_release(&sc->connects);
+}
+
+/* An event the client cannot take, replayed before every CONNECT reply of a recovery: the
+ * link dies once, then the client starts a new session instead of dying again forever. */
+static void replay_case(const char *what, const char *poison, int err) {
+  scripted sc;
+  client c;
+  const char *third;
+  if (scr_start(&sc, poison) < 0) {
+    ok(0, "%s: scripted server started", what);
+    return;
+  }
+  client_init(&c, NULL);
+  c.opts.port = sc.port;
+  c.opts.recover = 1;
+  c.opts.max_message = 2048;
+  sioc_connect(c.s, &c.opts);
+  run_until(&c.nevents, 5000);
+  ok(c.connected == 1 && strcmp(sioc_pid(c.s), "p1") == 0 && strcmp(sioc_offset(c.s), "o1") == 0,
+     "%s: a session with pid %s, offset %s", what, sioc_pid(c.s), sioc_offset(c.s));
+  if (sc.ws) ws_close(sc.ws, WS_CLOSE_NORMAL, NULL); /* the link drops */
+  run_until(&c.disconnected, 3000);
+
+  sioc_connect(c.s, &c.opts); /* recovery: the poison is replayed */
+  run_until_n(&c.disconnected, 2, 5000);
+  ok(sc.nconnects == 2 && c.connected == 1 && c.disconnected == 2 && c.err == err,
+     "%s: the recovery died on the replayed event: %s (%s)", what, c.reason, kds_strerror(c.err));
+
+  sioc_connect(c.s, &c.opts); /* again: no recovery asked this time */
+  run_until_n(&c.connected, 2, 5000);
+  third = sc.connects.base ? strrchr(sc.connects.base, '|') : NULL;
+  while (third && third > sc.connects.base && third[-1] != '|') third--;
+  ok(sc.nconnects == 3 && third && strncmp(third, "40|", 3) == 0, "%s: the next CONNECT asks no recovery: %s",
+     what, sc.connects.base ? sc.connects.base : "");
+  ok(c.connected == 2 && c.recovered == 0 && c.disconnected == 2 && sioc_connected(c.s),
+     "%s: connected to a new session", what);
+  client_release(&c);
+  scr_stop(&sc);
+}
+
+static void t_poisoned_replay(void) {
+  char big[3100];
+  snprintf(big, sizeof(big), "42[\"big\",\"%03000d\"]", 7);
+  replay_case("too big", big, KDS_ETOOBIG);
+  replay_case("unparsable", "42[\"bad\",", KDS_EPROTO);
+}
+
+static void kill_peer(void) {
   if (peer_port) uv_process_kill(&peer, SIGKILL);
-  abort();
 }
 
 int main(void) {
-  uv_timer_t deadline;
-  loop = uv_default_loop();
+  test_loop_start(90000, kill_peer);
   hub = ws_hub_new(loop);
-  uv_timer_init(loop, &deadline);
-  uv_timer_start(&deadline, on_deadline, 90000, 0);
-  uv_unref((uv_handle_t *)&deadline);
-  uv_timer_init(loop, &tick);
-  uv_timer_start(&tick, on_tick, 10, 10);
   if (peer_start() < 0) {
     printf("ok 1 # SKIP node or the socket.io package is not available\n");
     test_count = 1;
@@ -371,14 +457,9 @@ int main(void) {
     subtest("refused", t_refused);
     peer_stop();
   }
-  uv_close((uv_handle_t *)&tick, NULL);
-  uv_walk(loop, dump_walk, NULL);
+  subtest("poisoned replay", t_poisoned_replay);
   ws_hub_free(hub);
-  uv_close((uv_handle_t *)&deadline, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  uv_walk(loop, close_walk, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  ok(uv_loop_close(loop) == 0, "nothing left alive on the loop");
+  test_loop_finish();
   kds_buf_release(&peer_text);
   return done_testing();
 }

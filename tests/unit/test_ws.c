@@ -6,31 +6,11 @@
 #include <sys/socket.h>
 
 #include "../../shared/net/ws.c"
+#include "test_loop.h" /* after ws.c: its `loop` would shadow ws.c's parameters */
 
-static uv_loop_t *loop;
 static ws_hub_t *hub;
-static uv_timer_t tick;
 
 /* ---- helpers ---------------------------------------------------------------------------- */
-
-/* Runs the loop until *flag is non-zero or `ms` pass. Returns the flag. */
-static int run_until(volatile int *flag, unsigned ms) {
-  uint64_t end = uv_now(loop) + ms;
-  while (!*flag && uv_now(loop) < end) uv_run(loop, UV_RUN_ONCE);
-  return *flag;
-}
-
-/* Runs the loop until *counter >= n or `ms` pass. */
-static int run_until_n(int *counter, int n, unsigned ms) {
-  uint64_t end = uv_now(loop) + ms;
-  while (*counter < n && uv_now(loop) < end) uv_run(loop, UV_RUN_ONCE);
-  return *counter >= n;
-}
-
-static void run_for(unsigned ms) {
-  int never = 0;
-  run_until(&never, ms);
-}
 
 /* One WebSocket endpoint driven by the module under test. */
 typedef struct ep {
@@ -85,12 +65,6 @@ typedef struct raw {
   int eof;
 } raw;
 
-static void raw_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
-  static char buf[65536];
-  b->base = buf;
-  b->len = sizeof(buf);
-}
-
 static void raw_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   raw *r = s->data;
   if (n > 0) kds_buf_add(&r->in, b->base, (size_t)n);
@@ -115,7 +89,7 @@ static int pair_start(ep *srv, raw *peer, const ws_config *over, const char *hea
   uv_pipe_init(loop, &peer->pipe, 0);
   uv_pipe_open(&peer->pipe, fds[1]);
   peer->pipe.data = peer;
-  if (raw_reads) uv_read_start((uv_stream_t *)&peer->pipe, raw_alloc, raw_read);
+  if (raw_reads) uv_read_start((uv_stream_t *)&peer->pipe, test_alloc, raw_read);
   return ws_start(&srv->ws, (uv_stream_t *)&srv->pipe, &cfg, NULL, 0, head, head_len);
 }
 
@@ -401,24 +375,62 @@ static void t_server_raw(void) {
   kds_buf_release(&fr);
 }
 
-/* A raw peer sends `frames`; the server must close with `code` and report `err`. */
-static void expect_refusal(const char *what, const kds_buf *frames, const ws_config *cfg, int code, int err) {
+/* The code of the first close frame the raw peer received (1005 for none), or 0. */
+static int raw_close_code(void *arg) {
+  kds_buf fr = KDS_BUF_INIT;
+  const char *c;
+  int code = 0;
+  raw_frames(arg, &fr);
+  c = fr.base ? strstr(fr.base, "8:") : NULL;
+  if (c) code = atoi(c + 2) ? atoi(c + 2) : WS_CLOSE_NO_STATUS;
+  kds_buf_release(&fr);
+  return code;
+}
+
+/* Runs the loop until the raw peer has received a close frame (or `ms` pass). Returns its
+ * code, or 0 if none came. */
+static int raw_until_close(raw *r, unsigned ms) {
+  return run_until_fn(raw_close_code, r, ms);
+}
+
+/* The raw peer answers a close with `code` (masked, as a client). */
+static void raw_close_frame(raw *r, int code) {
+  kds_buf b = KDS_BUF_INIT;
+  char pl[2] = {(char)(code >> 8), (char)code};
+  mkframe(&b, 1, 0x8, pl, 2, 1);
+  raw_write(r, &b);
+  kds_buf_release(&b);
+}
+
+/* A raw peer sends `frames` (then `after`, may be NULL, once the server's close arrived);
+ * the server must close with `code`, report `err`, and keep reading until the peer's
+ * close instead of closing TCP right after its own close frame. */
+static void expect_refusal_then(const char *what, const kds_buf *frames, const kds_buf *after,
+                                const ws_config *cfg, int code, int err) {
   ep srv = {0};
   raw peer = {0};
-  kds_buf fr = KDS_BUF_INIT;
-  char want[32];
+  int got;
   pair_start(&srv, &peer, cfg, NULL, 0, 1);
   raw_write(&peer, frames);
-  run_until(&srv.closed, 3000);
+  got = raw_until_close(&peer, 2000);
+  ok(got == code, "%s: peer got close %d (want %d)", what, got, code);
+  run_for(30);
+  ok(!srv.closed && !peer.eof, "%s: the server waits for the peer's close, TCP still open", what);
+  if (after) raw_write(&peer, after);
+  raw_close_frame(&peer, code);
+  run_until(&srv.closed, 2000);
   run_until(&peer.eof, 1000);
-  raw_frames(&peer, &fr);
-  snprintf(want, sizeof(want), "8:%d|", code);
-  ok(srv.closed && srv.info.err == err && srv.info.code_sent == code && srv.nmsg <= 1,
-     "%s: closed, err %s, sent %d", what, kds_strerror(srv.info.err), srv.info.code_sent);
-  ok(fr.base && strstr(fr.base, want) != NULL, "%s: peer got close %d (%s)", what, code, fr.base ? fr.base : "");
+  ok(srv.closed && srv.info.err == err && srv.info.code_sent == code && srv.info.code_received == code &&
+         srv.nmsg <= 1,
+     "%s: closed, err %s, sent %d, received %d", what, kds_strerror(srv.info.err), srv.info.code_sent,
+     srv.info.code_received);
+  ok(peer.eof, "%s: TCP closed after the peer's close", what);
   raw_close(&peer);
   ep_release(&srv);
-  kds_buf_release(&fr);
+}
+
+static void expect_refusal(const char *what, const kds_buf *frames, const ws_config *cfg, int code, int err) {
+  expect_refusal_then(what, frames, NULL, cfg, code, err);
 }
 
 static void t_server_refusals(void) {
@@ -477,6 +489,102 @@ static void t_server_refusals(void) {
   mkframe(&b, 1, WS_TEXT, "ok", 2, 1);
   mkframe(&b, 1, WS_TEXT, "bad \xed\xa0\x80", 7, 1); /* surrogate, after a good frame */
   expect_refusal("bad UTF-8 in the fast path after a good frame", &b, NULL, 1007, KDS_EINVAL);
+
+  { /* the peer keeps sending after our close: all of it is read and dropped */
+    kds_buf more = KDS_BUF_INIT;
+    char *lots = calloc(1, 512 * 1024);
+    kds_buf_reset(&b);
+    mkframe(&b, 1, WS_TEXT, "\xff", 1, 1);
+    mkframe(&more, 1, WS_BINARY, lots, 512 * 1024, 1);
+    mkframe(&more, 1, WS_TEXT, "late", 4, 1);
+    expect_refusal_then("input after the refusal", &b, &more, NULL, 1007, KDS_EINVAL);
+    free(lots);
+    kds_buf_release(&more);
+  }
+  kds_buf_release(&b);
+}
+
+/* A header announcing too much is refused as soon as it is complete, before any payload
+ * (wslay alone waits for payload first); and no announced length can cause an allocation. */
+static void t_header_too_big(void) {
+  kds_buf hdr = KDS_BUF_INIT, rest = KDS_BUF_INIT;
+  ws_config small = {0}, huge = {0};
+  char *big = calloc(1, 256 * 1024);
+  small.max_message = 1000;
+
+  mkframe(&rest, 1, WS_TEXT, big, 3000, 1);
+  kds_buf_add(&hdr, rest.base, 8); /* 2 + 2 (16-bit length) + 4 (mask): the header alone */
+  kds_buf_consume(&rest, 8);
+  mkframe(&rest, 1, WS_BINARY, big, 256 * 1024, 1); /* and more the server must drop */
+  expect_refusal_then("header over max_message, no payload yet", &hdr, &rest, &small, 1009, KDS_ETOOBIG);
+
+  /* 2^63 - 1 announced, default limit: refused at the header; the peer then hangs up */
+  huge.max_message = SIZE_MAX; /* clamped to WS_MAX_MESSAGE_CAP: never trusted to malloc */
+  for (int round = 0; round < 2; round++) {
+    ep srv = {0};
+    raw peer = {0};
+    int got;
+    kds_buf_reset(&hdr);
+    kds_buf_add(&hdr, "\x82\xff\x7f\xff\xff\xff\xff\xff\xff\xff\x01\x02\x03\x04x", 15);
+    pair_start(&srv, &peer, round ? &huge : NULL, NULL, 0, 1);
+    raw_write(&peer, &hdr);
+    got = raw_until_close(&peer, 2000);
+    ok(got == 1009, "%s: 2^63-1 announced: close 1009 at once (%d)", round ? "max_message SIZE_MAX" : "default",
+       got);
+    ok(!srv.closed, "still reading after the refusal");
+    raw_close(&peer);
+    run_until(&srv.closed, 2000);
+    ok(srv.closed && srv.info.err == KDS_ETOOBIG && srv.info.code_sent == 1009 && srv.info.code_received == 0,
+       "then the peer hung up: err %s", kds_strerror(srv.info.err));
+    ep_release(&srv);
+  }
+  free(big);
+  kds_buf_release(&hdr);
+  kds_buf_release(&rest);
+}
+
+/* track() on its own: every split of a stream of frames gives the same verdicts. */
+static void t_track(void) {
+  kds_buf b = KDS_BUF_INIT;
+  char pad[300];
+  int all = 1;
+  memset(pad, 'p', sizeof(pad));
+  mkframe(&b, 1, WS_TEXT, "hi", 2, 1);
+  mkframe(&b, 0, WS_BINARY, pad, 200, 1);
+  mkframe(&b, 1, 0x9, "x", 1, 1);
+  mkframe(&b, 1, 0x0, pad, 300, 1); /* 500 in all: fine at 600 */
+  mkframe(&b, 1, 0x8, "\x0f\xa2zz", 4, 1);
+  for (size_t step = 1; step <= b.len; step++) {
+    ws_t w;
+    size_t bad = 99, off;
+    int v = TRACK_OK;
+    memset(&w, 0, sizeof(w));
+    w.max_message = 600;
+    for (off = 0; off < b.len && v == TRACK_OK; off += step)
+      v = track(&w, b.base + off, b.len - off < step ? b.len - off : step, &bad);
+    all &= v == TRACK_OK && w.trk.closed && w.trk.code == 4002 && w.trk.skip == 0 && w.trk.hlen == 0;
+  }
+  ok(all, "every chunk size: no verdict, the close frame and its code 4002 found");
+  {
+    ws_t w;
+    size_t bad = 99;
+    memset(&w, 0, sizeof(w));
+    w.max_message = 400;
+    int v = track(&w, b.base, b.len, &bad);
+    ok(v == TRACK_TOO_BIG && bad == 8 + 208 + 7, "fragments over the limit: the continuation's header is the "
+       "bad one (at %zu)", bad);
+    memset(&w, 0, sizeof(w));
+    w.max_message = 600;
+    kds_buf_reset(&b);
+    mkframe(&b, 1, WS_TEXT, "ok", 2, 1);
+    kds_buf_add(&b, "\x89\xfe\x00\x7e\x00\x00\x00\x00", 8); /* a ping announcing 126 bytes */
+    ok(track(&w, b.base, b.len, &bad) == TRACK_MALFORMED && bad == 8, "a malformed header after a good frame");
+    memset(&w, 0, sizeof(w));
+    kds_buf_reset(&b);
+    mkframe(&b, 1, 0x8, "", 0, 0);
+    ok(track(&w, b.base, b.len, &bad) == TRACK_OK && w.trk.closed && w.trk.code == WS_CLOSE_NO_STATUS,
+       "an empty unmasked close: 1005");
+  }
   kds_buf_release(&b);
 }
 
@@ -701,17 +809,29 @@ static void t_big_and_idle(void) {
   kds_buf_release(&fr);
 }
 
+/* Our close and a refusal, both unanswered: each ends at the close timeout (run together
+ * so that the test waits once). */
 static void t_close_timeout(void) {
-  ep srv = {0};
-  raw peer = {0};
+  ep srv = {0}, srv2 = {0};
+  raw peer = {0}, peer2 = {0};
+  kds_buf b = KDS_BUF_INIT;
   pair_start(&srv, &peer, NULL, NULL, 0, 1);
+  pair_start(&srv2, &peer2, NULL, NULL, 0, 1);
   ws_close(srv.ws, 1001, "going");
   ok(ws_send(srv.ws, WS_TEXT, "x", 1) == KDS_ECLOSED && ws_is_closing(srv.ws), "no sends after close");
   ws_close(srv.ws, 1000, NULL); /* idempotent */
+  mkframe(&b, 1, WS_TEXT, "\xc3", 1, 1);
+  raw_write(&peer2, &b);
   run_until(&srv.closed, WS_CLOSE_TIMEOUT_MS + 2500);
+  run_until(&srv2.closed, 1000);
   ok(srv.closed && srv.info.err == UV_ETIMEDOUT && srv.info.code_sent == 1001, "close handshake timed out");
+  ok(srv2.closed && srv2.info.err == KDS_EINVAL && srv2.info.code_sent == 1007 && srv2.info.code_received == 0,
+     "a refusal the peer never answers ends at the close timeout too: %s", kds_strerror(srv2.info.err));
   raw_close(&peer);
+  raw_close(&peer2);
   ep_release(&srv);
+  ep_release(&srv2);
+  kds_buf_release(&b);
 }
 
 /* ---- client <-> server over loopback TCP ---------------------------------------------- */
@@ -724,12 +844,6 @@ typedef struct hs_srv {
   ws_config cfg;
   int refuse; /* answer 400 instead */
 } hs_srv;
-
-static void hs_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
-  static char buf[4096];
-  b->base = buf;
-  b->len = sizeof(buf);
-}
 
 static void free_handle(uv_handle_t *h) {
   free(h);
@@ -773,7 +887,7 @@ static void hs_on_conn(uv_stream_t *l, int status) {
   uv_accept(l, (uv_stream_t *)c);
   c->data = h;
   kds_buf_reset(&h->req);
-  uv_read_start((uv_stream_t *)c, hs_alloc, hs_read);
+  uv_read_start((uv_stream_t *)c, test_alloc, hs_read);
 }
 
 static int hs_listen(hs_srv *h, ep *srv) {
@@ -917,28 +1031,9 @@ static void t_client_failures(void) {
   ep_release(&srv);
 }
 
-static void on_deadline(uv_timer_t *t) {
-  printf("not ok - test timed out\n");
-  fflush(stdout);
-  abort();
-}
-
-static void on_tick(uv_timer_t *t) {
-}
-
-static void close_walk(uv_handle_t *h, void *arg) {
-  if (!uv_is_closing(h)) uv_close(h, NULL);
-}
-
 int main(void) {
-  uv_timer_t deadline;
-  loop = uv_default_loop();
+  test_loop_start(60000, NULL);
   hub = ws_hub_new(loop);
-  uv_timer_init(loop, &tick);
-  uv_timer_start(&tick, on_tick, 10, 10);
-  uv_timer_init(loop, &deadline);
-  uv_timer_start(&deadline, on_deadline, 60000, 0);
-  uv_unref((uv_handle_t *)&deadline);
 
   subtest("accept key", t_accept_key);
   subtest("handshake response", t_hs_parser);
@@ -946,6 +1041,8 @@ int main(void) {
   subtest("shared frame", t_shared_frame);
   subtest("server raw", t_server_raw);
   subtest("refusals", t_server_refusals);
+  subtest("header too big", t_header_too_big);
+  subtest("track", t_track);
   subtest("fast path", t_fast_path);
   subtest("close in a callback", t_close_in_callback);
   subtest("head and eof", t_server_head_and_eof);
@@ -957,11 +1054,6 @@ int main(void) {
   subtest("client failures", t_client_failures);
 
   ws_hub_free(hub);
-  uv_close((uv_handle_t *)&tick, NULL);
-  uv_close((uv_handle_t *)&deadline, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  uv_walk(loop, close_walk, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  ok(uv_loop_close(loop) == 0, "nothing left alive on the loop");
+  test_loop_finish();
   return done_testing();
 }

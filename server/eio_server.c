@@ -35,12 +35,14 @@ typedef struct eio_wsconn {
 } eio_wsconn;
 
 struct eio_socket {
-  eio_server_t *es;
-  char id[EIO_ID_LEN + 1];
-  char peer[64];
-  void *data;
+  /* What every send reads comes first (one cache line per recipient of a broadcast). */
   int state;
   int transport;
+  eio_wsconn *ws; /* the WebSocket transport */
+  eio_server_t *es;
+  void *data;
+  char id[EIO_ID_LEN + 1];
+  char peer[64];
   int upgrading;     /* a WebSocket probe is attached */
   int client_closed; /* the client sent "1": a pending GET gets "6", not "1" */
   int opened;        /* on_open ran: on_close is owed */
@@ -53,7 +55,6 @@ struct eio_socket {
   kds_list dirty_link; /* es->dirty: a GET is pending and packets are queued */
   uint64_t ping_at, pong_deadline, upgrade_deadline, noop_at, close_deadline;
   http_req_t *poll;  /* the pending GET */
-  eio_wsconn *ws;    /* the WebSocket transport */
   eio_wsconn *probe; /* a WebSocket being upgraded to */
   ws_frame_t **q;    /* ring of queued packets */
   size_t qhead, qlen, qcap, qbytes;

@@ -31,10 +31,12 @@ struct realtime {
   int closing;
 };
 
-/* What a socket keeps (and recovery restores): who it is. */
+/* What a socket keeps for its life (and recovery restores): only what picks its room and
+ * its rights; `order-status` looks the token up again anyway. 16 bytes, not a kds_user:
+ * it is paid once per connected kitchen screen. */
 typedef struct rt_identity {
-  int anonymous;
-  kds_user user;
+  int64_t outlet_id; /* the user's outlet; 0 = every outlet */
+  int anonymous;     /* --ws-auth off and no token */
 } rt_identity;
 
 /* An `order-status` in flight: the socket is referenced until the ack is sent. */
@@ -82,7 +84,7 @@ static void on_token_user(void *ud, int rc, const kds_user *user) {
     return;
   }
   memset(&id, 0, sizeof(id));
-  id.user = *user;
+  id.outlet_id = user->outlet_id;
   if (sio_socket_set_state(s, &id, sizeof(id)) != 0) {
     sio_socket_reject(s, "unauthorized", NULL);
     return;
@@ -113,8 +115,8 @@ static void on_connection(sio_socket_t *s, void *ud) {
   (void)ud;
   log_info("✅ Client connected: %s%s", sio_socket_id(s), sio_socket_recovered(s) ? " (recovered)" : "");
   if (sio_socket_recovered(s)) return; /* the rooms came back with the session */
-  if (id && !id->anonymous && id->user.outlet_id > 0)
-    snprintf(room, sizeof(room), "outlet:%" PRId64, id->user.outlet_id);
+  if (id && !id->anonymous && id->outlet_id > 0)
+    snprintf(room, sizeof(room), "outlet:%" PRId64, id->outlet_id);
   else
     snprintf(room, sizeof(room), "%s", ALL_OUTLETS);
   if (sio_socket_join(s, room) != 0) sio_socket_disconnect(s, 1);

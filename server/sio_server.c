@@ -1,13 +1,14 @@
 /* sio_server.c: Socket.IO v5 server on eio_server (see sio_server.h).
  *
- * Map: one sio_client per Engine.IO session (its decoder, its sockets, its connectTimeout
- * entry); one sio_socket per (client, namespace); rooms are per namespace (a hash of
- * sio_room, each a list of sio_member linking a socket and a room). A broadcast collects
- * its recipients first (with references, as a send may drop a slow client), then queues
- * one shared frame to each. Recovery keeps, per namespace, the events sent with their
- * offsets (sio_stored) and the sessions of sockets that left for a recoverable reason
- * (sio_session). Clients are freed from a uv_prepare, sockets when their last reference
- * goes. */
+ * Map: one sio_client per Engine.IO session (its sockets, its connectTimeout entry; packets
+ * are decoded with the server's one decoder, and a client owns one only while a binary
+ * packet waits for attachments); one sio_socket per (client, namespace); rooms are per
+ * namespace (a hash of sio_room, each a list of sio_member linking a socket and a room).
+ * A broadcast collects its recipients first (with references, as a send may drop a slow
+ * client), then builds the frame once (if anyone gets it) and queues it to each.
+ * Recovery keeps, per namespace, the events sent with their offsets (sio_stored) and the
+ * sessions of sockets that left for a recoverable reason (sio_session). Clients are freed
+ * from a uv_prepare, sockets when their last reference goes. */
 #include "sio_server.h"
 
 #include <cjson/cJSON.h>
@@ -25,7 +26,8 @@
 #define ROOM_NAME_MAX 255
 #define STATE_MAX 4096
 #define CLEANUP_PERIOD_MS 60000
-#define SESSIONS_MAX 100000 /* per namespace: beyond it the oldest restorable session goes */
+#define SESSIONS_MAX 100000       /* per namespace: beyond it the oldest restorable session goes */
+#define SHARED_DECODER_KEEP 65536 /* bytes of buffer the shared decoder may keep */
 
 enum { SK_PENDING, SK_CONNECTED, SK_GONE };
 
@@ -51,33 +53,36 @@ typedef struct sio_pending_ack {
   void *ud;
 } sio_pending_ack;
 
+/* Kept small: an idle client is this, its sockets and the layers below. The decoder is
+ * the server's (shared) except while a binary packet waits for its attachments. */
 typedef struct sio_client {
   sio_server_t *ss;
-  eio_socket_t *conn; /* NULL once the session closed */
-  sio_decoder dec;
+  eio_socket_t *conn;    /* NULL once the session closed */
+  sio_decoder *dec;      /* own decoder while attachments are awaited, else NULL */
   kds_list sockets;      /* sio_socket.client_link */
   kds_list link;         /* ss->clients, then ss->dead */
   kds_list connect_link; /* ss->connect_q until a namespace is joined */
   uint64_t connect_deadline;
   const char *close_reason; /* set before we close the session ourselves */
-  char peer[64];
   int dead;
 } sio_client;
 
 struct sio_socket {
-  sio_server_t *ss;
-  sio_nsp_t *nsp;
-  sio_client *client; /* NULL once gone */
-  char id[EIO_ID_LEN + 1];
-  char pid[EIO_ID_LEN + 1]; /* "" without recovery */
-  char peer[64];
+  /* What a broadcast reads of every recipient comes first: one cache line per socket
+   * when the recipients are thousands (the rest is cold). */
+  sio_client *client;         /* NULL once gone */
+  uint64_t mark, except_mark; /* broadcast dedup stamps */
   int state;
   int refs;
+  sio_server_t *ss;
+  sio_nsp_t *nsp;
+  char id[EIO_ID_LEN + 1];
+  char pid[EIO_ID_LEN + 1]; /* "" without recovery */
   int recovered;
   int awaiting_verdict;
   void *data;
-  kds_buf auth;   /* raw CONNECT payload, "{}" if none */
-  kds_buf st;     /* persisted state bytes */
+  kds_buf auth;   /* raw CONNECT payload, "{}" if none (exact size) */
+  kds_buf st;     /* persisted state bytes (exact size) */
   kds_buf rejoin; /* restored room names, NUL-separated, joined at connect */
   kds_list client_link;
   kds_list nsp_link;
@@ -85,7 +90,6 @@ struct sio_socket {
   size_t nrooms;
   kds_list acks; /* sio_pending_ack */
   size_t nacks;
-  uint64_t mark, except_mark; /* broadcast dedup stamps */
 };
 
 typedef struct sio_stored {
@@ -139,6 +143,7 @@ struct sio_server {
   char yeast_prev[16];
   uint64_t yeast_seed;
   kds_buf out, tmp, name;
+  sio_decoder *dec; /* every complete-in-one-message packet is decoded here */
   sio_socket_t **vec;
   size_t veccap;
   int closing;
@@ -154,6 +159,25 @@ static const char *const recoverable_reasons[] = {"transport error",      "trans
 
 static void socket_leave_all(sio_socket_t *s, const char *reason);
 static void client_close(sio_client *c, const char *reason);
+
+/* For logs: the address lives in the Engine.IO session, not copied into every layer. */
+static const char *client_peer(const sio_client *c) {
+  return c->conn ? eio_socket_peer(c->conn) : "?";
+}
+
+/* Replaces b's content with an allocation of exactly len + 1 bytes (kds_buf rounds up to
+ * 64): what a socket keeps for its whole life is kept tight. */
+static int buf_set_exact(kds_buf *b, const void *p, size_t len) {
+  char *m = malloc(len + 1);
+  if (m == NULL) return KDS_ENOMEM;
+  if (len) memcpy(m, p, len);
+  m[len] = '\0';
+  kds_buf_release(b);
+  b->base = m;
+  b->len = len;
+  b->cap = len + 1;
+  return 0;
+}
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
@@ -523,9 +547,8 @@ static int restore_session(sio_socket_t *s, const char *pid, const char *offset)
   if (n == &nsp->packets) return 0;
   memcpy(s->id, se->sid, sizeof(s->id));
   memcpy(s->pid, se->pid, sizeof(s->pid));
-  kds_buf_reset(&s->st);
   kds_buf_reset(&s->rejoin);
-  if (kds_buf_add(&s->st, se->state, se->state_len) != 0 ||
+  if (buf_set_exact(&s->st, se->state, se->state_len) != 0 ||
       kds_buf_add(&s->rejoin, se->rooms, se->rooms_len) != 0)
     return 0;
   for (n = n->next; n != &nsp->packets; n = n->next) {
@@ -602,15 +625,6 @@ static ssize_t broadcast(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms
   if (sio_packet_encode(&ss->out, nbins ? SIO_BINARY_EVENT : SIO_EVENT, nsp_arg(nsp), -1, ss->tmp.base,
                         ss->tmp.len, nbins) != 0)
     return KDS_ENOMEM;
-  part = uv_buf_init(ss->out.base, (unsigned)ss->out.len);
-  if ((frames[0] = eio_frame_message(0, &part, 1)) == NULL) return KDS_ENOMEM;
-  for (int i = 0; i < nbins; i++) {
-    part = uv_buf_init((char *)bins[i].ptr, (unsigned)bins[i].len);
-    if ((frames[1 + i] = eio_frame_message(1, &part, 1)) == NULL) {
-      rc = KDS_ENOMEM;
-      goto out;
-    }
-  }
 
   /* Recipients: mark the excluded, then collect each wanted socket once. */
   for (size_t i = 0; i < nexcept; i++) {
@@ -637,6 +651,17 @@ static ssize_t broadcast(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms
     }
   }
   if (keep) store_packet(nsp, offset, ss->tmp.base, ss->tmp.len, rooms, nrooms, except, nexcept);
+  /* The frames (one allocation each, shared by every recipient) only when someone gets
+   * them: an event for an outlet with no screen open costs no frame. */
+  if (n > 0) {
+    part = uv_buf_init(ss->out.base, (unsigned)ss->out.len);
+    frames[0] = eio_frame_message(0, &part, 1);
+    for (int i = 0; i < nbins && frames[i] != NULL; i++) {
+      part = uv_buf_init((char *)bins[i].ptr, (unsigned)bins[i].len);
+      frames[1 + i] = eio_frame_message(1, &part, 1);
+    }
+    if (frames[nbins] == NULL) rc = KDS_ENOMEM;
+  }
   /* Send. A full queue drops its client inside eio_socket_send_frame: its sockets leave
    * (on_disconnect may even broadcast again, so the recipient array is taken out of `ss`);
    * the references keep every collected socket readable. */
@@ -644,14 +669,14 @@ static ssize_t broadcast(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms
   veccap = ss->veccap;
   ss->vec = NULL;
   ss->veccap = 0;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && rc == 0; i++) {
     sio_socket_t *s = vec[i];
     for (int k = 0; k <= nbins; k++) {
       if (s->state != SK_CONNECTED || s->client == NULL || s->client->conn == NULL) break;
       if (eio_socket_send_frame(s->client->conn, frames[k]) != 0) break;
     }
   }
-  rc = (ssize_t)n;
+  if (rc == 0) rc = (ssize_t)n;
   for (size_t i = 0; i < n; i++) sio_socket_unref(vec[i]);
   if (ss->vec == NULL) { /* give the array back for the next broadcast */
     ss->vec = vec;
@@ -659,7 +684,6 @@ static ssize_t broadcast(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms
   } else {
     free(vec);
   }
-out:
   for (int k = 0; k <= nbins; k++) ws_frame_unref(frames[k]);
   return rc;
 }
@@ -745,7 +769,7 @@ sio_nsp_t *sio_socket_nsp(const sio_socket_t *s) {
 }
 
 const char *sio_socket_peer(const sio_socket_t *s) {
-  return s->peer;
+  return s->client && s->client->conn ? eio_socket_peer(s->client->conn) : "";
 }
 
 void *sio_socket_data(const sio_socket_t *s) {
@@ -758,8 +782,7 @@ void sio_socket_set_data(sio_socket_t *s, void *data) {
 
 int sio_socket_set_state(sio_socket_t *s, const void *p, size_t len) {
   if (len > STATE_MAX) return KDS_EINVAL;
-  kds_buf_reset(&s->st);
-  return kds_buf_add(&s->st, p, len);
+  return buf_set_exact(&s->st, p, len);
 }
 
 const void *sio_socket_state(const sio_socket_t *s, size_t *len) {
@@ -941,14 +964,13 @@ static void client_connect(sio_client *c, const sio_packet *p) {
   s->client = c;
   s->state = SK_PENDING;
   s->refs = 1; /* the client's, dropped when the socket leaves */
-  snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
   kds_buf_init(&s->auth);
   kds_buf_init(&s->st);
   kds_buf_init(&s->rejoin);
   kds_list_init(&s->nsp_link);
   kds_list_init(&s->rooms);
   kds_list_init(&s->acks);
-  if (kds_buf_add(&s->auth, p->data.len ? p->data.ptr : "{}", p->data.len ? p->data.len : 2) != 0) {
+  if (buf_set_exact(&s->auth, p->data.len ? p->data.ptr : "{}", p->data.len ? p->data.len : 2) != 0) {
     socket_free(s);
     client_close(c, "forced server close");
     return;
@@ -1028,7 +1050,7 @@ static void client_packet(sio_client *c, const sio_packet *p) {
     sio_socket_unref(s);
     return;
   }
-  log_debug("sio: %s: invalid state (packet type %d for %.*s)", c->peer, (int)p->type, (int)p->nsp.len,
+  log_debug("sio: %s: invalid state (packet type %d for %.*s)", client_peer(c), (int)p->type, (int)p->nsp.len,
             p->nsp.ptr);
   client_close(c, "forced server close");
 }
@@ -1042,8 +1064,6 @@ static void on_eio_open(eio_server_t *es, eio_socket_t *conn) {
   }
   c->ss = ss;
   c->conn = conn;
-  snprintf(c->peer, sizeof(c->peer), "%s", eio_socket_peer(conn));
-  sio_decoder_init(&c->dec);
   kds_list_init(&c->sockets);
   kds_list_push(&ss->clients, &c->link);
   c->connect_deadline = now_ms(ss) + (uint64_t)ss->cfg.connect_timeout;
@@ -1052,18 +1072,50 @@ static void on_eio_open(eio_server_t *es, eio_socket_t *conn) {
   connect_timer_arm(ss);
 }
 
+static void decoder_free(sio_decoder *d) {
+  if (d == NULL) return;
+  sio_decoder_release(d);
+  free(d);
+}
+
+/* Almost every packet is one Engine.IO message: it is decoded with the server's decoder
+ * (no per-client memory). A binary packet's header leaves state behind until its last
+ * attachment: then that decoder becomes the client's and the server takes a fresh one. */
 static void on_eio_message(eio_socket_t *conn, int binary, const char *data, size_t len) {
   sio_client *c = eio_socket_data(conn);
+  sio_server_t *ss;
+  sio_decoder *d;
   sio_packet p;
   int rc;
   if (c == NULL || c->dead) return;
-  rc = binary ? sio_decoder_binary(&c->dec, data, len, &p) : sio_decoder_text(&c->dec, data, len, &p);
+  ss = c->ss;
+  d = c->dec ? c->dec : ss->dec;
+  rc = binary ? sio_decoder_binary(d, data, len, &p) : sio_decoder_text(d, data, len, &p);
   if (rc < 0) {
-    log_debug("sio: %s: bad packet: %s", c->peer, kds_strerror(rc));
+    log_debug("sio: %s: bad packet: %s", client_peer(c), kds_strerror(rc));
     client_close(c, "parse error");
     return;
   }
-  if (rc == 1) client_packet(c, &p);
+  if (rc == 0) {
+    sio_decoder *fresh;
+    if (d != ss->dec) return; /* the client's own: more attachments to come */
+    if ((fresh = malloc(sizeof(*fresh))) == NULL) {
+      sio_decoder_release(d); /* drops the pending header */
+      client_close(c, "forced server close");
+      return;
+    }
+    sio_decoder_init(fresh);
+    c->dec = d;
+    ss->dec = fresh;
+    return;
+  }
+  client_packet(c, &p);
+  if (d != ss->dec) { /* the binary packet is complete: back to sharing */
+    if (c->dec == d) c->dec = NULL;
+    decoder_free(d);
+  } else if (d->text.cap > SHARED_DECODER_KEEP) {
+    sio_decoder_release(d); /* a huge message passed: do not keep its buffer */
+  }
 }
 
 static void on_eio_close(eio_socket_t *conn, const char *reason) {
@@ -1086,7 +1138,7 @@ static void clients_reap(sio_server_t *ss) {
   while (!kds_list_empty(&ss->dead)) {
     sio_client *c = kds_container_of(ss->dead.next, sio_client, link);
     kds_list_remove(&c->link);
-    sio_decoder_release(&c->dec);
+    decoder_free(c->dec);
     free(c);
   }
 }
@@ -1102,7 +1154,7 @@ static void on_connect_timer(uv_timer_t *t) {
     sio_client *c = kds_container_of(ss->connect_q.next, sio_client, connect_link);
     if (c->connect_deadline > now) break;
     kds_list_remove(&c->connect_link);
-    log_debug("sio: %s: no namespace joined within connectTimeout", c->peer);
+    log_debug("sio: %s: no namespace joined within connectTimeout", client_peer(c));
     client_close(c, "forced server close");
   }
   connect_timer_arm(ss);
@@ -1142,7 +1194,13 @@ int sio_server_new(sio_server_t **out, uv_loop_t *loop, const sio_server_config 
   kds_buf_init(&ss->out);
   kds_buf_init(&ss->tmp);
   kds_buf_init(&ss->name);
+  if ((ss->dec = malloc(sizeof(*ss->dec))) == NULL) {
+    free(ss);
+    return KDS_ENOMEM;
+  }
+  sio_decoder_init(ss->dec);
   if ((rc = eio_server_new(&ss->eio, loop, &ss->cfg.eio, &cbs, ss)) != 0) {
+    decoder_free(ss->dec);
     free(ss);
     return rc;
   }
@@ -1224,6 +1282,7 @@ static void on_handle_closed(uv_handle_t *h) {
   kds_buf_release(&ss->out);
   kds_buf_release(&ss->tmp);
   kds_buf_release(&ss->name);
+  decoder_free(ss->dec);
   free(ss->vec);
   cb = ss->close_cb;
   ud = ss->close_ud;

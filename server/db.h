@@ -1,6 +1,6 @@
 /* db.h: the store of kds-server, run on ONE dedicated thread (never the loop thread).
  * The loop thread queues requests (mutex + condvar); the DB thread runs them in batches;
- * results come back on the loop thread through a uv_async_t, in commit order.
+ * results come back on the loop thread through an eventfd the loop polls (uv_poll), in commit order.
  *
  * Group commit: the DB thread takes every request queued while the previous batch ran and
  * runs them in ONE write transaction (one fsync with synchronous=FULL), each request in its

@@ -141,15 +141,24 @@ static void job_ack(rt_job *j, const char *json, size_t len) {
   job_free(j);
 }
 
-static void job_fail(rt_job *j, const char *code, const char *message) {
+/* {ok:false, error:{code, message[, current_status]}}: current_status only for a refused
+ * transition (SPEC 11.2), as in the REST 409. */
+static void job_fail_status(rt_job *j, const char *code, const char *message, const char *current) {
   kds_buf b = KDS_BUF_INIT;
   if (kds_buf_adds(&b, "{\"ok\":false,\"error\":{\"code\":") == 0 &&
       sio_json_quote(&b, code, strlen(code)) == 0 && kds_buf_adds(&b, ",\"message\":") == 0 &&
-      sio_json_quote(&b, message, strlen(message)) == 0 && kds_buf_adds(&b, "}}") == 0)
+      sio_json_quote(&b, message, strlen(message)) == 0 &&
+      (!current || !current[0] ||
+       (kds_buf_adds(&b, ",\"current_status\":") == 0 && sio_json_quote(&b, current, strlen(current)) == 0)) &&
+      kds_buf_adds(&b, "}}") == 0)
     job_ack(j, b.base, b.len);
   else
     job_free(j);
   kds_buf_release(&b);
+}
+
+static void job_fail(rt_job *j, const char *code, const char *message) {
+  job_fail_status(j, code, message, NULL);
 }
 
 static void on_status_changed(void *ud, int rc, const kds_err *err, const char *json, size_t len) {
@@ -165,7 +174,7 @@ static void on_status_changed(void *ud, int rc, const kds_err *err, const char *
     return;
   }
   if (rc == -1 && err && err->code[0]) {
-    job_fail(j, err->code, err->message);
+    job_fail_status(j, err->code, err->message, err->current_status);
   } else {
     log_error("realtime: order-status failed: %s", err && err->message[0] ? err->message : kds_strerror(rc));
     job_fail(j, err && err->code[0] ? err->code : "internal_error", "the server failed");

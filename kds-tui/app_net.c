@@ -326,23 +326,6 @@ void app_net_reload_later(app_t *app) {
 
 /* ---- status changes ------------------------------------------------------------------------- */
 
-static const char *upper_status(enum ticket_status s) {
-  switch (s) {
-    case TS_NEW:
-      return "NEW";
-    case TS_PREPARING:
-      return "PREPARING";
-    case TS_READY:
-      return "READY";
-    case TS_COMPLETED:
-      return "COMPLETED";
-    case TS_CANCELLED:
-      return "CANCELLED";
-    default:
-      return "?";
-  }
-}
-
 static void on_status_ack(void *ud, int err, const char *args, size_t len) {
   app_bump *b = ud;
   app_t *app = b->app;
@@ -354,7 +337,7 @@ static void on_status_ack(void *ud, int err, const char *args, size_t len) {
   if (app->quitting) goto out;
   if (err) {
     /* Never silent: the change may or may not have been made; the next load tells. */
-    app__say(app, UI_ERROR, "%s -> %s: %s (not confirmed; check the ticket)", b->invoice, upper_status(b->to),
+    app__say(app, UI_ERROR, "%s -> %s: %s (not confirmed; check the ticket)", b->invoice, model_status_label(b->to),
              err == UV_ETIMEDOUT ? "no answer from the server" : "link lost before the answer");
     goto out;
   }
@@ -371,13 +354,13 @@ static void on_status_ack(void *ud, int err, const char *args, size_t len) {
       free(text);
     }
     if (b->push) model_recall_push(&app->model, b->invoice, b->from, b->to, app_now_ms());
-    app__say(app, UI_OK, "%s %s %s%s", b->invoice, b->recall ? "recalled to" : "is now", upper_status(b->to),
+    app__say(app, UI_OK, "%s %s %s%s", b->invoice, b->recall ? "recalled to" : "is now", model_status_label(b->to),
              b->push ? "  (r: recall)" : "");
   } else {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
-    app__say(app, UI_ERROR, "%s -> %s refused: %.150s", b->invoice, upper_status(b->to),
+    app__say(app, UI_ERROR, "%s -> %s refused: %.150s", b->invoice, model_status_label(b->to),
              cJSON_IsString(m)   ? m->valuestring
              : cJSON_IsString(c) ? c->valuestring
                                  : "no reason given");
@@ -398,12 +381,12 @@ int app_net_set_status(app_t *app, const char *invoice, enum ticket_status from,
                       : app->conn == APP_LOADING    ? "still loading the open orders"
                       : app->conn == APP_CONNECTING ? "connecting"
                                                     : "offline";
-    app__say(app, UI_ERROR, "%s -> %s NOT SENT: %s. Try again when LIVE.", invoice, upper_status(to), why);
+    app__say(app, UI_ERROR, "%s -> %s NOT SENT: %s. Try again when LIVE.", invoice, model_status_label(to), why);
     return KDS_ECLOSED;
   }
   b = calloc(1, sizeof(*b));
   if (!b) {
-    app__say(app, UI_ERROR, "%s -> %s NOT SENT: out of memory", invoice, upper_status(to));
+    app__say(app, UI_ERROR, "%s -> %s NOT SENT: out of memory", invoice, model_status_label(to));
     return KDS_ENOMEM;
   }
   b->app = app;
@@ -421,12 +404,12 @@ int app_net_set_status(app_t *app, const char *invoice, enum ticket_status from,
   kds_buf_release(&args);
   if (rc) {
     free(b);
-    app__say(app, UI_ERROR, "%s -> %s NOT SENT: %s", invoice, upper_status(to), kds_strerror(rc));
+    app__say(app, UI_ERROR, "%s -> %s NOT SENT: %s", invoice, model_status_label(to), kds_strerror(rc));
     return rc;
   }
   app->bumps++;
   model_set_pending(&app->model, invoice, 1);
-  app__say(app, UI_INFO, "%s -> %s: sent, waiting for the server…", invoice, upper_status(to));
+  app__say(app, UI_INFO, "%s -> %s: sent, waiting for the server…", invoice, model_status_label(to));
   return 0;
 }
 

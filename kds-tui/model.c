@@ -13,9 +13,14 @@
 #include "order.h"
 
 static const char *const status_names[] = {"new", "preparing", "ready", "completed", "cancelled", "unknown"};
+static const char *const status_labels[] = {"NEW", "PREPARING", "READY", "COMPLETED", "CANCELLED", "?"};
 
 const char *model_status_name(enum ticket_status s) {
   return (unsigned)s <= TS_UNKNOWN ? status_names[s] : "unknown";
+}
+
+const char *model_status_label(enum ticket_status s) {
+  return (unsigned)s <= TS_UNKNOWN ? status_labels[s] : "?";
 }
 
 enum ticket_status model_status_parse(const char *s) {

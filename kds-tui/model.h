@@ -156,6 +156,8 @@ long model_allday(const model_t *m, model_allday_row **rows);
 
 /* "new", "preparing"... and back. model_status_parse returns TS_UNKNOWN for anything else. */
 const char *model_status_name(enum ticket_status s);
+/* The status as the screen shows it: "NEW", "PREPARING", ... ("?" when unknown). */
+const char *model_status_label(enum ticket_status s);
 enum ticket_status model_status_parse(const char *s);
 
 /* Parses ISO-8601 "2023-11-03T10:15:02.123+07:00" (also "Z", no fraction) to ms since the

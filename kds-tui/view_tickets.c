@@ -87,19 +87,6 @@ static enum ui_color status_color(enum ticket_status s) {
   return s == TS_PREPARING ? UC_ST_PREPARING : s == TS_READY ? UC_ST_READY : UC_ST_NEW;
 }
 
-static const char *status_label(enum ticket_status s) {
-  switch (s) {
-    case TS_NEW:
-      return "NEW";
-    case TS_PREPARING:
-      return "PREPARING";
-    case TS_READY:
-      return "READY";
-    default:
-      return "?";
-  }
-}
-
 /* Produces the content of ticket t (`number` 1-9 on screen, 0 none). */
 static void card_content(cardctx *c, const model_t *m, const ticket_t *t, int number) {
   char buf[128], age[16];
@@ -136,7 +123,7 @@ static void card_content(cardctx *c, const model_t *m, const ticket_t *t, int nu
                                    : A_BOLD;
     if (c->win && c->row < c->max) {
       mvwhline(c->win, c->y + c->row, c->x, ' ' | (chtype)a, c->w);
-      ui_put(c->win, c->y + c->row, c->x, status_label(t->status), c->w, a);
+      ui_put(c->win, c->y + c->row, c->x, model_status_label(t->status), c->w, a);
       snprintf(buf, sizeof(buf), "%s%s", lm, age);
       int aw = ui_text_width(buf, -1);
       if (c->w > aw + 1) ui_put(c->win, c->y + c->row, c->x + c->w - aw, buf, aw, a);

@@ -208,12 +208,11 @@ int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen)
     }
     /* Positionals: a subcommand and its one argument. */
     if (c->command[0] == '\0') {
-      if (strcmp(arg, "useradd") && strcmp(arg, "token") && strcmp(arg, "serve")) {
+      if (strcmp(arg, "useradd") && strcmp(arg, "token")) {
         snprintf(err, errlen, "unknown command \"%s\"", arg);
         return KDS_EINVAL;
       }
-      snprintf(c->command, sizeof(c->command), "%s", strcmp(arg, "serve") == 0 ? "" : arg);
-      if (strcmp(arg, "serve") == 0) c->command[0] = '\0';
+      snprintf(c->command, sizeof(c->command), "%s", arg);
       continue;
     }
     if (c->command_arg[0] == '\0') {

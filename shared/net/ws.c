@@ -7,7 +7,11 @@
  * the hub's uv_prepare flushes the connection once per loop iteration: one uv_try_write of
  * all of them, and a uv_write of whatever is left (the same buffers, no copy) on a partial
  * write. on_wslay_send always takes every byte, so wslay never holds half a frame and other
- * frames can go between its frames, in call order.
+ * frames can go between its frames, in call order. Every byte queued, whoever framed it
+ * (data, pongs, close frames), passes q_admit: max_queue bounds what a peer that does not
+ * read can make us hold. While a write is in flight the connection stays off the hub's
+ * dirty list (on_write puts it back), and the prepare handler works on a detached batch:
+ * a stuck write can never keep it spinning.
  * Memory: a wslay context costs ~9 KB (two 4 KB buffers), more than everything else a
  * connection holds. So wslay gets involved only when it is needed: data frames and pings
  * we send are framed here (frame_out), and complete, final, small frames arriving at a
@@ -62,6 +66,7 @@ typedef struct ws_wreq {
 struct ws_hub {
   uv_loop_t *loop;
   uv_prepare_t prepare; /* flushes `dirty` before the loop sleeps */
+  uv_idle_t idle;       /* active while `dirty` waits for the next iteration: no sleep then */
   uv_timer_t timer;     /* close deadlines and idle release; unref'd */
   kds_list dirty;       /* connections with input or output to process */
   kds_list live;        /* connections holding a wslay context, least recently used first */
@@ -231,17 +236,33 @@ const char *ws_frame_payload(const ws_frame_t *f, size_t *len) {
 
 static void hub_arm_timer(ws_hub_t *hub);
 
+static void on_idle(uv_idle_t *i) {
+  (void)i; /* its being active is the point: the loop polls without blocking */
+}
+
 static void on_prepare(uv_prepare_t *p) {
   ws_hub_t *hub = p->data;
-  /* A run may mark other connections dirty (a callback sending elsewhere): keep going
-   * until nothing is left, since the loop is about to sleep. */
-  while (!kds_list_empty(&hub->dirty)) {
-    kds_list *n = hub->dirty.next;
+  kds_list batch;
+  /* Only the connections dirty when we start: one that a run marks dirty again (a callback
+   * sending to a connection already settled) waits for the next iteration. Draining
+   * `dirty` itself would spin forever on any connection that re-queues itself, and the
+   * loop would never poll again (no timer, no read, no other client). */
+  kds_list_init(&batch);
+  kds_list_splice(&batch, &hub->dirty);
+  while (!kds_list_empty(&batch)) {
+    kds_list *n = batch.next;
     ws_t *ws = kds_container_of(n, ws_t, dirty_node);
     kds_list_remove(n);
-    ws_settle(ws);
+    ws_settle(ws); /* may tear down others in `batch`: that unlinks them */
   }
-  uv_prepare_stop(p);
+  if (kds_list_empty(&hub->dirty)) {
+    uv_prepare_stop(p);
+    uv_idle_stop(&hub->idle);
+  } else {
+    /* the loop is about to sleep: an active idle handle makes its poll return at once, so
+     * the next iteration flushes these without waiting for an unrelated event */
+    uv_idle_start(&hub->idle, on_idle);
+  }
 }
 
 static int ws_releasable(const ws_t *ws) {
@@ -291,10 +312,12 @@ ws_hub_t *ws_hub_new(uv_loop_t *loop) {
   kds_list_init(&hub->closing);
   uv_prepare_init(loop, &hub->prepare);
   hub->prepare.data = hub;
+  uv_idle_init(loop, &hub->idle);
+  hub->idle.data = hub;
   uv_timer_init(loop, &hub->timer);
   hub->timer.data = hub;
   uv_unref((uv_handle_t *)&hub->timer); /* housekeeping never keeps the loop alive */
-  hub->handles = 2;
+  hub->handles = 3;
   return hub;
 }
 
@@ -310,6 +333,7 @@ static void on_hub_handle_close(uv_handle_t *h) {
 void ws_hub_free(ws_hub_t *hub) {
   if (!hub) return;
   uv_close((uv_handle_t *)&hub->prepare, on_hub_handle_close);
+  uv_close((uv_handle_t *)&hub->idle, on_hub_handle_close);
   uv_close((uv_handle_t *)&hub->timer, on_hub_handle_close);
 }
 
@@ -390,8 +414,25 @@ static void q_consume(ws_t *ws, size_t n) {
   }
 }
 
+/* Admits `hdr` + `len` more bytes to the send queue, or drops the connection (KDS_EFULL):
+ * a peer that does not read is dropped, not buffered for. Everything we send goes through
+ * here, data and control frames alike: a peer that sends pings and never reads its pongs
+ * is a stalled reader too. */
+static int q_admit(ws_t *ws, size_t hdr, size_t len) {
+  size_t room = ws->queued < ws->max_queue ? ws->max_queue - ws->queued : 0;
+  if (hdr > room || len > room - hdr) {
+    ws_abort(ws, KDS_EFULL);
+    return KDS_EFULL;
+  }
+  return 0;
+}
+
+/* Queues the connection for the hub's flush. Not while a write is in flight: ws_flush
+ * could do nothing for it, and on_write queues it again (or settles it) when the write
+ * completes. A peer that does not read keeps its write in flight for ever; queuing it each
+ * time would make on_prepare find it dirty again after every run. */
 static void mark_dirty(ws_t *ws) {
-  if (ws->state == ST_DEAD) return;
+  if (ws->state == ST_DEAD || ws->wreq) return;
   if (kds_list_empty(&ws->dirty_node)) kds_list_push(&ws->hub->dirty, &ws->dirty_node);
   if (!uv_is_active((uv_handle_t *)&ws->hub->prepare)) uv_prepare_start(&ws->hub->prepare, on_prepare);
 }
@@ -409,7 +450,7 @@ static void on_write(uv_write_t *req, int status) {
     return;
   }
   if (ws->qlen || ws->obuf.len)
-    mark_dirty(ws); /* more came meanwhile: it leaves with this iteration's flush */
+    mark_dirty(ws); /* more came meanwhile (not queued then: see mark_dirty): flush it now */
   else
     ws_settle(ws);
 }
@@ -493,7 +534,13 @@ static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, s
                              int flags, void *ud) {
   ws_t *ws = ud;
   /* Always take everything: wslay then never keeps half a frame, so shared frames can go
-   * between its frames. The queue limit is enforced before messages are queued. */
+   * between its frames. Our data frames are checked against the queue limit before they
+   * are queued; what wslay sends (pongs, close frames) is checked here. Over the limit the
+   * connection is dropped (ws_abort stops wslay) and the failure ends wslay_event_send. */
+  if (q_admit(ws, 0, len) < 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
   if (kds_buf_add(&ws->obuf, data, len) < 0) {
     wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
@@ -797,6 +844,7 @@ static size_t fast_feed(ws_t *ws, char *data, size_t len) {
       ws->cb->on_message(ws, op, p, plen);
       break;
     case WSLAY_PING:
+      if (q_admit(ws, 14, plen) < 0) return off; /* dropped: it does not read its pongs */
       if (frame_out(ws, WSLAY_PONG, p, plen) < 0) ws_abort(ws, KDS_ENOMEM);
       break;
     default: /* pong */
@@ -1026,10 +1074,7 @@ fail:
 int ws_send(ws_t *ws, int opcode, const void *data, size_t len) {
   if (!ws || ws->state != ST_OPEN) return KDS_ECLOSED;
   if (opcode != WS_TEXT && opcode != WS_BINARY) return KDS_EINVAL;
-  if (len > ws->max_queue || ws->queued + len + 14 > ws->max_queue) {
-    ws_abort(ws, KDS_EFULL); /* a peer that does not read is dropped, not buffered for */
-    return KDS_EFULL;
-  }
+  if (q_admit(ws, 14, len) < 0) return KDS_EFULL;
   return frame_out(ws, opcode, data, len);
 }
 
@@ -1037,10 +1082,7 @@ int ws_send_shared(ws_t *ws, ws_frame_t *frame) {
   ws_seg s;
   if (!ws || ws->state != ST_OPEN) return KDS_ECLOSED;
   if (!frame || ws->role != WS_ROLE_SERVER) return KDS_EINVAL;
-  if (frame->len > ws->max_queue || ws->queued + frame->len > ws->max_queue) {
-    ws_abort(ws, KDS_EFULL);
-    return KDS_EFULL;
-  }
+  if (q_admit(ws, 0, frame->len) < 0) return KDS_EFULL;
   if (seal_obuf(ws) < 0 || q_reserve(ws) < 0) return KDS_ENOMEM;
   s.buf = uv_buf_init(frame->bytes, (unsigned)frame->len);
   s.mem = NULL;
@@ -1054,10 +1096,7 @@ int ws_send_shared(ws_t *ws, ws_frame_t *frame) {
 int ws_ping(ws_t *ws, const void *data, size_t len) {
   if (!ws || ws->state != ST_OPEN) return KDS_ECLOSED;
   if (len > 125) return KDS_EINVAL;
-  if (ws->queued + len + 14 > ws->max_queue) {
-    ws_abort(ws, KDS_EFULL);
-    return KDS_EFULL;
-  }
+  if (q_admit(ws, 14, len) < 0) return KDS_EFULL;
   return frame_out(ws, WSLAY_PING, data, len);
 }
 

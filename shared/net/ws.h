@@ -43,7 +43,9 @@ typedef struct ws_frame ws_frame_t;
  * iteration just before the loop sleeps (so several frames for one socket become one
  * writev; what a read callback sends back is flushed when it returns), and an unref'd
  * timer that ends close handshakes the peer never finishes and frees the wslay context
- * of connections that went idle. */
+ * of connections that went idle. A connection whose write is still in flight waits for
+ * that write's completion, not for the flush; one written to during the flush itself is
+ * flushed on the next loop iteration (which then does not sleep), so a flush always ends. */
 
 /* Creates a hub on `loop`. Returns NULL when out of memory. */
 ws_hub_t *ws_hub_new(uv_loop_t *loop);
@@ -63,7 +65,7 @@ typedef struct ws_close_info {
    * TCP); otherwise why it ended: KDS_EPROTO (bad frame from the peer, we sent 1002),
    * KDS_EINVAL (text that is not UTF-8, we sent 1007), KDS_ETOOBIG (message over
    * max_message, we sent 1009), KDS_EFULL (send queue over max_queue: a slow peer
-   * dropped), UV_ETIMEDOUT (the peer did not finish the close handshake), UV_EOF (the peer
+   * dropped; pongs and close frames count as data do), UV_ETIMEDOUT (the peer did not finish the close handshake), UV_EOF (the peer
    * closed TCP without a close frame), KDS_ECLOSED (ws_abort), or any libuv error.
    * After a refusal (1002, 1007, 1009) the connection does not close TCP at once: it reads
    * and drops the peer's bytes until the peer's close frame, EOF or WS_CLOSE_TIMEOUT_MS, so
@@ -94,7 +96,9 @@ typedef struct ws_config {
   void *data;             /* user pointer, see ws_data() */
   size_t max_message;     /* 0 = WS_DEFAULT_MAX_MESSAGE, at most WS_MAX_MESSAGE_CAP; a frame
                            * whose header takes a message over it: close 1009 at once */
-  size_t max_queue;       /* 0 = WS_DEFAULT_MAX_QUEUE; over it: the peer is dropped */
+  size_t max_queue;       /* 0 = WS_DEFAULT_MAX_QUEUE; bytes queued to be written (frames
+                           * of every kind: data, pings, pongs, close); over it the peer
+                           * is dropped (on_close with KDS_EFULL) */
   int own_stream;         /* 1: the driver free()s the stream after on_close */
 } ws_config;
 
@@ -132,6 +136,8 @@ int ws_ping(ws_t *ws, const void *data, size_t len);
 /* Starts the closing handshake: queues a close frame with `code` (1000..4999; 0 = no code)
  * and `reason` (may be NULL; cut to 123 bytes), stops delivering messages, and ends the
  * connection once the peer answers, the peer closes TCP, or WS_CLOSE_TIMEOUT_MS passes.
+ * A close frame that would take the queue over max_queue drops the peer instead (on_close
+ * with KDS_EFULL).
  * Idempotent: later calls (and ws_send*) are ignored / refused. on_close follows. */
 void ws_close(ws_t *ws, uint16_t code, const char *reason);
 

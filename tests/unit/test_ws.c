@@ -3,6 +3,7 @@
  * so that the idle release of the wslay context can be observed. */
 #include "test.h"
 
+#include <signal.h>
 #include <sys/socket.h>
 
 #include "../../shared/net/ws.c"
@@ -19,6 +20,7 @@ typedef struct ep {
   kds_buf log; /* "T:<text>|" or "B<len>|" per message */
   int nmsg;
   int echo;
+  struct ep *forward; /* on_message also sends the message to this endpoint's ws */
   int closed;
   ws_close_info info;
   int npong;
@@ -34,6 +36,7 @@ static void ep_on_message(ws_t *ws, int opcode, const char *data, size_t len) {
   else
     kds_buf_addf(&e->log, "B%zu|", len);
   if (e->echo) ws_send(ws, opcode, data, len);
+  if (e->forward && e->forward->ws) ws_send(e->forward->ws, opcode, data, len);
   if (e->close_on_message) ws_close(ws, 1000, "done");
 }
 
@@ -749,6 +752,212 @@ static void t_slow_peer(void) {
   ep_release(&srv);
 }
 
+/* ---- a peer that floods pings and never reads --------------------------------------------
+ * The pongs cannot leave: the write in flight never completes. Every pong must count
+ * against max_queue like data (the peer is then dropped with KDS_EFULL), and the connection
+ * must not spin in the hub's prepare handler while its write is stuck (a livelock there
+ * stops the whole loop: no timer, no other connection, forever). The livelock would never
+ * return to the loop, so the test loop's own deadline timer could not fire: alarm() is the
+ * watchdog. */
+
+static void flood_on_alarm(int sig) {
+  static const char msg[] = "not ok - ping flood: the loop stopped turning (livelock in the ws driver)\n";
+  (void)sig;
+  (void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
+  abort();
+}
+
+typedef struct flood {
+  raw *peer;
+  ep *srv;
+  kds_buf chunk;   /* many masked 125-byte pings */
+  int writes_left; /* bound on the whole flood */
+  int inflight;
+  int ticks;       /* a timer on the same loop, which must keep firing */
+  int saw_ctx;     /* the server's connection had a wslay context at some point */
+} flood;
+
+static void flood_write(flood *f);
+
+static void flood_written(uv_write_t *w, int status) {
+  flood *f = w->data;
+  free(w);
+  f->inflight--;
+  if (f->srv->ws && f->srv->ws->ctx) f->saw_ctx = 1;
+  if (status == 0) flood_write(f);
+}
+
+static void flood_write(flood *f) {
+  uv_write_t *w;
+  uv_buf_t b;
+  if (f->srv->closed || f->writes_left <= 0 || uv_is_closing((uv_handle_t *)&f->peer->pipe)) return;
+  w = malloc(sizeof(*w));
+  w->data = f;
+  b = uv_buf_init(f->chunk.base, (unsigned)f->chunk.len);
+  if (uv_write(w, (uv_stream_t *)&f->peer->pipe, &b, 1, flood_written) != 0) {
+    free(w);
+    return;
+  }
+  f->writes_left--;
+  f->inflight++;
+}
+
+static void flood_tick(uv_timer_t *t) {
+  flood *f = t->data;
+  f->ticks++;
+}
+
+static int flood_idle(void *arg) {
+  return ((flood *)arg)->inflight == 0;
+}
+
+static void ping_flood(int with_ctx) {
+  ep srv = {0};
+  raw peer = {0};
+  ws_config cfg = {0};
+  flood f = {0};
+  uv_timer_t ticker;
+  char payload[125];
+  kds_buf b = KDS_BUF_INIT;
+  void (*old_alarm)(int) = signal(SIGALRM, flood_on_alarm);
+  void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
+  memset(payload, 'p', sizeof(payload));
+  cfg.max_queue = 64 * 1024;
+  alarm(20);
+  pair_start(&srv, &peer, &cfg, NULL, 0, 0); /* the peer never reads */
+  f.peer = &peer;
+  f.srv = &srv;
+  /* Without a context: small writes of whole frames, which the server reads whole (the fast
+   * path answers them). With one: big writes, which reads split mid-frame. 2.6 MB at most,
+   * far over the limit. */
+  f.writes_left = with_ctx ? 20 : 5000;
+  for (int i = 0; i < (with_ctx ? 1000 : 4); i++)
+    mkframe(&f.chunk, 1, WSLAY_PING, payload, sizeof(payload), 1);
+  if (with_ctx) {
+    /* Half a ping first: the partial frame goes to wslay, so its context exists and wslay
+     * answers the pings (and pump() runs with output pending). */
+    mkframe(&b, 1, WSLAY_PING, payload, sizeof(payload), 1);
+    b.len = 3;
+    raw_write(&peer, &b);
+    run_for(20);
+    ok(srv.ws && srv.ws->ctx != NULL, "a wslay context holds the partial frame");
+    kds_buf_reset(&b);
+    mkframe(&b, 1, WSLAY_PING, payload, sizeof(payload), 1);
+    {
+      kds_buf rest = KDS_BUF_INIT;
+      kds_buf_add(&rest, b.base + 3, b.len - 3);
+      raw_write(&peer, &rest);
+      kds_buf_release(&rest);
+    }
+  }
+  uv_timer_init(loop, &ticker);
+  ticker.data = &f;
+  uv_timer_start(&ticker, flood_tick, 0, 5); /* first at the next loop iteration, then every 5 ms */
+  flood_write(&f);
+  flood_write(&f);
+  run_until(&srv.closed, 10000);
+  ok(srv.closed && srv.info.err == KDS_EFULL, "the peer that does not read its pongs is dropped: %s",
+     srv.closed ? kds_strerror(srv.info.err) : "still open");
+  if (!with_ctx) ok(!f.saw_ctx, "the fast path answered every ping (no wslay context)");
+  ok(f.ticks > 0, "a timer on the same loop kept firing during the flood (%d ticks)", f.ticks);
+  {
+    int before = f.ticks;
+    run_for(50);
+    ok(f.ticks > before, "and after it (%d ticks)", f.ticks - before);
+  }
+  uv_close((uv_handle_t *)&ticker, NULL);
+  raw_close(&peer);
+  run_until_fn(flood_idle, &f, 1000);
+  ok(f.inflight == 0, "the flood's writes ended");
+  alarm(0);
+  signal(SIGALRM, old_alarm);
+  signal(SIGPIPE, old_pipe);
+  kds_buf_release(&f.chunk);
+  kds_buf_release(&b);
+  ep_release(&srv);
+}
+
+/* A close frame counts against max_queue like data: one that does not fit drops the peer. */
+static void t_close_over_limit(void) {
+  ep srv = {0};
+  raw peer = {0};
+  ws_config cfg = {0};
+  size_t limit = 4096;
+  char *payload = calloc(1, limit);
+  cfg.max_queue = limit;
+  pair_start(&srv, &peer, &cfg, NULL, 0, 1);
+  /* nothing is written before the loop turns: the queue holds all of it */
+  char reason[101];
+  memset(reason, 'r', 100);
+  reason[100] = '\0';
+  ok(ws_send(srv.ws, WS_BINARY, payload, limit - 4 - 60) == 0 && ws_queued(srv.ws) == limit - 60,
+     "a message that leaves 60 bytes of room");
+  ws_close(srv.ws, 1000, reason);
+  run_until(&srv.closed, 2000);
+  ok(srv.closed && srv.info.err == KDS_EFULL && srv.info.code_sent == 0,
+     "a close frame (104 bytes) over the limit drops the peer: %s, sent %d",
+     srv.closed ? kds_strerror(srv.info.err) : "still open", srv.info.code_sent);
+  raw_close(&peer);
+  ep_release(&srv);
+  free(payload);
+}
+
+static void t_ping_flood(void) {
+  ping_flood(0); /* pongs framed by the fast path */
+}
+
+static void t_ping_flood_wslay(void) {
+  ping_flood(1); /* pongs queued by wslay */
+}
+
+/* A connection marked dirty again while the hub's prepare handler runs (here: B, settled
+ * first, gets a message from A's callback) waits for the next loop iteration, and that
+ * iteration comes at once: the loop does not sleep on it. */
+static void t_requeue_next_iteration(void) {
+  ep a = {0}, b = {0};
+  raw pa = {0}, pb = {0};
+  kds_buf head = KDS_BUF_INIT, fr = KDS_BUF_INIT;
+  int queued_again, idle_on, nowait_runs = 0;
+  mkframe(&head, 1, WS_TEXT, "hop", 3, 1);
+  a.forward = &b;
+  /* B with a head (so it is dirty first), then A, whose head's message goes to B. */
+  {
+    kds_buf ping = KDS_BUF_INIT;
+    mkframe(&ping, 1, WSLAY_PING, "b", 1, 1);
+    pair_start(&b, &pb, NULL, ping.base, ping.len, 1);
+    kds_buf_release(&ping);
+  }
+  pair_start(&a, &pa, NULL, head.base, head.len, 1);
+  ok(a.ws && b.ws && b.ws->dirty_node.next != &b.ws->dirty_node && a.ws->dirty_node.next != &a.ws->dirty_node,
+     "both are dirty, B first");
+  uv_run(loop, UV_RUN_NOWAIT); /* the prepare handler settles B, then A (which sends to B) */
+  queued_again = b.ws && !kds_list_empty(&b.ws->dirty_node);
+  idle_on = uv_is_active((uv_handle_t *)&hub->idle);
+  ok(a.nmsg == 1 && queued_again, "B queued again during the run, left for the next iteration");
+  ok(idle_on, "the idle handle keeps the loop from sleeping meanwhile");
+  while (b.ws && !kds_list_empty(&b.ws->dirty_node) && nowait_runs < 10) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    nowait_runs++;
+  }
+  ok(b.ws && kds_list_empty(&b.ws->dirty_node) && nowait_runs == 1, "flushed on the next iteration (%d)",
+     nowait_runs);
+  ok(!uv_is_active((uv_handle_t *)&hub->idle) && !uv_is_active((uv_handle_t *)&hub->prepare),
+     "idle and prepare stopped once nothing is dirty");
+  run_for(30);
+  raw_frames(&pb, &fr);
+  ok(fr.base && strcmp(fr.base, "10:b|1:hop|") == 0, "B's peer got the pong, then A's message: %s",
+     fr.base ? fr.base : "");
+  ws_abort(a.ws, 0);
+  ws_abort(b.ws, 0);
+  run_for(20);
+  raw_close(&pa);
+  raw_close(&pb);
+  ep_release(&a);
+  ep_release(&b);
+  kds_buf_release(&head);
+  kds_buf_release(&fr);
+}
+
 /* Large messages both ways through partial writes; the wslay context is released when idle. */
 static void t_big_and_idle(void) {
   ep srv = {0};
@@ -1048,6 +1257,10 @@ int main(void) {
   subtest("head and eof", t_server_head_and_eof);
   subtest("broadcast", t_shared_broadcast);
   subtest("slow peer", t_slow_peer);
+  subtest("requeue", t_requeue_next_iteration);
+  subtest("close over the limit", t_close_over_limit);
+  subtest("ping flood", t_ping_flood);
+  subtest("ping flood through wslay", t_ping_flood_wslay);
   subtest("big and idle", t_big_and_idle);
   subtest("close timeout", t_close_timeout);
   subtest("client", t_client);

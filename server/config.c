@@ -20,6 +20,7 @@ static const char usage_text[] =
     "             [--ws-auth on|off] [--log-level error|warn|info|debug] [--demo]\n"
     "             [--body-limit BYTES] [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
     "             [--login-rate N] [--order-rate N] [--max-connections N] [--client-dir DIR]\n"
+    "             [--max-pending-sessions N] [--max-pending-sessions-per-address N]\n"
     "  kds-server --db kds.db useradd NAME --role admin|cashier|kitchen [--outlet ID]  (password: first line of stdin)\n"
     "  kds-server --db kds.db token NAME [--ttl DAYS]                                 (prints a device token)\n"
     "\n"
@@ -87,6 +88,11 @@ static void set_defaults(kds_config *c) {
   c->login_rate = 10;
   c->order_rate = 600;
   c->max_conns = 20000;
+  /* A handshake is followed by the client's next request within milliseconds, so only
+   * sessions in flight count: a reconnect storm of thousands of screens behind one proxy
+   * address stays far below these, while a flood is held to ~30 MB (~540 B a session). */
+  c->max_pending = 50000;
+  c->max_pending_ip = 5000;
 }
 
 /* One option value, from argv or the environment; `name` without dashes. */
@@ -127,6 +133,10 @@ static int apply(kds_config *c, const char *name, const char *v, char *err, size
   if (strcmp(name, "login-rate") == 0) return parse_int(name, v, 0, 1000000000, &c->login_rate, err, errlen);
   if (strcmp(name, "order-rate") == 0) return parse_int(name, v, 0, 1000000000, &c->order_rate, err, errlen);
   if (strcmp(name, "max-connections") == 0) return parse_int(name, v, 1, 10000000, &c->max_conns, err, errlen);
+  if (strcmp(name, "max-pending-sessions") == 0)
+    return parse_int(name, v, 1, 100000000, &c->max_pending, err, errlen);
+  if (strcmp(name, "max-pending-sessions-per-address") == 0)
+    return parse_int(name, v, 1, 100000000, &c->max_pending_ip, err, errlen);
   if (strcmp(name, "role") == 0) {
     if (strcmp(v, "admin") && strcmp(v, "cashier") && strcmp(v, "kitchen")) {
       snprintf(err, errlen, "--role must be admin, cashier or kitchen");

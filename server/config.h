@@ -23,6 +23,8 @@ typedef struct kds_config {
   int64_t login_rate;      /* --login-rate N failed logins/address/minute, default 10; 0 = off */
   int64_t order_rate;      /* --order-rate N orders/user/minute, default 600; 0 = off */
   int64_t max_conns;       /* --max-connections N, default 20000 */
+  int64_t max_pending;     /* --max-pending-sessions N, default 50000 (SPEC 11.25) */
+  int64_t max_pending_ip;  /* --max-pending-sessions-per-address N, default 5000 */
 
   /* Subcommands: "useradd", "token" or "" to serve. */
   char command[16];

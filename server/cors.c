@@ -45,7 +45,7 @@ static int origin_allowed(const cors_t *c, kds_slice origin) {
   return 0;
 }
 
-int cors_add_headers(const cors_t *c, kds_slice origin, kds_buf *out) {
+int cors_add_headers(const cors_t *c, cors_scope scope, kds_slice origin, kds_buf *out) {
   int rc = 0;
   if (origin.ptr != NULL && origin_allowed(c, origin)) {
     if (c->any)
@@ -56,13 +56,30 @@ int cors_add_headers(const cors_t *c, kds_slice origin, kds_buf *out) {
       rc = kds_buf_adds(out, "Access-Control-Expose-Headers: Retry-After, Idempotent-Replayed\r\n");
   }
   if (rc == 0 && !c->any) rc = kds_buf_adds(out, "Vary: Origin\r\n");
+  /* An explicit list is what a deployment that sends cookies or withCredentials polls
+   * through (socket.io's `cors: {origin: [...], credentials: true}`); "*" cannot carry
+   * credentials at all. */
+  if (rc == 0 && !c->any && scope == CORS_SOCKETIO)
+    rc = kds_buf_adds(out, "Access-Control-Allow-Credentials: true\r\n");
   return rc;
 }
 
-int cors_add_preflight(const cors_t *c, kds_buf *out) {
+int cors_add_preflight(const cors_t *c, cors_scope scope, kds_slice req_headers, kds_buf *out) {
+  int rc;
   (void)c;
-  return kds_buf_adds(out,
-                      "Access-Control-Allow-Methods: GET, POST, PATCH, DELETE\r\n"
-                      "Access-Control-Allow-Headers: Authorization, Content-Type, Idempotency-Key\r\n"
-                      "Access-Control-Max-Age: 600\r\n");
+  if (scope == CORS_REST)
+    return kds_buf_adds(out,
+                        "Access-Control-Allow-Methods: GET, POST, PATCH, DELETE\r\n"
+                        "Access-Control-Allow-Headers: Authorization, Content-Type, Idempotency-Key\r\n"
+                        "Access-Control-Max-Age: 600\r\n");
+  /* The official server's `cors` reflects whatever headers the page asked for: a client's
+   * extraHeaders (an auth header of a proxy, a tenant id) are its own business, and the
+   * session is authenticated by the Socket.IO CONNECT, not by these headers. */
+  rc = kds_buf_adds(out,
+                    "Access-Control-Allow-Methods: GET,HEAD,PUT,PATCH,POST,DELETE\r\n"
+                    "Vary: Access-Control-Request-Headers\r\n");
+  if (rc == 0 && req_headers.len > 0)
+    rc = kds_buf_addf(out, "Access-Control-Allow-Headers: %.*s\r\n", (int)req_headers.len, req_headers.ptr);
+  if (rc == 0) rc = kds_buf_adds(out, "Access-Control-Max-Age: 600\r\n");
+  return rc;
 }

@@ -8,7 +8,12 @@
  * times kept in sorted intrusive lists, served by one uv_timer, and checked again whenever
  * a request for the session arrives. Closed sessions are freed from the uv_prepare (never
  * under the feet of a caller). A WebSocket is reached through a small eio_wsconn that
- * outlives the session if needed (its on_close comes later). */
+ * outlives the session if needed (its on_close comes later).
+ *
+ * Pending sessions (polling handshakes whose client has not come back yet, SPEC 11.25)
+ * are on two more intrusive lists, oldest first: the server's and their client address's
+ * (an eio_peer, in a small hash by address, alive while it counts one). Past a cap the
+ * head of the list goes: O(1) per handshake and per second request. */
 #include "eio_server.h"
 
 #include <stdio.h>
@@ -23,9 +28,20 @@
 #define NOOP_PERIOD_MS 100  /* engine.io's upgrade check interval */
 #define CLOSE_WAIT_MS 30000 /* polling close waits this long for a GET */
 #define HASH_MIN 256
+#define PENDING_MAX_DEFAULT 50000
+#define PENDING_PER_PEER_DEFAULT 5000
+#define PEER_HASH_MIN 64
 
 enum { ST_OPEN, ST_CLOSING, ST_CLOSED };
 enum { TR_POLLING, TR_WEBSOCKET };
+
+/* One client address with pending sessions. */
+typedef struct eio_peer {
+  char addr[64];
+  size_t n;         /* pending sessions from here */
+  kds_list pending; /* eio_socket_t.peer_link, oldest first */
+  struct eio_peer *hash_next;
+} eio_peer;
 
 typedef struct eio_wsconn {
   eio_server_t *es;
@@ -47,12 +63,15 @@ struct eio_socket {
   int client_closed; /* the client sent "1": a pending GET gets "6", not "1" */
   int opened;        /* on_open ran: on_close is owed */
   eio_socket_t *hash_next;
-  kds_list link;       /* es->sockets, then es->dead */
-  kds_list ping_link;  /* es->ping_q (ping_at) or es->pong_q (pong_deadline) */
-  kds_list upg_link;   /* es->upgrade_q (upgrade_deadline) */
-  kds_list noop_link;  /* es->noop_q (noop_at) */
-  kds_list close_link; /* es->closing_q (close_deadline) */
-  kds_list dirty_link; /* es->dirty: a GET is pending and packets are queued */
+  kds_list link;         /* es->sockets, then es->dead */
+  kds_list ping_link;    /* es->ping_q (ping_at) or es->pong_q (pong_deadline) */
+  kds_list upg_link;     /* es->upgrade_q (upgrade_deadline) */
+  kds_list noop_link;    /* es->noop_q (noop_at) */
+  kds_list close_link;   /* es->closing_q (close_deadline) */
+  kds_list dirty_link;   /* es->dirty: a GET is pending and packets are queued */
+  eio_peer *pending;     /* non-NULL while pending: the address it counts against */
+  kds_list pending_link; /* es->pending, oldest first */
+  kds_list peer_link;    /* pending->pending, oldest first */
   uint64_t ping_at, pong_deadline, upgrade_deadline, noop_at, close_deadline;
   http_req_t *poll;  /* the pending GET */
   eio_wsconn *probe; /* a WebSocket being upgraded to */
@@ -73,6 +92,11 @@ struct eio_server {
   size_t nbuckets, count;
   kds_list sockets, dead, dirty, wsconns;
   kds_list ping_q, pong_q, upgrade_q, noop_q, closing_q;
+  kds_list pending; /* pending sessions, oldest first */
+  size_t npending;
+  eio_peer **peers; /* addresses with pending sessions, by hash */
+  size_t npeer_buckets, npeers;
+  uint64_t evicted, evicted_logged, evict_log_at; /* for the once-a-second log line */
   ws_frame_t *f_ping, *f_noop, *f_close, *f_pong_probe;
   kds_buf body, scratch, arg;
   int closing;
@@ -98,6 +122,8 @@ static uint64_t now_ms(eio_server_t *es) {
 
 void eio_server_config_default(eio_server_config *c) {
   memset(c, 0, sizeof(*c));
+  c->max_pending = PENDING_MAX_DEFAULT;
+  c->max_pending_per_peer = PENDING_PER_PEER_DEFAULT;
   c->ping_interval = 25000;
   c->ping_timeout = 20000;
   c->upgrade_timeout = 10000;
@@ -157,6 +183,103 @@ static void hash_remove(eio_server_t *es, eio_socket_t *s) {
       return;
     }
   }
+}
+
+/* ---- pending sessions (SPEC 11.25) ------------------------------------------------- */
+
+static eio_peer **peer_slot(eio_server_t *es, const char *addr) {
+  eio_peer **pp = &es->peers[hash_sid(addr, strlen(addr)) & (es->npeer_buckets - 1)];
+  while (*pp && strcmp((*pp)->addr, addr) != 0) pp = &(*pp)->hash_next;
+  return pp;
+}
+
+static void peers_grow(eio_server_t *es) {
+  size_t n = es->npeer_buckets * 2;
+  eio_peer **b = calloc(n, sizeof(*b));
+  if (b == NULL) return; /* keep the longer chains */
+  for (size_t i = 0; i < es->npeer_buckets; i++) {
+    eio_peer *p = es->peers[i], *next;
+    for (; p; p = next) {
+      size_t k = hash_sid(p->addr, strlen(p->addr)) & (n - 1);
+      next = p->hash_next;
+      p->hash_next = b[k];
+      b[k] = p;
+    }
+  }
+  free(es->peers);
+  es->peers = b;
+  es->npeer_buckets = n;
+}
+
+/* Takes `s` off the pending lists (its client came back, or it ended); frees its address
+ * entry with the last one. No-op when it is not pending. */
+static void pending_forget(eio_socket_t *s) {
+  eio_server_t *es = s->es;
+  eio_peer *p = s->pending;
+  if (p == NULL) return;
+  s->pending = NULL;
+  kds_list_remove(&s->pending_link);
+  kds_list_remove(&s->peer_link);
+  es->npending--;
+  if (--p->n == 0) {
+    eio_peer **pp = peer_slot(es, p->addr);
+    if (*pp == p) *pp = p->hash_next;
+    es->npeers--;
+    free(p);
+  }
+}
+
+static void pending_evict(eio_socket_t *victim, const char *which, size_t cap) {
+  eio_server_t *es = victim->es;
+  uint64_t now = uv_now(es->loop);
+  es->evicted++;
+  /* A flood evicts thousands a second: one line a second says who and how many. */
+  if (es->evicted_logged == 0 || now >= es->evict_log_at + 1000) {
+    log_warn("eio: %s pending-session cap %zu reached (%s): closing the oldest, %s (%llu closed so far)",
+             which, cap, victim->peer, victim->id, (unsigned long long)es->evicted);
+    es->evicted_logged = es->evicted;
+    es->evict_log_at = now;
+  }
+  pending_forget(victim);
+  socket_close(victim, "forced close");
+}
+
+/* Counts a new polling session `s` as pending, first closing the oldest pending session
+ * of its address, or of all, when that cap is reached. Returns 0 or KDS_ENOMEM (then `s`
+ * is not counted and should be refused). */
+static int pending_add(eio_server_t *es, eio_socket_t *s) {
+  eio_peer **pp = peer_slot(es, s->peer), *p = *pp;
+  if (p == NULL) {
+    if ((p = calloc(1, sizeof(*p))) == NULL) return KDS_ENOMEM;
+    snprintf(p->addr, sizeof(p->addr), "%s", s->peer);
+    kds_list_init(&p->pending);
+    p->hash_next = NULL;
+    *pp = p;
+    es->npeers++;
+    if (es->npeers > es->npeer_buckets * 2) peers_grow(es);
+  }
+  /* The new session counts in p->n from here: evicting this address's older sessions then
+   * never takes p->n to 0, which would free p under us. */
+  p->n++;
+  while (p->n - 1 >= es->cfg.max_pending_per_peer && !kds_list_empty(&p->pending))
+    pending_evict(kds_container_of(p->pending.next, eio_socket_t, peer_link), "per-address",
+                  es->cfg.max_pending_per_peer);
+  while (es->npending >= es->cfg.max_pending && !kds_list_empty(&es->pending))
+    pending_evict(kds_container_of(es->pending.next, eio_socket_t, pending_link), "total",
+                  es->cfg.max_pending);
+  s->pending = p;
+  kds_list_push(&es->pending, &s->pending_link);
+  kds_list_push(&p->pending, &s->peer_link);
+  es->npending++;
+  return 0;
+}
+
+size_t eio_server_pending(const eio_server_t *es, const char *peer) {
+  eio_peer *p;
+  if (peer == NULL) return es->npending;
+  for (p = es->peers[hash_sid(peer, strlen(peer)) & (es->npeer_buckets - 1)]; p; p = p->hash_next)
+    if (strcmp(p->addr, peer) == 0) return p->n;
+  return 0;
 }
 
 /* Inserts `node` into a deadline-sorted list; `off` is the offset of the deadline field
@@ -311,6 +434,7 @@ static void socket_unlink_timers(eio_socket_t *s) {
 /* Removes a session for good: out of the table, onto the dead list (freed from prepare). */
 static void socket_bury(eio_socket_t *s) {
   eio_server_t *es = s->es;
+  pending_forget(s);
   socket_unlink_timers(s);
   if (s->poll) poll_flush(s, NULL);
   queue_clear(s);
@@ -367,6 +491,7 @@ void eio_socket_close(eio_socket_t *s) {
    * and "1", or CLOSE_WAIT_MS passes. */
   queue_push(s, es->f_close);
   s->state = ST_CLOSING;
+  pending_forget(s); /* the server's own choice, bounded by CLOSE_WAIT_MS */
   socket_unlink_timers(s);
   s->close_deadline = now_ms(es) + CLOSE_WAIT_MS;
   Q_INSERT(&es->closing_q, s, close_link, close_deadline);
@@ -781,6 +906,8 @@ static void handshake(eio_server_t *es, http_req_t *req, int transport) {
   kds_list_init(&s->noop_link);
   kds_list_init(&s->close_link);
   kds_list_init(&s->dirty_link);
+  kds_list_init(&s->pending_link);
+  kds_list_init(&s->peer_link);
   do {
     if (eio_id_generate(s->id) != 0) goto nomem;
   } while (hash_find(es, s->id, EIO_ID_LEN));
@@ -803,6 +930,12 @@ static void handshake(eio_server_t *es, http_req_t *req, int transport) {
     }
     c->s = s;
     s->ws = c;
+  }
+  /* A polling session is pending until its client comes back; a WebSocket one holds its
+   * connection (bounded by the HTTP server's connection limit) instead. */
+  if (transport == TR_POLLING && pending_add(es, s) != 0) {
+    ws_frame_unref(open);
+    goto nomem;
   }
   s->transport = transport;
   s->state = ST_OPEN;
@@ -860,6 +993,7 @@ void eio_server_handle(http_req_t *req, void *ud) {
         abort_upgrade(req, 3);
         return;
       }
+      pending_forget(s); /* the client came back */
       ws_upgrade_request(s, req);
       return;
     }
@@ -868,8 +1002,10 @@ void eio_server_handle(http_req_t *req, void *ud) {
       return;
     }
     if (is_get) {
+      pending_forget(s);
       poll_request(s, req);
     } else if (strcmp(req->method_name, "POST") == 0) {
+      pending_forget(s);
       data_request(s, req);
     } else {
       http_reply(req, 500, NULL, NULL, NULL, 0);
@@ -916,6 +1052,8 @@ int eio_server_new(eio_server_t **out, uv_loop_t *loop, const eio_server_config 
     es->cfg.max_queue_bytes = 2u * 1024 * 1024 + 2 * (size_t)es->cfg.max_payload;
   if (es->cfg.max_queue_packets == 0) es->cfg.max_queue_packets = 10000;
   if (es->cfg.upgrade_timeout <= 0) es->cfg.upgrade_timeout = 10000;
+  if (es->cfg.max_pending == 0) es->cfg.max_pending = PENDING_MAX_DEFAULT;
+  if (es->cfg.max_pending_per_peer == 0) es->cfg.max_pending_per_peer = PENDING_PER_PEER_DEFAULT;
   if (cb) es->cb = *cb;
   es->ud = ud;
   kds_list_init(&es->sockets);
@@ -927,17 +1065,22 @@ int eio_server_new(eio_server_t **out, uv_loop_t *loop, const eio_server_config 
   kds_list_init(&es->upgrade_q);
   kds_list_init(&es->noop_q);
   kds_list_init(&es->closing_q);
+  kds_list_init(&es->pending);
   kds_buf_init(&es->body);
   kds_buf_init(&es->scratch);
   kds_buf_init(&es->arg);
   es->nbuckets = HASH_MIN;
   es->buckets = calloc(es->nbuckets, sizeof(*es->buckets));
+  es->npeer_buckets = PEER_HASH_MIN;
+  es->peers = calloc(es->npeer_buckets, sizeof(*es->peers));
   es->f_ping = text_frame("2", 1);
   es->f_noop = text_frame("6", 1);
   es->f_close = text_frame("1", 1);
   es->f_pong_probe = text_frame("3probe", 6);
   es->hub = ws_hub_new(loop);
-  if (!es->buckets || !es->f_ping || !es->f_noop || !es->f_close || !es->f_pong_probe || !es->hub) goto fail;
+  if (!es->buckets || !es->peers || !es->f_ping || !es->f_noop || !es->f_close || !es->f_pong_probe ||
+      !es->hub)
+    goto fail;
   /* libuv's timer and prepare inits cannot fail (they only fill the handle). */
   uv_timer_init(loop, &es->timer);
   es->timer.data = es;
@@ -954,6 +1097,7 @@ fail:
   ws_frame_unref(es->f_close);
   ws_frame_unref(es->f_pong_probe);
   free(es->buckets);
+  free(es->peers);
   free(es);
   return rc;
 }
@@ -983,6 +1127,7 @@ static void on_handle_closed(uv_handle_t *h) {
   ws_frame_unref(es->f_close);
   ws_frame_unref(es->f_pong_probe);
   free(es->buckets);
+  free(es->peers); /* empty: every session was buried, and the last of an address frees it */
   {
     void (*cb)(void *) = es->close_cb;
     void *ud = es->close_ud;

@@ -29,11 +29,19 @@ typedef struct eio_server_config {
   size_t max_queue_packets; /* per-session send queue bound (packets) */
   int polling;              /* transports allowed (both 1 by default) */
   int websocket;
+  /* Polling sessions that have not made their second request yet ("pending": the handshake
+   * GET was answered and nothing came back), at most this many in all and from one client
+   * address (SPEC 11.25). Opening one more past a cap first closes the oldest pending
+   * session (of that address, or of all; on_close "forced close", logged at most once a
+   * second). A session's second request (a GET, a POST or a WebSocket upgrade with its
+   * sid) takes it off the count. 0 means the defaults, 50000 and 5000. */
+  size_t max_pending;
+  size_t max_pending_per_peer;
 } eio_server_config;
 
 /* engine.io's defaults: 25000 / 20000 / 10000 ms, 1e6 bytes; both transports. Queue bounds
  * 0 mean 2 MiB + 2 x max_payload and 10000 packets (the WebSocket driver's queue gets the
- * same byte bound). */
+ * same byte bound); pending-session caps 50000 in all, 5000 per address. */
 void eio_server_config_default(eio_server_config *c);
 
 typedef struct eio_server_callbacks {
@@ -69,6 +77,8 @@ void eio_server_close(eio_server_t *es, void (*cb)(void *ud), void *ud);
 
 void *eio_server_data(const eio_server_t *es);
 size_t eio_server_count(const eio_server_t *es); /* open sessions */
+/* Pending sessions (see max_pending): in all, or from client address `peer`. */
+size_t eio_server_pending(const eio_server_t *es, const char *peer);
 uv_loop_t *eio_server_loop(const eio_server_t *es);
 
 /* ---- a session ------------------------------------------------------------------------- */

@@ -142,6 +142,8 @@ struct http_server {
   client_file client_files[N_CLIENT_FILES];
   struct metrics *metrics;
   int owns_metrics;
+  http_health_fn health_fn; /* NULL: /healthz is 200 while the loop answers */
+  void *health_ud;
   http_server_close_cb close_cb;
   llhttp_settings_t settings;
   time_t date_at;
@@ -194,6 +196,8 @@ static const char *status_reason(int status) {
       return "Payload Too Large";
     case 415:
       return "Unsupported Media Type";
+    case 417:
+      return "Expectation Failed";
     case 422:
       return "Unprocessable Entity";
     case 429:
@@ -206,6 +210,8 @@ static const char *status_reason(int status) {
       return "Not Implemented";
     case 503:
       return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
     default:
       return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
   }
@@ -475,6 +481,15 @@ static int buf_reserve_write(kds_buf *b, size_t extra) {
   return 0;
 }
 
+/* Socket.IO's Engine.IO path answers CORS as the official server does (SPEC 11.26). */
+static cors_scope req_cors_scope(const http_req_t *req) {
+  static const char prefix[] = "/socket.io/";
+  return req && req->path.ptr && req->path.len >= sizeof(prefix) - 1 &&
+                 memcmp(req->path.ptr, prefix, sizeof(prefix) - 1) == 0
+             ? CORS_SOCKETIO
+             : CORS_REST;
+}
+
 /* Formats and queues one answer. `req` (may be NULL) gives the Origin for CORS. */
 static int conn_send(http_conn *c, const http_req_t *req, int status, const char *ctype, const char *extra,
                      const void *body, size_t len, int head, int keep_alive) {
@@ -492,8 +507,9 @@ static int conn_send(http_conn *c, const http_req_t *req, int status, const char
     int has = req ? http_req_header_joined(req, "origin", &origin) : 0;
     if (has < 0) rc = KDS_ENOMEM;
     if (rc == 0)
-      rc = cors_add_headers(
-          &hs->cors, has && origin.len ? (kds_slice){origin.base, origin.len} : (kds_slice){NULL, 0}, &b);
+      rc = cors_add_headers(&hs->cors, req_cors_scope(req),
+                            has && origin.len ? (kds_slice){origin.base, origin.len} : (kds_slice){NULL, 0},
+                            &b);
     kds_buf_release(&origin);
   }
   if (rc == 0 && ctype) rc = kds_buf_addf(&b, "Content-Type: %s\r\n", ctype);
@@ -723,11 +739,73 @@ static int on_header_value_complete(llhttp_t *p) {
   return raw_add(c, "", 1);
 }
 
-static int slice_has_token(kds_slice v, const char *tok) {
-  size_t n = strlen(tok);
-  for (size_t i = 0; v.ptr && i + n <= v.len; i++)
-    if (strncasecmp(v.ptr + i, tok, n) == 0) return 1;
+/* The next item of a comma-separated header list (RFC 9110 5.6.1) from *pos: blanks
+ * around it trimmed, empty items skipped. Returns 0 at the end. */
+static int header_next_item(kds_slice v, size_t *pos, kds_slice *item) {
+  while (v.ptr && *pos < v.len) {
+    const char *s = v.ptr + *pos, *end = v.ptr + v.len, *comma = memchr(s, ',', (size_t)(end - s));
+    const char *e = comma ? comma : end;
+    *pos = (size_t)(e - v.ptr) + (comma ? 1 : 0);
+    while (s < e && (*s == ' ' || *s == '\t')) s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
+    if (e > s) {
+      *item = (kds_slice){s, (size_t)(e - s)};
+      return 1;
+    }
+  }
   return 0;
+}
+
+static int item_is(kds_slice item, const char *tok) {
+  size_t n = strlen(tok);
+  return item.len == n && strncasecmp(item.ptr, tok, n) == 0;
+}
+
+/* 1 when `tok` is one whole item of the list `v` (ASCII case-insensitive): "websocket" is
+ * in "h2c, WebSocket" but not in "notwebsocket". */
+static int header_has_token(kds_slice v, const char *tok) {
+  size_t pos = 0;
+  kds_slice item;
+  while (header_next_item(v, &pos, &item))
+    if (item_is(item, tok)) return 1;
+  return 0;
+}
+
+/* The number of lines of header `name`. */
+static size_t header_count(const http_req_t *req, const char *name) {
+  const struct http_req_priv *q = req->priv;
+  size_t n = strlen(name), count = 0;
+  for (size_t i = 0; i < q->nhdrs; i++)
+    if (q->hdrs[i].name_len == n && strncasecmp(q->raw.base + q->hdrs[i].name, name, n) == 0) count++;
+  return count;
+}
+
+/* Over every occurrence of header `name`: *count gets the number of occurrences, and the
+ * return is 1 when every list item equals `tok` (parameters after ';' ignored when
+ * `params`) and there is at least one item, else 0. */
+static int header_all_items(const http_req_t *req, const char *name, const char *tok, int params,
+                            size_t *count) {
+  const struct http_req_priv *q = req->priv;
+  size_t n = strlen(name), items = 0;
+  int all = 1;
+  *count = 0;
+  for (size_t i = 0; i < q->nhdrs; i++) {
+    const struct hdr *h = &q->hdrs[i];
+    kds_slice v = {q->raw.base + h->value, h->value_len}, item;
+    size_t pos = 0;
+    if (h->name_len != n || strncasecmp(q->raw.base + h->name, name, n) != 0) continue;
+    (*count)++;
+    while (header_next_item(v, &pos, &item)) {
+      const char *semi = params ? memchr(item.ptr, ';', item.len) : NULL;
+      if (semi) {
+        item.len = (size_t)(semi - item.ptr);
+        while (item.len && (item.ptr[item.len - 1] == ' ' || item.ptr[item.len - 1] == '\t')) item.len--;
+      }
+      items++;
+      if (!item_is(item, tok)) all = 0;
+    }
+  }
+  return all && items > 0;
 }
 
 /* Splits the target into path and query (origin-form, absolute-form or "*"). */
@@ -802,9 +880,39 @@ static int on_headers_complete(llhttp_t *p) {
   http_conn *c = CONN(p);
   http_req_t *req = c->cur;
   struct http_req_priv *q = req->priv;
-  kds_slice v;
+  size_t n_host, n_te, n_expect;
+  int expect_continue, te_chunked;
   req->method = llhttp_get_method(p);
   req->method_name = llhttp_method_name((llhttp_method_t)req->method);
+  /* llhttp takes any one-digit version ("HTTP/2.0", "HTTP/0.9") as HTTP/1.x. */
+  if (p->http_major != 1) {
+    c->err_status = 505;
+    c->err_reason = "only HTTP/1.0 and HTTP/1.1 are supported";
+    return HPE_USER;
+  }
+  /* RFC 9112 3.2: an HTTP/1.1 request without Host, or with two, is a 400 (Node checks
+   * only the first rule). */
+  n_host = header_count(req, "host");
+  if ((n_host == 0 && p->http_minor >= 1) || n_host > 1) {
+    c->err_status = 400;
+    c->err_reason = n_host ? "more than one Host header" : "HTTP/1.1 request without Host";
+    return HPE_USER;
+  }
+  /* We decode only chunked (RFC 9112 6.1: an unknown coding is 501). llhttp itself refuses
+   * chunked before another coding and chunked twice, as 400, while reading the headers;
+   * a coding alone (llhttp's 400 after this callback) or before chunked (which llhttp
+   * would pass on undecoded) comes here. */
+  te_chunked = header_all_items(req, "transfer-encoding", "chunked", 1, &n_te);
+  if (n_te && !te_chunked) {
+    c->err_status = 501;
+    return HPE_USER;
+  }
+  /* RFC 9110 10.1.1: 100-continue is the only expectation; HTTP/1.0 ones are ignored. */
+  expect_continue = header_all_items(req, "expect", "100-continue", 0, &n_expect);
+  if (n_expect && p->http_minor >= 1 && !expect_continue) {
+    c->err_status = 417;
+    return HPE_USER;
+  }
   if (req_parse_target(req) != 0) {
     c->err_status = 400;
     c->err_reason = "bad request-target";
@@ -819,15 +927,23 @@ static int on_headers_complete(llhttp_t *p) {
     c->err_status = 413;
     return HPE_USER;
   }
-  if (llhttp_get_upgrade(p)) req->upgrade = slice_has_token(http_req_header(req, "upgrade"), "websocket");
+  if (llhttp_get_upgrade(p)) {
+    /* llhttp matched "upgrade" as a whole token of Connection; match "websocket" as one
+     * of Upgrade, over every Upgrade line. */
+    const struct http_req_priv *hq = req->priv;
+    for (size_t i = 0; i < hq->nhdrs && !req->upgrade; i++) {
+      const struct hdr *h = &hq->hdrs[i];
+      if (h->name_len == 7 && strncasecmp(hq->raw.base + h->name, "upgrade", 7) == 0)
+        req->upgrade = header_has_token((kds_slice){hq->raw.base + h->value, h->value_len}, "websocket");
+    }
+  }
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
       kds_buf_grow(&req->body, p->content_length) != 0) {
     c->err_status = 500;
     return HPE_USER;
   }
-  v = http_req_header(req, "expect");
-  if (v.ptr && v.len == 12 && strncasecmp(v.ptr, "100-continue", 12) == 0 && p->http_minor >= 1 &&
-      ((p->flags & F_CHUNKED) || p->content_length > 0) && !req->upgrade && conn_write_continue(c) != 0)
+  if (expect_continue && p->http_minor >= 1 && ((p->flags & F_CHUNKED) || p->content_length > 0) &&
+      !req->upgrade && conn_write_continue(c) != 0)
     return HPE_USER; /* closed: stop parsing at once */
   conn_timer(c, PH_BODY, c->hs->opt.body_timeout_ms);
   return 0;
@@ -894,14 +1010,19 @@ static void reply_not_found(http_req_t *req) {
 }
 
 static void reply_preflight(http_req_t *req) {
-  kds_buf h = KDS_BUF_INIT;
-  if (cors_add_preflight(&req->hs->cors, &h) != 0) {
+  kds_buf h = KDS_BUF_INIT, asked = KDS_BUF_INIT;
+  int has = http_req_header_joined(req, "access-control-request-headers", &asked);
+  if (has < 0 ||
+      cors_add_preflight(&req->hs->cors, req_cors_scope(req),
+                         has ? (kds_slice){asked.base, asked.len} : (kds_slice){NULL, 0}, &h) != 0) {
     kds_buf_release(&h);
+    kds_buf_release(&asked);
     http_reply(req, 204, NULL, NULL, NULL, 0);
     return;
   }
   http_reply(req, 204, NULL, h.base, NULL, 0);
   kds_buf_release(&h);
+  kds_buf_release(&asked);
 }
 
 static void conn_dispatch(http_conn *c) {
@@ -974,6 +1095,12 @@ static void conn_process(http_conn *c) {
       }
       break;
     }
+    if (err == HPE_PAUSED_H2_UPGRADE) {
+      /* The HTTP/2 connection preface ("PRI * HTTP/2.0"): a client with prior knowledge. */
+      conn_fail(c, 505, "http_version_not_supported",
+                "HTTP/2 is not supported (not with prior knowledge either): use HTTP/1.1");
+      break;
+    }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
       if (c->cur == NULL) {
         conn_close(c);
@@ -999,6 +1126,16 @@ static void conn_process(http_conn *c) {
         break;
       case 500:
         conn_fail(c, 500, "internal_error", "the server ran out of memory");
+        break;
+      case 417:
+        conn_fail(c, 417, "expectation_failed", "the only expectation supported is Expect: 100-continue");
+        break;
+      case 501:
+        conn_fail(c, 501, "not_implemented", "the only transfer coding supported is chunked");
+        break;
+      case 505:
+        conn_fail(c, 505, "http_version_not_supported", "%s",
+                  c->err_reason ? c->err_reason : "HTTP version not supported");
         break;
       default:
         conn_fail(c, 400, "bad_request", "malformed HTTP request (%s)",
@@ -1141,11 +1278,12 @@ int http_req_param_count(const http_req_t *req) {
 }
 
 int http_req_query(const http_req_t *req, const char *name, kds_buf *out) {
-  const char *p = req->query.ptr, *end = p + req->query.len;
+  const char *p = req->query.ptr, *end;
   size_t n = strlen(name);
   kds_buf key = KDS_BUF_INIT;
   kds_buf_reset(out);
-  if (p == NULL) return KDS_ENOTFOUND;
+  if (p == NULL) return KDS_ENOTFOUND; /* no '?': and NULL + 0 is undefined behaviour */
+  end = p + req->query.len;
   while (p < end) {
     const char *amp = memchr(p, '&', (size_t)(end - p)), *stop = amp ? amp : end;
     const char *eq = memchr(p, '=', (size_t)(stop - p));
@@ -1610,10 +1748,30 @@ int http_req_take_stream(http_req_t *req, uv_tcp_t **tcp, kds_buf *head) {
 
 /* ---- built-in routes ---------------------------------------------------------------------- */
 
+void http_server_set_health(http_server_t *hs, http_health_fn fn, void *ud) {
+  hs->health_fn = fn;
+  hs->health_ud = ud;
+}
+
 static void on_healthz(http_req_t *req, void *ud) {
   static const char body[] = "{\"status\":\"ok\"}";
+  http_server_t *hs = req->hs;
+  char why[256] = "";
+  kds_buf b = KDS_BUF_INIT;
   (void)ud;
-  http_reply_json(req, 200, NULL, body, sizeof(body) - 1);
+  if (hs->health_fn == NULL || hs->health_fn(hs->health_ud, why, sizeof(why)) == 0) {
+    http_reply_json(req, 200, NULL, body, sizeof(body) - 1);
+    return;
+  }
+  if (kds_buf_adds(&b, "{\"status\":\"unavailable\",\"message\":") == 0 &&
+      order_json_str(&b, why, strlen(why)) == 0 && kds_buf_addc(&b, '}') == 0) {
+    http_reply_json(req, 503, NULL, b.base, b.len);
+  } else {
+    kds_err e;
+    kds_err_set(&e, 503, "unavailable", NULL, "the server cannot take orders");
+    http_reply_error(req, &e);
+  }
+  kds_buf_release(&b);
 }
 
 static void on_metrics(http_req_t *req, void *ud) {

@@ -1,7 +1,13 @@
 /* http.h: kds-server's HTTP/1.1 server on libuv + llhttp: connections, keep-alive,
  * pipelining, limits and timeouts (SPEC 8), a method+path router, async replies, long-poll
  * support and the WebSocket upgrade hand-off. Also serves /healthz, /metrics, static files
- * and the socket.io-client bundle, and adds CORS to every answer.
+ * and the socket.io-client bundle, and adds CORS to every answer (under /socket.io/ as
+ * socket.io's own cors does: preflights echo the requested headers, SPEC 11.26).
+ *
+ * Refused before any handler sees them, with the JSON error and a close (SPEC 11.27): an
+ * HTTP/1.1 request without Host, or any with two (400); an Expect other than 100-continue
+ * (417); a transfer coding other than chunked (501; llhttp's own 400 for chunked followed
+ * by another coding); a version other than 1.0/1.1 and the HTTP/2 preface (505).
  *
  * Request lifecycle, the one rule to remember: every request handed to a handler is owned
  * by that handler until it calls exactly one of http_reply(), http_reply_error(),
@@ -76,6 +82,12 @@ int http_server_listen(http_server_t *hs, const char *host, int port, int *bound
  * every handle is closed calls cb (may be NULL) and frees `hs`. Connections already handed
  * off by http_req_take_stream are not ours any more. Idempotent: a second call is ignored. */
 void http_server_close(http_server_t *hs, http_server_close_cb cb);
+
+/* What GET /healthz reports beyond "the loop answers": fn returns 0 while the server can do
+ * its work, or a negative code with a one-line reason in `why` (then /healthz is 503
+ * {"status":"unavailable","message":why}). Without a hook /healthz is always 200. */
+typedef int (*http_health_fn)(void *ud, char *why, size_t size);
+void http_server_set_health(http_server_t *hs, http_health_fn fn, void *ud);
 
 uv_loop_t *http_server_loop(const http_server_t *hs);
 struct server *http_server_srv(const http_server_t *hs);

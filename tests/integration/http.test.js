@@ -359,6 +359,57 @@ describe('HTTP layer over raw sockets', () => {
     assert.equal(c.responses[0]?.status, 413);
   });
 
+  it('refuses HTTP/1.1 without Host (400), an unknown Expect (417), a transfer coding other than chunked (501)', async () => {
+    const cases = [
+      ['GET /healthz HTTP/1.1\r\n\r\n', 400, 'bad_request'],
+      ['GET /healthz HTTP/1.1\r\nHost: t\r\nExpect: the-unexpected\r\n\r\n', 417, 'expectation_failed'],
+      // Node lets both through to the app (which then sees a gzip body as JSON)
+      ...(C ? [
+        ['POST /api/v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 501, 'not_implemented'],
+        ['POST /api/v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\n', 501, 'not_implemented'],
+        ['GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400, 'bad_request'],
+      ] : []),
+    ];
+    for (const [req, status, code] of cases) {
+      const r = await exchange(h.port, req, { waitClose: C });
+      assert.equal(r.responses[0]?.status, status, JSON.stringify(req));
+      if (C) {
+        assert.equal(JSON.parse(r.responses[0].body).error.code, code, JSON.stringify(req));
+        assert.ok(r.closed, 'closed');
+      }
+    }
+    // still fine: HTTP/1.0 without Host, 100-continue, chunked
+    const old = await exchange(h.port, 'GET /healthz HTTP/1.0\r\n\r\n', { waitClose: true });
+    assert.equal(old.responses[0]?.status, 200);
+    const cont = await exchange(h.port, ['POST /api/v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n' +
+      'Expect: 100-continue\r\nContent-Length: 2\r\n\r\n', '{}'], { expect: 2, gap: 50 });
+    assert.equal(cont.responses[0]?.status, 100);
+    assert.ok([400, 401, 422].includes(cont.responses[1]?.status), `the app's own answer (${cont.responses[1]?.status})`);
+  });
+
+  it('answers the HTTP/2 preface with a plain error and closes', { skip: !C && 'Node answers 400 without a body' }, async () => {
+    const r = await exchange(h.port, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', { waitClose: true });
+    const res = r.responses[0];
+    assert.equal(res?.status, 505);
+    const err = JSON.parse(res.body).error;
+    assert.equal(err.code, 'http_version_not_supported');
+    assert.match(err.message, /HTTP\/2 is not supported/);
+    assert.doesNotMatch(res.body, /Pause|PRI\/Upgrade/);
+    assert.ok(r.closed, 'closed');
+  });
+
+  it('takes Upgrade: websocket only as a whole token', async () => {
+    const ws = (conn, up) => `GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: t\r\nConnection: ${conn}\r\n` +
+      `Upgrade: ${up}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+    for (const [conn, up] of [['Upgrade', 'notwebsocket'], ['notupgrade', 'websocket'], ['Upgrade', 'websocketx']]) {
+      const r = await exchange(h.port, ws(conn, up), { timeout: 3000 });
+      assert.notEqual(r.responses[0]?.status, 101, `Connection: ${conn}, Upgrade: ${up}`);
+    }
+    // RFC 6455 4.2.1 / RFC 9110 7.8: a list; ws (under Node) takes only the exact value
+    const good = await exchange(h.port, ws('keep-alive, Upgrade', C ? 'h2c, websocket' : 'websocket'), { timeout: 3000 });
+    assert.equal(good.responses[0]?.status, 101, 'a token in a list is one');
+  });
+
   it('stays up after all of that, then the header read timeout closes a slow client', async () => {
     const r = await exchange(h.port, get('/healthz'));
     assert.equal(r.responses[0].status, 200);

@@ -31,6 +31,7 @@ static void t_defaults(void) {
          cfg.max_payload == 1000000,
      "SPEC 8 limits and Engine.IO defaults");
   ok(cfg.login_rate == 10 && cfg.order_rate == 600, "rate limits of SPEC 11.7");
+  ok(cfg.max_pending == 50000 && cfg.max_pending_ip == 5000, "Engine.IO pending-session caps of SPEC 11.25");
   ok(cfg.command[0] == '\0', "serving is the default");
 }
 
@@ -67,6 +68,16 @@ static void t_errors(void) {
   ok(parse(2, a6) == KDS_EINVAL && strstr(err, "unknown command") != NULL, "unknown command: %s", err);
 }
 
+static void t_pending_caps(void) {
+  char *a1[] = {"kds-server", "--max-pending-sessions", "300", "--max-pending-sessions-per-address=20", NULL};
+  ok(parse(4, a1) == 0 && cfg.max_pending == 300 && cfg.max_pending_ip == 20, "both caps set");
+  char *a2[] = {"kds-server", "--max-pending-sessions", "0", NULL};
+  ok(parse(3, a2) == KDS_EINVAL && strstr(err, "--max-pending-sessions") != NULL, "a cap of 0 refused: %s", err);
+  char *a3[] = {"kds-server", "--max-pending-sessions-per-address", "-1", NULL};
+  ok(parse(3, a3) == KDS_EINVAL && strstr(err, "per-address") != NULL, "a negative cap refused: %s", err);
+  ok(strstr(config_usage(), "--max-pending-sessions-per-address N") != NULL, "in the usage text");
+}
+
 static void t_subcommands(void) {
   char *a1[] = {"kds-server", "--db", "k.db", "useradd", "kasir1", "--role", "cashier", "--outlet", "2", NULL};
   ok(parse(9, a1) == 0 && strcmp(cfg.command, "useradd") == 0 && strcmp(cfg.command_arg, "kasir1") == 0,
@@ -90,6 +101,7 @@ int main(void) {
   subtest("defaults", t_defaults);
   subtest("environment and command line", t_env_and_argv);
   subtest("errors", t_errors);
+  subtest("pending-session caps", t_pending_caps);
   subtest("subcommands", t_subcommands);
   return done_testing();
 }

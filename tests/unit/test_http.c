@@ -1,9 +1,11 @@
 /* test_http.c: the HTTP layer (server/http.c) on its own loop: a server on 127.0.0.1 port 0
  * with test routes, and libuv clients in the same loop. Every split of a few request
  * scripts is fed (the server reads each part separately), then keep-alive, pipelining with
- * async handlers, HEAD, 404/405/413/431/400/408, timeouts, CORS, the JSON body helper, the
- * upgrade hand-off, long-poll close notification, static files and graceful close. The loop
- * must close with nothing left alive. http.c is included to read its byte counter. */
+ * async handlers, HEAD, 404/405/413/431/400/408, the refusals of SPEC 11.27 (Host, Expect,
+ * transfer codings, versions, the HTTP/2 preface) and header token matching, timeouts,
+ * CORS (REST and /socket.io/), the JSON body helper, the upgrade hand-off, long-poll close
+ * notification, static files and graceful close. The loop must close with nothing left
+ * alive. http.c is included to read its byte counter. */
 #include "../../server/http.c"
 
 #include <sys/stat.h>
@@ -146,6 +148,10 @@ static void cl_send_nowait(client *cl, const char *data, size_t len) {
 
 static void cl_sends(client *cl, const char *s) {
   cl_send(cl, s, strlen(s));
+}
+
+static void cl_sends_nowait(client *cl, const char *s) {
+  cl_send_nowait(cl, s, strlen(s));
 }
 
 /* ---- response parsing --------------------------------------------------------------- */
@@ -468,7 +474,8 @@ static const char *scripts[] = {
     "a\r\n\r\n",
     "POST /echo/c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nX-Test: t\r\n\r\n"
     "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n",
-    "GET /nope HTTP/1.1\r\nHost: a\r\n\r\nHEAD /echo/h HTTP/1.1\r\n\r\nGET /echo/after HTTP/1.1\r\n\r\n",
+    "GET /nope HTTP/1.1\r\nHost: a\r\n\r\nHEAD /echo/h HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/after "
+    "HTTP/1.1\r\nHost: a\r\n\r\n",
 };
 static const int script_resps[] = {1, 2, 1, 3};
 static const unsigned script_head[] = {0, 0, 0, 2};
@@ -529,7 +536,7 @@ static void t_requests(void) {
   ok(resp_header(&r[0], "Date")[0] != '\0', "Date header");
   ok(resp_header(&r[0], "Access-Control-Allow-Origin")[0] == '\0', "no CORS header without Origin");
 
-  ok(one_shot("GET /echo/a%2Fb%20c?x=1 HTTP/1.1\r\n\r\n", r, 0) == 1, "encoded param");
+  ok(one_shot("GET /echo/a%2Fb%20c?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1, "encoded param");
   ok(strstr(r[0].body, "path=/echo/a%2Fb%20c dpath=/echo/a/b c query=x=1 a=a/b c q=(none)") != NULL,
      "params decoded after matching; query absent (got '%s')", r[0].body);
 
@@ -538,17 +545,20 @@ static void t_requests(void) {
   ok(strstr(r[0].body, "path=/echo/abs ") != NULL && strstr(r[0].body, "q=2") != NULL,
      "absolute-form path (got '%s')", r[0].body);
 
-  ok(one_shot("GET /healthz HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200, "healthz 200");
+  ok(one_shot("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 200, "healthz 200");
   ok(strcmp(r[0].body, "{\"status\":\"ok\"}") == 0, "healthz body");
   ok(strcmp(resp_header(&r[0], "Content-Type"), "application/json; charset=utf-8") == 0, "healthz type");
 
-  ok(one_shot("GET /nope/x HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 404, "404");
+  ok(one_shot("GET /nope/x HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 404, "404");
   ok(strcmp(r[0].body, "{\"error\":{\"code\":\"not_found\",\"message\":\"GET /nope/x not found\"}}") == 0,
      "404 JSON (got %s)", r[0].body);
-  ok(one_shot("DELETE /echo HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 404, "DELETE unknown: 404");
+  ok(one_shot("DELETE /echo HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 404,
+     "DELETE unknown: 404");
   ok(strstr(r[0].body, "\"DELETE /echo not found\"") != NULL, "404 names the method");
 
-  ok(one_shot("PUT /echo/1 HTTP/1.1\r\nContent-Length: 2\r\n\r\nab", r, 0) == 1 && r[0].status == 405, "405");
+  ok(one_shot("PUT /echo/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab", r, 0) == 1 &&
+         r[0].status == 405,
+     "405");
   ok(strcmp(resp_header(&r[0], "Allow"), "GET, POST") == 0, "Allow (got '%s')", resp_header(&r[0], "Allow"));
   ok(strcmp(r[0].body,
             "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"PUT is not allowed here "
@@ -556,27 +566,30 @@ static void t_requests(void) {
      "405 JSON (got %s)", r[0].body);
   ok(strcmp(resp_header(&r[0], "Connection"), "keep-alive") == 0, "405 keeps the connection");
 
-  ok(one_shot("POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n", r, 0) == 1 && r[0].status == 405 &&
-         strcmp(resp_header(&r[0], "Allow"), "GET") == 0,
+  ok(one_shot("POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", r, 0) == 1 &&
+         r[0].status == 405 && strcmp(resp_header(&r[0], "Allow"), "GET") == 0,
      "POST /healthz: 405 Allow GET");
 
-  ok(one_shot("GET /error HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 429, "error reply status");
+  ok(one_shot("GET /error HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 429,
+     "error reply status");
   ok(strcmp(r[0].body,
             "{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many requests; try again in 7 s\","
             "\"field\":\"items[2].qty\",\"current_status\":\"ready\"}}") == 0,
      "error JSON with field and current_status (got %s)", r[0].body);
   ok(strcmp(resp_header(&r[0], "Retry-After"), "7") == 0, "Retry-After");
 
-  ok(one_shot("HEAD /echo/h HTTP/1.1\r\n\r\n", r, 1) == 1 && r[0].status == 200, "HEAD on a GET route");
+  ok(one_shot("HEAD /echo/h HTTP/1.1\r\nHost: a\r\n\r\n", r, 1) == 1 && r[0].status == 200,
+     "HEAD on a GET route");
   ok(atoi(resp_header(&r[0], "Content-Length")) > 0 && r[0].body_len == 0, "HEAD: length, no body");
-  ok(one_shot("HEAD /nope HTTP/1.1\r\n\r\n", r, 1) == 1 && r[0].status == 404 && r[0].body_len == 0,
+  ok(one_shot("HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n", r, 1) == 1 && r[0].status == 404 &&
+         r[0].body_len == 0,
      "HEAD 404");
 
   /* keep-alive: three requests one after the other on one connection */
   cl_open(&cl, port);
   for (int i = 0; i < 3; i++) {
     char line[64];
-    snprintf(line, sizeof(line), "GET /echo/k%d HTTP/1.1\r\n\r\n", i);
+    snprintf(line, sizeof(line), "GET /echo/k%d HTTP/1.1\r\nHost: a\r\n\r\n", i);
     cl_sends(&cl, line);
     ok(wait_resps(&cl, r, i + 1, 0) == i + 1 && r[i].status == 200, "keep-alive request %d", i);
   }
@@ -591,7 +604,9 @@ static void t_requests(void) {
   ok(run_until(p_eof, &cl, 3000), "1.0: server closed");
   cl_close(&cl);
   cl_open(&cl, port);
-  cl_sends(&cl, "GET /echo/c HTTP/1.1\r\nConnection: close\r\n\r\nGET /echo/never HTTP/1.1\r\n\r\n");
+  cl_sends(&cl,
+           "GET /echo/c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /echo/never HTTP/1.1\r\nHost: "
+           "a\r\n\r\n");
   ok(run_until(p_eof, &cl, 3000), "Connection: close: server closed");
   ok(parse_resps(&cl.rx, r, 4, 0) == 1 && strstr(r[0].body, "a=c ") != NULL,
      "exactly one answer after close");
@@ -608,8 +623,10 @@ static void t_pipelining(void) {
   client cl;
   cl_open(&cl, port);
   cl_sends(&cl,
-           "GET /async/60 HTTP/1.1\r\n\r\nGET /async/1 HTTP/1.1\r\n\r\nGET /echo/third HTTP/1.1\r\n\r\n"
-           "POST /echo/fourth HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /async/5 HTTP/1.1\r\n\r\n");
+           "GET /async/60 HTTP/1.1\r\nHost: a\r\n\r\nGET /async/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/third "
+           "HTTP/1.1\r\nHost: a\r\n\r\n"
+           "POST /echo/fourth HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /async/5 "
+           "HTTP/1.1\r\nHost: a\r\n\r\n");
   ok(wait_resps(&cl, r, 5, 0) == 5, "five pipelined answers");
   ok(strcmp(r[0].body, "async 60") == 0 && strcmp(r[1].body, "async 1") == 0, "slow one first, in order");
   ok(strstr(r[2].body, "a=third") != NULL && strstr(r[3].body, "a=fourth") && strstr(r[3].body, "body=abc"),
@@ -622,7 +639,7 @@ static void t_pipelining(void) {
 static void t_cors(void) {
   resp r[2];
   client cl;
-  ok(one_shot("OPTIONS /api/v1/orders HTTP/1.1\r\nOrigin: http://x.example\r\n"
+  ok(one_shot("OPTIONS /api/v1/orders HTTP/1.1\r\nHost: a\r\nOrigin: http://x.example\r\n"
               "Access-Control-Request-Method: POST\r\n\r\n",
               r, 0) == 1,
      "preflight answered");
@@ -634,23 +651,80 @@ static void t_cors(void) {
      "headers");
   ok(strcmp(resp_header(&r[0], "Access-Control-Max-Age"), "600") == 0, "max age");
   ok(resp_header(&r[0], "Content-Length")[0] == '\0', "no Content-Length on 204");
-  ok(one_shot("GET /nope HTTP/1.1\r\nOrigin: http://x.example\r\n\r\n", r, 0) == 1 &&
+  ok(one_shot("GET /nope HTTP/1.1\r\nHost: a\r\nOrigin: http://x.example\r\n\r\n", r, 0) == 1 &&
          strcmp(resp_header(&r[0], "Access-Control-Allow-Origin"), "*") == 0 &&
          strcmp(resp_header(&r[0], "Access-Control-Expose-Headers"), "Retry-After, Idempotent-Replayed") == 0,
      "CORS headers on errors too");
 
   /* server 2: an allow-list */
   cl_open(&cl, port2);
-  cl_send_nowait(&cl, "GET /healthz HTTP/1.1\r\nOrigin: https://a.example\r\n\r\n", 52);
+  cl_sends_nowait(&cl, "GET /healthz HTTP/1.1\r\nHost: a\r\nOrigin: https://a.example\r\n\r\n");
   ok(wait_resps(&cl, r, 1, 0) == 1 &&
          strcmp(resp_header(&r[0], "Access-Control-Allow-Origin"), "https://a.example") == 0,
      "listed origin echoed");
   ok(strcmp(resp_header(&r[0], "Vary"), "Origin") == 0, "Vary: Origin");
   kds_buf_reset(&cl.rx);
-  cl_send_nowait(&cl, "GET /healthz HTTP/1.1\r\nOrigin: https://evil.example\r\n\r\n", 55);
+  cl_sends_nowait(&cl, "GET /healthz HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.example\r\n\r\n");
   ok(wait_resps(&cl, r, 1, 0) == 1 && r[0].status == 200 &&
          resp_header(&r[0], "Access-Control-Allow-Origin")[0] == 0,
      "unlisted origin: no ACAO");
+  cl_close(&cl);
+
+  /* SPEC 11.26: /socket.io/ answers as socket.io's cors does. */
+  ok(one_shot(
+         "OPTIONS /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nOrigin: http://x.example\r\n"
+         "Access-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: x-custom, X-Tenant\r\n\r\n",
+         r, 0) == 1 &&
+         r[0].status == 204,
+     "socket.io preflight: 204");
+  ok(strcmp(resp_header(&r[0], "Access-Control-Allow-Headers"), "x-custom, X-Tenant") == 0,
+     "socket.io preflight echoes the requested headers (got '%s')",
+     resp_header(&r[0], "Access-Control-Allow-Headers"));
+  ok(ci_strstr(r[0].head, "\r\nVary: Access-Control-Request-Headers\r\n") != NULL, "and varies on them");
+  ok(strcmp(resp_header(&r[0], "Access-Control-Allow-Origin"), "*") == 0, "ACAO * with the default list");
+  ok(resp_header(&r[0], "Access-Control-Allow-Credentials")[0] == '\0', "no credentials with *");
+  ok(strstr(resp_header(&r[0], "Access-Control-Allow-Methods"), "POST") != NULL, "methods include POST");
+  ok(one_shot(
+         "OPTIONS /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nOrigin: http://x.example\r\n"
+         "Access-Control-Request-Headers: a\r\nAccess-Control-Request-Headers: b\r\n\r\n",
+         r, 0) == 1 &&
+         strcmp(resp_header(&r[0], "Access-Control-Allow-Headers"), "a, b") == 0,
+     "repeated Access-Control-Request-Headers are joined");
+  ok(one_shot("OPTIONS /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nOrigin: "
+              "http://x.example\r\n\r\n",
+              r, 0) == 1 &&
+         r[0].status == 204 && resp_header(&r[0], "Access-Control-Allow-Headers")[0] == '\0',
+     "nothing asked: no Allow-Headers");
+  ok(one_shot("OPTIONS /api/v1/orders HTTP/1.1\r\nHost: a\r\nOrigin: http://x.example\r\n"
+              "Access-Control-Request-Headers: x-custom\r\n\r\n",
+              r, 0) == 1 &&
+         strcmp(resp_header(&r[0], "Access-Control-Allow-Headers"),
+                "Authorization, Content-Type, Idempotency-Key") == 0,
+     "REST keeps its fixed list (SPEC 11.6)");
+  cl_open(&cl, port2);
+  cl_sends_nowait(
+      &cl,
+      "OPTIONS /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nOrigin: https://a.example\r\n"
+      "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: x-custom\r\n\r\n");
+  ok(wait_resps(&cl, r, 1, 0) == 1 && r[0].status == 204 &&
+         strcmp(resp_header(&r[0], "Access-Control-Allow-Origin"), "https://a.example") == 0,
+     "explicit list: socket.io preflight echoes the origin");
+  ok(strcmp(resp_header(&r[0], "Access-Control-Allow-Credentials"), "true") == 0, "with credentials");
+  ok(ci_strstr(r[0].head, "\r\nVary: Origin\r\n") != NULL, "Vary: Origin");
+  ok(strcmp(resp_header(&r[0], "Access-Control-Allow-Headers"), "x-custom") == 0,
+     "and the headers asked for");
+  kds_buf_reset(&cl.rx);
+  cl_sends_nowait(
+      &cl,
+      "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nOrigin: https://a.example\r\n\r\n");
+  ok(wait_resps(&cl, r, 1, 0) == 1 &&
+         strcmp(resp_header(&r[0], "Access-Control-Allow-Credentials"), "true") == 0 &&
+         ci_strstr(r[0].head, "\r\nVary: Origin\r\n") != NULL,
+     "explicit list: every /socket.io/ answer carries credentials and Vary");
+  kds_buf_reset(&cl.rx);
+  cl_sends_nowait(&cl, "GET /healthz HTTP/1.1\r\nHost: a\r\nOrigin: https://a.example\r\n\r\n");
+  ok(wait_resps(&cl, r, 1, 0) == 1 && resp_header(&r[0], "Access-Control-Allow-Credentials")[0] == '\0',
+     "REST answers carry no credentials grant");
   cl_close(&cl);
 }
 
@@ -661,23 +735,27 @@ static void t_json_body(void) {
     int status;
     const char *body;
   } cases[] = {
-      {"POST /json HTTP/1.1\r\n\r\n", 400, "a JSON body is required"},
-      {"POST /json HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}", 415,
+      {"POST /json HTTP/1.1\r\nHost: a\r\n\r\n", 400, "a JSON body is required"},
+      {"POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}", 415,
        "Content-Type must be application/json"},
-      {"POST /json HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 415, "Content-Type must be application/json"},
-      {"POST /json HTTP/1.1\r\nContent-Type: application/json; charset=latin1\r\nContent-Length: 2\r\n\r\n{}",
+      {"POST /json HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}", 415,
+       "Content-Type must be application/json"},
+      {"POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/json; charset=latin1\r\nContent-Length: "
+       "2\r\n\r\n{}",
        415, "unsupported charset"},
-      {"POST /json HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{\"a\":", 400,
-       "the body is not valid JSON"},
-      {"POST /json HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{} {}", 400,
-       "the body is not valid JSON"},
-      {"POST /json HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n[1,2]", 400,
-       "the body must be a JSON object"},
-      {"POST /json HTTP/1.1\r\nContent-Type: Application/JSON; Charset=UTF-8\r\nContent-Length: "
+      {"POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{\"a\":",
+       400, "the body is not valid JSON"},
+      {"POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{} {}",
+       400, "the body is not valid JSON"},
+      {"POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n[1,2]",
+       400, "the body must be a JSON object"},
+      {"POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: Application/JSON; Charset=UTF-8\r\nContent-Length: "
        "9\r\n\r\n{\"a\":1}\r\n",
        200, "{\"a\":1}"},
-      {"POST /json HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n", 200, "{}"},
-      {"POST /json HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+      {"POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n", 200,
+       "{}"},
+      {"POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n"
        "3\r\n{\"b\r\n4\r\n\":2}\r\n0\r\n\r\n",
        200, "{\"b\":2}"},
   };
@@ -697,38 +775,42 @@ static void t_limits(void) {
   ok(one_shot("GARBAGE\r\n\r\n", r, 0) == 1 && r[0].status == 400, "bad request line: 400");
   ok(strstr(r[0].body, "\"code\":\"bad_request\"") != NULL, "400 JSON");
   ok(one_shot("GET /echo/x HTTP/9.9\r\n\r\n", r, 0) == 1 && r[0].status == 400, "bad version: 400");
-  ok(one_shot("GET /echo/x HTTP/1.1\r\nNoColon\r\n\r\n", r, 0) == 1 && r[0].status == 400,
+  ok(one_shot("GET /echo/x HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", r, 0) == 1 && r[0].status == 400,
      "header line without a colon: 400");
-  ok(one_shot("GET /echo/x HTTP/1.1\r\nX-A: \001\r\n\r\n", r, 0) == 1 && r[0].status == 400,
+  ok(one_shot("GET /echo/x HTTP/1.1\r\nHost: a\r\nX-A: \001\r\n\r\n", r, 0) == 1 && r[0].status == 400,
      "control character in a header value: 400");
-  ok(one_shot("GET no-slash HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 400, "bad target: 400");
-  ok(one_shot("POST /echo/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", r, 0) ==
-             1 &&
+  ok(one_shot("GET no-slash HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 400,
+     "bad target: 400");
+  ok(one_shot(
+         "POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", r,
+         0) == 1 &&
          r[0].status == 400,
      "bad chunk size: 400");
-  ok(one_shot("POST /echo/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", r, 0) ==
-             1 &&
+  ok(one_shot("POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+              r, 0) == 1 &&
          r[0].status == 400 && strstr(r[0].body, "CRLF") != NULL,
      "chunk data not followed by CRLF: 400 (%s)", r[0].body);
   {
     client cl2;
     static const char smuggle[] =
-        "POST /echo/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\rX0\r\n\r\n";
+        "POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\rX0\r\n\r\n";
     cl_open(&cl2, port);
     for (size_t k = 0; k < sizeof(smuggle) - 1; k++) cl_send(&cl2, smuggle + k, 1);
     ok(wait_resps(&cl2, r, 1, 0) == 1 && r[0].status == 400, "bad CRLF after chunk data, byte by byte: 400");
     cl_close(&cl2);
   }
-  ok(one_shot("POST /echo/x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", r, 0) == 1 &&
+  ok(one_shot("POST /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", r, 0) ==
+             1 &&
          r[0].status == 400,
      "two Content-Lengths: 400");
-  ok(one_shot("POST /echo/x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", r,
-              0) == 1 &&
+  ok(one_shot("POST /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: "
+              "chunked\r\n\r\n0\r\n\r\n",
+              r, 0) == 1 &&
          r[0].status == 400,
      "Content-Length with chunked: 400");
 
   /* 431: more than 16 KiB of headers, the connection closes after the answer */
-  kds_buf_adds(&big, "GET /echo/x HTTP/1.1\r\n");
+  kds_buf_adds(&big, "GET /echo/x HTTP/1.1\r\nHost: a\r\n");
   for (int i = 0; i < 400; i++) kds_buf_addf(&big, "X-Filler-%03d: %040d\r\n", i, i);
   kds_buf_adds(&big, "\r\n");
   cl_open(&cl, port);
@@ -746,7 +828,8 @@ static void t_limits(void) {
   cl_close(&cl);
 
   /* 413: by Content-Length (before the body) and by counting a chunked body */
-  ok(one_shot("POST /echo/x HTTP/1.1\r\nContent-Length: 65\r\n\r\n", r, 0) == 1 && r[0].status == 413,
+  ok(one_shot("POST /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 65\r\n\r\n", r, 0) == 1 &&
+         r[0].status == 413,
      "Content-Length over the limit: 413");
   ok(strcmp(r[0].body,
             "{\"error\":{\"code\":\"payload_too_large\",\"message\":\"the body is larger than 64 "
@@ -754,7 +837,7 @@ static void t_limits(void) {
      "413 JSON (%s)", r[0].body);
   ok(strcmp(resp_header(&r[0], "Connection"), "close") == 0, "413 closes");
   kds_buf_reset(&big);
-  kds_buf_adds(&big, "POST /echo/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+  kds_buf_adds(&big, "POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
   for (int i = 0; i < 10; i++) kds_buf_adds(&big, "a\r\n0123456789\r\n");
   kds_buf_adds(&big, "0\r\n\r\n");
   cl_open(&cl, port);
@@ -762,16 +845,16 @@ static void t_limits(void) {
   ok(wait_resps(&cl, r, 1, 0) == 1 && r[0].status == 413, "chunked body over the limit: 413");
   ok(run_until(p_eof, &cl, 3000), "and the connection closes");
   cl_close(&cl);
-  ok(one_shot("POST /big HTTP/1.1\r\nContent-Length: 100\r\n\r\n"
+  ok(one_shot("POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"
               "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123"
               "456789",
               r, 0) == 1 &&
          r[0].status == 200,
      "a route's own max_body allows more");
-  ok(one_shot("POST /big HTTP/1.1\r\nContent-Length: 201\r\n\r\n", r, 0) == 1 && r[0].status == 413 &&
-         strstr(r[0].body, "200 bytes") != NULL,
+  ok(one_shot("POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 201\r\n\r\n", r, 0) == 1 &&
+         r[0].status == 413 && strstr(r[0].body, "200 bytes") != NULL,
      "and limits at its own value");
-  ok(one_shot("POST /echo/x HTTP/1.1\r\nContent-Length: 64\r\n\r\n"
+  ok(one_shot("POST /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 64\r\n\r\n"
               "0123456789012345678901234567890123456789012345678901234567890123",
               r, 0) == 1 &&
          r[0].status == 200,
@@ -779,12 +862,100 @@ static void t_limits(void) {
 
   /* 100-continue */
   cl_open(&cl, port);
-  cl_sends(&cl, "POST /echo/e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+  cl_sends(&cl, "POST /echo/e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
   ok(wait_resps(&cl, r, 1, 0) == 1 && r[0].status == 100, "100 Continue");
   cl_sends(&cl, "ok");
   ok(wait_resps(&cl, r, 2, 0) == 2 && r[1].status == 200 && strstr(r[1].body, "body=ok"), "then the answer");
   cl_close(&cl);
   kds_buf_release(&big);
+}
+
+/* SPEC 11.27 and the HTTP/2 preface: what an HTTP/1.1 server must refuse, each with a JSON
+ * error and a close; plus the comma-separated token match of Connection/Upgrade. */
+static void t_strict(void) {
+  resp r[2];
+  client cl;
+  static const struct {
+    const char *req;
+    int status;
+    const char *code;
+  } refused[] = {
+      {"GET /echo/x HTTP/1.1\r\n\r\n", 400, "bad_request"},
+      {"GET /echo/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "bad_request"},
+      {"GET /echo/x HTTP/1.1\r\nHost: a\r\nExpect: foo\r\n\r\n", 417, "expectation_failed"},
+      {"POST /echo/x HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\nab", 417,
+       "expectation_failed"},
+      {"POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "not_implemented"},
+      {"POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501,
+       "not_implemented"},
+      {"POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", 501, "not_implemented"},
+      {"POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400,
+       "bad_request"},
+      {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "http_version_not_supported"},
+      {"GET /echo/x HTTP/2.0\r\nHost: a\r\n\r\n", 505, "http_version_not_supported"},
+  };
+  for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+    char code[80];
+    int n;
+    snprintf(code, sizeof(code), "\"code\":\"%s\"", refused[i].code);
+    cl_open(&cl, port);
+    cl_sends(&cl, refused[i].req);
+    n = wait_resps(&cl, r, 1, 0);
+    ok(n == 1 && r[0].status == refused[i].status && strstr(r[0].body, code) != NULL,
+       "strict %zu: %d %s (got %d %s)", i, refused[i].status, refused[i].code, n ? r[0].status : 0,
+       n ? r[0].body : "");
+    ok(n == 1 && strstr(r[0].body, "Pause") == NULL && strstr(r[0].body, "llhttp") == NULL,
+       "strict %zu: no parser wording", i);
+    ok(run_until(p_eof, &cl, 3000) && strcmp(resp_header(&r[0], "Connection"), "close") == 0,
+       "strict %zu: the connection closes", i);
+    cl_close(&cl);
+  }
+  ok(one_shot("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", r, 0) == 1 && strstr(r[0].body, "HTTP/2") != NULL,
+     "the preface answer says HTTP/2 is not supported (%s)", r[0].body);
+
+  /* what stays accepted */
+  ok(one_shot("GET /echo/x HTTP/1.0\r\n\r\n", r, 0) == 1 && r[0].status == 200, "HTTP/1.0 needs no Host");
+  ok(one_shot("GET /echo/x HTTP/1.0\r\nExpect: foo\r\n\r\n", r, 0) == 1 && r[0].status == 200,
+     "HTTP/1.0: an expectation is ignored (RFC 9110 10.1.1)");
+  ok(one_shot("GET /echo/x HTTP/1.1\r\nHost:\r\n\r\n", r, 0) == 1 && r[0].status == 200,
+     "an empty Host is a Host (RFC 9112 3.2)");
+  ok(one_shot("POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", r,
+              0) == 1 &&
+         r[0].status == 200 && strstr(r[0].body, "body=ok") != NULL,
+     "chunked in any case");
+  cl_open(&cl, port);
+  cl_sends(&cl, "POST /echo/e HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n");
+  ok(wait_resps(&cl, r, 1, 0) == 1 && r[0].status == 100, "100-continue in any case");
+  cl_sends(&cl, "ok");
+  ok(wait_resps(&cl, r, 2, 0) == 2 && r[1].status == 200, "then the answer");
+  cl_close(&cl);
+
+  /* tokens: whole comma-separated items, not substrings */
+  ok(header_has_token((kds_slice){"websocket", 9}, "websocket"), "token: alone");
+  ok(header_has_token((kds_slice){"h2c, WebSocket ", 15}, "websocket"), "token: in a list, any case, blanks");
+  ok(header_has_token((kds_slice){"keep-alive,Upgrade", 18}, "upgrade"), "token: after a comma");
+  ok(!header_has_token((kds_slice){"notwebsocket", 12}, "websocket"), "token: not a suffix");
+  ok(!header_has_token((kds_slice){"websocketx", 10}, "websocket"), "token: not a prefix");
+  ok(!header_has_token((kds_slice){"web socket", 10}, "websocket"), "token: not split");
+  ok(!header_has_token((kds_slice){NULL, 0}, "websocket"), "token: absent header");
+  ok(!header_has_token((kds_slice){"", 0}, "websocket"), "token: empty header");
+  ok(one_shot("GET /ws/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: notwebsocket\r\n\r\n", r,
+              0) == 1 &&
+         r[0].status == 426,
+     "Upgrade: notwebsocket is no WebSocket upgrade (got %d)", r[0].status);
+  ok(one_shot("GET /ws/x HTTP/1.1\r\nHost: a\r\nConnection: notupgrade\r\nUpgrade: websocket\r\n\r\n", r,
+              0) == 1 &&
+         r[0].status == 426,
+     "Connection: notupgrade is no upgrade (got %d)", r[0].status);
+  taken = 0;
+  cl_open(&cl, port);
+  cl_sends(
+      &cl,
+      "GET /ws/x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n");
+  for (int i = 0; i < 200 && taken == 0; i++) uv_run(&loop, UV_RUN_ONCE);
+  ok(taken == 1, "Connection: keep-alive, Upgrade + Upgrade: h2c, websocket is one");
+  cl_close(&cl);
+  taken = 0;
 }
 
 static void t_timeouts(void) {
@@ -800,12 +971,12 @@ static void t_timeouts(void) {
   ok(parse_resps(&cl.rx, r, 1, 0) == 1 && r[0].status == 408, "with 408");
   cl_close(&cl);
   cl_open(&cl, port);
-  cl_sends(&cl, "POST /echo/slow HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+  cl_sends(&cl, "POST /echo/slow HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
   ok(run_until(p_eof, &cl, 3000), "partial body: closed by the body timeout");
   ok(parse_resps(&cl.rx, r, 1, 0) == 1 && r[0].status == 408, "with 408");
   cl_close(&cl);
   cl_open(&cl, port);
-  cl_sends(&cl, "GET /echo/idle HTTP/1.1\r\n\r\n");
+  cl_sends(&cl, "GET /echo/idle HTTP/1.1\r\nHost: a\r\n\r\n");
   ok(wait_resps(&cl, r, 1, 0) == 1, "answered");
   ok(run_until(p_eof, &cl, 3000), "then closed by the idle timeout");
   cl_close(&cl);
@@ -831,8 +1002,9 @@ static void t_abort(void) {
   client cl;
   size_t reqs = hs->live_reqs, conns = http_server_conn_count(hs);
   cl_open(&cl, port);
-  cl_sends(&cl, "GET /abort/now HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/next HTTP/1.1\r\n\r\n");
-  ok(run_until(p_eof, &cl, 3000) && cl.rx.len == 0, "inside the handler: closed, no answer (%zu bytes)", cl.rx.len);
+  cl_sends(&cl, "GET /abort/now HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/next HTTP/1.1\r\nHost: a\r\n\r\n");
+  ok(run_until(p_eof, &cl, 3000) && cl.rx.len == 0, "inside the handler: closed, no answer (%zu bytes)",
+     cl.rx.len);
   ok(hs->live_reqs == reqs, "the request was freed (and the pipelined one dropped)");
   cl_close(&cl);
 
@@ -868,7 +1040,7 @@ static void t_long_poll(void) {
   client cl;
   resp r[1];
   cl_open(&cl, port);
-  cl_sends(&cl, "GET /hold HTTP/1.1\r\n\r\n");
+  cl_sends(&cl, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
   ok(run_until(p_held, NULL, 3000), "handler holds the request");
   ok(!http_req_gone(held), "client there");
   cl_close(&cl);
@@ -884,7 +1056,7 @@ static void t_long_poll(void) {
 
   /* half-close: the client sends its request and shuts down writing; the answer still comes */
   cl_open(&cl, port);
-  cl_sends(&cl, "GET /async/30 HTTP/1.1\r\n\r\n");
+  cl_sends(&cl, "GET /async/30 HTTP/1.1\r\nHost: a\r\n\r\n");
   {
     uv_shutdown_t *sr = calloc(1, sizeof(*sr));
     uv_shutdown(sr, (uv_stream_t *)&cl.tcp, cl_shutdown_done);
@@ -907,8 +1079,8 @@ static void t_upgrade(void) {
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
   cl_open(&cl, port);
   cl_sends(&cl,
-           "GET /echo/first HTTP/1.1\r\n\r\n"
-           "GET /ws/x HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nHEAD-BYTES");
+           "GET /echo/first HTTP/1.1\r\nHost: a\r\n\r\n"
+           "GET /ws/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nHEAD-BYTES");
   ok(wait_resps(&cl, r, 1, 0) == 1 && r[0].status == 200, "request before the upgrade answered");
   {
     const char *after = strstr(cl.rx.base, "\r\n\r\n") + 4 + r[0].body_len;
@@ -928,9 +1100,9 @@ static void t_upgrade(void) {
   ok(cl.rx.len == 4 && memcmp(cl.rx.base, "more", 4) == 0, "the new owner reads and writes the socket");
   cl_close(&cl);
 
-  ok(one_shot("GET /ws/x HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 426,
+  ok(one_shot("GET /ws/x HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 426,
      "a plain GET on the prefix: handler's answer");
-  ok(one_shot("GET /echo/x HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", r, 0) == 1 &&
+  ok(one_shot("GET /echo/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", r, 0) == 1 &&
          r[0].status == 200 && strcmp(resp_header(&r[0], "Connection"), "close") == 0,
      "an upgrade nobody takes: answered, then closed");
 }
@@ -961,7 +1133,7 @@ static void t_static(void) {
   };
   for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
     char req[256];
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", refused[i]);
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", refused[i]);
     if (one_shot(req, r, 0) == 1) {
       ok((r[0].status == 404 || r[0].status == 400) && strstr(r[0].body, "OUTSIDE") == NULL &&
              strstr(r[0].body, "dotfile") == NULL && strstr(r[0].body, "console") == NULL,
@@ -970,28 +1142,30 @@ static void t_static(void) {
       ok(0, "refused: %s (no answer)", refused[i]);
     }
   }
-  ok(one_shot("GET / HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
+  ok(one_shot("GET / HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
          strcmp(r[0].body, "<h1>index</h1>") == 0,
      "/ serves index.html");
   ok(strcmp(resp_header(&r[0], "Content-Type"), "text/html; charset=utf-8") == 0, "html type");
   ok(resp_header(&r[0], "Last-Modified")[0] != '\0', "Last-Modified");
-  ok(one_shot("GET /app.js?v=1 HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
+  ok(one_shot("GET /app.js?v=1 HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
          strcmp(r[0].body, "console.log(1)") == 0 &&
          strcmp(resp_header(&r[0], "Content-Type"), "text/javascript; charset=utf-8") == 0,
      "app.js with its type");
-  ok(one_shot("HEAD /app.js HTTP/1.1\r\n\r\n", r, 1) == 1 && r[0].status == 200 &&
+  ok(one_shot("HEAD /app.js HTTP/1.1\r\nHost: a\r\n\r\n", r, 1) == 1 && r[0].status == 200 &&
          atoi(resp_header(&r[0], "Content-Length")) == 14 && r[0].body_len == 0,
      "HEAD on a file");
-  ok(one_shot("GET /%61pp.js HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200, "encoded letters decoded");
-  ok(one_shot("GET /sub HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 301 &&
+  ok(one_shot("GET /%61pp.js HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 200,
+     "encoded letters decoded");
+  ok(one_shot("GET /sub HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 301 &&
          strcmp(resp_header(&r[0], "Location"), "/sub/") == 0,
      "folder without slash: 301 to the slash");
-  ok(one_shot("GET /sub/ HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
+  ok(one_shot("GET /sub/ HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
          strcmp(r[0].body, "sub index") == 0,
      "folder index");
-  ok(one_shot("POST /app.js HTTP/1.1\r\nContent-Length: 0\r\n\r\n", r, 0) == 1 && r[0].status == 404,
+  ok(one_shot("POST /app.js HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", r, 0) == 1 &&
+         r[0].status == 404,
      "POST on a file: 404 (as express.static)");
-  ok(one_shot("GET /missing.css HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 404 &&
+  ok(one_shot("GET /missing.css HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 404 &&
          strstr(r[0].body, "\"GET /missing.css not found\""),
      "missing file: 404 JSON");
 
@@ -1007,19 +1181,20 @@ static void t_static(void) {
   ok(strcmp(static_content_type("a.d/b"), "application/octet-stream") == 0, "no extension");
   kds_buf_release(&out);
 
-  ok(one_shot("GET /socket.io/socket.io.js HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
+  ok(one_shot("GET /socket.io/socket.io.js HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
          strcmp(resp_header(&r[0], "Content-Type"), "application/javascript; charset=utf-8") == 0,
      "socket.io.js from the client folder");
   ok(atoi(resp_header(&r[0], "Content-Length")) > 10000, "the whole bundle (%s bytes)",
      resp_header(&r[0], "Content-Length"));
-  ok(one_shot("GET /socket.io/socket.io.min.js.map HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
+  ok(one_shot("GET /socket.io/socket.io.min.js.map HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 &&
+         r[0].status == 200 &&
          strcmp(resp_header(&r[0], "Content-Type"), "application/json; charset=utf-8") == 0,
      "its source map");
 }
 
 static void t_metrics(void) {
   resp r[1];
-  ok(one_shot("GET /metrics HTTP/1.1\r\n\r\n", r, 0) == 1 && r[0].status == 200, "metrics 200");
+  ok(one_shot("GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 200, "metrics 200");
   ok(strcmp(resp_header(&r[0], "Content-Type"), "text/plain; version=0.0.4; charset=utf-8") == 0,
      "metrics type");
   ok(strstr(r[0].body, "# TYPE kds_http_requests_total counter\n") != NULL, "requests family");
@@ -1040,7 +1215,7 @@ static void t_max_conns(void) {
   cl_open(&b, port2);
   cl_open(&c, port2);
   ok(run_until(p_eof, &c, 3000), "third connection over the limit of 2 is closed");
-  cl_send_nowait(&a, "GET /healthz HTTP/1.1\r\n\r\n", 25);
+  cl_sends_nowait(&a, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
   ok(wait_resps(&a, r, 1, 0) == 1 && r[0].status == 200, "the first still works");
   cl_close(&c);
   cl_close(&b);
@@ -1062,7 +1237,7 @@ static void t_close(void) {
   int two = 2;
   cl_open(&idle, port);
   cl_open(&cl, port);
-  cl_sends(&cl, "GET /async/50 HTTP/1.1\r\n\r\n");
+  cl_sends(&cl, "GET /async/50 HTTP/1.1\r\nHost: a\r\n\r\n");
   http_server_close(hs, on_hs_closed);
   http_server_close(hs, on_hs_closed); /* idempotent */
   ok(run_until(p_eof, &idle, 3000), "idle connection closed at once");
@@ -1091,6 +1266,7 @@ int main(void) {
   subtest("cors", t_cors);
   subtest("json body", t_json_body);
   subtest("limits", t_limits);
+  subtest("strict", t_strict);
   subtest("timeouts", t_timeouts);
   subtest("long poll", t_long_poll);
   subtest("abort", t_abort);

@@ -24,8 +24,9 @@
 #define SCRYPT_MAXMEM (64u * 1024 * 1024)
 
 #define CACHE_BUCKETS 4096
-#define CACHE_MAX 20000           /* tokens cached; beyond, the oldest half is dropped */
-#define CACHE_REVALIDATE_MS 60000 /* a cached token is re-read after a minute (revoked elsewhere) */
+#define CACHE_MAX 20000 /* tokens cached; beyond, the oldest half is dropped */
+/* A cached token is re-read after this (revoked elsewhere): auth.h, realtime.c sweeps by it. */
+#define CACHE_REVALIDATE_MS AUTH_REVALIDATE_MS
 #define LIMIT_BUCKETS 1024
 #define LIMIT_MAX 100000 /* keys tracked per limiter; beyond, new keys are limited */
 #define LIMIT_WINDOW_MS 60000
@@ -62,10 +63,12 @@ typedef struct limiter {
 typedef struct lookup {
   kds_list node;
   struct auth *a;
-  auth_user_cb cb;
+  auth_user_cb cb; /* one of cb / cb_ex */
+  auth_token_cb cb_ex;
   void *ud;
   int rc;
   kds_user user;
+  int64_t expires_at;
   char hash[AUTH_HASH_SIZE];
 } lookup;
 
@@ -83,6 +86,8 @@ struct auth {
   size_t inflight; /* lookups waiting for the DB thread */
   int closing;
   int idle_closed;
+  auth_revoked_cb on_revoked; /* a token the DB no longer knows (auth_set_revoked_cb) */
+  void *revoked_ud;
 };
 
 typedef struct auth auth;
@@ -114,6 +119,7 @@ int auth_token_new(char token[AUTH_TOKEN_SIZE], char hash[AUTH_HASH_SIZE]) {
   if (RAND_bytes(raw, sizeof(raw)) != 1) return KDS_EINVAL;
   n = EVP_EncodeBlock(b64, raw, sizeof(raw)); /* 44 characters with one '=' */
   while (n > 0 && b64[n - 1] == '=') n--;
+  if (n > AUTH_TOKEN_SIZE - 1) n = AUTH_TOKEN_SIZE - 1; /* never (43), but GCC cannot tell */
   for (int i = 0; i < n; i++) token[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
   token[n] = '\0';
   OPENSSL_cleanse(raw, sizeof(raw));
@@ -263,7 +269,9 @@ static void cache_drop(auth *a, cache_entry *e) {
 
 void auth_token_forget(auth *a, const char *hash) {
   cache_entry *e;
-  if (a && (e = cache_find(a, hash)) != NULL) cache_drop(a, e);
+  if (a == NULL) return;
+  if ((e = cache_find(a, hash)) != NULL) cache_drop(a, e);
+  if (a->on_revoked && !a->closing) a->on_revoked(a->revoked_ud, hash);
 }
 
 void auth_token_remember(auth *a, const char *hash, const kds_user *user, int64_t expires_at) {
@@ -283,11 +291,9 @@ void auth_token_remember(auth *a, const char *hash, const kds_user *user, int64_
   a->ncache++;
 }
 
-int auth_token_cached(auth *a, const char *token, kds_user *user, char hash[AUTH_HASH_SIZE]) {
-  char h[AUTH_HASH_SIZE];
+/* The cached user of token hash `h` while fresh (else dropped): 0 or KDS_ENOTFOUND. */
+static int cache_get(auth *a, const char *h, kds_user *user, int64_t *expires_at) {
   cache_entry *e;
-  auth_token_hash(token, h);
-  if (hash) memcpy(hash, h, AUTH_HASH_SIZE);
   if (a == NULL || (e = cache_find(a, h)) == NULL) return KDS_ENOTFOUND;
   if ((e->expires_at && order_now_ms() >= e->expires_at) ||
       uv_now(a->loop) - e->cached_at >= CACHE_REVALIDATE_MS) {
@@ -295,7 +301,21 @@ int auth_token_cached(auth *a, const char *token, kds_user *user, char hash[AUTH
     return KDS_ENOTFOUND;
   }
   *user = e->user;
+  if (expires_at) *expires_at = e->expires_at;
   return 0;
+}
+
+int auth_token_cached(auth *a, const char *token, kds_user *user, char hash[AUTH_HASH_SIZE]) {
+  char h[AUTH_HASH_SIZE];
+  auth_token_hash(token, h);
+  if (hash) memcpy(hash, h, AUTH_HASH_SIZE);
+  return cache_get(a, h, user, NULL);
+}
+
+void auth_set_revoked_cb(auth *a, auth_revoked_cb cb, void *ud) {
+  if (a == NULL) return;
+  a->on_revoked = cb;
+  a->revoked_ud = ud;
 }
 
 static void on_idle_closed(uv_handle_t *h);
@@ -324,7 +344,14 @@ static void on_idle_closed(uv_handle_t *h) {
 }
 
 static void deliver(lookup *l) {
-  l->cb(l->ud, l->rc, l->rc == 0 ? &l->user : NULL);
+  if (l->cb == NULL && l->cb_ex == NULL) { /* auth_token_revalidate: on_revoked told */
+    free(l);
+    return;
+  }
+  if (l->cb_ex)
+    l->cb_ex(l->ud, l->rc, l->rc == 0 ? &l->user : NULL, l->rc == 0 ? l->expires_at : 0, l->hash);
+  else
+    l->cb(l->ud, l->rc, l->rc == 0 ? &l->user : NULL);
   free(l);
 }
 
@@ -349,10 +376,14 @@ static void on_token_user(db_req *r) {
   l->rc = r->rc;
   if (r->rc == 0) {
     l->user = r->found;
+    l->expires_at = r->expires_at;
     auth_token_remember(a, l->hash, &r->found, r->expires_at);
   } else if (r->rc != KDS_ENOTFOUND) {
     log_error("auth: token lookup failed: %s", kds_strerror(r->rc));
   }
+  /* Every DB lookup is where a token revoked by another process shows (the cache re-reads
+   * after CACHE_REVALIDATE_MS): whoever holds sockets opened with it hears of it. */
+  if (r->rc == KDS_ENOTFOUND && a->on_revoked && !a->closing) a->on_revoked(a->revoked_ud, l->hash);
   deliver(l);
   maybe_free(a);
 }
@@ -361,7 +392,7 @@ static struct db *auth_db(auth *a) {
   return a->srv ? a->srv->db : a->db;
 }
 
-int auth_token_lookup(auth *a, const char *token, auth_user_cb cb, void *ud) {
+static int lookup_start(auth *a, const char *token, auth_user_cb cb, auth_token_cb cb_ex, void *ud) {
   lookup *l;
   db_req *r;
   int rc;
@@ -370,11 +401,14 @@ int auth_token_lookup(auth *a, const char *token, auth_user_cb cb, void *ud) {
   kds_list_init(&l->node);
   l->a = a;
   l->cb = cb;
+  l->cb_ex = cb_ex;
   l->ud = ud;
   if (token == NULL || *token == '\0' || strlen(token) > AUTH_TOKEN_MAX) {
     l->rc = KDS_ENOTFOUND; /* not a token of ours: no lookup */
+    if (token && strlen(token) <= AUTH_TOKEN_MAX) auth_token_hash(token, l->hash);
   } else {
-    l->rc = auth_token_cached(a, token, &l->user, l->hash);
+    auth_token_hash(token, l->hash);
+    l->rc = cache_get(a, l->hash, &l->user, &l->expires_at);
     if (l->rc == KDS_ENOTFOUND) { /* ask the DB thread */
       if ((r = db_req_new(DB_TOKEN_USER, on_token_user, l)) == NULL) {
         free(l);
@@ -392,6 +426,38 @@ int auth_token_lookup(auth *a, const char *token, auth_user_cb cb, void *ud) {
   kds_list_push(&a->ready, &l->node);
   uv_idle_start(&a->idle, on_idle);
   return 0;
+}
+
+int auth_token_lookup(auth *a, const char *token, auth_user_cb cb, void *ud) {
+  return lookup_start(a, token, cb, NULL, ud);
+}
+
+int auth_token_check(auth *a, const char *token, auth_token_cb cb, void *ud) {
+  return lookup_start(a, token, NULL, cb, ud);
+}
+
+int auth_token_revalidate(auth *a, const char *hash) {
+  kds_user u;
+  lookup *l;
+  db_req *r;
+  int rc;
+  if (a == NULL || a->closing) return KDS_ECLOSED;
+  if (cache_get(a, hash, &u, NULL) == 0) return 0; /* read less than a period ago */
+  if ((l = calloc(1, sizeof(*l))) == NULL) return KDS_ENOMEM;
+  kds_list_init(&l->node);
+  l->a = a;
+  snprintf(l->hash, sizeof(l->hash), "%s", hash);
+  if ((r = db_req_new(DB_TOKEN_USER, on_token_user, l)) == NULL) {
+    free(l);
+    return KDS_ENOMEM;
+  }
+  memcpy(r->in.token_hash, l->hash, AUTH_HASH_SIZE);
+  if ((rc = db_submit(auth_db(a), r)) != 0) {
+    free(l);
+    return rc;
+  }
+  a->inflight++;
+  return 1;
 }
 
 /* ---- rate limiters ------------------------------------------------------------------------------ */

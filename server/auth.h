@@ -19,6 +19,7 @@ typedef struct uv_loop_s uv_loop_t;
 #define AUTH_PASSWORD_HASH_SIZE 160
 #define AUTH_SESSION_TTL_MS (12 * 3600 * 1000LL) /* login sessions (SPEC 11.18) */
 #define AUTH_TOKEN_MAX 512                       /* longer bearer tokens are refused without a lookup */
+#define AUTH_REVALIDATE_MS 60000                 /* a cached token is re-read from the DB after this */
 
 /* Creates the auth state for `srv` (limits from srv->cfg.login_rate and order_rate; token
  * lookups go to srv->db, so call after db_open) and sets srv->auth. Returns 0 or KDS_ENOMEM
@@ -46,12 +47,35 @@ typedef void (*auth_user_cb)(void *ud, int rc, const kds_user *user);
  * runs. Loop thread only. */
 int auth_token_lookup(struct auth *a, const char *token, auth_user_cb cb, void *ud);
 
+/* The same, for callers that need more than the user: cb(ud, rc, user, expires_at, hash)
+ * with the token's expiry (epoch ms, 0 = never; 0 too when rc != 0) and its sha256 hex
+ * ("" for NULL or a string longer than AUTH_TOKEN_MAX). Same returns and rules as auth_token_lookup. */
+typedef void (*auth_token_cb)(void *ud, int rc, const kds_user *user, int64_t expires_at, const char *hash);
+int auth_token_check(struct auth *a, const char *token, auth_token_cb cb, void *ud);
+
+/* Told when a token lookup that went to the DB found the token unknown, revoked or expired
+ * (sha256 hex): how a revocation made by another process (a second server on the same
+ * database, an operator's UPDATE) shows here, once the cache re-reads the token (at most a minute after
+ * it was cached) on its next use. One callback per auth state; NULL clears it. The
+ * callback may not call back into auth synchronously with a lookup for the same hash. */
+typedef void (*auth_revoked_cb)(void *ud, const char *hash);
+void auth_set_revoked_cb(struct auth *a, auth_revoked_cb cb, void *ud);
+
+/* Re-reads token hash `hash` from the DB unless the cache read it less than
+ * AUTH_REVALIDATE_MS ago; a token found unknown, revoked or expired goes to the revoked
+ * callback (later, from the DB's answer; never inside this call). For holders of long-lived
+ * connections that never look their token up again. Returns 1 (a read was started), 0
+ * (fresh in the cache: nothing to do), or KDS_ECLOSED / KDS_ENOMEM / the DB's submit error
+ * (KDS_EFULL: its queue is full). */
+int auth_token_revalidate(struct auth *a, const char *hash);
+
 /* Synchronous cache probe for hot paths: 0 and *user filled when `token` is cached and
  * valid, else KDS_ENOTFOUND (then use auth_token_lookup). `hash` (may be NULL) gets the
  * token's sha256 hex either way. */
 int auth_token_cached(struct auth *a, const char *token, kds_user *user, char hash[AUTH_HASH_SIZE]);
 
-/* Drops a token from the cache at once (logout, revoke). */
+/* Drops a token from the cache at once (logout, revoke) and tells the revoked callback
+ * (auth_set_revoked_cb: the sockets opened with it are disconnected). */
 void auth_token_forget(struct auth *a, const char *hash);
 
 /* Caches a token just issued (login), valid until expires_at (epoch ms, 0 = never). */

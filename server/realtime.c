@@ -2,7 +2,14 @@
  * in CONNECT decides the user and so the room (`outlet:<id>`, or `outlets:all` for a user
  * without an outlet and for anonymous clients when --ws-auth is off), order events are
  * broadcast to the order's outlet room and the all-outlets room, and `order-status` runs
- * the same rules as the REST PATCH. Connection state recovery is on (2 minutes). */
+ * the same rules as the REST PATCH. Connection state recovery is on (2 minutes), and a
+ * session is restored only to the user and token that owned it (SPEC 11.21).
+ *
+ * Connected sockets are indexed by their token's hash (a fixed bucket array of intrusive
+ * lists) and those whose token expires sit in one min-heap by expiry under one timer:
+ * logout / revocation finds a token's sockets in O(its sockets), an expiry costs
+ * O(log n), and 10,000 idle screens cost one armed timer (SPEC 11.22). Such sockets are
+ * disconnected as socket.disconnect(true) does: DISCONNECT, then the connection closes. */
 #include "realtime.h"
 
 #include <cjson/cJSON.h>
@@ -10,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "auth.h"
 #include "err.h"
 #include "http.h"
+#include "list.h"
 #include "log.h"
+#include "order.h"
 #include "ordersvc.h"
 #include "server.h"
 #include "sio.h"
@@ -22,21 +32,47 @@
 
 #define ALL_OUTLETS "outlets:all"
 #define TOKEN_MAX 512
+#define TOKEN_BUCKETS 4096
+
+/* A token with connected sockets: in rt->tokens[bucket], freed with its last socket. */
+typedef struct rt_token {
+  kds_list link;  /* rt->tokens[bucket] */
+  kds_list conns; /* rt_conn.link */
+  char hash[AUTH_HASH_SIZE];
+} rt_token;
+
+/* A connected socket's entry in the token index and the expiry heap (its sio data). */
+typedef struct rt_conn {
+  kds_list link; /* tok->conns */
+  rt_token *tok;
+  sio_socket_t *s;
+  int64_t expires_at; /* epoch ms, 0 = never */
+  size_t heap_at;     /* index in rt->heap while expires_at != 0 */
+} rt_conn;
 
 struct realtime {
   server_t *srv;
   sio_server_t *sio;
   sio_nsp_t *nsp;
-  kds_buf json; /* publish scratch */
+  kds_buf json;                   /* publish scratch */
+  kds_list tokens[TOKEN_BUCKETS]; /* rt_token by hash */
+  rt_conn **heap;                 /* min-heap by expires_at */
+  size_t nheap, heapcap;
+  uv_timer_t expiry;
+  uv_timer_t sweep; /* revalidates a slice of the tokens each second */
+  size_t sweep_at;  /* the next bucket to revalidate */
+  int timers_open;
   int closing;
 };
 
 /* What a socket keeps for its life (and recovery restores): only what picks its room and
- * its rights; `order-status` looks the token up again anyway. 16 bytes, not a kds_user:
- * it is paid once per connected kitchen screen. */
+ * its rights, and which token it was opened with (logout and expiry end it); `order-status`
+ * looks the token up again anyway. Not a kds_user: it is paid once per kitchen screen. */
 typedef struct rt_identity {
-  int64_t outlet_id; /* the user's outlet; 0 = every outlet */
-  int anonymous;     /* --ws-auth off and no token */
+  int64_t outlet_id;         /* the user's outlet; 0 = every outlet */
+  int64_t expires_at;        /* the token's, epoch ms; 0 = never */
+  int anonymous;             /* --ws-auth off and no token */
+  char hash[AUTH_HASH_SIZE]; /* the token's sha256 hex; "" when anonymous */
 } rt_identity;
 
 /* An `order-status` in flight: the socket is referenced until the ack is sent. */
@@ -75,7 +111,15 @@ static int auth_token(const sio_socket_t *s, char *out, size_t outlen) {
 
 /* ---- CONNECT: auth middleware ------------------------------------------------------------ */
 
-static void on_token_user(void *ud, int rc, const kds_user *user) {
+/* The owner a recovery session is bound to (SPEC 11.21): the user and the token's hash, so
+ * another user, another outlet's token or a new token of the same user starts afresh. */
+static int set_owner(sio_socket_t *s, int64_t user_id, const char *hash) {
+  char owner[32 + AUTH_HASH_SIZE];
+  int n = snprintf(owner, sizeof(owner), "%" PRId64 ":%s", user_id, hash);
+  return sio_socket_set_owner(s, owner, (size_t)n);
+}
+
+static void on_token_user(void *ud, int rc, const kds_user *user, int64_t expires_at, const char *hash) {
   sio_socket_t *s = ud;
   rt_identity id;
   if (rc != 0 || user == NULL) {
@@ -85,7 +129,9 @@ static void on_token_user(void *ud, int rc, const kds_user *user) {
   }
   memset(&id, 0, sizeof(id));
   id.outlet_id = user->outlet_id;
-  if (sio_socket_set_state(s, &id, sizeof(id)) != 0) {
+  id.expires_at = expires_at;
+  snprintf(id.hash, sizeof(id.hash), "%s", hash);
+  if (sio_socket_set_state(s, &id, sizeof(id)) != 0 || set_owner(s, user->id, hash) != 0) {
     sio_socket_reject(s, "unauthorized", NULL);
     return;
   }
@@ -100,20 +146,208 @@ static void on_auth(sio_socket_t *s, void *ud) {
     rt_identity id;
     memset(&id, 0, sizeof(id));
     id.anonymous = 1; /* --ws-auth off: anonymous, every outlet (SPEC 11.15) */
-    if (sio_socket_set_state(s, &id, sizeof(id)) == 0) {
+    /* Owner "anonymous": anonymous clients may restore one another's sessions (they can
+     * all see every outlet anyway), never a token holder's. */
+    if (sio_socket_set_state(s, &id, sizeof(id)) == 0 && sio_socket_set_owner(s, "anonymous", 9) == 0) {
       sio_socket_accept(s);
       return;
     }
   }
-  if (has <= 0 || rt->srv->auth == NULL || auth_token_lookup(rt->srv->auth, token, on_token_user, s) != 0)
+  if (has <= 0 || rt->srv->auth == NULL || auth_token_check(rt->srv->auth, token, on_token_user, s) != 0)
     sio_socket_reject(s, "unauthorized", NULL);
 }
 
+/* ---- the token index and the expiry heap ---------------------------------------------------- */
+
+static kds_list *token_bucket(struct realtime *rt, const char *hash) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const char *p = hash; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+  return &rt->tokens[h % TOKEN_BUCKETS];
+}
+
+static void heap_swap(struct realtime *rt, size_t i, size_t j) {
+  rt_conn *t = rt->heap[i];
+  rt->heap[i] = rt->heap[j];
+  rt->heap[j] = t;
+  rt->heap[i]->heap_at = i;
+  rt->heap[j]->heap_at = j;
+}
+
+static void heap_up(struct realtime *rt, size_t i) {
+  while (i > 0 && rt->heap[(i - 1) / 2]->expires_at > rt->heap[i]->expires_at) {
+    heap_swap(rt, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+}
+
+static void heap_down(struct realtime *rt, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < rt->nheap && rt->heap[l]->expires_at < rt->heap[m]->expires_at) m = l;
+    if (r < rt->nheap && rt->heap[r]->expires_at < rt->heap[m]->expires_at) m = r;
+    if (m == i) return;
+    heap_swap(rt, i, m);
+    i = m;
+  }
+}
+
+static int heap_push(struct realtime *rt, rt_conn *c) {
+  if (rt->nheap == rt->heapcap) {
+    size_t cap = rt->heapcap ? rt->heapcap * 2 : 64;
+    rt_conn **h = realloc(rt->heap, cap * sizeof(*h));
+    if (h == NULL) return KDS_ENOMEM;
+    rt->heap = h;
+    rt->heapcap = cap;
+  }
+  c->heap_at = rt->nheap;
+  rt->heap[rt->nheap++] = c;
+  heap_up(rt, c->heap_at);
+  return 0;
+}
+
+static void heap_remove(struct realtime *rt, rt_conn *c) {
+  size_t i = c->heap_at;
+  if (i >= rt->nheap || rt->heap[i] != c) return;
+  if (i != --rt->nheap) {
+    heap_swap(rt, i, rt->nheap);
+    heap_down(rt, i);
+    heap_up(rt, i);
+  }
+}
+
+static void expiry_arm(struct realtime *rt);
+static void conn_remove(struct realtime *rt, sio_socket_t *s);
+
+/* The nearest expiry came: every socket whose token has expired leaves. */
+static void on_expiry(uv_timer_t *t) {
+  struct realtime *rt = t->data;
+  int64_t now = order_now_ms();
+  while (rt->nheap > 0 && rt->heap[0]->expires_at <= now) {
+    rt_conn *c = rt->heap[0];
+    if (!sio_socket_connected(c->s)) { /* cannot happen: on_disconnect removes it */
+      conn_remove(rt, c->s);
+      continue;
+    }
+    log_info("realtime: token of %s expired: disconnecting", sio_socket_id(c->s));
+    sio_socket_disconnect(c->s, 1); /* on_disconnect frees `c` */
+  }
+  expiry_arm(rt);
+}
+
+static void expiry_arm(struct realtime *rt) {
+  int64_t wait;
+  if (rt->closing || rt->nheap == 0) {
+    uv_timer_stop(&rt->expiry);
+    return;
+  }
+  wait = rt->heap[0]->expires_at - order_now_ms();
+  /* +1: the instant itself counts as expired (auth.c: now >= expires_at). */
+  uv_timer_start(&rt->expiry, on_expiry, wait > 0 ? (uint64_t)wait + 1 : 0, 0);
+}
+
+static rt_token *token_find(struct realtime *rt, const char *hash) {
+  kds_list *b = token_bucket(rt, hash);
+  for (kds_list *n = b->next; n != b; n = n->next) {
+    rt_token *t = kds_container_of(n, rt_token, link);
+    if (strcmp(t->hash, hash) == 0) return t;
+  }
+  return NULL;
+}
+
+static void conn_add(struct realtime *rt, sio_socket_t *s, const rt_identity *id) {
+  rt_token *t;
+  rt_conn *c;
+  if (id == NULL || id->anonymous || id->hash[0] == '\0') return;
+  if ((t = token_find(rt, id->hash)) == NULL && (t = calloc(1, sizeof(*t))) != NULL) {
+    memcpy(t->hash, id->hash, AUTH_HASH_SIZE);
+    kds_list_init(&t->conns);
+    kds_list_push(token_bucket(rt, t->hash), &t->link);
+  }
+  if (t == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
+    if (t && kds_list_empty(&t->conns)) {
+      kds_list_remove(&t->link);
+      free(t);
+    }
+    sio_socket_disconnect(s, 1); /* unindexed, it could outlive its token */
+    return;
+  }
+  c->s = s;
+  c->tok = t;
+  c->expires_at = id->expires_at;
+  kds_list_push(&t->conns, &c->link);
+  sio_socket_set_data(s, c);
+  if (c->expires_at) {
+    if (heap_push(rt, c) != 0) {
+      sio_socket_disconnect(s, 1);
+      return;
+    }
+    if (rt->heap[0] == c) expiry_arm(rt);
+  }
+}
+
+static void conn_remove(struct realtime *rt, sio_socket_t *s) {
+  rt_conn *c = sio_socket_data(s);
+  if (c == NULL) return;
+  sio_socket_set_data(s, NULL);
+  kds_list_remove(&c->link);
+  if (kds_list_empty(&c->tok->conns)) { /* the token's last socket */
+    kds_list_remove(&c->tok->link);
+    free(c->tok);
+  }
+  if (c->expires_at) heap_remove(rt, c);
+  free(c);
+}
+
+void realtime_token_revoked(struct realtime *rt, const char *hash) {
+  size_t count = 0;
+  if (rt == NULL || rt->closing || hash == NULL || hash[0] == '\0') return;
+  /* Each disconnect frees its entry (on_disconnect), and the token with the last one:
+   * look the token up again after each. */
+  for (rt_token *t; (t = token_find(rt, hash)) != NULL; count++) {
+    rt_conn *c = kds_container_of(t->conns.next, rt_conn, link);
+    if (sio_socket_connected(c->s))
+      sio_socket_disconnect(c->s, 1); /* on_disconnect frees `c` */
+    else
+      conn_remove(rt, c->s);
+  }
+  if (count) log_info("realtime: token revoked: %zu socket(s) disconnected", count);
+}
+
+/* A token revoked in the database by another process is only seen when auth re-reads it
+ * (its cache keeps a token AUTH_REVALIDATE_MS). So each second the tokens of a slice of
+ * the buckets are revalidated, every bucket once per AUTH_REVALIDATE_MS: one cache probe
+ * per token with open sockets, and one DB read per token and period at most, spread
+ * evenly (10,000 tokens: ~170 indexed reads a second). A revoked one comes back through
+ * on_auth_revoked. */
+#define SWEEP_PERIOD_MS 1000
+#define SWEEP_BUCKETS ((TOKEN_BUCKETS * SWEEP_PERIOD_MS + AUTH_REVALIDATE_MS - 1) / AUTH_REVALIDATE_MS)
+
+static void on_sweep(uv_timer_t *h) {
+  struct realtime *rt = h->data;
+  if (rt->closing || rt->srv->auth == NULL) return;
+  for (size_t i = 0; i < SWEEP_BUCKETS; i++) {
+    kds_list *b = &rt->tokens[rt->sweep_at];
+    rt->sweep_at = (rt->sweep_at + 1) % TOKEN_BUCKETS;
+    for (kds_list *n = b->next; n != b;) {
+      rt_token *t = kds_container_of(n, rt_token, link);
+      n = n->next;
+      /* May not call back synchronously: the list is stable while we walk it. */
+      if (auth_token_revalidate(rt->srv->auth, t->hash) == KDS_EFULL) return; /* DB busy: later */
+    }
+  }
+}
+
+static void on_auth_revoked(void *ud, const char *hash) {
+  realtime_token_revoked(ud, hash);
+}
+
 static void on_connection(sio_socket_t *s, void *ud) {
+  struct realtime *rt = ud;
   const rt_identity *id = identity_of(s);
   char room[48];
-  (void)ud;
   log_info("✅ Client connected: %s%s", sio_socket_id(s), sio_socket_recovered(s) ? " (recovered)" : "");
+  conn_add(rt, s, id);
+  if (!sio_socket_connected(s)) return;
   if (sio_socket_recovered(s)) return; /* the rooms came back with the session */
   if (id && !id->anonymous && id->outlet_id > 0)
     snprintf(room, sizeof(room), "outlet:%" PRId64, id->outlet_id);
@@ -123,7 +357,7 @@ static void on_connection(sio_socket_t *s, void *ud) {
 }
 
 static void on_disconnect(sio_socket_t *s, const char *reason, void *ud) {
-  (void)ud;
+  conn_remove(ud, s);
   log_info("❌ Client disconnected: %s (%s)", sio_socket_id(s), reason);
 }
 
@@ -254,6 +488,22 @@ static void on_request(http_req_t *req, void *ud) {
   eio_server_handle(req, sio_server_eio(srv->rt->sio));
 }
 
+static void on_timer_closed(uv_handle_t *h) {
+  struct realtime *rt = h->data;
+  if (--rt->timers_open > 0) return;
+  kds_buf_release(&rt->json);
+  free(rt->heap);
+  free(rt);
+}
+
+/* Every socket has left (and so the index and the heap are empty): the timers go, then
+ * the memory. */
+static void on_sio_closed(void *ud) {
+  struct realtime *rt = ud;
+  uv_close((uv_handle_t *)&rt->expiry, on_timer_closed);
+  uv_close((uv_handle_t *)&rt->sweep, on_timer_closed);
+}
+
 int realtime_init(struct server *srv) {
   static const sio_nsp_ops ops = {on_auth, on_connection, on_event, on_disconnect};
   static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
@@ -263,15 +513,22 @@ int realtime_init(struct server *srv) {
   if (rt == NULL) return KDS_ENOMEM;
   rt->srv = srv;
   kds_buf_init(&rt->json);
+  for (size_t i = 0; i < TOKEN_BUCKETS; i++) kds_list_init(&rt->tokens[i]);
+  uv_timer_init(srv->loop, &rt->expiry);
+  rt->expiry.data = rt;
+  uv_timer_init(srv->loop, &rt->sweep);
+  rt->sweep.data = rt;
+  rt->timers_open = 2;
   sio_server_config_default(&cfg);
   if (srv->cfg.ping_interval > 0) cfg.eio.ping_interval = srv->cfg.ping_interval;
   if (srv->cfg.ping_timeout > 0) cfg.eio.ping_timeout = srv->cfg.ping_timeout;
   if (srv->cfg.max_payload > 0) cfg.eio.max_payload = srv->cfg.max_payload;
+  if (srv->cfg.max_pending > 0) cfg.eio.max_pending = (size_t)srv->cfg.max_pending;
+  if (srv->cfg.max_pending_ip > 0) cfg.eio.max_pending_per_peer = (size_t)srv->cfg.max_pending_ip;
   cfg.recovery = 1;
   cfg.max_disconnection = 2 * 60 * 1000;
-  cfg.skip_middlewares = 1;
   if ((rc = sio_server_new(&rt->sio, srv->loop, &cfg)) != 0) {
-    free(rt);
+    on_sio_closed(rt);
     return rc;
   }
   if ((rc = sio_nsp_new(rt->sio, "/", &ops, rt, &rt->nsp)) != 0) goto fail;
@@ -280,11 +537,14 @@ int realtime_init(struct server *srv) {
                              (size_t)cfg.eio.max_payload)) != 0)
       goto fail;
   srv->rt = rt;
+  auth_set_revoked_cb(srv->auth, on_auth_revoked, rt);
+  uv_timer_start(&rt->sweep, on_sweep, SWEEP_PERIOD_MS, SWEEP_PERIOD_MS);
+  uv_unref((uv_handle_t *)&rt->sweep); /* background work: it keeps nothing alive */
   return 0;
 fail:
   /* Routes already added point at srv, which answers 503 while srv->rt is NULL. */
   rt->closing = 1;
-  sio_server_close(rt->sio, free, rt);
+  sio_server_close(rt->sio, on_sio_closed, rt);
   return rc;
 }
 
@@ -308,15 +568,12 @@ void realtime_publish(struct realtime *rt, const char *event, int64_t outlet_id,
     log_debug("realtime: %s to outlet %" PRId64 ": %zd sockets", event, outlet_id, n);
 }
 
-static void on_sio_closed(void *ud) {
-  struct realtime *rt = ud;
-  kds_buf_release(&rt->json);
-  free(rt);
-}
-
 void realtime_close(struct realtime *rt) {
   if (rt == NULL || rt->closing) return;
   rt->closing = 1;
   if (rt->srv->rt == rt) rt->srv->rt = NULL;
+  if (rt->srv->auth) auth_set_revoked_cb(rt->srv->auth, NULL, NULL);
+  uv_timer_stop(&rt->expiry);
+  uv_timer_stop(&rt->sweep);
   sio_server_close(rt->sio, on_sio_closed, rt);
 }

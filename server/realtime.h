@@ -27,6 +27,12 @@ int realtime_init(struct server *srv);
 void realtime_publish(struct realtime *rt, const char *event, int64_t outlet_id, const char *json,
                       size_t len);
 
+/* The token with sha256 hex `hash` was logged out or revoked: every socket opened with it
+ * is disconnected now (DISCONNECT, then its connection closes: the client sees "io server
+ * disconnect"), SPEC 11.22. Expiry is handled here too, by a timer. NULL `rt` is a no-op.
+ * Loop thread only. */
+void realtime_token_revoked(struct realtime *rt, const char *hash);
+
 /* Graceful shutdown: every socket leaves ("server shutting down"), WebSockets get a close
  * frame, pending polls are answered. srv->rt is set to NULL at once (later publishes are
  * no-ops); the memory goes once the loop has run the close callbacks. `order-status`

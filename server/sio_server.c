@@ -64,6 +64,7 @@ typedef struct sio_client {
   kds_list connect_link; /* ss->connect_q until a namespace is joined */
   uint64_t connect_deadline;
   const char *close_reason; /* set before we close the session ourselves */
+  size_t pending_bytes;     /* of the binary packet in `dec` (header and attachments) */
   int dead;
 } sio_client;
 
@@ -84,6 +85,8 @@ struct sio_socket {
   kds_buf auth;   /* raw CONNECT payload, "{}" if none (exact size) */
   kds_buf st;     /* persisted state bytes (exact size) */
   kds_buf rejoin; /* restored room names, NUL-separated, joined at connect */
+  kds_buf owner;  /* who may restore this socket's session (sio_socket_set_owner) */
+  kds_buf want;   /* "pid\0offset\0" asked for in CONNECT, until the verdict */
   kds_list client_link;
   kds_list nsp_link;
   kds_list rooms; /* sio_member.sock_link */
@@ -107,8 +110,8 @@ typedef struct sio_session {
   char sid[EIO_ID_LEN + 1];
   char pid[EIO_ID_LEN + 1];
   uint64_t disconnected_at;
-  size_t rooms_len, state_len;
-  char *rooms, *state;
+  size_t rooms_len, state_len, owner_len;
+  char *rooms, *state, *owner;
   char buf[];
 } sio_session;
 
@@ -158,6 +161,7 @@ static const char *const recoverable_reasons[] = {"transport error",      "trans
                                                   "server shutting down", "forced server close"};
 
 static void socket_leave_all(sio_socket_t *s, const char *reason);
+static void socket_admit(sio_socket_t *s);
 static void client_close(sio_client *c, const char *reason);
 
 /* For logs: the address lives in the Engine.IO session, not copied into every layer. */
@@ -186,7 +190,6 @@ void sio_server_config_default(sio_server_config *c) {
   eio_server_config_default(&c->eio);
   c->connect_timeout = 45000;
   c->max_disconnection = 120000;
-  c->skip_middlewares = 1;
   c->recovery_max_packets = 10000;
   c->max_pending_acks = 1000;
   c->max_rooms = 64;
@@ -375,6 +378,8 @@ static void socket_free(sio_socket_t *s) {
   kds_buf_release(&s->auth);
   kds_buf_release(&s->st);
   kds_buf_release(&s->rejoin);
+  kds_buf_release(&s->owner);
+  kds_buf_release(&s->want);
   free(s);
 }
 
@@ -501,7 +506,7 @@ static void persist_session(sio_socket_t *s) {
   char *w;
   for (kds_list *n = s->rooms.next; n != &s->rooms; n = n->next)
     rl += kds_container_of(n, sio_member, sock_link)->room->len + 1;
-  if ((se = malloc(sizeof(*se) + rl + s->st.len)) == NULL) return;
+  if ((se = malloc(sizeof(*se) + rl + s->st.len + s->owner.len)) == NULL) return;
   memcpy(se->sid, s->id, sizeof(se->sid));
   memcpy(se->pid, s->pid, sizeof(se->pid));
   se->disconnected_at = uv_now(s->ss->loop);
@@ -512,6 +517,9 @@ static void persist_session(sio_socket_t *s) {
   se->state = w;
   se->state_len = s->st.len;
   if (s->st.len) memcpy(w, s->st.base, s->st.len);
+  se->owner = w + s->st.len;
+  se->owner_len = s->owner.len;
+  if (s->owner.len) memcpy(se->owner, s->owner.base, s->owner.len);
   if ((old = session_find(nsp, se->pid)) != NULL) session_free(nsp, old);
   if (session_insert(nsp, se) != 0) free(se);
 }
@@ -529,9 +537,12 @@ static int session_wants(const sio_session *se, const sio_stored *p) {
   return included;
 }
 
-/* restoreSession: the session of `pid` if still fresh and `offset` is still buffered; the
- * missed events are sent to the client (before the CONNECT reply) and the identity is
- * copied into `s`. Returns 1 when restored. */
+/* restoreSession, run only once the CONNECT was authenticated (SPEC 11.21): the session of
+ * `pid` if still fresh, owned by the same owner as `s` (sio_socket_set_owner: the same user
+ * and token) and `offset` is still buffered; the missed events are sent to the client
+ * (before the CONNECT reply), the identity is copied into `s` and the session is consumed
+ * (a pid restores once). A session that is not this owner's is left for its owner.
+ * Returns 1 when restored. */
 static int restore_session(sio_socket_t *s, const char *pid, const char *offset) {
   sio_nsp_t *nsp = s->nsp;
   sio_server_t *ss = s->ss;
@@ -542,6 +553,9 @@ static int restore_session(sio_socket_t *s, const char *pid, const char *offset)
     session_free(nsp, se);
     return 0;
   }
+  if (se->owner_len != s->owner.len ||
+      (se->owner_len && memcmp(se->owner, s->owner.base, se->owner_len) != 0))
+    return 0;
   for (n = nsp->packets.prev; n != &nsp->packets; n = n->prev)
     if (strcmp(kds_container_of(n, sio_stored, link)->id, offset) == 0) break;
   if (n == &nsp->packets) return 0;
@@ -821,11 +835,30 @@ static void socket_connect(sio_socket_t *s) {
   if (s->state == SK_CONNECTED && nsp->ops.on_connection) nsp->ops.on_connection(s, nsp->ud);
 }
 
+/* The CONNECT is admitted (no middleware, or it accepted): a session the socket asked for
+ * is restored now, to its owner only, its missed events replayed; then the CONNECT reply. */
+static void socket_admit(sio_socket_t *s) {
+  sio_client *c = s->client;
+  if (s->want.len) {
+    const char *pid = s->want.base;
+    const char *offset = pid + strlen(pid) + 1;
+    restore_session(s, pid, offset);
+    kds_buf_release(&s->want);
+  }
+  if (s->state != SK_PENDING || s->client != c || c->conn == NULL) return; /* dropped while replaying */
+  socket_connect(s);
+}
+
 void sio_socket_accept(sio_socket_t *s) {
   if (!s->awaiting_verdict) return;
   s->awaiting_verdict = 0;
-  if (s->state == SK_PENDING && s->client && s->client->conn) socket_connect(s);
-  sio_socket_unref(s);
+  if (s->state == SK_PENDING && s->client && s->client->conn) socket_admit(s);
+  sio_socket_unref(s); /* the verdict's: it kept `s` alive through a replay */
+}
+
+int sio_socket_set_owner(sio_socket_t *s, const void *p, size_t len) {
+  if (len > STATE_MAX) return KDS_EINVAL;
+  return buf_set_exact(&s->owner, p, len);
 }
 
 void sio_socket_reject(sio_socket_t *s, const char *message, const char *data_json) {
@@ -967,6 +1000,8 @@ static void client_connect(sio_client *c, const sio_packet *p) {
   kds_buf_init(&s->auth);
   kds_buf_init(&s->st);
   kds_buf_init(&s->rejoin);
+  kds_buf_init(&s->owner);
+  kds_buf_init(&s->want);
   kds_list_init(&s->nsp_link);
   kds_list_init(&s->rooms);
   kds_list_init(&s->acks);
@@ -977,16 +1012,20 @@ static void client_connect(sio_client *c, const sio_packet *p) {
   }
   kds_list_push(&c->sockets, &s->client_link);
   s->refs++; /* ours until the end: a replay or a handler may drop the client */
-  if (!(ss->cfg.recovery && auth_recovery(sio_socket_auth(s), pid, sizeof(pid), offset, sizeof(offset)) &&
-        restore_session(s, pid, offset))) {
-    if (eio_id_generate(s->id) != 0 || (ss->cfg.recovery && eio_id_generate(s->pid) != 0)) {
-      client_close(c, "forced server close");
-      goto out;
-    }
+  /* A fresh identity first; a restore replaces it, and only after the verdict: the pid
+   * and offset are a claim, remembered until the middleware said who is asking. */
+  if (eio_id_generate(s->id) != 0 || (ss->cfg.recovery && eio_id_generate(s->pid) != 0)) {
+    client_close(c, "forced server close");
+    goto out;
   }
-  if (s->state != SK_PENDING || c->conn == NULL) goto out; /* dropped while replaying */
-  if ((s->recovered && ss->cfg.skip_middlewares) || nsp->ops.on_auth == NULL) {
-    socket_connect(s);
+  if (ss->cfg.recovery && auth_recovery(sio_socket_auth(s), pid, sizeof(pid), offset, sizeof(offset)) &&
+      (kds_buf_add(&s->want, pid, strlen(pid) + 1) != 0 ||
+       kds_buf_add(&s->want, offset, strlen(offset) + 1) != 0)) {
+    client_close(c, "forced server close");
+    goto out;
+  }
+  if (nsp->ops.on_auth == NULL) {
+    socket_admit(s);
     goto out;
   }
   s->awaiting_verdict = 1;
@@ -1090,6 +1129,13 @@ static void on_eio_message(eio_socket_t *conn, int binary, const char *data, siz
   if (c == NULL || c->dead) return;
   ss = c->ss;
   d = c->dec ? c->dec : ss->dec;
+  /* Attachments are held until the packet is complete: at most maxPayload per client in
+   * all (SPEC 11.25), as one message is at most that. */
+  if (c->dec && ss->cfg.eio.max_payload > 0 && c->pending_bytes + len > (size_t)ss->cfg.eio.max_payload) {
+    log_debug("sio: %s: binary attachments over maxPayload", client_peer(c));
+    client_close(c, "parse error");
+    return;
+  }
   rc = binary ? sio_decoder_binary(d, data, len, &p) : sio_decoder_text(d, data, len, &p);
   if (rc < 0) {
     log_debug("sio: %s: bad packet: %s", client_peer(c), kds_strerror(rc));
@@ -1098,7 +1144,20 @@ static void on_eio_message(eio_socket_t *conn, int binary, const char *data, siz
   }
   if (rc == 0) {
     sio_decoder *fresh;
-    if (d != ss->dec) return; /* the client's own: more attachments to come */
+    sio_socket_t *s;
+    if (d != ss->dec) { /* the client's own: more attachments to come */
+      c->pending_bytes += len;
+      return;
+    }
+    /* A binary header: its attachments would be held for a namespace the client has not
+     * joined (SPEC 11.25), so that is a protocol error at once. */
+    s = client_socket(c, d->pending.nsp);
+    if (s == NULL || s->state != SK_CONNECTED) {
+      log_debug("sio: %s: binary packet before CONNECT", client_peer(c));
+      sio_decoder_release(d);
+      client_close(c, "parse error");
+      return;
+    }
     if ((fresh = malloc(sizeof(*fresh))) == NULL) {
       sio_decoder_release(d); /* drops the pending header */
       client_close(c, "forced server close");
@@ -1107,6 +1166,7 @@ static void on_eio_message(eio_socket_t *conn, int binary, const char *data, siz
     sio_decoder_init(fresh);
     c->dec = d;
     ss->dec = fresh;
+    c->pending_bytes = len;
     return;
   }
   client_packet(c, &p);

@@ -2,6 +2,17 @@
  * on top of eio_server: namespaces, CONNECT with auth and an async middleware, events and
  * acknowledgements both ways, binary attachments, rooms and broadcasts encoded once,
  * connectTimeout, and connection state recovery (pid, offsets, replay of missed events).
+ *
+ * Recovery never skips the middleware (SPEC 11.21; unlike Node's skipMiddlewares): a CONNECT
+ * carrying {pid, offset} goes through on_auth like any other, and only once it is accepted
+ * is the session looked up, restored if its owner (sio_socket_set_owner) is the same as the
+ * new socket's, and its missed events replayed. A restore consumes the stored session; a
+ * refused or foreign claim leaves it for its owner. Otherwise the socket is a fresh one
+ * (new id and pid, nothing replayed, not recovered).
+ *
+ * Binary packets: a binary header (BINARY_EVENT / BINARY_ACK) for a namespace the client
+ * has not joined closes the connection, and the bytes of a binary packet still waiting for
+ * attachments are capped at eio.max_payload per client (SPEC 11.25).
  * Usable on its own (the conformance server); realtime.c is the product's user.
  *
  * Payloads are raw JSON text, kept compact and as received (see shared/sio.h): an event's
@@ -32,7 +43,6 @@ typedef struct sio_server_config {
   int64_t connect_timeout;     /* ms for a new connection to join a namespace (45000) */
   int recovery;                /* connection state recovery on (0 = off, Node's default) */
   int64_t max_disconnection;   /* ms a disconnected session stays restorable (120000) */
-  int skip_middlewares;        /* a restored socket skips on_auth (1) */
   size_t recovery_max_packets; /* bound of the per-namespace replay buffer (10000) */
   size_t max_pending_acks;     /* per socket, acks awaited from the client (1000) */
   size_t max_rooms;            /* rooms a socket may join (64) */
@@ -156,9 +166,17 @@ void *sio_socket_data(const sio_socket_t *s);       /* free for the user (not pe
 void sio_socket_set_data(sio_socket_t *s, void *data);
 
 /* Bytes kept with the socket and restored with it by connection state recovery (Node's
- * socket.data): e.g. the authenticated user. Copied; at most 4096 bytes. Returns 0,
+ * socket.data): e.g. the authenticated user. On a restore (after on_auth accepted, for the
+ * same owner) the session's bytes replace what the middleware set. Copied; at most 4096 bytes. Returns 0,
  * KDS_EINVAL, KDS_ENOMEM. sio_socket_state returns NULL (and *len 0) when none. */
 int sio_socket_set_state(sio_socket_t *s, const void *p, size_t len);
+
+/* Who owns this socket, as opaque bytes (e.g. the user id and the token's hash), set by
+ * on_auth before accepting. It is kept with a recovery session, and a session is restored
+ * only to a socket whose middleware set the same bytes (two empty owners match: without
+ * a middleware, or one that does not tell users apart). Copied; at most 4096 bytes.
+ * Returns 0, KDS_EINVAL, KDS_ENOMEM. */
+int sio_socket_set_owner(sio_socket_t *s, const void *p, size_t len);
 const void *sio_socket_state(const sio_socket_t *s, size_t *len);
 
 #endif

@@ -167,6 +167,88 @@ static void t_lookup(void) {
   uv_run(&loop, UV_RUN_DEFAULT);
 }
 
+/* What realtime.c builds on (SPEC 11.22): the expiry and hash of a looked-up token, the
+ * revoked callback on logout (forget) and on a DB read that no longer finds the token
+ * (revoked by another process, seen by auth_token_revalidate). */
+static struct {
+  int calls, rc;
+  int64_t expires_at;
+  char hash[AUTH_HASH_SIZE];
+} chk;
+static int revoked_calls;
+static char revoked_hash[AUTH_HASH_SIZE];
+
+static void on_check(void *ud, int rc, const kds_user *u, int64_t expires_at, const char *hash) {
+  chk.calls++;
+  chk.rc = rc;
+  chk.expires_at = expires_at;
+  snprintf(chk.hash, sizeof(chk.hash), "%s", hash);
+}
+
+static void on_revoked(void *ud, const char *hash) {
+  revoked_calls++;
+  snprintf(revoked_hash, sizeof(revoked_hash), "%s", hash);
+}
+
+static void t_revocation(void) {
+  void *st;
+  char err[256], tok[AUTH_TOKEN_SIZE], hash[AUTH_HASH_SIZE], tok2[AUTH_TOKEN_SIZE], hash2[AUTH_HASH_SIZE];
+  char now[ORDER_TIME_SIZE];
+  int64_t id, exp = order_now_ms() + 3600000;
+  struct db *d = NULL;
+  struct auth *a = NULL;
+
+  ok(db_sqlite_ops.open(path, &st, err, sizeof(err)) == 0, "store");
+  order_local_iso(order_now_ms(), now);
+  db_sqlite_ops.user_add(st, "dapur2", "scrypt$x", "kitchen", 4, now, &id);
+  auth_token_new(tok, hash);
+  auth_token_new(tok2, hash2);
+  db_sqlite_ops.token_add(st, hash, id, "device", now, exp);
+  db_sqlite_ops.token_add(st, hash2, id, "device", now, 0);
+  db_sqlite_ops.close(st);
+  ok(db_new(&loop, path, 0, &d) == 0 && auth_new(&loop, d, 0, 0, &a) == 0, "db and auth");
+  auth_set_revoked_cb(a, on_revoked, NULL);
+
+  memset(&chk, 0, sizeof(chk));
+  ok(auth_token_check(a, tok, on_check, NULL) == 0, "check queued");
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ok(chk.calls == 1 && chk.rc == 0 && chk.expires_at == exp && strcmp(chk.hash, hash) == 0,
+     "from the DB: the expiry and the hash");
+  ok(auth_token_check(a, tok, on_check, NULL) == 0, "again");
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ok(chk.calls == 2 && chk.rc == 0 && chk.expires_at == exp, "from the cache: the same expiry");
+  auth_token_check(a, "nope", on_check, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ok(chk.calls == 3 && chk.rc == KDS_ENOTFOUND && chk.expires_at == 0, "unknown: rc, no expiry");
+  ok(revoked_calls == 1, "an unknown token read from the DB is reported too (nobody holds it)");
+
+  revoked_calls = 0;
+  auth_token_forget(a, hash);
+  ok(revoked_calls == 1 && strcmp(revoked_hash, hash) == 0, "logout (forget) reports the hash at once");
+
+  /* Revoked behind our back (another process), while cached: revalidation re-reads it only
+   * once the cache entry is stale; an uncached hash is read at once. */
+  ok(auth_token_revalidate(a, hash2) == 1, "an uncached token is read from the DB");
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ok(revoked_calls == 1, "still valid: nothing reported");
+  ok(auth_token_revalidate(a, hash2) == 0, "now cached: nothing to do");
+  ok(db_sqlite_ops.open(path, &st, err, sizeof(err)) == 0, "another process");
+  db_sqlite_ops.token_revoke(st, hash2);
+  db_sqlite_ops.close(st);
+  auth_token_forget(a, hash2); /* stands for the cache entry going stale (AUTH_REVALIDATE_MS) */
+  revoked_calls = 0;
+  ok(auth_token_revalidate(a, hash2) == 1, "re-read");
+  ok(revoked_calls == 0, "never reported inside the call");
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ok(revoked_calls == 1 && strcmp(revoked_hash, hash2) == 0, "the revocation is reported");
+
+  auth_set_revoked_cb(a, NULL, NULL);
+  auth_close(a);
+  ok(auth_token_revalidate(a, hash2) == KDS_ECLOSED, "refused after close");
+  db_close(d, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+}
+
 int main(void) {
   snprintf(dir, sizeof(dir), "/tmp/kds-test-auth-XXXXXX");
   if (!mkdtemp(dir)) return 1;
@@ -176,6 +258,7 @@ int main(void) {
   subtest("tokens", t_tokens);
   subtest("verify on the thread pool", t_verify_async);
   subtest("lookup, cache, limits, close", t_lookup);
+  subtest("expiry, logout and revocation reports", t_revocation);
   ok(uv_loop_close(&loop) == 0, "nothing left on the loop");
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -3,7 +3,8 @@
  * the conformance server cannot show: rooms and broadcasts with exclusions (encoded once,
  * each socket served once), server-to-client acks, the async middleware (accept later,
  * reject with data, verdict after the client left), server-side disconnects, references
- * past the disconnect, and a graceful close that leaves nothing alive (ASan: no leak). */
+ * past the disconnect, connection state recovery bound to the owner the middleware set
+ * (SPEC 11.21), and a graceful close that leaves nothing alive (ASan: no leak). */
 #include "test.h"
 #include "test_loop.h"
 
@@ -55,6 +56,7 @@ static sio_socket_t *conn_named(const char *name) {
 
 static void srv_auth(sio_socket_t *s, void *ud) {
   char v[16];
+  if (auth_string(s, "owner", v, sizeof(v))) sio_socket_set_owner(s, v, strlen(v));
   if (auth_string(s, "verdict", v, sizeof(v)) && strcmp(v, "deny") == 0) {
     sio_socket_reject(s, "denied", "{\"why\":1}");
   } else if (auth_string(s, "verdict", v, sizeof(v)) && strcmp(v, "later") == 0) {
@@ -161,7 +163,7 @@ static void c_disconnect(sioc_t *s, int err, const char *reason) {
 
 static const sioc_callbacks ccb = {c_connect, c_connect_error, c_event, c_disconnect};
 
-static void cli_start(cli *c, const char *auth) {
+static void cli_start_track(cli *c, const char *auth, int track) {
   sioc_opts o;
   memset(c, 0, sizeof(*c));
   c->c = sioc_new(hub, &ccb, c);
@@ -170,7 +172,12 @@ static void cli_start(cli *c, const char *auth) {
   o.port = port;
   o.auth = auth;
   o.timeout_ms = 5000;
+  o.track_offset = track;
   if (c->c == NULL || sioc_connect(c->c, &o) != 0) abort();
+}
+
+static void cli_start(cli *c, const char *auth) {
+  cli_start_track(c, auth, 0);
 }
 
 static void cli_free(cli *c) {
@@ -316,6 +323,69 @@ static void t_ack_roundtrip_and_binary_refusal(void) {
   run_until_n(&server_disconnected, server_connected, 5000);
 }
 
+/* Recovery runs after the middleware and only for the owner it set: a foreign owner gets
+ * a fresh socket and nothing replayed, a refused CONNECT nothing at all, the owner its
+ * missed event, and a second claim of the same pid a fresh socket. */
+static void t_recovery_owner(void) {
+  cli a, t, d, a2, a3;
+  const char *r[] = {"r"};
+  char pid[64], offset[64], sid[64], auth[256];
+  int n;
+  cli_start_track(&a, "{\"name\":\"A\",\"owner\":\"alice\",\"rooms\":[\"r\"]}", 1);
+  ok(run_until(&a.connected, 5000), "A connected");
+  run_for(20);
+  ok(sio_nsp_emit(root, r, 1, NULL, 0, "ev", "1", 1, NULL, 0) == 1, "an event to A");
+  ok(run_until(&a.nevents, 5000), "A got it");
+  snprintf(pid, sizeof(pid), "%s", sioc_pid(a.c));
+  snprintf(offset, sizeof(offset), "%s", sioc_offset(a.c));
+  snprintf(sid, sizeof(sid), "%s", sioc_sid(a.c));
+  ok(pid[0] && offset[0], "pid %s and offset %s known", pid, offset);
+  n = server_disconnected;
+  sioc_free(a.c); /* the link dies: a recoverable disconnect */
+  ok(run_until_n(&server_disconnected, n + 1, 5000) && strcmp(server_reason, "transport close") == 0,
+     "A left: %s", server_reason);
+  ok(sio_nsp_emit(root, r, 1, NULL, 0, "ev", "2", 1, NULL, 0) == 0, "an event A misses");
+
+  snprintf(auth, sizeof(auth), "{\"name\":\"T\",\"owner\":\"mallory\",\"pid\":\"%s\",\"offset\":\"%s\"}", pid,
+           offset);
+  cli_start(&t, auth);
+  ok(run_until(&t.connected, 5000), "another owner connects");
+  run_for(100);
+  ok(!sio_socket_recovered(conn_named("T")) && strcmp(sioc_sid(t.c), sid) != 0, "as a fresh socket (sid %s)",
+     sioc_sid(t.c));
+  ok(t.nevents == 0, "nothing replayed to another owner: %s", t.events);
+
+  snprintf(auth, sizeof(auth), "{\"verdict\":\"deny\",\"owner\":\"alice\",\"pid\":\"%s\",\"offset\":\"%s\"}",
+           pid, offset);
+  cli_start(&d, auth);
+  ok(run_until(&d.connect_error, 5000), "a refused CONNECT with the pid");
+  ok(d.nevents == 0, "nothing replayed before the refusal: %s", d.events);
+
+  snprintf(auth, sizeof(auth), "{\"name\":\"A2\",\"owner\":\"alice\",\"pid\":\"%s\",\"offset\":\"%s\"}", pid,
+           offset);
+  cli_start(&a2, auth);
+  /* (sioc's own `recovered` needs its previous pid: a new client object has none.) */
+  ok(run_until(&a2.connected, 5000), "the owner connects");
+  run_for(20);
+  ok(conn_named("A2") && sio_socket_recovered(conn_named("A2")), "and is recovered");
+  ok(strcmp(sioc_sid(a2.c), sid) == 0, "with its sid");
+  ok(run_until(&a2.nevents, 5000) && strcmp(a2.events, "ev:2|") == 0, "and the missed event: %s", a2.events);
+  ok(sio_socket_in_room(conn_named("A2"), "r"), "its rooms came back");
+
+  snprintf(auth, sizeof(auth), "{\"name\":\"A3\",\"owner\":\"alice\",\"pid\":\"%s\",\"offset\":\"%s\"}", pid,
+           offset);
+  cli_start(&a3, auth);
+  ok(run_until(&a3.connected, 5000), "a second claim connects");
+  run_for(100);
+  ok(conn_named("A3") && !sio_socket_recovered(conn_named("A3")) && a3.nevents == 0,
+     "but the session was consumed: fresh, nothing replayed");
+  cli_free(&t);
+  cli_free(&d);
+  cli_free(&a2);
+  cli_free(&a3);
+  run_until_n(&server_disconnected, server_connected, 5000);
+}
+
 static int closed;
 static void on_sio_closed(void *ud) {
   closed = 1;
@@ -359,6 +429,7 @@ int main(void) {
   subtest("async middleware", t_middleware);
   subtest("server disconnects and references", t_disconnect);
   subtest("emit arguments", t_ack_roundtrip_and_binary_refusal);
+  subtest("recovery is the owner's", t_recovery_owner);
   subtest("graceful close", t_close);
 
   ws_hub_free(hub);

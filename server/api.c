@@ -621,6 +621,12 @@ static void h_order_status(http_req_t *req, void *ud) {
 
 /* ---- registration ------------------------------------------------------------------------------------ */
 
+/* /healthz: the store must still take writes (db_health: its files deleted under us). */
+static int api_health(void *ud, char *why, size_t size) {
+  server_t *srv = ud;
+  return db_health(srv->db, why, size);
+}
+
 int api_init(server_t *srv) {
   static const struct {
     const char *method, *pattern;
@@ -639,6 +645,7 @@ int api_init(server_t *srv) {
       {"DELETE", "/api/v1/orders/:invoice", h_order_delete},
       {"PATCH", "/api/v1/orders/:invoice/status", h_order_status},
   };
+  http_server_set_health(srv->http, api_health, srv);
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
     int rc = http_route_add(srv->http, routes[i].method, routes[i].pattern, routes[i].fn, srv, 0);
     if (rc) {

@@ -56,6 +56,7 @@ struct db {
   int notified; /* wake_fd written, not yet drained by the loop */
   uint64_t batches;
   uint64_t batched;
+  char broken[256]; /* why the store can no longer be trusted with writes; "" while it can */
 
   /* loop thread */
   size_t pending; /* submitted, callback not yet run */
@@ -453,7 +454,8 @@ static int exec_order_list(exec_ctx *x) {
   if (q.limit < 1) q.limit = ORDER_LIST_DEFAULT;
   if (q.limit > ORDER_LIST_MAX) q.limit = ORDER_LIST_MAX;
   if (r->in.before) {
-    rc = x->ops->order_id_of(x->store, r->in.before, &q.before_id);
+    /* another outlet's invoice is as unknown as a made-up one: no existence oracle */
+    rc = x->ops->order_id_of(x->store, r->in.before, r->user.outlet_id, &q.before_id);
     if (rc == KDS_ENOTFOUND)
       return kds_err_set(&r->err, 400, "invalid_query", "before", "there is no order %s", r->in.before);
     if (rc) return rc;
@@ -549,6 +551,35 @@ static void fail_writes(kds_list *batch, db_req *upto) {
   }
 }
 
+/* 1 when the store still is the one opened. Once it is not (its files deleted or replaced
+ * under us), it stays refused until a restart: a write acknowledged then would be lost. */
+static int store_trusted(db *d) {
+  char why[sizeof(d->broken)] = "";
+  int first;
+  uv_mutex_lock(&d->mu);
+  first = d->broken[0] == '\0';
+  uv_mutex_unlock(&d->mu);
+  if (!first) return 0;
+  if (d->ops->check == NULL || d->ops->check(d->store, why, sizeof(why)) == 0) return 1;
+  log_error("database: %s; refusing every write until the server is restarted (restore the file "
+            "from a backup first: a restart would otherwise start an empty database)",
+            why);
+  uv_mutex_lock(&d->mu);
+  snprintf(d->broken, sizeof(d->broken), "%s", why);
+  uv_mutex_unlock(&d->mu);
+  return 0;
+}
+
+static void fail_untrusted(kds_list *batch) {
+  for (kds_list *n = batch->next; n != batch; n = n->next) {
+    db_req *r = kds_container_of(n, db_req, node);
+    if (!is_write(r->op)) continue;
+    req_fail(r, -1);
+    kds_err_set(&r->err, 503, "storage_unavailable", NULL,
+                "the order store is unavailable (its database file is gone); nothing was saved");
+  }
+}
+
 /* One batch: every write in one transaction, one savepoint per request; reads inside it.
  * A request that fails rolls back to its savepoint; the others commit together. */
 static void run_batch(db *d, kds_list *batch) {
@@ -557,6 +588,10 @@ static void run_batch(db *d, kds_list *batch) {
   for (kds_list *n = batch->next; n != batch; n = n->next)
     if (is_write(kds_container_of(n, db_req, node)->op)) writes = 1;
 
+  if (writes && !store_trusted(d)) {
+    fail_untrusted(batch);
+    writes = 0;
+  }
   if (writes) in_txn = d->ops->begin(d->store) == 0;
   if (in_txn && now - d->last_purge > PURGE_EVERY_MS) purge_keys(d, now);
 
@@ -566,6 +601,7 @@ static void run_batch(db *d, kds_list *batch) {
       exec_req(d, r);
       continue;
     }
+    if (!writes) continue; /* failed by fail_untrusted */
     if (!in_txn || d->ops->savepoint(d->store) != 0) {
       req_fail(r, KDS_EDB);
       continue;
@@ -839,6 +875,19 @@ void db_set_clock(db *d, int64_t (*now_ms)(void)) {
 
 size_t db_pending(const db *d) {
   return d ? d->pending : 0;
+}
+
+int db_health(const db *d, char *why, size_t size) {
+  int ok;
+  if (d == NULL) {
+    snprintf(why, size, "the database is closed");
+    return KDS_ECLOSED;
+  }
+  uv_mutex_lock((uv_mutex_t *)&d->mu);
+  ok = d->broken[0] == '\0';
+  snprintf(why, size, "%s", d->broken);
+  uv_mutex_unlock((uv_mutex_t *)&d->mu);
+  return ok ? 0 : KDS_EDB;
 }
 
 void db_stats(const db *d, uint64_t *batches, uint64_t *requests) {

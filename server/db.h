@@ -132,4 +132,9 @@ size_t db_pending(const struct db *db);
 /* Batches committed so far and requests they held (tests: group commit happened). */
 void db_stats(const struct db *db, uint64_t *batches, uint64_t *requests);
 
+/* 0 while the store takes writes; KDS_EDB once it refuses them for good (its files were
+ * deleted or replaced under the running server: see db_store_ops.check), KDS_ECLOSED for
+ * NULL. `why` gets the reason ("" when healthy). Loop thread; any time. */
+int db_health(const struct db *db, char *why, size_t size);
+
 #endif

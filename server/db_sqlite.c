@@ -1,9 +1,13 @@
 /* db_sqlite.c: the SQLite backend of the store seam (db_store.h): schema and migrations,
  * WAL + synchronous=FULL + foreign keys, every statement prepared once and bound. */
+#include <errno.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "db_store.h"
 #include "log.h"
@@ -132,7 +136,7 @@ static const char *const migrations[] = {
   XX(order_lines,                                                                                            \
      "SELECT product_id, name, category_id, category, category_sort, qty, price, subtotal "                  \
      "FROM order_lines WHERE order_id = ? ORDER BY line_no")                                                 \
-  XX(order_id_of, "SELECT id FROM orders WHERE invoice_number = ?")                                          \
+  XX(order_id_of, "SELECT id, outlet_id FROM orders WHERE invoice_number = ?")                               \
   XX(order_set_status, "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?")           \
   XX(order_void, "UPDATE orders SET voided_at = ? WHERE id = ? AND voided_at IS NULL")                       \
   XX(idem_find,                                                                                              \
@@ -163,7 +167,16 @@ static const char *const stmt_sql[] = {
 #define LIST_BEFORE 8
 #define LIST_VARIANTS 16
 
+/* Which file a path named when it was opened: a deleted or replaced file is a different one. */
+typedef struct file_id {
+  dev_t dev;
+  ino_t ino;
+  int known;
+} file_id;
+
 typedef struct db_sqlite {
+  char *path;
+  file_id main, wal; /* the database file and its -wal as opened */
   sqlite3 *conn;
   sqlite3_stmt *st[ST_COUNT];
   sqlite3_stmt *list[LIST_VARIANTS];
@@ -264,9 +277,52 @@ static void sqlite_close(void *self) {
   for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
   for (int i = 0; i < LIST_VARIANTS; i++) sqlite3_finalize(s->list[i]);
   sqlite3_close(s->conn);
+  free(s->path);
   kds_buf_release(&s->s1);
   kds_buf_release(&s->s2);
   free(s);
+}
+
+/* 0 and fills `id` when `path` exists; -1 with errno otherwise. */
+static int file_id_of(const char *path, file_id *id) {
+  struct stat st;
+  if (stat(path, &st) != 0) return -1;
+  id->dev = st.st_dev;
+  id->ino = st.st_ino;
+  id->known = 1;
+  return 0;
+}
+
+static int wal_path(const db_sqlite *s, char *out, size_t size) {
+  return snprintf(out, size, "%s-wal", s->path) < (int)size ? 0 : -1;
+}
+
+static int same_file(const char *path, const file_id *was, char *err, size_t errlen) {
+  file_id now = {0};
+  if (file_id_of(path, &now) != 0) {
+    snprintf(err, errlen, "%s was deleted under the running server (%s)", path, strerror(errno));
+    return KDS_EDB;
+  }
+  if (now.dev != was->dev || now.ino != was->ino) {
+    snprintf(err, errlen, "%s was replaced by another file under the running server", path);
+    return KDS_EDB;
+  }
+  return 0;
+}
+
+static int sqlite_check(void *self, char *err, size_t errlen) {
+  db_sqlite *s = self;
+  char wal[PATH_MAX + 8];
+  int rc;
+  if (!s->main.known) return 0; /* an in-memory database (tests): nothing to lose */
+  if ((rc = same_file(s->path, &s->main, err, errlen)) != 0) return rc;
+  if (wal_path(s, wal, sizeof(wal)) != 0) return 0;
+  /* SQLite keeps the WAL while the connection is open; if it was not there yet, take it now */
+  if (!s->wal.known) {
+    file_id_of(wal, &s->wal);
+    return 0;
+  }
+  return same_file(wal, &s->wal, err, errlen);
 }
 
 static int sqlite_open(const char *path, void **self, char *err, size_t errlen) {
@@ -276,6 +332,9 @@ static int sqlite_open(const char *path, void **self, char *err, size_t errlen) 
     snprintf(err, errlen, "out of memory");
     return KDS_ENOMEM;
   }
+  if (strcmp(path, ":memory:") != 0 && path[0] != '\0' && access(path, F_OK) != 0 && errno == ENOENT)
+    /* said loudly: after a lost file this is where an empty database would begin */
+    log_warn("database: %s does not exist; creating a new, empty database there", path);
   /* NOMUTEX: one thread at a time uses the connection (the opener, then the DB thread). */
   if (sqlite3_open_v2(path, &s->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       NULL) != SQLITE_OK) {
@@ -300,6 +359,14 @@ static int sqlite_open(const char *path, void **self, char *err, size_t errlen) 
       snprintf(err, errlen, "cannot prepare \"%s\": %s", stmt_sql[i], sqlite3_errmsg(s->conn));
       goto fail;
     }
+  }
+  if ((s->path = strdup(path)) == NULL) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
+  if (file_id_of(path, &s->main) == 0) {
+    char wal[PATH_MAX + 8];
+    if (wal_path(s, wal, sizeof(wal)) == 0) file_id_of(wal, &s->wal);
   }
   *self = s;
   return 0;
@@ -678,15 +745,18 @@ static int sqlite_order_by_id(void *self, int64_t id, order_t *o) {
   return load_one(s, ST_order_by_id, 0, o);
 }
 
-static int sqlite_order_id_of(void *self, const char *invoice, int64_t *id) {
+static int sqlite_order_id_of(void *self, const char *invoice, int64_t outlet_id, int64_t *id) {
   db_sqlite *s = self;
   sqlite3_stmt *st = s->st[ST_order_id_of];
-  int rc;
+  int rc, other = 0;
   bind_text(st, 1, invoice);
   rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
+  if (rc == SQLITE_ROW) {
+    *id = sqlite3_column_int64(st, 0);
+    other = outlet_id != 0 && sqlite3_column_int64(st, 1) != outlet_id;
+  }
   done(st);
-  if (rc == SQLITE_DONE) return KDS_ENOTFOUND;
+  if (rc == SQLITE_DONE || other) return KDS_ENOTFOUND;
   return rc == SQLITE_ROW ? 0 : fail(s, "looking up an order");
 }
 
@@ -807,6 +877,7 @@ static int sqlite_idem_purge(void *self, int64_t before_ms, int64_t *purged) {
 const db_store_ops db_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
+    .check = sqlite_check,
     .close = sqlite_close,
     .begin = sqlite_begin,
     .commit = sqlite_commit,

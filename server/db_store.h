@@ -37,6 +37,12 @@ typedef struct db_store_ops {
   int (*open)(const char *path, void **self, char *err, size_t errlen);
   void (*close)(void *self); /* NULL-safe; finalizes everything */
 
+  /* 0 while the store is still the one that was opened; KDS_EDB with a one-line reason in
+   * err when it is not (SQLite: the database file or its WAL was deleted or replaced under
+   * the running server, so commits would land in unlinked files and be lost). Cheap: the
+   * DB thread calls it before every batch of writes. */
+  int (*check)(void *self, char *err, size_t errlen);
+
   /* Transactions: one write transaction per batch, one savepoint per request in it. */
   int (*begin)(void *self); /* takes the write lock */
   int (*commit)(void *self);
@@ -76,7 +82,9 @@ typedef struct db_store_ops {
   /* Loads the order (and its lines) by invoice number; `live` skips voided ones. ENOTFOUND. */
   int (*order_by_invoice)(void *self, const char *invoice, int live, order_t *o);
   int (*order_by_id)(void *self, int64_t id, order_t *o);           /* ENOTFOUND */
-  int (*order_id_of)(void *self, const char *invoice, int64_t *id); /* any, voided too; ENOTFOUND */
+  /* id of `invoice` (voided too) in outlet `outlet_id` (0: any outlet); KDS_ENOTFOUND when
+   * there is none or it is another outlet's (so its existence does not leak). */
+  int (*order_id_of)(void *self, const char *invoice, int64_t outlet_id, int64_t *id);
   int (*order_set_status)(void *self, int64_t id, const char *from, const char *to, const char *at,
                           int *changed);
   int (*order_void)(void *self, int64_t id, const char *at, int *changed);

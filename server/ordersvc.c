@@ -211,6 +211,8 @@ int ordersvc_query_parse(const char *status, const char *date, const char *limit
   if (date) {
     if (!order_date_shape_ok(date))
       return kds_err_set(err, 400, "invalid_query", "date", "date must be YYYY-MM-DD");
+    if (!order_date_valid(date)) /* SPEC 11.24 (the reference takes 2024-02-30) */
+      return kds_err_set(err, 400, "invalid_query", "date", "date must be a real calendar day (YYYY-MM-DD)");
     memcpy(q->date, date, 11);
   }
   if (limit) {

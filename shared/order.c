@@ -75,6 +75,7 @@ void order_release(order_t *o) {
 int order_line_add(order_t *o, int64_t product_id, const char *name, int64_t category_id,
                    const char *category, int64_t category_sort, int64_t qty, int64_t price) {
   order_line *l;
+  int64_t subtotal;
   if (o->nlines == o->cap) {
     size_t cap = o->cap ? o->cap * 2 : 4;
     order_line *p = realloc(o->lines, cap * sizeof(*p));
@@ -83,6 +84,7 @@ int order_line_add(order_t *o, int64_t product_id, const char *name, int64_t cat
     o->cap = cap;
   }
   l = &o->lines[o->nlines];
+  if (order_amount_mul(qty, price, &subtotal) != 0) return KDS_ETOOBIG;
   l->name = strdup(name ? name : "");
   l->category = strdup(category ? category : "");
   if (l->name == NULL || l->category == NULL) {
@@ -95,7 +97,7 @@ int order_line_add(order_t *o, int64_t product_id, const char *name, int64_t cat
   l->category_sort = category_sort;
   l->qty = qty;
   l->price = price;
-  l->subtotal = qty * price;
+  l->subtotal = subtotal;
   o->nlines++;
   return 0;
 }
@@ -108,10 +110,30 @@ int order_set_note(order_t *o, const char *note) {
   return 0;
 }
 
-int64_t order_lines_total(const order_t *o) {
+static int amount_ok(int64_t v) {
+  return v >= -ORDER_MAX_AMOUNT && v <= ORDER_MAX_AMOUNT;
+}
+
+int order_amount_mul(int64_t a, int64_t b, int64_t *out) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r) || !amount_ok(r)) return KDS_ETOOBIG;
+  *out = r;
+  return 0;
+}
+
+int order_amount_add(int64_t a, int64_t b, int64_t *out) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r) || !amount_ok(r)) return KDS_ETOOBIG;
+  *out = r;
+  return 0;
+}
+
+int order_lines_total(const order_t *o, int64_t *out) {
   int64_t sum = 0;
-  for (size_t i = 0; i < o->nlines; i++) sum += o->lines[i].subtotal;
-  return sum;
+  for (size_t i = 0; i < o->nlines; i++)
+    if (order_amount_add(sum, o->lines[i].subtotal, &sum) != 0) return KDS_ETOOBIG;
+  *out = sum;
+  return 0;
 }
 
 /* ---- JSON text helpers ---------------------------------------------------------------- */
@@ -372,8 +394,11 @@ int order_render(const order_t *o, kds_buf *b) {
       ngroups++;
       g = at;
     }
-    groups[g].quantity += l->qty;
-    groups[g].total += l->subtotal;
+    if (order_amount_add(groups[g].quantity, l->qty, &groups[g].quantity) != 0 ||
+        order_amount_add(groups[g].total, l->subtotal, &groups[g].total) != 0) {
+      rc = KDS_ETOOBIG;
+      goto out;
+    }
   }
 
   if (kds_buf_adds(b, "{\"invoice_number\":") ||
@@ -434,7 +459,8 @@ static void copy_str(char *dst, size_t size, const cJSON *v) {
 }
 
 static int64_t num_or(const cJSON *v, int64_t dflt) {
-  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || fabs(v->valuedouble) > 9.0e15) return dflt;
+  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || fabs(v->valuedouble) > (double)ORDER_MAX_AMOUNT)
+    return dflt;
   return (int64_t)v->valuedouble;
 }
 
@@ -452,6 +478,7 @@ static int64_t category_index(const cJSON *obj, const char *name) {
 int order_from_json(const cJSON *obj, order_t *o) {
   const cJSON *inv, *lines, *note;
   int64_t ncat = 0;
+  int rc = KDS_ENOMEM;
   order_release(o);
   if (!cJSON_IsObject(obj)) return KDS_EINVAL;
   inv = cJSON_GetObjectItemCaseSensitive(obj, "invoice_number");
@@ -466,7 +493,7 @@ int order_from_json(const cJSON *obj, order_t *o) {
            cJSON_GetObjectItemCaseSensitive(obj, "payment_method"));
   o->outlet_id = num_or(cJSON_GetObjectItemCaseSensitive(obj, "outlet_id"), 0);
   note = cJSON_GetObjectItemCaseSensitive(obj, "note");
-  if (cJSON_IsString(note) && order_set_note(o, note->valuestring) != 0) goto nomem;
+  if (cJSON_IsString(note) && order_set_note(o, note->valuestring) != 0) goto fail;
 
   for (const cJSON *k = obj->child; k; k = k->next)
     if (cJSON_IsObject(k) && k->string && !order_is_reserved_key(k->string)) ncat++;
@@ -483,10 +510,11 @@ int order_from_json(const cJSON *obj, order_t *o) {
       if (idx == 0) idx = ++ncat; /* a line whose category has no key: after the others */
       qty = num_or(cJSON_GetObjectItemCaseSensitive(l, "qty"), 0);
       price = num_or(cJSON_GetObjectItemCaseSensitive(l, "price"), 0);
-      if (order_line_add(o, num_or(cJSON_GetObjectItemCaseSensitive(l, "product_id"), 0),
-                         cJSON_IsString(name) ? name->valuestring : "", idx, cname, idx, qty, price) != 0)
-        goto nomem;
-      o->lines[o->nlines - 1].subtotal = num_or(cJSON_GetObjectItemCaseSensitive(l, "subtotal"), qty * price);
+      if ((rc = order_line_add(o, num_or(cJSON_GetObjectItemCaseSensitive(l, "product_id"), 0),
+                               cJSON_IsString(name) ? name->valuestring : "", idx, cname, idx, qty, price)) != 0)
+        goto fail;
+      o->lines[o->nlines - 1].subtotal =
+          num_or(cJSON_GetObjectItemCaseSensitive(l, "subtotal"), o->lines[o->nlines - 1].subtotal);
     }
   } else {
     /* Seed shape only: one line per item of each category. */
@@ -502,16 +530,16 @@ int order_from_json(const cJSON *obj, order_t *o) {
         int64_t qty = n == 1 ? num_or(cJSON_GetObjectItemCaseSensitive(k, "quantity"), 1) : 1;
         int64_t total = n == 1 ? num_or(cJSON_GetObjectItemCaseSensitive(k, "total_amount"), 0) : 0;
         if (!cJSON_IsString(it)) continue;
-        if (order_line_add(o, 0, it->valuestring, idx, k->string, idx, qty, qty ? total / qty : 0) != 0)
-          goto nomem;
+        if ((rc = order_line_add(o, 0, it->valuestring, idx, k->string, idx, qty, qty ? total / qty : 0)) != 0)
+          goto fail;
         o->lines[o->nlines - 1].subtotal = total;
       }
     }
   }
   return 0;
-nomem:
+fail:
   order_release(o);
-  return KDS_ENOMEM;
+  return rc;
 }
 
 int order_parse(const char *json, size_t len, order_t *o) {
@@ -534,6 +562,18 @@ int order_date_shape_ok(const char *s) {
   for (int i = 0; i < 10; i++) {
     if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != '-') return 0;
   }
+  return 1;
+}
+
+int order_date_valid(const char *s) {
+  static const int days[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int y, m, d;
+  if (!order_date_shape_ok(s)) return 0;
+  y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+  m = (s[5] - '0') * 10 + (s[6] - '0');
+  d = (s[8] - '0') * 10 + (s[9] - '0');
+  if (y < 1 || m < 1 || m > 12 || d < 1 || d > days[m - 1]) return 0;
+  if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 0;
   return 1;
 }
 
@@ -740,6 +780,13 @@ static void quote_value(const cJSON *v, char *out, size_t size) {
   kds_buf_release(&b);
 }
 
+/* SPEC 11.23: money past 2^53 - 1 is refused on `items` (the entry that took it past). */
+static int too_much(kds_err *err, int i) {
+  return kds_err_set(err, 422, "validation_failed", "items",
+                     "items[%d] makes a line subtotal exceed %" PRId64 " (the largest amount JSON carries exactly)",
+                     i, ORDER_MAX_AMOUNT);
+}
+
 int order_validate(const cJSON *body, order_product_fn lookup, void *ud, order_t *o, kds_err *err) {
   const cJSON *pm = cJSON_GetObjectItemCaseSensitive(body, "payment_method");
   const cJSON *items = cJSON_GetObjectItemCaseSensitive(body, "items");
@@ -785,15 +832,24 @@ int order_validate(const cJSON *body, order_product_fn lookup, void *ud, order_t
     }
     for (j = 0; j < o->nlines; j++) {
       if (o->lines[j].product_id == p.id) {
+        /* qty stays small (200 x 999 at most); the subtotal is what can leave the range */
         o->lines[j].qty += (int64_t)qty->valuedouble;
-        o->lines[j].subtotal = o->lines[j].qty * o->lines[j].price;
+        if (order_amount_mul(o->lines[j].qty, o->lines[j].price, &o->lines[j].subtotal) != 0)
+          return too_much(err, i);
         break;
       }
     }
-    if (j == o->nlines && (rc = order_line_add(o, p.id, p.name, p.category_id, p.category, p.category_sort,
-                                               (int64_t)qty->valuedouble, p.price)) != 0)
-      return rc;
+    if (j == o->nlines) {
+      rc = order_line_add(o, p.id, p.name, p.category_id, p.category, p.category_sort, (int64_t)qty->valuedouble,
+                          p.price);
+      if (rc == KDS_ETOOBIG) return too_much(err, i);
+      if (rc) return rc;
+    }
   }
+  if (order_lines_total(o, &o->total_amount) != 0)
+    return kds_err_set(err, 422, "validation_failed", "items",
+                       "the order total would exceed %" PRId64 " (the largest amount JSON carries exactly)",
+                       ORDER_MAX_AMOUNT);
 
   if (note != NULL && !cJSON_IsNull(note) &&
       (!cJSON_IsString(note) || order_utf16_len(note->valuestring) > ORDER_MAX_NOTE))
@@ -807,7 +863,6 @@ int order_validate(const cJSON *body, order_product_fn lookup, void *ud, order_t
     if (rc) return rc;
   }
   snprintf(o->payment_method, sizeof(o->payment_method), "%s", pm->valuestring);
-  o->total_amount = order_lines_total(o);
   return 0;
 }
 

@@ -17,6 +17,9 @@ struct cJSON;
 #define ORDER_MAX_QTY 999      /* per entry */
 #define ORDER_MAX_NOTE 500     /* characters (UTF-16 units, as the reference counts) */
 #define ORDER_MAX_NAME 100     /* category and product names */
+/* 2^53 - 1, the largest integer every JSON reader (JavaScript's Number) keeps exactly: no
+ * price, subtotal, category total or order total may exceed it (SPEC 11.23). */
+#define ORDER_MAX_AMOUNT INT64_C(9007199254740991)
 #define ORDER_DEFAULT_OUTLET 1 /* where orders of users without an outlet go (SPEC 11.3) */
 #define ORDER_LIST_DEFAULT 100
 #define ORDER_LIST_MAX 1000
@@ -59,21 +62,30 @@ typedef struct order {
 void order_init(order_t *o);
 void order_release(order_t *o);
 
-/* Appends a line (name and category copied; subtotal = qty * price). Returns 0 or
- * KDS_ENOMEM (the order unchanged). */
+/* Appends a line (name and category copied; subtotal = qty * price). Returns 0,
+ * KDS_ETOOBIG when |qty * price| would exceed ORDER_MAX_AMOUNT, or KDS_ENOMEM (on either
+ * error the order is unchanged). */
 int order_line_add(order_t *o, int64_t product_id, const char *name, int64_t category_id,
                    const char *category, int64_t category_sort, int64_t qty, int64_t price);
 
 /* Replaces the note with a copy of `note` (NULL or "" clears it). Returns 0 or KDS_ENOMEM. */
 int order_set_note(order_t *o, const char *note);
 
-/* Sum of the line subtotals. */
-int64_t order_lines_total(const order_t *o);
+/* Checked money arithmetic: *out = a * b (or a + b). Returns 0, or KDS_ETOOBIG when the
+ * exact result leaves [-ORDER_MAX_AMOUNT, ORDER_MAX_AMOUNT] (*out is then untouched).
+ * Never overflows, whatever the inputs. */
+int order_amount_mul(int64_t a, int64_t b, int64_t *out);
+int order_amount_add(int64_t a, int64_t b, int64_t *out);
+
+/* Sum of the line subtotals into *out. Returns 0 or KDS_ETOOBIG (past ORDER_MAX_AMOUNT). */
+int order_lines_total(const order_t *o, int64_t *out);
 
 /* Appends the order's JSON (SPEC 2, byte-exact key order: invoice_number, date,
  * total_amount, one key per category in display order {quantity, total_amount, items},
  * status, created_at, updated_at, payment_method, outlet_id, note (omitted when empty),
- * lines) to `out`. Returns 0 or KDS_ENOMEM (out may hold part of it then). */
+ * lines) to `out`. Returns 0, KDS_ETOOBIG when a category's quantity or total would
+ * exceed ORDER_MAX_AMOUNT (an order that did not come through order_validate), or
+ * KDS_ENOMEM (out may hold part of it then). */
 int order_render(const order_t *o, kds_buf *out);
 
 /* Parses an order in the JSON shape of SPEC 2 (as the server sends it) into `o`, which must
@@ -81,7 +93,8 @@ int order_render(const order_t *o, kds_buf *out);
  * their key order. Extension keys it does not know are ignored. When `lines` is missing
  * (a seed-only server), one line per category item is synthesised (qty 1, or the
  * category's quantity when it has one item). Returns 0, KDS_EINVAL (not an object or no
- * invoice_number string: `o` is left empty) or KDS_ENOMEM. */
+ * invoice_number string, or a line whose qty * price is past ORDER_MAX_AMOUNT: `o` is left
+ * empty) or KDS_ENOMEM. */
 int order_parse(const char *json, size_t len, order_t *o);
 int order_from_json(const struct cJSON *obj, order_t *o);
 
@@ -101,6 +114,10 @@ void order_local_iso(int64_t ms, char out[ORDER_TIME_SIZE]);
 
 /* 1 if `s` is exactly YYYY-MM-DD with digits (the shape the listing filter accepts). */
 int order_date_shape_ok(const char *s);
+
+/* 1 if `s` has that shape and is a real day of the proleptic Gregorian calendar, years
+ * 0001-9999 (2024-02-29 yes; 2023-02-29, 2024-02-30, month 13, day 00 no: SPEC 11.24). */
+int order_date_valid(const char *s);
 
 /* ---- vocabularies and rules -------------------------------------------------------- */
 
@@ -151,7 +168,8 @@ typedef int (*order_product_fn)(void *ud, int64_t id, order_product *out);
  * active product_id, qty 1..999; then note (a string of <= 500 characters, trimmed, empty
  * = none). The same product twice is one line (quantities added). On success fills
  * `o` (initialised by the caller): payment_method, note, lines (priced from the menu),
- * total_amount, and returns 0. On a validation failure fills `err` (422
+ * total_amount, and returns 0. A line subtotal or an order total past ORDER_MAX_AMOUNT is
+ * a 422 on `items` (SPEC 11.23). On a validation failure fills `err` (422
  * validation_failed with its field) and returns -1; a failing lookup returns its error
  * (err untouched); KDS_ENOMEM when out of memory. */
 int order_validate(const struct cJSON *body, order_product_fn lookup, void *ud, order_t *o, kds_err *err);

@@ -329,11 +329,15 @@ int sio_json_streq(kds_slice lit, const char *s) {
   size_t n = strlen(s);
   int eq;
   /* The common case, no escapes: compare in place. */
+  int rc;
   if (lit.len == n + 2 && lit.ptr[0] == '"' && memchr(lit.ptr, '\\', lit.len) == NULL)
     return memcmp(lit.ptr + 1, s, n) == 0 && lit.ptr[n + 1] == '"';
-  if (sio_json_unquote(&b, lit) != 0) {
+  /* An escape spells at most 6 bytes for each byte it decodes to (\u00XX): longer cannot match,
+   * and needs no allocation to say so. */
+  if (lit.len < 2 || lit.len > 6 * n + 2 || memchr(lit.ptr, '\\', lit.len) == NULL) return 0;
+  if ((rc = sio_json_unquote(&b, lit)) != 0) {
     kds_buf_release(&b);
-    return 0;
+    return rc == KDS_ENOMEM ? rc : 0; /* not knowing is not "different": callers refuse */
   }
   eq = b.len == n && memcmp(b.base, s, n) == 0;
   kds_buf_release(&b);
@@ -447,7 +451,7 @@ static int payload_ok(const sio_packet *p) {
       if (first.ptr[0] == '-' || is_digit(first.ptr[0])) return 1;
       if (first.ptr[0] != '"') return 0;
       for (size_t k = 0; k < sizeof(reserved_events) / sizeof(reserved_events[0]); k++)
-        if (sio_json_streq(first, reserved_events[k])) return 0;
+        if (sio_json_streq(first, reserved_events[k]) != 0) return 0; /* equal, or unknown: refuse */
       return 1;
   }
   return 0;

@@ -140,7 +140,9 @@ int sio_json_quote(kds_buf *out, const char *s, size_t len);
  * KDS_ENOMEM. */
 int sio_json_unquote(kds_buf *out, kds_slice lit);
 
-/* 1 if `lit` is a JSON string literal whose decoded value equals the NUL-terminated `s`. */
+/* 1 if `lit` is a JSON string literal whose decoded value equals the NUL-terminated `s`,
+ * 0 if not, KDS_ENOMEM when an escaped literal could not be decoded for want of memory
+ * (a caller guarding reserved names treats that as equal: it fails closed). */
 int sio_json_streq(kds_slice lit, const char *s);
 
 #endif

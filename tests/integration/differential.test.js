@@ -961,6 +961,23 @@ DIVERGENCES['healthz POST'] = {
   node: { status: 404, code: 'not_found' },
 };
 
+for (const name of ['list before other outlet', 'list all filters']) {
+  DIVERGENCES[name] = {
+    why: "SPEC 11.4: an outlet-bound token cannot see another outlet's orders, so `before` naming one is " +
+      'as unknown as a made-up invoice (400 on before); the reference pages from it, which tells the ' +
+      'caller that the invoice exists (an existence oracle)',
+    c: { status: 400, code: 'invalid_query', field: 'before' },
+    node: { status: 200 },
+  };
+}
+
+DIVERGENCES['list date impossible'] = {
+  why: 'SPEC 11.24: a date that is not a real calendar day is 400 on date; the reference checks only the ' +
+    'shape and lists nothing',
+  c: { status: 400, code: 'invalid_query', field: 'date' },
+  node: { status: 200 },
+};
+
 // Error messages worded differently on purpose (ours at least as clear): step name -> why.
 const MESSAGES = {
   'order product_id very long string': 'an error message is at most 255 bytes here: ours quotes a long ' +

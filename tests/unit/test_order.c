@@ -139,7 +139,7 @@ static void t_grouping(void) {
   order_line_add(&o, 12, "Z", 30, "CAT30", 1, 1, 100);
   order_line_add(&o, 13, "A2", 10, "CAT10", 5, 1, 50);
   fill_header(&o);
-  o.total_amount = order_lines_total(&o);
+  ok(order_lines_total(&o, &o.total_amount) == 0, "lines total");
   order_render(&o, &b);
   const char *c30 = strstr(b.base, "\"CAT30\""), *c10 = strstr(b.base, "\"CAT10\""),
              *c20 = strstr(b.base, "\"CAT20\"");
@@ -379,6 +379,93 @@ static void t_validation(void) {
   order_release(&o);
 }
 
+/* SPEC 11.23: every amount stays within 2^53 - 1, whatever the menu says. */
+static const order_product rich_menu[] = {
+    {1, "Gold", 1, "LUX", 1, ORDER_MAX_AMOUNT, 1},     /* the largest price there may be */
+    {2, "Half", 1, "LUX", 1, ORDER_MAX_AMOUNT / 2, 1}, /* two of these fit, three do not */
+    {3, "Cheap", 2, "OTHER", 2, 1, 1},
+    {4, "Huge", 2, "OTHER", 2, INT64_MAX, 1}, /* a menu gone wrong: must not overflow */
+};
+
+static int rich_lookup(void *ud, int64_t id, order_product *out) {
+  for (size_t i = 0; i < sizeof(rich_menu) / sizeof(rich_menu[0]); i++) {
+    if (rich_menu[i].id == id) {
+      *out = rich_menu[i];
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int validate_rich(const char *json, order_t *o, kds_err *err) {
+  cJSON *body = cJSON_Parse(json);
+  int rc;
+  order_release(o);
+  kds_err_clear(err);
+  if (!body) return 99;
+  rc = order_validate(body, rich_lookup, NULL, o, err);
+  cJSON_Delete(body);
+  return rc;
+}
+
+static void t_money(void) {
+  order_t o;
+  kds_err e;
+  int64_t v = 7;
+  order_init(&o);
+  ok(order_amount_mul(ORDER_MAX_AMOUNT, 1, &v) == 0 && v == ORDER_MAX_AMOUNT, "2^53-1 x 1 fits");
+  ok(order_amount_mul(ORDER_MAX_AMOUNT, 2, &v) == KDS_ETOOBIG && v == ORDER_MAX_AMOUNT, "x 2 does not");
+  ok(order_amount_mul(INT64_MAX, 999, &v) == KDS_ETOOBIG, "an int64 overflow is refused, not wrapped");
+  ok(order_amount_add(ORDER_MAX_AMOUNT, 1, &v) == KDS_ETOOBIG, "2^53-1 + 1 refused");
+  ok(order_amount_add(INT64_MAX, INT64_MAX, &v) == KDS_ETOOBIG, "int64 sum overflow refused");
+
+  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}]}", &o, &e) == 0 &&
+         o.total_amount == ORDER_MAX_AMOUNT,
+     "an order of exactly 2^53-1 is accepted");
+  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":2}]}", &o, &e) == -1 &&
+         e.status == 422 && strcmp(e.field, "items") == 0,
+     "qty 2 of a 2^53-1 price: 422 on items");
+  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":999},"
+                   "{\"product_id\":1,\"qty\":999}]}",
+                   &o, &e) == -1 &&
+         e.status == 422 && strcmp(e.field, "items") == 0,
+     "the review's case (999 twice, merged): 422 on items");
+  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":2,\"qty\":1},"
+                   "{\"product_id\":2,\"qty\":1}]}",
+                   &o, &e) == 0 &&
+         o.nlines == 1 && o.lines[0].qty == 2 && o.total_amount == ORDER_MAX_AMOUNT - 1,
+     "merged to two halves: fits");
+  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":2,\"qty\":2},"
+                   "{\"product_id\":2,\"qty\":1}]}",
+                   &o, &e) == -1 &&
+         strcmp(e.field, "items") == 0,
+     "merged past the limit: 422 on items");
+  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":2,\"qty\":2},"
+                   "{\"product_id\":3,\"qty\":2}]}",
+                   &o, &e) == -1 &&
+         strcmp(e.field, "items") == 0,
+     "each line fits but the order total does not: 422 on items");
+  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":4,\"qty\":999}]}", &o, &e) == -1 &&
+         strcmp(e.field, "items") == 0,
+     "an int64-sized price times 999: 422, no overflow");
+
+  /* what a display parses from a server it does not trust */
+  const char *hostile = "{\"invoice_number\":\"INV-1\",\"lines\":[{\"name\":\"x\",\"category\":\"C\","
+                        "\"qty\":8e15,\"price\":8e15}]}";
+  ok(order_parse(hostile, strlen(hostile), &o) == KDS_ETOOBIG && o.nlines == 0, "parse: qty x price overflow refused");
+  order_release(&o);
+  ok(order_line_add(&o, 1, "a", 1, "C", 1, 1, ORDER_MAX_AMOUNT) == 0 &&
+         order_line_add(&o, 2, "b", 1, "C", 1, 1, ORDER_MAX_AMOUNT) == 0,
+     "two lines at the limit each");
+  int64_t total = 0;
+  ok(order_lines_total(&o, &total) == KDS_ETOOBIG && total == 0, "their total is refused");
+  kds_buf b = KDS_BUF_INIT;
+  fill_header(&o);
+  ok(order_render(&o, &b) == KDS_ETOOBIG, "render refuses a category total past the limit");
+  kds_buf_release(&b);
+  order_release(&o);
+}
+
 static void t_hash(void) {
   cJSON *a =
       cJSON_Parse("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":2}],\"note\":\"x\"}");
@@ -409,6 +496,7 @@ int main(void) {
   subtest("invoice and time", t_invoice_time);
   subtest("rules", t_rules);
   subtest("validation", t_validation);
+  subtest("money", t_money);
   subtest("hash", t_hash);
   return done_testing();
 }

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config libuv1-dev libwslay-dev libcjson-dev libsqlite3-dev
       libncurses-dev libssl-dev node-llhttp nodejs npm curl)
 if [ "${1:-}" = "--tests" ]; then
-  pkgs+=(tmux chromium fonts-dejavu-core sqlite3 procps python3)
+  # clang + its runtime: the libFuzzer targets of tests/fuzz (built and run by scripts/test.sh)
+  pkgs+=(tmux chromium fonts-dejavu-core sqlite3 procps python3 clang libclang-rt-14-dev)
 fi
 
 missing=()

@@ -21,4 +21,13 @@ echo "== tests: AddressSanitizer + UBSan build"
 (cd build-asan && ctest --output-on-failure -j1) || status=1
 echo "== tests: release build"
 (cd build && ctest --output-on-failure -j1) || status=1
+
+# Fuzz smoke: each libFuzzer target of tests/fuzz for KDS_FUZZ_SECONDS (25) s, with ASan and
+# UBSan; any finding fails. scripts/fuzz.sh runs them for longer. clang comes from deps.sh.
+command -v clang >/dev/null || { echo "test: clang missing (scripts/deps.sh --tests installs it)" >&2; exit 1; }
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DKDS_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DKDS_WERROR=ON -DKDS_FUZZ_SECONDS="${KDS_FUZZ_SECONDS:-25}" >/dev/null
+cmake --build build-fuzz -j"$jobs" --target kds_fuzz
+echo "== tests: fuzz (libFuzzer)"
+(cd build-fuzz && ctest -L fuzz --no-tests=error -V -j1) || status=1
 exit $status

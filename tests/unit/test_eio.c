@@ -182,8 +182,8 @@ static void t_handshake(void) {
       "{\"sid\":\"s\",\"pingInterval\":-1,\"pingTimeout\":2}",
       "{\"sid\":\"s\",\"pingInterval\":\"1\",\"pingTimeout\":2}",
       "{\"sid\":\"s\",\"upgrades\":\"websocket\",\"pingInterval\":1,\"pingTimeout\":2}",
-      "{\"sid\":\"0123456789012345678901234567890123456789012345678901234567890123456789\","
-      "\"pingInterval\":1,\"pingTimeout\":2}"};
+      ("{\"sid\":\"0123456789012345678901234567890123456789012345678901234567890123456789\","
+       "\"pingInterval\":1,\"pingTimeout\":2}")}; /* one string, split for width */
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     char *g = guard_copy(bad[i], strlen(bad[i]));
     ok(eio_handshake_decode(g, strlen(bad[i]), &back) == KDS_EPROTO, "refuses handshake %zu", i);

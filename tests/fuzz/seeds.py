@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets into corpus/<target>/ (run from anywhere:
+python3 tests/fuzz/seeds.py). Each seed is a small piece of real traffic in the framing its
+target reads (see the comment at the top of each fuzz_*.c); rerunning rewrites the same files."""
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+ORDER = {"payment_method": "CASH", "items": [{"product_id": 1, "qty": 2}, {"product_id": 3, "qty": 1},
+                                              {"product_id": 1, "qty": 1}], "note": "  tanpa saus  "}
+NEW_ORDER = json.dumps(["new-order", {"invoice_number": "INV-20231103-0001", "date": "2023-11-03",
+                                      "total_amount": 14000, "status": "new"}], separators=(",", ":"))
+
+# ---- fuzz_eio: a polling payload (records separated by 0x1e) ----
+HS = '0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'
+write("fuzz_eio", "handshake", HS)
+write("fuzz_eio", "ping", "2")
+write("fuzz_eio", "pong", "3")
+write("fuzz_eio", "probe", "2probe")
+write("fuzz_eio", "upgrade", "5")
+write("fuzz_eio", "noop", "6")
+write("fuzz_eio", "close", "1")
+write("fuzz_eio", "sio-connect", "40")
+write("fuzz_eio", "event", "42" + NEW_ORDER)
+write("fuzz_eio", "payload", "40\x1e42[\"join\",{\"station\":\"ISI CORNDOG\"}]\x1e2\x1ebAQIDBA==")
+write("fuzz_eio", "binary-b64", "bAQID")
+write("fuzz_eio", "binary-urlsafe", "b-_-_")
+
+# ---- fuzz_sio: <kind: 0 text, 1 binary><u16 length><bytes> ... ----
+def sio(*msgs):
+    out = b""
+    for m in msgs:
+        binary = isinstance(m, bytes)
+        b = m if binary else m.encode()
+        out += bytes([1 if binary else 0]) + struct.pack(">H", len(b)) + b
+    return out
+
+write("fuzz_sio", "connect", sio("0"))
+write("fuzz_sio", "connect-auth", sio('0{"token":"abc"}'))
+write("fuzz_sio", "connect-nsp", sio("0/admin,{}"))
+write("fuzz_sio", "connect-error", sio('4{"message":"unauthorized","data":{"code":401}}'))
+write("fuzz_sio", "disconnect", sio("1"))
+write("fuzz_sio", "event", sio("2" + NEW_ORDER))
+write("fuzz_sio", "event-ack", sio('21["join",{"station":"ISI CORNDOG"}]', '31[{"ok":true}]'))
+write("fuzz_sio", "event-ws", sio('2/custom,5[ "a" ,\n{ "b" : " x y " } ]'))
+write("fuzz_sio", "binary-event", sio('51-["bin",{"_placeholder":true,"num":0}]', b"\x01\x02\x03"))
+write("fuzz_sio", "binary-ack", sio('62-/x,9[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]',
+                                     b"\x00", b""))
+write("fuzz_sio", "strings", sio('2["s","\\ud83c\\udf36\\u00e9\\n",1.5e3,-0,null,true,[],{}]'))
+
+# ---- fuzz_ws: <flags><4 chunk sizes> then client frames (masked) ----
+KEY = b"\x12\x34\x56\x78"
+
+def frame(op, payload, fin=True, masked=True):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    b0 = (0x80 if fin else 0) | op
+    n = len(payload)
+    if n < 126:
+        h = bytes([b0, (0x80 if masked else 0) | n])
+    elif n < 65536:
+        h = bytes([b0, (0x80 if masked else 0) | 126]) + struct.pack(">H", n)
+    else:
+        h = bytes([b0, (0x80 if masked else 0) | 127]) + struct.pack(">Q", n)
+    if not masked:
+        return h + payload
+    return h + KEY + bytes(c ^ KEY[i % 4] for i, c in enumerate(payload))
+
+CHUNKS_WHOLE = bytes([255, 255, 255, 255])
+write("fuzz_ws", "text", bytes([0]) + CHUNKS_WHOLE + frame(1, "42" + NEW_ORDER))
+write("fuzz_ws", "ping-pong", bytes([0]) + CHUNKS_WHOLE + frame(9, "hi") + frame(10, "") + frame(1, "3"))
+write("fuzz_ws", "echo-binary", bytes([1]) + CHUNKS_WHOLE + frame(2, bytes(range(200))))
+write("fuzz_ws", "fragments", bytes([0]) + bytes([3, 7, 1, 200]) +
+      frame(1, "42[\"a", fin=False) + frame(9, "x") + frame(0, "bc\"]") + frame(8, b"\x03\xe8bye"))
+write("fuzz_ws", "close", bytes([0]) + CHUNKS_WHOLE + frame(8, b"\x03\xe8"))
+write("fuzz_ws", "close-in-callback", bytes([2]) + CHUNKS_WHOLE + frame(1, "2") + frame(8, b"\x03\xe8"))
+write("fuzz_ws", "unmasked", bytes([0]) + CHUNKS_WHOLE + frame(1, "2", masked=False))
+write("fuzz_ws", "too-big", bytes([4]) + bytes([10, 10, 10, 10]) + frame(2, b"z" * 300))
+write("fuzz_ws", "bad-utf8", bytes([8]) + CHUNKS_WHOLE + frame(1, b"\xc3\x28"))
+
+# ---- fuzz_http: <4 chunk sizes> then the client's bytes ----
+def http(chunks, text):
+    return bytes(chunks) + (text.encode() if isinstance(text, str) else text)
+
+body = json.dumps(ORDER)
+write("fuzz_http", "get-keepalive", http([255] * 4, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /metrics HTTP/1.1\r\nHost: a\r\n\r\n"))
+write("fuzz_http", "post-json", http([40, 3, 255, 255], "POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/json; charset=utf-8\r\n"
+      "Content-Length: %d\r\n\r\n%s" % (len(body), body)))
+chunked = "POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+half = len(body) // 2
+chunked += "%x\r\n%s\r\n%x;ext=1\r\n%s\r\n0\r\nX-Trailer: 1\r\n\r\n" % (half, body[:half], len(body) - half, body[half:])
+write("fuzz_http", "post-chunked", http([17, 1, 60, 255], chunked))
+write("fuzz_http", "pipelined", http([255] * 4, "GET /async HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/x%2Fy/rest/of?q=a+b%21 HTTP/1.1\r\n"
+      "Host: a\r\nX-A: 1\r\nX-A: 2\r\n\r\nHEAD /nope HTTP/1.1\r\n\r\nOPTIONS /json HTTP/1.1\r\nOrigin: http://x\r\n"
+      "Access-Control-Request-Method: POST\r\n\r\nDELETE /json HTTP/1.1\r\n\r\n"))
+write("fuzz_http", "upgrade", http([255] * 4, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").rstrip(b"") + frame(1, "2probe"))
+write("fuzz_http", "abort-close", http([255] * 4, "GET /abort HTTP/1.1\r\n\r\nGET /healthz HTTP/1.0\r\n\r\n"))
+edge = b'\xef\xbb\xbf{"a":"\\u0000\\ud800\xff","a":[1e999,-0.0],"b":{}}  '
+write("fuzz_http", "json-edge", http([255] * 4, b"POST /json HTTP/1.1\r\nContent-Type: application/json\r\n"
+      b"Content-Length: %d\r\n\r\n" % len(edge) + edge))
+write("fuzz_http", "expect", http([255] * 4, "POST /json HTTP/1.1\r\nExpect: 100-continue\r\nContent-Type: application/json\r\n"
+      "Content-Length: 2\r\n\r\n{}"))
+
+# ---- fuzz_order: <count> then per product <id><cat><sort><price kind><u64 price><active><name><category>, then JSON ----
+MENU = [(1, "Corndog Sosis", 1, "ISI CORNDOG", 6000), (2, "Corndog Mozzarella", 1, "ISI CORNDOG", 8000),
+        (3, "Mie", 2, "BALUTAN", 2000), (4, "Kentang", 2, "BALUTAN", 3000), (5, "Saus Tomat", 3, "SAUS ASIN", 1000),
+        (6, "Mayonaise", 3, "SAUS ASIN", 1000), (7, "Coklat", 4, "SAUS MANIS", 1000)]
+
+def menu(items, kind=0):
+    out = bytes([len(items)])
+    for pid, name, cat, catname, price in items:
+        out += bytes([pid, cat, cat, kind]) + struct.pack(">Q", price) + bytes([1])
+        out += bytes([len(name)]) + name.encode() + bytes([len(catname)]) + catname.encode()
+    return out
+
+write("fuzz_order", "seed-order", menu(MENU) + json.dumps(ORDER).encode())
+write("fuzz_order", "all-products", menu(MENU) + json.dumps(
+    {"payment_method": "QRIS", "items": [{"product_id": i, "qty": 999} for i in range(1, 8)]}).encode())
+write("fuzz_order", "huge-price", menu([(1, "Mahal", 1, "X", 9 * 10**15)], kind=1) + json.dumps(
+    {"payment_method": "CARD", "items": [{"product_id": 1, "qty": 1}]}).encode())
+write("fuzz_order", "bad-items", menu(MENU[:2]) + b'{"payment_method":"CASH","items":[{"product_id":"1","qty":1.5}],"note":7}')

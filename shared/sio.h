@@ -16,7 +16,7 @@
  * the Node server closes the whole connection for it.
  *
  * Typical receive path:  sio_decoder_text()/sio_decoder_binary() -> sio_packet ->
- *   sio_event_split() for events.  Send path: sio_event_encode()/sio_ack_encode() after a
+ *   sio_args_split() for events.  Send path: sio_event_encode()/sio_ack_encode() after a
  *   '4' (the Engine.IO message type) in the same buffer. */
 #ifndef KDS_SIO_H
 #define KDS_SIO_H

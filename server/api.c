@@ -89,7 +89,7 @@ static void reply_result(api_call *c, db_req *r, int status) {
   kds_err e;
   if (r->rc == 0) {
     reply_json(c, status, NULL, r->json.base, r->json.len);
-  } else if (r->rc == -1) {
+  } else if (r->rc == KDS_EREQUEST) {
     reply_err(c, &r->err);
   } else {
     log_error("api: %s %.*s failed: %s", c->req->method_name, (int)c->req->path.len, c->req->path.ptr,
@@ -559,9 +559,9 @@ static void orders_get(api_call *c) {
     if (qr == KDS_ENOMEM) rc = qr;
     vals[i] = qr == 0 ? v[i].base : NULL;
   }
-  if (rc == 0 && ordersvc_query_parse(vals[0], vals[1], vals[2], vals[3], &q, &e) != 0) rc = -1;
+  if (rc == 0) rc = ordersvc_query_parse(vals[0], vals[1], vals[2], vals[3], &q, &e);
   for (int i = 0; i < 4; i++) kds_buf_release(&v[i]);
-  if (rc == -1) {
+  if (rc == KDS_EREQUEST) {
     reply_err(c, &e);
     return;
   }

@@ -392,10 +392,26 @@ static struct db *auth_db(auth *a) {
   return a->srv ? a->srv->db : a->db;
 }
 
+/* Hands lookup `l` (its hash set) to the DB thread; on_token_user answers it. Returns 0,
+ * or an error with `l` freed. */
+static int lookup_submit(auth *a, lookup *l) {
+  db_req *r = db_req_new(DB_TOKEN_USER, on_token_user, l);
+  int rc;
+  if (r == NULL) {
+    free(l);
+    return KDS_ENOMEM;
+  }
+  memcpy(r->in.token_hash, l->hash, AUTH_HASH_SIZE);
+  if ((rc = db_submit(auth_db(a), r)) != 0) {
+    free(l); /* db_submit freed r */
+    return rc;
+  }
+  a->inflight++;
+  return 0;
+}
+
 static int lookup_start(auth *a, const char *token, auth_user_cb cb, auth_token_cb cb_ex, void *ud) {
   lookup *l;
-  db_req *r;
-  int rc;
   if (a == NULL || a->closing) return KDS_ECLOSED;
   if ((l = calloc(1, sizeof(*l))) == NULL) return KDS_ENOMEM;
   kds_list_init(&l->node);
@@ -409,19 +425,7 @@ static int lookup_start(auth *a, const char *token, auth_user_cb cb, auth_token_
   } else {
     auth_token_hash(token, l->hash);
     l->rc = cache_get(a, l->hash, &l->user, &l->expires_at);
-    if (l->rc == KDS_ENOTFOUND) { /* ask the DB thread */
-      if ((r = db_req_new(DB_TOKEN_USER, on_token_user, l)) == NULL) {
-        free(l);
-        return KDS_ENOMEM;
-      }
-      memcpy(r->in.token_hash, l->hash, AUTH_HASH_SIZE);
-      if ((rc = db_submit(auth_db(a), r)) != 0) {
-        free(l);
-        return rc;
-      }
-      a->inflight++;
-      return 0;
-    }
+    if (l->rc == KDS_ENOTFOUND) return lookup_submit(a, l); /* ask the DB thread */
   }
   kds_list_push(&a->ready, &l->node);
   uv_idle_start(&a->idle, on_idle);
@@ -439,7 +443,6 @@ int auth_token_check(auth *a, const char *token, auth_token_cb cb, void *ud) {
 int auth_token_revalidate(auth *a, const char *hash) {
   kds_user u;
   lookup *l;
-  db_req *r;
   int rc;
   if (a == NULL || a->closing) return KDS_ECLOSED;
   if (cache_get(a, hash, &u, NULL) == 0) return 0; /* read less than a period ago */
@@ -447,16 +450,7 @@ int auth_token_revalidate(auth *a, const char *hash) {
   kds_list_init(&l->node);
   l->a = a;
   snprintf(l->hash, sizeof(l->hash), "%s", hash);
-  if ((r = db_req_new(DB_TOKEN_USER, on_token_user, l)) == NULL) {
-    free(l);
-    return KDS_ENOMEM;
-  }
-  memcpy(r->in.token_hash, l->hash, AUTH_HASH_SIZE);
-  if ((rc = db_submit(auth_db(a), r)) != 0) {
-    free(l);
-    return rc;
-  }
-  a->inflight++;
+  if ((rc = lookup_submit(a, l)) != 0) return rc;
   return 1;
 }
 

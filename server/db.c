@@ -574,7 +574,7 @@ static void fail_untrusted(kds_list *batch) {
   for (kds_list *n = batch->next; n != batch; n = n->next) {
     db_req *r = kds_container_of(n, db_req, node);
     if (!is_write(r->op)) continue;
-    req_fail(r, -1);
+    req_fail(r, KDS_EREQUEST);
     kds_err_set(&r->err, 503, "storage_unavailable", NULL,
                 "the order store is unavailable (its database file is gone); nothing was saved");
   }

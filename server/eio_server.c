@@ -24,6 +24,7 @@
 #include "err.h"
 #include "list.h"
 #include "log.h"
+#include "metrics.h"
 
 #define NOOP_PERIOD_MS 100  /* engine.io's upgrade check interval */
 #define CLOSE_WAIT_MS 30000 /* polling close waits this long for a GET */
@@ -221,6 +222,7 @@ static void pending_forget(eio_socket_t *s) {
   kds_list_remove(&s->pending_link);
   kds_list_remove(&s->peer_link);
   es->npending--;
+  metrics_reg_gauge_add(es->cfg.metrics, METRICS_G_EIO_PENDING, -1);
   if (--p->n == 0) {
     eio_peer **pp = peer_slot(es, p->addr);
     if (*pp == p) *pp = p->hash_next;
@@ -233,6 +235,7 @@ static void pending_evict(eio_socket_t *victim, const char *which, size_t cap) {
   eio_server_t *es = victim->es;
   uint64_t now = uv_now(es->loop);
   es->evicted++;
+  metrics_reg_add(es->cfg.metrics, METRICS_EIO_PENDING_CLOSED, 1);
   /* A flood evicts thousands a second: one line a second says who and how many. */
   if (es->evicted_logged == 0 || now >= es->evict_log_at + 1000) {
     log_warn("eio: %s pending-session cap %zu reached (%s): closing the oldest, %s (%llu closed so far)",
@@ -271,6 +274,7 @@ static int pending_add(eio_server_t *es, eio_socket_t *s) {
   kds_list_push(&es->pending, &s->pending_link);
   kds_list_push(&p->pending, &s->peer_link);
   es->npending++;
+  metrics_reg_gauge_add(es->cfg.metrics, METRICS_G_EIO_PENDING, 1);
   return 0;
 }
 
@@ -386,6 +390,12 @@ nomem:
   http_reply(req, 500, NULL, NULL, NULL, 0);
 }
 
+/* A client that does not read is dropped: logged with who and why, and counted. */
+static void slow_dropped(eio_socket_t *s, const char *why) {
+  log_warn("eio: %s (%s) dropped: %s (slow client)", s->id, s->peer, why);
+  metrics_reg_add(s->es->cfg.metrics, METRICS_SLOW_CLIENTS_DROPPED, 1);
+}
+
 /* Puts a packet on the session's transport: the WebSocket once upgraded, else the queue. */
 static int socket_push(eio_socket_t *s, ws_frame_t *f) {
   eio_server_t *es = s->es;
@@ -393,7 +403,7 @@ static int socket_push(eio_socket_t *s, ws_frame_t *f) {
   if (s->transport == TR_WEBSOCKET) {
     int rc = s->ws ? ws_send_shared(s->ws->ws, f) : KDS_ECLOSED;
     if (rc == KDS_EFULL) {
-      log_warn("eio: %s (%s) dropped: WebSocket send queue full (slow client)", s->id, s->peer);
+      slow_dropped(s, "WebSocket send queue full");
       socket_close(s, "transport error");
     } else if (rc == KDS_ECLOSED) {
       socket_close(s, "transport close");
@@ -404,8 +414,7 @@ static int socket_push(eio_socket_t *s, ws_frame_t *f) {
     size_t len;
     ws_frame_payload(f, &len);
     if (s->qlen + 1 > es->cfg.max_queue_packets || s->qbytes + len > es->cfg.max_queue_bytes) {
-      log_warn("eio: %s (%s) dropped: send queue over %zu packets / %zu bytes (slow client)", s->id, s->peer,
-               es->cfg.max_queue_packets, es->cfg.max_queue_bytes);
+      slow_dropped(s, "polling send queue over its packet or byte limit");
       socket_close(s, "transport error");
       return KDS_EFULL;
     }
@@ -797,8 +806,7 @@ static void on_ws_close(ws_t *ws, const ws_close_info *info) {
       timer_arm(es);
     } else if (c == s->ws) {
       s->ws = NULL;
-      if (info->err == KDS_EFULL)
-        log_warn("eio: %s (%s) dropped: WebSocket send queue full (slow client)", s->id, s->peer);
+      if (info->err == KDS_EFULL) slow_dropped(s, "WebSocket send queue full");
       socket_close(s, info->err == 0 || info->err == UV_EOF ? "transport close" : "transport error");
     }
   }

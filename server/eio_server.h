@@ -17,6 +17,8 @@
 #include "http.h"
 #include "ws.h"
 
+struct metrics;
+
 typedef struct eio_server eio_server_t;
 typedef struct eio_socket eio_socket_t;
 
@@ -37,6 +39,10 @@ typedef struct eio_server_config {
    * sid) takes it off the count. 0 means the defaults, 50000 and 5000. */
   size_t max_pending;
   size_t max_pending_per_peer;
+  /* Where slow-client drops and pending sessions are counted (kds_slow_clients_dropped_total,
+   * kds_eio_pending_sessions, kds_eio_pending_sessions_closed_total); NULL: nowhere. Not
+   * owned: it must outlive the server. */
+  struct metrics *metrics;
 } eio_server_config;
 
 /* engine.io's defaults: 25000 / 20000 / 10000 ms, 1e6 bytes; both transports. Queue bounds

@@ -64,17 +64,8 @@ void metrics_inc(struct server *srv, metrics_id id) {
   if (srv) metrics_reg_add(srv->metrics, id, 1);
 }
 
-void metrics_add(struct server *srv, metrics_id id, uint64_t n) {
-  if (srv) metrics_reg_add(srv->metrics, id, n);
-}
-
 void metrics_gauge_add(struct server *srv, metrics_gauge_id id, int64_t delta) {
   if (srv) metrics_reg_gauge_add(srv->metrics, id, delta);
-}
-
-void metrics_gauge_set(struct server *srv, metrics_gauge_id id, int64_t value) {
-  if (srv == NULL || srv->metrics == NULL || (unsigned)id >= METRICS_G_N) return;
-  atomic_store_explicit(&srv->metrics->gauges[id], value, memory_order_relaxed);
 }
 
 void metrics_http_status(struct metrics *m, int status) {

@@ -30,7 +30,9 @@ struct metrics;
   XX(SOCKET_CONNECTS, "kds_socket_connects_total", "", "Socket.IO clients connected")                      \
   XX(SLOW_CLIENTS_DROPPED, "kds_slow_clients_dropped_total", "", "Clients dropped for a full send queue")  \
   XX(HTTP_CONNECTIONS, "kds_http_connections_total", "", "HTTP connections accepted")                      \
-  XX(HTTP_REFUSED, "kds_http_connections_refused_total", "", "HTTP connections refused (limit)")
+  XX(HTTP_REFUSED, "kds_http_connections_refused_total", "", "HTTP connections refused (limit)")          \
+  XX(EIO_PENDING_CLOSED, "kds_eio_pending_sessions_closed_total", "",                                      \
+     "Engine.IO sessions closed by the pending-session caps")
 
 typedef enum metrics_id {
 #define XX(id, name, labels, help) METRICS_##id,
@@ -42,7 +44,8 @@ typedef enum metrics_id {
 /* Gauges: set or moved by their owner, read at scrape time. */
 #define METRICS_GAUGE_MAP(XX)                                             \
   XX(SOCKET_CLIENTS, "kds_socket_clients", "Connected Socket.IO clients") \
-  XX(HTTP_OPEN, "kds_http_connections", "Open HTTP connections (not upgraded)")
+  XX(HTTP_OPEN, "kds_http_connections", "Open HTTP connections (not upgraded)") \
+  XX(EIO_PENDING, "kds_eio_pending_sessions", "Engine.IO sessions that have not made their second request")
 
 typedef enum metrics_gauge_id {
 #define XX(id, name, help) METRICS_G_##id,
@@ -57,13 +60,11 @@ int metrics_new(struct metrics **out);
 /* Frees it; NULL is a no-op. */
 void metrics_free(struct metrics *m);
 
-/* Adds 1 (or n) to a counter of srv->metrics. NULL srv or srv->metrics: no-op. Any thread. */
+/* Adds 1 to a counter of srv->metrics. NULL srv or srv->metrics: no-op. Any thread. */
 void metrics_inc(struct server *srv, metrics_id id);
-void metrics_add(struct server *srv, metrics_id id, uint64_t n);
 
-/* Moves or sets a gauge of srv->metrics. NULL srv or srv->metrics: no-op. Any thread. */
+/* Moves a gauge of srv->metrics. NULL srv or srv->metrics: no-op. Any thread. */
 void metrics_gauge_add(struct server *srv, metrics_gauge_id id, int64_t delta);
-void metrics_gauge_set(struct server *srv, metrics_gauge_id id, int64_t value);
 
 /* The same on a registry directly (the http layer and tests use these). NULL m: no-op. */
 void metrics_reg_add(struct metrics *m, metrics_id id, uint64_t n);

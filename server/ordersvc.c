@@ -29,23 +29,28 @@ static const kds_err *internal_error(kds_err *e, int rc) {
 
 static const kds_err *result_err(db_req *r) {
   if (r->rc == 0) return NULL;
-  if (r->rc == -1) return &r->err;
+  if (r->rc == KDS_EREQUEST) return &r->err;
   return internal_error(&r->err, r->rc);
 }
 
-static void publish(struct server *srv, const char *event, int64_t outlet_id, const char *json, size_t len,
-                    metrics_id counter) {
-  /* realtime_publish never fails the caller: it logs and drops (SPEC 4, seed) */
-  realtime_publish(srv->rt, event, outlet_id, json, len);
-  metrics_inc(srv, counter);
+/* Returns how many sockets got it, or a negative error (logged and counted by realtime):
+ * what was committed stays committed whatever this returns (SPEC 4, seed). */
+static ssize_t publish(struct server *srv, const char *event, int64_t outlet_id, const char *json, size_t len,
+                       metrics_id counter) {
+  ssize_t n = realtime_publish(srv->rt, event, outlet_id, json, len);
+  if (n >= 0) metrics_inc(srv, counter);
+  return n;
 }
 
 static void on_create(db_req *r) {
   call *c = r->ud;
   if (r->rc == 0 && !r->replayed) {
     metrics_inc(c->srv, METRICS_ORDERS_CREATED);
-    publish(c->srv, "new-order", r->outlet_id, r->json.base, r->json.len, METRICS_BCAST_NEW_ORDER);
-    log_info("📡 WebSocket: Broadcasted new order %s", r->invoice);
+    ssize_t n = publish(c->srv, "new-order", r->outlet_id, r->json.base, r->json.len, METRICS_BCAST_NEW_ORDER);
+    if (n > 0) /* the seed's line, said only when a screen was told */
+      log_info("📡 WebSocket: Broadcasted new order %s to %zd socket%s", r->invoice, n, n == 1 ? "" : "s");
+    else if (n == 0)
+      log_info("📡 WebSocket: new order %s: no screen of its outlet is connected", r->invoice);
   } else if (r->rc == 0) {
     metrics_inc(c->srv, METRICS_ORDERS_REPLAYED);
   }

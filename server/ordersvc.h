@@ -58,7 +58,7 @@ typedef struct ordersvc_query {
 /* Checks the raw (decoded) query values, each NULL when absent (SPEC 11.13): status a
  * comma list of known statuses, date YYYY-MM-DD, limit an integer >= 1 (cut to 1000),
  * before any text (checked against the store later). Fills `q` (release with
- * ordersvc_query_release) or returns -1 with `err` (400 invalid_query with its field). */
+ * ordersvc_query_release) or returns KDS_EREQUEST with `err` (400 invalid_query with its field). */
 int ordersvc_query_parse(const char *status, const char *date, const char *limit, const char *before,
                          ordersvc_query *q, kds_err *err);
 void ordersvc_query_release(ordersvc_query *q);

@@ -24,6 +24,7 @@
 #include "http.h"
 #include "list.h"
 #include "log.h"
+#include "metrics.h"
 #include "order.h"
 #include "ordersvc.h"
 #include "server.h"
@@ -346,6 +347,8 @@ static void on_connection(sio_socket_t *s, void *ud) {
   const rt_identity *id = identity_of(s);
   char room[48];
   log_info("✅ Client connected: %s%s", sio_socket_id(s), sio_socket_recovered(s) ? " (recovered)" : "");
+  metrics_inc(rt->srv, METRICS_SOCKET_CONNECTS);
+  metrics_gauge_add(rt->srv, METRICS_G_SOCKET_CLIENTS, 1); /* on_disconnect takes it back */
   conn_add(rt, s, id);
   if (!sio_socket_connected(s)) return;
   if (sio_socket_recovered(s)) return; /* the rooms came back with the session */
@@ -357,7 +360,9 @@ static void on_connection(sio_socket_t *s, void *ud) {
 }
 
 static void on_disconnect(sio_socket_t *s, const char *reason, void *ud) {
-  conn_remove(ud, s);
+  struct realtime *rt = ud;
+  conn_remove(rt, s);
+  metrics_gauge_add(rt->srv, METRICS_G_SOCKET_CLIENTS, -1);
   log_info("❌ Client disconnected: %s (%s)", sio_socket_id(s), reason);
 }
 
@@ -407,7 +412,7 @@ static void on_status_changed(void *ud, int rc, const kds_err *err, const char *
     kds_buf_release(&b);
     return;
   }
-  if (rc == -1 && err && err->code[0]) {
+  if (rc == KDS_EREQUEST && err && err->code[0]) {
     job_fail_status(j, err->code, err->message, err->current_status);
   } else {
     log_error("realtime: order-status failed: %s", err && err->message[0] ? err->message : kds_strerror(rc));
@@ -525,6 +530,7 @@ int realtime_init(struct server *srv) {
   if (srv->cfg.max_payload > 0) cfg.eio.max_payload = srv->cfg.max_payload;
   if (srv->cfg.max_pending > 0) cfg.eio.max_pending = (size_t)srv->cfg.max_pending;
   if (srv->cfg.max_pending_ip > 0) cfg.eio.max_pending_per_peer = (size_t)srv->cfg.max_pending_ip;
+  cfg.eio.metrics = srv->metrics;
   cfg.recovery = 1;
   cfg.max_disconnection = 2 * 60 * 1000;
   if ((rc = sio_server_new(&rt->sio, srv->loop, &cfg)) != 0) {
@@ -548,24 +554,29 @@ fail:
   return rc;
 }
 
-void realtime_publish(struct realtime *rt, const char *event, int64_t outlet_id, const char *json,
-                      size_t len) {
+ssize_t realtime_publish(struct realtime *rt, const char *event, int64_t outlet_id, const char *json,
+                         size_t len) {
   char room[48];
   const char *rooms[2] = {room, ALL_OUTLETS};
   ssize_t n;
-  if (rt == NULL || rt->closing || event == NULL) return;
+  if (rt == NULL || rt->closing) return KDS_ECLOSED;
+  if (event == NULL) return KDS_EINVAL;
   snprintf(room, sizeof(room), "outlet:%" PRId64, outlet_id);
   /* Checked and made compact here: a bad payload must not reach (and close) every client. */
   kds_buf_reset(&rt->json);
-  if (json == NULL || sio_json_compact(&rt->json, json, len) != 0) {
+  if (json == NULL || (n = sio_json_compact(&rt->json, json, len)) != 0) {
     log_error("realtime: %s not broadcast: the payload is not valid JSON", event);
-    return;
+    metrics_inc(rt->srv, METRICS_BCAST_FAILURES);
+    return json == NULL ? KDS_EINVAL : n;
   }
   n = sio_nsp_emit(rt->nsp, rooms, 2, NULL, 0, event, rt->json.base, rt->json.len, NULL, 0);
-  if (n < 0)
+  if (n < 0) {
     log_error("realtime: %s not broadcast: %s", event, kds_strerror((int)n));
-  else
+    metrics_inc(rt->srv, METRICS_BCAST_FAILURES);
+  } else {
     log_debug("realtime: %s to outlet %" PRId64 ": %zd sockets", event, outlet_id, n);
+  }
+  return n;
 }
 
 void realtime_close(struct realtime *rt) {

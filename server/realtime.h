@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct server;
 struct realtime;
@@ -21,11 +22,13 @@ int realtime_init(struct server *srv);
 
 /* Broadcasts `event` with one JSON argument (`json`, `len` bytes, copied) to the room
  * `outlet:<outlet_id>` and to every all-outlets socket. The packet is encoded once and
- * shared by all recipients. Never fails the caller: errors (bad JSON, out of memory)
- * are logged and the broadcast is dropped. A NULL `rt` (realtime not started, or
- * shutting down) is a no-op. Call on the loop thread only. */
-void realtime_publish(struct realtime *rt, const char *event, int64_t outlet_id, const char *json,
-                      size_t len);
+ * shared by all recipients. Returns how many sockets it was sent to (0: no screen is
+ * connected), or a negative error: KDS_ECLOSED (NULL `rt`: realtime not started or
+ * shutting down), KDS_EINVAL / KDS_EPROTO (no event, a payload that is not JSON),
+ * KDS_ENOMEM. A failure is logged and counted (kds_broadcast_failures_total) and never
+ * undoes what was committed: callers go on (SPEC 4, seed). Loop thread only. */
+ssize_t realtime_publish(struct realtime *rt, const char *event, int64_t outlet_id, const char *json,
+                         size_t len);
 
 /* The token with sha256 hex `hash` was logged out or revoked: every socket opened with it
  * is disconnected now (DISCONNECT, then its connection closes: the client sees "io server

@@ -34,5 +34,5 @@ int kds_err_set(kds_err *e, int status, const char *code, const char *field, con
   va_start(ap, fmt);
   vsnprintf(e->message, sizeof(e->message), fmt, ap);
   va_end(ap);
-  return -1;
+  return KDS_EREQUEST;
 }

@@ -16,7 +16,8 @@
   XX(DB, -10006, "database error")                                        \
   XX(CLOSED, -10007, "connection closed")                                 \
   XX(FULL, -10008, "queue full")                                          \
-  XX(STATE, -10009, "operation not valid in this state")
+  XX(STATE, -10009, "operation not valid in this state")                  \
+  XX(REQUEST, -10010, "request refused (the kds_err says why)")
 
 enum {
 #define XX(name, value, text) KDS_E##name = (value),
@@ -39,8 +40,9 @@ typedef struct kds_err {
   int retry_after; /* seconds, for a 429; 0 otherwise */
 } kds_err;
 
-/* Fills `e` (any previous content is overwritten; field may be NULL). Returns -1 so that
- * callers can `return kds_err_set(...)`. The message is printf-formatted. */
+/* Fills `e` (any previous content is overwritten; field may be NULL). Returns KDS_EREQUEST
+ * ("the user's request is refused; `e` says why"), a code of the one table and never a
+ * libuv one (-1 would be UV_EPERM), so that callers can `return kds_err_set(...)`. The message is printf-formatted. */
 int kds_err_set(kds_err *e, int status, const char *code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 

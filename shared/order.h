@@ -170,7 +170,7 @@ typedef int (*order_product_fn)(void *ud, int64_t id, order_product *out);
  * `o` (initialised by the caller): payment_method, note, lines (priced from the menu),
  * total_amount, and returns 0. A line subtotal or an order total past ORDER_MAX_AMOUNT is
  * a 422 on `items` (SPEC 11.23). On a validation failure fills `err` (422
- * validation_failed with its field) and returns -1; a failing lookup returns its error
+ * validation_failed with its field) and returns KDS_EREQUEST; a failing lookup returns its error
  * (err untouched); KDS_ENOMEM when out of memory. */
 int order_validate(const struct cJSON *body, order_product_fn lookup, void *ud, order_t *o, kds_err *err);
 

@@ -254,7 +254,7 @@ static void t_group_commit(void) {
      (unsigned long long)(b1 - b0));
   ok(res[0].rc == 0 && strcmp(res[0].invoice, "INV-20240305-0001") == 0, "first alone: 0001");
   ok(res[1].rc == 0 && strcmp(res[1].invoice, "INV-20240305-0002") == 0, "batch #1 ok: 0002");
-  ok(res[2].rc == -1 && res[2].status == 422 && strcmp(res[2].field, "items[0].product_id") == 0,
+  ok(res[2].rc == KDS_EREQUEST && res[2].status == 422 && strcmp(res[2].field, "items[0].product_id") == 0,
      "batch #2: 422 rolls back alone");
   ok(res[3].rc == KDS_EDB && res[3].status == 0, "batch #3: storage failure is an internal error");
   ok(res[4].rc == 0 && strcmp(res[4].invoice, "INV-20240305-0003") == 0,
@@ -310,7 +310,7 @@ static void t_idempotency(void) {
   ok(res[1].rc == 0 && res[1].replayed && strcmp(res[1].invoice, "INV-20240307-0001") == 0 &&
          strcmp(res[1].json, res[0].json) == 0,
      "same key, same body in another key order: replay of the same order");
-  ok(res[2].rc == -1 && res[2].status == 409 && strcmp(res[2].code, "idempotency_key_reused") == 0,
+  ok(res[2].rc == KDS_EREQUEST && res[2].status == 409 && strcmp(res[2].code, "idempotency_key_reused") == 0,
      "same key, other body: 409");
   ok(res[3].rc == 0 && !res[3].replayed && strcmp(res[3].invoice, "INV-20240307-0002") == 0,
      "another user's same key is a new order");
@@ -354,11 +354,11 @@ static void t_status_void_get(void) {
          strstr(res[0].json, "\"updated_at\":\"2024-03-10T12:01:00.000+07:00\"") &&
          strstr(res[0].json, "\"created_at\":\"2024-03-10T12:00:00.000+07:00\""),
      "new -> preparing, updated_at moves");
-  ok(res[1].rc == -1 && res[1].status == 409 && strcmp(res[1].current, "preparing") == 0 &&
+  ok(res[1].rc == KDS_EREQUEST && res[1].status == 409 && strcmp(res[1].current, "preparing") == 0 &&
          strcmp(res[1].code, "invalid_transition") == 0,
      "preparing -> preparing: 409 with current_status");
-  ok(res[2].rc == -1 && res[2].status == 404, "another outlet's order is a 404");
-  ok(res[3].rc == -1 && res[3].status == 404, "unknown invoice 404");
+  ok(res[2].rc == KDS_EREQUEST && res[2].status == 404, "another outlet's order is a 404");
+  ok(res[3].rc == KDS_EREQUEST && res[3].status == 404, "unknown invoice 404");
 
   nres = 0;
   simple(DB_ORDER_GET, cashier2, "INV-20240310-0002", NULL);
@@ -434,7 +434,7 @@ static void t_list(void) {
   invoices(res[4].json, got, sizeof(got));
   ok(strcmp(got, "0004,0003,0002,0001") == 0, "before a voided order: %s", got);
   list(admin, 0, NULL, "INV-20990101-0001", 100);
-  ok(res[5].rc == -1 && res[5].status == 400 && strcmp(res[5].field, "before") == 0 &&
+  ok(res[5].rc == KDS_EREQUEST && res[5].status == 400 && strcmp(res[5].field, "before") == 0 &&
          strcmp(res[5].code, "invalid_query") == 0,
      "unknown before: 400");
   list(c2, 0, "2024-03-13", NULL, 100);

@@ -237,7 +237,7 @@ static void t_numbers(void) {
     ok(json_strict(body, strlen(body), &text) == 0, "%s is JSON", cases[i].pid);
     j = cJSON_ParseWithLength(text.base, text.len);
     order_init(&o);
-    ok(order_validate(j, no_product, NULL, &o, &e) == -1, "%s is refused", cases[i].pid);
+    ok(order_validate(j, no_product, NULL, &o, &e) == KDS_EREQUEST, "%s is refused", cases[i].pid);
     snprintf(want, sizeof(want), "there is no active product with id %s", cases[i].want);
     ok(strcmp(e.message, want) == 0, "message: %s", e.message);
     order_release(&o);

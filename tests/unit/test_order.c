@@ -329,7 +329,7 @@ static void t_validation(void) {
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     int rc = validate(cases[i].body, &o, &e);
-    ok(rc == -1 && e.status == 422 && strcmp(e.code, "validation_failed") == 0 &&
+    ok(rc == KDS_EREQUEST && e.status == 422 && strcmp(e.code, "validation_failed") == 0 &&
            strcmp(e.field, cases[i].field) == 0 && (!cases[i].msg || strcmp(e.message, cases[i].msg) == 0),
        "%s -> 422 %s (%s)", cases[i].body, cases[i].field, e.message);
   }
@@ -346,7 +346,7 @@ static void t_validation(void) {
       ok(rc == 0 && o.nlines == 1 && o.lines[0].qty == 199800 && o.total_amount == 399600000,
          "200 entries merge into one line");
     else
-      ok(rc == -1 && strcmp(e.field, "items") == 0 &&
+      ok(rc == KDS_EREQUEST && strcmp(e.field, "items") == 0 &&
              strcmp(e.message, "an order has at most 200 lines") == 0,
          "201 entries: 422 items");
   }
@@ -360,7 +360,7 @@ static void t_validation(void) {
   kds_buf_adds(&b, "{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":\"");
   for (int i = 0; i < 501; i++) kds_buf_adds(&b, "x");
   kds_buf_adds(&b, "\"}");
-  ok(validate(b.base, &o, &e) == -1 && strcmp(e.field, "note") == 0, "501-character note fails");
+  ok(validate(b.base, &o, &e) == KDS_EREQUEST && strcmp(e.field, "note") == 0, "501-character note fails");
   ok(validate("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}],\"note\":null}", &o,
               &e) == 0 &&
          o.note == NULL,
@@ -422,12 +422,12 @@ static void t_money(void) {
   ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}]}", &o, &e) == 0 &&
          o.total_amount == ORDER_MAX_AMOUNT,
      "an order of exactly 2^53-1 is accepted");
-  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":2}]}", &o, &e) == -1 &&
+  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":2}]}", &o, &e) == KDS_EREQUEST &&
          e.status == 422 && strcmp(e.field, "items") == 0,
      "qty 2 of a 2^53-1 price: 422 on items");
   ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":999},"
                    "{\"product_id\":1,\"qty\":999}]}",
-                   &o, &e) == -1 &&
+                   &o, &e) == KDS_EREQUEST &&
          e.status == 422 && strcmp(e.field, "items") == 0,
      "the review's case (999 twice, merged): 422 on items");
   ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":2,\"qty\":1},"
@@ -437,15 +437,15 @@ static void t_money(void) {
      "merged to two halves: fits");
   ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":2,\"qty\":2},"
                    "{\"product_id\":2,\"qty\":1}]}",
-                   &o, &e) == -1 &&
+                   &o, &e) == KDS_EREQUEST &&
          strcmp(e.field, "items") == 0,
      "merged past the limit: 422 on items");
   ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":2,\"qty\":2},"
                    "{\"product_id\":3,\"qty\":2}]}",
-                   &o, &e) == -1 &&
+                   &o, &e) == KDS_EREQUEST &&
          strcmp(e.field, "items") == 0,
      "each line fits but the order total does not: 422 on items");
-  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":4,\"qty\":999}]}", &o, &e) == -1 &&
+  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":4,\"qty\":999}]}", &o, &e) == KDS_EREQUEST &&
          strcmp(e.field, "items") == 0,
      "an int64-sized price times 999: 422, no overflow");
 

@@ -337,7 +337,8 @@ static void on_status_ack(void *ud, int err, const char *args, size_t len) {
   if (app->quitting) goto out;
   if (err) {
     /* Never silent: the change may or may not have been made; the next load tells. */
-    app__say(app, UI_ERROR, "%s -> %s: %s (not confirmed; check the ticket)", b->invoice, model_status_label(b->to),
+    app__say(app, UI_ERROR, "%s -> %s: %s (not confirmed; check the ticket)", b->invoice,
+             model_status_label(b->to),
              err == UV_ETIMEDOUT ? "no answer from the server" : "link lost before the answer");
     goto out;
   }
@@ -354,8 +355,8 @@ static void on_status_ack(void *ud, int err, const char *args, size_t len) {
       free(text);
     }
     if (b->push) model_recall_push(&app->model, b->invoice, b->from, b->to, app_now_ms());
-    app__say(app, UI_OK, "%s %s %s%s", b->invoice, b->recall ? "recalled to" : "is now", model_status_label(b->to),
-             b->push ? "  (r: recall)" : "");
+    app__say(app, UI_OK, "%s %s %s%s", b->invoice, b->recall ? "recalled to" : "is now",
+             model_status_label(b->to), b->push ? "  (r: recall)" : "");
   } else {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
@@ -381,7 +382,8 @@ int app_net_set_status(app_t *app, const char *invoice, enum ticket_status from,
                       : app->conn == APP_LOADING    ? "still loading the open orders"
                       : app->conn == APP_CONNECTING ? "connecting"
                                                     : "offline";
-    app__say(app, UI_ERROR, "%s -> %s NOT SENT: %s. Try again when LIVE.", invoice, model_status_label(to), why);
+    app__say(app, UI_ERROR, "%s -> %s NOT SENT: %s. Try again when LIVE.", invoice, model_status_label(to),
+             why);
     return KDS_ECLOSED;
   }
   b = calloc(1, sizeof(*b));

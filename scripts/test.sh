@@ -8,6 +8,17 @@ scripts/deps.sh --tests
 # The Node reference: a peer for the differential REST test (skipped if it cannot be built).
 scripts/node-ref.sh || echo "test: the Node reference could not be installed; its differential test will skip"
 jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+
+# Style: the C sources are formatted as .clang-format says. A check, never a rewrite:
+# `clang-format -i FILE` fixes what it names.
+if [ -d .git ]; then
+  mapfile -t sources < <(git ls-files '*.c' '*.h')
+else
+  mapfile -t sources < <(find server shared kds-tui tests -name '*.[ch]' -not -path '*/node_modules/*')
+fi
+echo "== style: clang-format on ${#sources[@]} files"
+clang-format --dry-run -Werror "${sources[@]}" || { echo "test: run clang-format -i on the files above" >&2; status=1; }
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKDS_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
@@ -16,7 +27,6 @@ cmake --build build-asan -j"$jobs"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-status=0
 echo "== tests: AddressSanitizer + UBSan build"
 (cd build-asan && ctest --output-on-failure -j1) || status=1
 echo "== tests: release build"

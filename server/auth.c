@@ -11,6 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "hash.h"
 #include "list.h"
 #include "log.h"
 #include "order.h"
@@ -91,12 +92,6 @@ struct auth {
 };
 
 typedef struct auth auth;
-
-static uint32_t hash_str(const char *s) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
-  return h;
-}
 
 /* ---- tokens and hashes --------------------------------------------------------------------- */
 
@@ -252,7 +247,7 @@ fail:
 /* ---- the token cache -------------------------------------------------------------------------- */
 
 static cache_entry *cache_find(auth *a, const char *hash) {
-  kds_list *b = &a->buckets[hash_str(hash) % CACHE_BUCKETS];
+  kds_list *b = &a->buckets[kds_hash_str(hash) % CACHE_BUCKETS];
   for (kds_list *n = b->next; n != b; n = n->next) {
     cache_entry *e = kds_container_of(n, cache_entry, bucket);
     if (strcmp(e->hash, hash) == 0) return e;
@@ -286,7 +281,7 @@ void auth_token_remember(auth *a, const char *hash, const kds_user *user, int64_
   e->user = *user;
   e->expires_at = expires_at;
   e->cached_at = uv_now(a->loop);
-  kds_list_push(&a->buckets[hash_str(hash) % CACHE_BUCKETS], &e->bucket);
+  kds_list_push(&a->buckets[kds_hash_str(hash) % CACHE_BUCKETS], &e->bucket);
   kds_list_push(&a->ages, &e->age);
   a->ncache++;
 }
@@ -475,7 +470,7 @@ static void limiter_sweep(limiter *lim, uint64_t now) {
 
 /* The current window of `key`, created when missing; NULL when the table is full. */
 static limit_entry *limiter_window(limiter *lim, const char *key, uint64_t now) {
-  limit_entry **head = &lim->buckets[hash_str(key) % LIMIT_BUCKETS], *e;
+  limit_entry **head = &lim->buckets[kds_hash_str(key) % LIMIT_BUCKETS], *e;
   size_t klen = strlen(key);
   if (now >= lim->next_sweep) limiter_sweep(lim, now);
   for (e = *head; e; e = e->next) {

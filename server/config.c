@@ -21,8 +21,10 @@ static const char usage_text[] =
     "             [--body-limit BYTES] [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
     "             [--login-rate N] [--order-rate N] [--max-connections N] [--client-dir DIR]\n"
     "             [--max-pending-sessions N] [--max-pending-sessions-per-address N]\n"
-    "  kds-server --db kds.db useradd NAME --role admin|cashier|kitchen [--outlet ID]  (password: first line of stdin)\n"
-    "  kds-server --db kds.db token NAME [--ttl DAYS]                                 (prints a device token)\n"
+    "  kds-server --db kds.db useradd NAME --role admin|cashier|kitchen [--outlet ID]  (password: first line "
+    "of stdin)\n"
+    "  kds-server --db kds.db token NAME [--ttl DAYS]                                 (prints a device "
+    "token)\n"
     "\n"
     "Environment: PORT, KDS_HOST, KDS_PORT, KDS_DB, KDS_PUBLIC, KDS_CORS_ORIGIN, KDS_WS_AUTH,\n"
     "KDS_LOG_LEVEL, KDS_DEMO, KDS_CLIENT_DIR. The command line wins over the environment.\n";
@@ -106,13 +108,17 @@ static int apply(kds_config *c, const char *name, const char *v, char *err, size
     return 0;
   }
   if (strcmp(name, "db") == 0) return copy_str(c->db_path, sizeof(c->db_path), name, v, err, errlen);
-  if (strcmp(name, "public") == 0) return copy_str(c->public_dir, sizeof(c->public_dir), name, v, err, errlen);
-  if (strcmp(name, "client-dir") == 0) return copy_str(c->client_dir, sizeof(c->client_dir), name, v, err, errlen);
+  if (strcmp(name, "public") == 0)
+    return copy_str(c->public_dir, sizeof(c->public_dir), name, v, err, errlen);
+  if (strcmp(name, "client-dir") == 0)
+    return copy_str(c->client_dir, sizeof(c->client_dir), name, v, err, errlen);
   if (strcmp(name, "cors-origin") == 0)
     return copy_str(c->cors_origins, sizeof(c->cors_origins), name, v, err, errlen);
   if (strcmp(name, "ws-auth") == 0) {
-    if (strcmp(v, "on") == 0) c->ws_auth = 1;
-    else if (strcmp(v, "off") == 0) c->ws_auth = 0;
+    if (strcmp(v, "on") == 0)
+      c->ws_auth = 1;
+    else if (strcmp(v, "off") == 0)
+      c->ws_auth = 0;
     else {
       snprintf(err, errlen, "--ws-auth must be on or off");
       return KDS_EINVAL;
@@ -127,12 +133,15 @@ static int apply(kds_config *c, const char *name, const char *v, char *err, size
     return copy_str(c->log_level, sizeof(c->log_level), name, v, err, errlen);
   }
   if (strcmp(name, "body-limit") == 0) return parse_int(name, v, 1, 1 << 30, &c->body_limit, err, errlen);
-  if (strcmp(name, "ping-interval") == 0) return parse_int(name, v, 1, INT32_MAX, &c->ping_interval, err, errlen);
-  if (strcmp(name, "ping-timeout") == 0) return parse_int(name, v, 1, INT32_MAX, &c->ping_timeout, err, errlen);
+  if (strcmp(name, "ping-interval") == 0)
+    return parse_int(name, v, 1, INT32_MAX, &c->ping_interval, err, errlen);
+  if (strcmp(name, "ping-timeout") == 0)
+    return parse_int(name, v, 1, INT32_MAX, &c->ping_timeout, err, errlen);
   if (strcmp(name, "max-payload") == 0) return parse_int(name, v, 1, 1 << 30, &c->max_payload, err, errlen);
   if (strcmp(name, "login-rate") == 0) return parse_int(name, v, 0, 1000000000, &c->login_rate, err, errlen);
   if (strcmp(name, "order-rate") == 0) return parse_int(name, v, 0, 1000000000, &c->order_rate, err, errlen);
-  if (strcmp(name, "max-connections") == 0) return parse_int(name, v, 1, 10000000, &c->max_conns, err, errlen);
+  if (strcmp(name, "max-connections") == 0)
+    return parse_int(name, v, 1, 10000000, &c->max_conns, err, errlen);
   if (strcmp(name, "max-pending-sessions") == 0)
     return parse_int(name, v, 1, 100000000, &c->max_pending, err, errlen);
   if (strcmp(name, "max-pending-sessions-per-address") == 0)
@@ -154,11 +163,9 @@ static const struct {
   const char *env;
   const char *option;
 } env_map[] = {
-    {"KDS_HOST", "host"},       {"KDS_PORT", "port"},
-    {"PORT", "port"},           {"KDS_DB", "db"},
-    {"KDS_PUBLIC", "public"},   {"KDS_CORS_ORIGIN", "cors-origin"},
-    {"KDS_WS_AUTH", "ws-auth"}, {"KDS_LOG_LEVEL", "log-level"},
-    {"KDS_CLIENT_DIR", "client-dir"},
+    {"KDS_HOST", "host"},       {"KDS_PORT", "port"},           {"PORT", "port"},
+    {"KDS_DB", "db"},           {"KDS_PUBLIC", "public"},       {"KDS_CORS_ORIGIN", "cors-origin"},
+    {"KDS_WS_AUTH", "ws-auth"}, {"KDS_LOG_LEVEL", "log-level"}, {"KDS_CLIENT_DIR", "client-dir"},
 };
 
 int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen) {

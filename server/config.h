@@ -28,10 +28,10 @@ typedef struct kds_config {
 
   /* Subcommands: "useradd", "token" or "" to serve. */
   char command[16];
-  char command_arg[128];   /* the user name */
-  char role[16];           /* useradd --role */
-  int64_t outlet;          /* useradd --outlet, 0 = none */
-  int64_t ttl_days;        /* token --ttl, 0 = never expires */
+  char command_arg[128]; /* the user name */
+  char role[16];         /* useradd --role */
+  int64_t outlet;        /* useradd --outlet, 0 = none */
+  int64_t ttl_days;      /* token --ttl, 0 = never expires */
   int help;
   int version;
 } kds_config;

@@ -561,9 +561,10 @@ static int store_trusted(db *d) {
   uv_mutex_unlock(&d->mu);
   if (!first) return 0;
   if (d->ops->check == NULL || d->ops->check(d->store, why, sizeof(why)) == 0) return 1;
-  log_error("database: %s; refusing every write until the server is restarted (restore the file "
-            "from a backup first: a restart would otherwise start an empty database)",
-            why);
+  log_error(
+      "database: %s; refusing every write until the server is restarted (restore the file "
+      "from a backup first: a restart would otherwise start an empty database)",
+      why);
   uv_mutex_lock(&d->mu);
   snprintf(d->broken, sizeof(d->broken), "%s", why);
   uv_mutex_unlock(&d->mu);

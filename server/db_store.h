@@ -81,7 +81,7 @@ typedef struct db_store_ops {
   int (*order_insert)(void *self, order_t *o, int64_t created_by); /* sets o->id */
   /* Loads the order (and its lines) by invoice number; `live` skips voided ones. ENOTFOUND. */
   int (*order_by_invoice)(void *self, const char *invoice, int live, order_t *o);
-  int (*order_by_id)(void *self, int64_t id, order_t *o);           /* ENOTFOUND */
+  int (*order_by_id)(void *self, int64_t id, order_t *o); /* ENOTFOUND */
   /* id of `invoice` (voided too) in outlet `outlet_id` (0: any outlet); KDS_ENOTFOUND when
    * there is none or it is another outlet's (so its existence does not leak). */
   int (*order_id_of)(void *self, const char *invoice, int64_t outlet_id, int64_t *id);

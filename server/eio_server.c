@@ -22,6 +22,7 @@
 
 #include "eio.h"
 #include "err.h"
+#include "hash.h"
 #include "list.h"
 #include "log.h"
 #include "metrics.h"
@@ -133,16 +134,10 @@ void eio_server_config_default(eio_server_config *c) {
   c->websocket = 1;
 }
 
-static uint64_t hash_sid(const char *s, size_t len) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-  return h;
-}
-
 static eio_socket_t *hash_find(eio_server_t *es, const char *sid, size_t len) {
   eio_socket_t *s;
   if (len != EIO_ID_LEN) return NULL;
-  for (s = es->buckets[hash_sid(sid, len) & (es->nbuckets - 1)]; s; s = s->hash_next)
+  for (s = es->buckets[kds_hash(sid, len) & (es->nbuckets - 1)]; s; s = s->hash_next)
     if (memcmp(s->id, sid, len) == 0) return s;
   return NULL;
 }
@@ -154,7 +149,7 @@ static void hash_grow(eio_server_t *es) {
   for (size_t i = 0; i < es->nbuckets; i++) {
     eio_socket_t *s = es->buckets[i], *next;
     for (; s; s = next) {
-      size_t k = hash_sid(s->id, EIO_ID_LEN) & (n - 1);
+      size_t k = kds_hash(s->id, EIO_ID_LEN) & (n - 1);
       next = s->hash_next;
       s->hash_next = b[k];
       b[k] = s;
@@ -168,14 +163,14 @@ static void hash_grow(eio_server_t *es) {
 static void hash_insert(eio_server_t *es, eio_socket_t *s) {
   size_t k;
   if (es->count + 1 > es->nbuckets * 2) hash_grow(es);
-  k = hash_sid(s->id, EIO_ID_LEN) & (es->nbuckets - 1);
+  k = kds_hash(s->id, EIO_ID_LEN) & (es->nbuckets - 1);
   s->hash_next = es->buckets[k];
   es->buckets[k] = s;
   es->count++;
 }
 
 static void hash_remove(eio_server_t *es, eio_socket_t *s) {
-  eio_socket_t **pp = &es->buckets[hash_sid(s->id, EIO_ID_LEN) & (es->nbuckets - 1)];
+  eio_socket_t **pp = &es->buckets[kds_hash(s->id, EIO_ID_LEN) & (es->nbuckets - 1)];
   for (; *pp; pp = &(*pp)->hash_next) {
     if (*pp == s) {
       *pp = s->hash_next;
@@ -189,7 +184,7 @@ static void hash_remove(eio_server_t *es, eio_socket_t *s) {
 /* ---- pending sessions (SPEC 11.25) ------------------------------------------------- */
 
 static eio_peer **peer_slot(eio_server_t *es, const char *addr) {
-  eio_peer **pp = &es->peers[hash_sid(addr, strlen(addr)) & (es->npeer_buckets - 1)];
+  eio_peer **pp = &es->peers[kds_hash(addr, strlen(addr)) & (es->npeer_buckets - 1)];
   while (*pp && strcmp((*pp)->addr, addr) != 0) pp = &(*pp)->hash_next;
   return pp;
 }
@@ -201,7 +196,7 @@ static void peers_grow(eio_server_t *es) {
   for (size_t i = 0; i < es->npeer_buckets; i++) {
     eio_peer *p = es->peers[i], *next;
     for (; p; p = next) {
-      size_t k = hash_sid(p->addr, strlen(p->addr)) & (n - 1);
+      size_t k = kds_hash(p->addr, strlen(p->addr)) & (n - 1);
       next = p->hash_next;
       p->hash_next = b[k];
       b[k] = p;
@@ -281,7 +276,7 @@ static int pending_add(eio_server_t *es, eio_socket_t *s) {
 size_t eio_server_pending(const eio_server_t *es, const char *peer) {
   eio_peer *p;
   if (peer == NULL) return es->npending;
-  for (p = es->peers[hash_sid(peer, strlen(peer)) & (es->npeer_buckets - 1)]; p; p = p->hash_next)
+  for (p = es->peers[kds_hash(peer, strlen(peer)) & (es->npeer_buckets - 1)]; p; p = p->hash_next)
     if (strcmp(p->addr, peer) == 0) return p->n;
   return 0;
 }

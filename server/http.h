@@ -12,11 +12,11 @@
  * Request lifecycle, the one rule to remember: every request handed to a handler is owned
  * by that handler until it calls exactly one of http_reply(), http_reply_error(),
  * http_reply_json(), http_req_abort() or (for an upgrade) a successful
- * http_req_take_stream(); that call frees the request. The call may come inside the handler or any time later on the loop thread.
- * If the client went away meanwhile, the reply is a silent no-op that only frees.
- * While a request is unanswered its connection parses nothing more (pipelined requests
- * wait, so answers go out in order); reading continues (bounded) to notice a client that
- * leaves. Everything here runs on the loop thread. */
+ * http_req_take_stream(); that call frees the request. The call may come inside the handler or any time later
+ * on the loop thread. If the client went away meanwhile, the reply is a silent no-op that only frees. While a
+ * request is unanswered its connection parses nothing more (pipelined requests wait, so answers go out in
+ * order); reading continues (bounded) to notice a client that leaves. Everything here runs on the loop
+ * thread. */
 #ifndef KDS_HTTP_H
 #define KDS_HTTP_H
 

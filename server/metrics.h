@@ -30,7 +30,7 @@ struct metrics;
   XX(SOCKET_CONNECTS, "kds_socket_connects_total", "", "Socket.IO clients connected")                      \
   XX(SLOW_CLIENTS_DROPPED, "kds_slow_clients_dropped_total", "", "Clients dropped for a full send queue")  \
   XX(HTTP_CONNECTIONS, "kds_http_connections_total", "", "HTTP connections accepted")                      \
-  XX(HTTP_REFUSED, "kds_http_connections_refused_total", "", "HTTP connections refused (limit)")          \
+  XX(HTTP_REFUSED, "kds_http_connections_refused_total", "", "HTTP connections refused (limit)")           \
   XX(EIO_PENDING_CLOSED, "kds_eio_pending_sessions_closed_total", "",                                      \
      "Engine.IO sessions closed by the pending-session caps")
 
@@ -42,8 +42,8 @@ typedef enum metrics_id {
 } metrics_id;
 
 /* Gauges: set or moved by their owner, read at scrape time. */
-#define METRICS_GAUGE_MAP(XX)                                             \
-  XX(SOCKET_CLIENTS, "kds_socket_clients", "Connected Socket.IO clients") \
+#define METRICS_GAUGE_MAP(XX)                                                   \
+  XX(SOCKET_CLIENTS, "kds_socket_clients", "Connected Socket.IO clients")       \
   XX(HTTP_OPEN, "kds_http_connections", "Open HTTP connections (not upgraded)") \
   XX(EIO_PENDING, "kds_eio_pending_sessions", "Engine.IO sessions that have not made their second request")
 

@@ -46,7 +46,8 @@ static void on_create(db_req *r) {
   call *c = r->ud;
   if (r->rc == 0 && !r->replayed) {
     metrics_inc(c->srv, METRICS_ORDERS_CREATED);
-    ssize_t n = publish(c->srv, "new-order", r->outlet_id, r->json.base, r->json.len, METRICS_BCAST_NEW_ORDER);
+    ssize_t n =
+        publish(c->srv, "new-order", r->outlet_id, r->json.base, r->json.len, METRICS_BCAST_NEW_ORDER);
     if (n > 0) /* the seed's line, said only when a screen was told */
       log_info("📡 WebSocket: Broadcasted new order %s to %zd socket%s", r->invoice, n, n == 1 ? "" : "s");
     else if (n == 0)

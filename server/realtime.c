@@ -21,6 +21,7 @@
 
 #include "auth.h"
 #include "err.h"
+#include "hash.h"
 #include "http.h"
 #include "list.h"
 #include "log.h"
@@ -161,9 +162,7 @@ static void on_auth(sio_socket_t *s, void *ud) {
 /* ---- the token index and the expiry heap ---------------------------------------------------- */
 
 static kds_list *token_bucket(struct realtime *rt, const char *hash) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (const char *p = hash; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-  return &rt->tokens[h % TOKEN_BUCKETS];
+  return &rt->tokens[kds_hash_str(hash) % TOKEN_BUCKETS];
 }
 
 static void heap_swap(struct realtime *rt, size_t i, size_t j) {
@@ -388,7 +387,8 @@ static void job_fail_status(rt_job *j, const char *code, const char *message, co
       sio_json_quote(&b, code, strlen(code)) == 0 && kds_buf_adds(&b, ",\"message\":") == 0 &&
       sio_json_quote(&b, message, strlen(message)) == 0 &&
       (!current || !current[0] ||
-       (kds_buf_adds(&b, ",\"current_status\":") == 0 && sio_json_quote(&b, current, strlen(current)) == 0)) &&
+       (kds_buf_adds(&b, ",\"current_status\":") == 0 &&
+        sio_json_quote(&b, current, strlen(current)) == 0)) &&
       kds_buf_adds(&b, "}}") == 0)
     job_ack(j, b.base, b.len);
   else

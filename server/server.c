@@ -77,8 +77,8 @@ int server_run(const kds_config *cfg) {
     srv.exit_code = 1;
     goto out;
   }
-  if ((r = http_server_new(&srv, &srv.http)) != 0 || (r = auth_init(&srv)) != 0 || (r = api_init(&srv)) != 0 ||
-      (r = realtime_init(&srv)) != 0) {
+  if ((r = http_server_new(&srv, &srv.http)) != 0 || (r = auth_init(&srv)) != 0 ||
+      (r = api_init(&srv)) != 0 || (r = realtime_init(&srv)) != 0) {
     log_error("kds-server: start-up failed: %s", kds_strerror(r));
     srv.exit_code = 1;
     server_stop(&srv);

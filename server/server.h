@@ -23,8 +23,8 @@ typedef struct server {
   struct metrics *metrics;  /* metrics.c: counters for GET /metrics */
   uv_signal_t sigint;       /* graceful shutdown */
   uv_signal_t sigterm;
-  int port;                 /* the port actually bound (cfg.port may be 0) */
-  int stopping;             /* set once shutdown has begun */
+  int port;     /* the port actually bound (cfg.port may be 0) */
+  int stopping; /* set once shutdown has begun */
   int exit_code;
 } server_t;
 

@@ -19,6 +19,7 @@
 
 #include "eio.h"
 #include "err.h"
+#include "hash.h"
 #include "list.h"
 #include "log.h"
 #include "sio.h"
@@ -154,8 +155,6 @@ struct sio_server {
   void *close_ud;
 };
 
-static const char *const reserved_events[] = {"connect",       "connect_error", "disconnect",
-                                              "disconnecting", "newListener",   "removeListener"};
 static const char *const recoverable_reasons[] = {"transport error",      "transport close",
                                                   "forced close",         "ping timeout",
                                                   "server shutting down", "forced server close"};
@@ -200,17 +199,8 @@ static uint64_t now_ms(sio_server_t *ss) {
   return uv_now(ss->loop);
 }
 
-static uint64_t hash_str(const char *s, size_t len) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-  return h;
-}
-
 static int event_name_ok(const char *event) {
-  if (event == NULL) return 0;
-  for (size_t i = 0; i < sizeof(reserved_events) / sizeof(reserved_events[0]); i++)
-    if (strcmp(event, reserved_events[i]) == 0) return 0;
-  return 1;
+  return event != NULL && !sio_event_reserved(event);
 }
 
 /* yeast(): Date.now() in a 64-character alphabet, ".<n>" appended for repeats within one
@@ -257,7 +247,7 @@ static int names_has(const char *names, size_t len, const char *name) {
 static sio_room *room_find(const sio_nsp_t *nsp, const char *name, size_t len) {
   sio_room *r;
   if (nsp->nrb == 0) return NULL;
-  for (r = nsp->rb[hash_str(name, len) & (nsp->nrb - 1)]; r; r = r->next)
+  for (r = nsp->rb[kds_hash(name, len) & (nsp->nrb - 1)]; r; r = r->next)
     if (r->len == len && memcmp(r->name, name, len) == 0) return r;
   return NULL;
 }
@@ -269,7 +259,7 @@ static int rooms_grow(sio_nsp_t *nsp) {
   for (size_t i = 0; i < nsp->nrb; i++) {
     sio_room *r = nsp->rb[i], *next;
     for (; r; r = next) {
-      size_t k = hash_str(r->name, r->len) & (n - 1);
+      size_t k = kds_hash(r->name, r->len) & (n - 1);
       next = r->next;
       r->next = b[k];
       b[k] = r;
@@ -293,7 +283,7 @@ static sio_room *room_get(sio_nsp_t *nsp, const char *name, size_t len) {
   r->len = len;
   memcpy(r->name, name, len);
   r->name[len] = '\0';
-  k = hash_str(name, len) & (nsp->nrb - 1);
+  k = kds_hash(name, len) & (nsp->nrb - 1);
   r->next = nsp->rb[k];
   nsp->rb[k] = r;
   nsp->nrooms++;
@@ -303,7 +293,7 @@ static sio_room *room_get(sio_nsp_t *nsp, const char *name, size_t len) {
 static void room_drop_if_empty(sio_nsp_t *nsp, sio_room *r) {
   sio_room **pp;
   if (r->n) return;
-  for (pp = &nsp->rb[hash_str(r->name, r->len) & (nsp->nrb - 1)]; *pp; pp = &(*pp)->next) {
+  for (pp = &nsp->rb[kds_hash(r->name, r->len) & (nsp->nrb - 1)]; *pp; pp = &(*pp)->next) {
     if (*pp == r) {
       *pp = r->next;
       nsp->nrooms--;
@@ -445,7 +435,7 @@ static void store_packet(sio_nsp_t *nsp, const char *id, const char *data, size_
 }
 
 static sio_session **session_slot(sio_nsp_t *nsp, const char *pid) {
-  return &nsp->sb[hash_str(pid, strlen(pid)) & (nsp->nsb - 1)];
+  return &nsp->sb[kds_hash(pid, strlen(pid)) & (nsp->nsb - 1)];
 }
 
 static void session_free(sio_nsp_t *nsp, sio_session *se) {
@@ -478,7 +468,7 @@ static int session_insert(sio_nsp_t *nsp, sio_session *se) {
       for (size_t i = 0; i < nsp->nsb; i++) {
         sio_session *x = nsp->sb[i], *next;
         for (; x; x = next) {
-          size_t k = hash_str(x->pid, strlen(x->pid)) & (n - 1);
+          size_t k = kds_hash(x->pid, strlen(x->pid)) & (n - 1);
           next = x->hnext;
           x->hnext = b[k];
           b[k] = x;

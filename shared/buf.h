@@ -18,7 +18,8 @@ typedef struct kds_slice {
   size_t len;
 } kds_slice;
 
-#define KDS_BUF_INIT {NULL, 0, 0}
+#define KDS_BUF_INIT \
+  { NULL, 0, 0 }
 
 /* Embedded lifecycle: init leaves an empty buffer that owns nothing; release frees
  * what it owns and leaves it as after init. release is safe on an initialised buffer. */
@@ -47,7 +48,7 @@ void kds_buf_reset(kds_buf *b);
 
 /* Slices. */
 kds_slice kds_slice_of(const char *s);
-int kds_slice_eq(kds_slice a, const char *s);      /* exact, s NUL-terminated */
-int kds_slice_caseeq(kds_slice a, const char *s);  /* ASCII case-insensitive */
+int kds_slice_eq(kds_slice a, const char *s);     /* exact, s NUL-terminated */
+int kds_slice_caseeq(kds_slice a, const char *s); /* ASCII case-insensitive */
 
 #endif

@@ -12,8 +12,8 @@ const char *kds_strerror(int err) {
     return text;
     KDS_ERR_MAP(XX)
 #undef XX
-  default:
-    break;
+    default:
+      break;
   }
   /* libuv codes are -errno on Unix, apart from UV_EOF; shared/ does not link libuv. */
   if (err == -4095) return "end of file";

@@ -6,17 +6,17 @@
 #include <stddef.h>
 
 /* Our codes start at -10000 so that libuv's (-errno) pass through unchanged. */
-#define KDS_ERR_MAP(XX)                                                   \
-  XX(NOMEM, -10000, "out of memory")                                      \
-  XX(INVAL, -10001, "invalid argument")                                   \
-  XX(AGAIN, -10002, "need more input")                                    \
-  XX(PROTO, -10003, "protocol error")                                     \
-  XX(TOOBIG, -10004, "input over its size limit")                         \
-  XX(NOTFOUND, -10005, "not found")                                       \
-  XX(DB, -10006, "database error")                                        \
-  XX(CLOSED, -10007, "connection closed")                                 \
-  XX(FULL, -10008, "queue full")                                          \
-  XX(STATE, -10009, "operation not valid in this state")                  \
+#define KDS_ERR_MAP(XX)                                  \
+  XX(NOMEM, -10000, "out of memory")                     \
+  XX(INVAL, -10001, "invalid argument")                  \
+  XX(AGAIN, -10002, "need more input")                   \
+  XX(PROTO, -10003, "protocol error")                    \
+  XX(TOOBIG, -10004, "input over its size limit")        \
+  XX(NOTFOUND, -10005, "not found")                      \
+  XX(DB, -10006, "database error")                       \
+  XX(CLOSED, -10007, "connection closed")                \
+  XX(FULL, -10008, "queue full")                         \
+  XX(STATE, -10009, "operation not valid in this state") \
   XX(REQUEST, -10010, "request refused (the kds_err says why)")
 
 enum {
@@ -42,7 +42,8 @@ typedef struct kds_err {
 
 /* Fills `e` (any previous content is overwritten; field may be NULL). Returns KDS_EREQUEST
  * ("the user's request is refused; `e` says why"), a code of the one table and never a
- * libuv one (-1 would be UV_EPERM), so that callers can `return kds_err_set(...)`. The message is printf-formatted. */
+ * libuv one (-1 would be UV_EPERM), so that callers can `return kds_err_set(...)`. The message is
+ * printf-formatted. */
 int kds_err_set(kds_err *e, int status, const char *code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 

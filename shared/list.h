@@ -11,7 +11,7 @@ typedef struct kds_list {
 } kds_list;
 
 /* The object that embeds `ptr` as its member `member`. */
-#define kds_container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define kds_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* A head, or a node not on any list, points at itself. */
 static inline void kds_list_init(kds_list *h) {

@@ -511,7 +511,8 @@ int order_from_json(const cJSON *obj, order_t *o) {
       qty = num_or(cJSON_GetObjectItemCaseSensitive(l, "qty"), 0);
       price = num_or(cJSON_GetObjectItemCaseSensitive(l, "price"), 0);
       if ((rc = order_line_add(o, num_or(cJSON_GetObjectItemCaseSensitive(l, "product_id"), 0),
-                               cJSON_IsString(name) ? name->valuestring : "", idx, cname, idx, qty, price)) != 0)
+                               cJSON_IsString(name) ? name->valuestring : "", idx, cname, idx, qty, price)) !=
+          0)
         goto fail;
       o->lines[o->nlines - 1].subtotal =
           num_or(cJSON_GetObjectItemCaseSensitive(l, "subtotal"), o->lines[o->nlines - 1].subtotal);
@@ -530,7 +531,8 @@ int order_from_json(const cJSON *obj, order_t *o) {
         int64_t qty = n == 1 ? num_or(cJSON_GetObjectItemCaseSensitive(k, "quantity"), 1) : 1;
         int64_t total = n == 1 ? num_or(cJSON_GetObjectItemCaseSensitive(k, "total_amount"), 0) : 0;
         if (!cJSON_IsString(it)) continue;
-        if ((rc = order_line_add(o, 0, it->valuestring, idx, k->string, idx, qty, qty ? total / qty : 0)) != 0)
+        if ((rc = order_line_add(o, 0, it->valuestring, idx, k->string, idx, qty, qty ? total / qty : 0)) !=
+            0)
           goto fail;
         o->lines[o->nlines - 1].subtotal = total;
       }
@@ -783,7 +785,8 @@ static void quote_value(const cJSON *v, char *out, size_t size) {
 /* SPEC 11.23: money past 2^53 - 1 is refused on `items` (the entry that took it past). */
 static int too_much(kds_err *err, int i) {
   return kds_err_set(err, 422, "validation_failed", "items",
-                     "items[%d] makes a line subtotal exceed %" PRId64 " (the largest amount JSON carries exactly)",
+                     "items[%d] makes a line subtotal exceed %" PRId64
+                     " (the largest amount JSON carries exactly)",
                      i, ORDER_MAX_AMOUNT);
 }
 
@@ -840,8 +843,8 @@ int order_validate(const cJSON *body, order_product_fn lookup, void *ud, order_t
       }
     }
     if (j == o->nlines) {
-      rc = order_line_add(o, p.id, p.name, p.category_id, p.category, p.category_sort, (int64_t)qty->valuedouble,
-                          p.price);
+      rc = order_line_add(o, p.id, p.name, p.category_id, p.category, p.category_sort,
+                          (int64_t)qty->valuedouble, p.price);
       if (rc == KDS_ETOOBIG) return too_much(err, i);
       if (rc) return rc;
     }

@@ -13,10 +13,10 @@
 
 struct cJSON;
 
-#define ORDER_MAX_LINES 200    /* entries in `items`, before merging (SPEC 11.9) */
-#define ORDER_MAX_QTY 999      /* per entry */
-#define ORDER_MAX_NOTE 500     /* characters (UTF-16 units, as the reference counts) */
-#define ORDER_MAX_NAME 100     /* category and product names */
+#define ORDER_MAX_LINES 200 /* entries in `items`, before merging (SPEC 11.9) */
+#define ORDER_MAX_QTY 999   /* per entry */
+#define ORDER_MAX_NOTE 500  /* characters (UTF-16 units, as the reference counts) */
+#define ORDER_MAX_NAME 100  /* category and product names */
 /* 2^53 - 1, the largest integer every JSON reader (JavaScript's Number) keeps exactly: no
  * price, subtotal, category total or order total may exceed it (SPEC 11.23). */
 #define ORDER_MAX_AMOUNT INT64_C(9007199254740991)

@@ -400,6 +400,12 @@ int sio_args_split(kds_slice data, kds_slice *first, kds_slice *rest) {
 static const char *const reserved_events[] = {"connect",       "connect_error", "disconnect",
                                               "disconnecting", "newListener",   "removeListener"};
 
+int sio_event_reserved(const char *name) {
+  for (size_t i = 0; i < sizeof(reserved_events) / sizeof(reserved_events[0]); i++)
+    if (strcmp(name, reserved_events[i]) == 0) return 1;
+  return 0;
+}
+
 static char first_char(kds_slice v) {
   size_t i = 0;
   while (i < v.len && is_ws(v.ptr[i])) i++;

@@ -145,4 +145,9 @@ int sio_json_unquote(kds_buf *out, kds_slice lit);
  * (a caller guarding reserved names treats that as equal: it fails closed). */
 int sio_json_streq(kds_slice lit, const char *s);
 
+/* 1 if `name` (NUL-terminated) is an event name Socket.IO reserves (connect, connect_error,
+ * disconnect, disconnecting, newListener, removeListener): no one may emit it; the decoder
+ * refuses a packet that does. The one table of them. */
+int sio_event_reserved(const char *name);
+
 #endif

@@ -20,9 +20,9 @@ struct dial {
   uv_tcp_t *tcp;        /* the attempt in flight, or the winner */
   dial_cb cb;
   void *ud;
-  int status;   /* the result once finished, else the last error seen */
-  int busy;     /* gai in flight + connect in flight + timer open */
-  int finished; /* result decided: no new attempts */
+  int status;    /* the result once finished, else the last error seen */
+  int busy;      /* gai in flight + connect in flight + timer open */
+  int finished;  /* result decided: no new attempts */
   int resolving; /* the getaddrinfo request is in flight */
 };
 
@@ -134,8 +134,8 @@ static void on_timeout(uv_timer_t *t) {
   finish(t->data, UV_ETIMEDOUT);
 }
 
-int dial_start(dial_t **out, uv_loop_t *loop, const char *host, int port, unsigned timeout_ms,
-               dial_cb cb, void *ud) {
+int dial_start(dial_t **out, uv_loop_t *loop, const char *host, int port, unsigned timeout_ms, dial_cb cb,
+               void *ud) {
   struct addrinfo hints;
   char name[256], service[16];
   size_t n;

@@ -19,8 +19,8 @@ typedef void (*dial_cb)(void *ud, int status, uv_tcp_t *tcp);
  * (may be NULL) to a handle valid until cb runs; cb runs exactly once, never inside this
  * call. Returns KDS_EINVAL (bad port or empty host), KDS_ENOMEM or a libuv error, and then
  * cb never runs. */
-int dial_start(dial_t **out, uv_loop_t *loop, const char *host, int port, unsigned timeout_ms,
-               dial_cb cb, void *ud);
+int dial_start(dial_t **out, uv_loop_t *loop, const char *host, int port, unsigned timeout_ms, dial_cb cb,
+               void *ud);
 
 /* Abandons the attempt: cb runs later, from the loop, with UV_ECANCELED. Only valid before
  * cb ran; calling it twice is harmless. */

@@ -43,19 +43,19 @@ struct httpc {
   dial_t *dial;  /* connecting, or NULL */
   uv_timer_t timer;
   llhttp_t parser;
-  kds_list queue;  /* waiting requests */
-  httpc_req *cur;  /* the request in flight */
+  kds_list queue; /* waiting requests */
+  httpc_req *cur; /* the request in flight */
   kds_buf body;
-  kds_buf hdrs;    /* "name\0value\0" pairs of the current response */
+  kds_buf hdrs; /* "name\0value\0" pairs of the current response */
   int status;
-  int complete;    /* the current response ended */
+  int complete; /* the current response ended */
   int keep_alive;
   int error;       /* KDS_ETOOBIG etc. from a parser callback */
   size_t got;      /* response bytes received for cur */
   unsigned served; /* responses on this connection (reused if > 0) */
   int fail_rc;     /* deferred failure of a synchronous dial_start error */
   int freeing;
-  int busy;        /* dial in flight + timer open (after httpc_free) */
+  int busy; /* dial in flight + timer open (after httpc_free) */
   char rbuf[16384];
 };
 
@@ -135,8 +135,10 @@ static void finish_cur(httpc_t *c, int err) {
   if (!r) return;
   c->cur = NULL;
   uv_timer_stop(&c->timer);
-  if (err || !c->keep_alive) drop_conn(c);
-  else c->served++;
+  if (err || !c->keep_alive)
+    drop_conn(c);
+  else
+    c->served++;
   r->answered = 1;
   if (err == 0) {
     resp.status = c->status;
@@ -340,15 +342,16 @@ static int has_header(const char *headers, const char *name) {
   return 0;
 }
 
-int httpc_request(httpc_t *c, const char *method, const char *path, const char *headers,
-                  const char *body, size_t body_len, httpc_cb cb, void *ud) {
+int httpc_request(httpc_t *c, const char *method, const char *path, const char *headers, const char *body,
+                  size_t body_len, httpc_cb cb, void *ud) {
   kds_buf b = KDS_BUF_INIT;
   httpc_req *r;
   int rc = 0;
   if (!c || !method || !path || !cb || (body_len && !body)) return KDS_EINVAL;
   if (c->freeing) return KDS_ECLOSED;
   rc |= kds_buf_addf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, c->hosthdr);
-  if (body_len && !has_header(headers, "Content-Type")) rc |= kds_buf_adds(&b, "Content-Type: application/json\r\n");
+  if (body_len && !has_header(headers, "Content-Type"))
+    rc |= kds_buf_adds(&b, "Content-Type: application/json\r\n");
   if (body_len || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)
     rc |= kds_buf_addf(&b, "Content-Length: %zu\r\n", body_len);
   if (headers) rc |= kds_buf_adds(&b, headers);

@@ -10,8 +10,8 @@
 typedef struct httpc httpc_t;
 
 typedef struct httpc_response {
-  int status;               /* HTTP status code */
-  const char *body;         /* NUL-terminated (one byte past body_len); valid during the callback */
+  int status;       /* HTTP status code */
+  const char *body; /* NUL-terminated (one byte past body_len); valid during the callback */
   size_t body_len;
   const struct httpc *conn; /* for httpc_header */
 } httpc_response;
@@ -39,8 +39,8 @@ httpc_t *httpc_new(uv_loop_t *loop, const char *host, int port, const httpc_opts
  * server closed while idle is replaced transparently. Returns 0 (cb runs exactly once,
  * never inside this call), KDS_EINVAL, KDS_ECLOSED (after httpc_free began) or KDS_ENOMEM;
  * on error cb never runs. */
-int httpc_request(httpc_t *c, const char *method, const char *path, const char *headers,
-                  const char *body, size_t body_len, httpc_cb cb, void *ud);
+int httpc_request(httpc_t *c, const char *method, const char *path, const char *headers, const char *body,
+                  size_t body_len, httpc_cb cb, void *ud);
 
 /* The value of response header `name` (case-insensitive), or NULL; *len gets its length.
  * Only valid during the callback. */

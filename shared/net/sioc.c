@@ -169,8 +169,10 @@ static void on_sio_connect_error(sioc_t *s, kds_slice data) {
   char *dj = NULL;
   m = cJSON_GetObjectItemCaseSensitive(o, "message");
   d = cJSON_GetObjectItemCaseSensitive(o, "data");
-  if (cJSON_IsString(m)) msg = m->valuestring;
-  else if (cJSON_IsString(o)) msg = o->valuestring; /* a bare string (older servers) */
+  if (cJSON_IsString(m))
+    msg = m->valuestring;
+  else if (cJSON_IsString(o))
+    msg = o->valuestring; /* a bare string (older servers) */
   if (d) dj = cJSON_PrintUnformatted(d);
   if (s->cb->on_connect_error) s->cb->on_connect_error(s, msg, dj, dj ? strlen(dj) : 0);
   free(dj);
@@ -237,43 +239,43 @@ static void handle_sio(sioc_t *s, const char *data, size_t len, int from_early) 
   }
   if (!kds_slice_eq(p.nsp, s->nsp ? s->nsp : "/")) return; /* another namespace */
   switch (p.type) {
-  case SIO_CONNECT:
-    if (s->state == S_JOINING) {
-      on_sio_connect(s, p.data);
-      /* missed events that came before the reply now go out, in order */
-      while (s->state == S_CONNECTED && !kds_list_empty(&s->early)) {
-        sioc_early *e = kds_container_of(s->early.next, sioc_early, node);
-        kds_list_remove(&e->node);
-        s->nearly--;
-        handle_sio(s, e->data, e->len, 1);
-        free(e);
-        if (s->state != S_CONNECTED && s->end_err) s->no_recover = 1; /* a replay killed it */
+    case SIO_CONNECT:
+      if (s->state == S_JOINING) {
+        on_sio_connect(s, p.data);
+        /* missed events that came before the reply now go out, in order */
+        while (s->state == S_CONNECTED && !kds_list_empty(&s->early)) {
+          sioc_early *e = kds_container_of(s->early.next, sioc_early, node);
+          kds_list_remove(&e->node);
+          s->nearly--;
+          handle_sio(s, e->data, e->len, 1);
+          free(e);
+          if (s->state != S_CONNECTED && s->end_err) s->no_recover = 1; /* a replay killed it */
+        }
       }
-    }
-    break;
-  case SIO_CONNECT_ERROR:
-    if (s->state == S_JOINING) on_sio_connect_error(s, p.data);
-    break;
-  case SIO_EVENT:
-    if (s->state == S_CONNECTED) {
-      deliver_event(s, &p);
-    } else if (s->state == S_JOINING && !from_early && s->nearly < SIOC_MAX_EARLY) {
-      sioc_early *e = malloc(sizeof(*e) + len);
-      if (!e) break;
-      e->len = len;
-      memcpy(e->data, data, len);
-      kds_list_push(&s->early, &e->node);
-      s->nearly++;
-    }
-    break;
-  case SIO_ACK:
-    if (s->state == S_CONNECTED) on_sio_ack(s, &p);
-    break;
-  case SIO_DISCONNECT:
-    end_link(s, 0, SIOC_REASON_SERVER, 1);
-    break;
-  default:
-    break;
+      break;
+    case SIO_CONNECT_ERROR:
+      if (s->state == S_JOINING) on_sio_connect_error(s, p.data);
+      break;
+    case SIO_EVENT:
+      if (s->state == S_CONNECTED) {
+        deliver_event(s, &p);
+      } else if (s->state == S_JOINING && !from_early && s->nearly < SIOC_MAX_EARLY) {
+        sioc_early *e = malloc(sizeof(*e) + len);
+        if (!e) break;
+        e->len = len;
+        memcpy(e->data, data, len);
+        kds_list_push(&s->early, &e->node);
+        s->nearly++;
+      }
+      break;
+    case SIO_ACK:
+      if (s->state == S_CONNECTED) on_sio_ack(s, &p);
+      break;
+    case SIO_DISCONNECT:
+      end_link(s, 0, SIOC_REASON_SERVER, 1);
+      break;
+    default:
+      break;
   }
 }
 
@@ -316,41 +318,41 @@ static void handle_eio(sioc_t *s, const char *data, size_t len) {
     return;
   }
   switch (pkt.type) {
-  case EIO_OPEN:
-    if (s->state != S_OPENING) break;
-    if (eio_handshake_decode(pkt.data.ptr, pkt.data.len, &hs) < 0 || hs.ping_interval <= 0 ||
-        hs.ping_timeout < 0) {
-      end_link(s, KDS_EPROTO, SIOC_REASON_PARSE, 0);
-      return;
-    }
-    s->ping_interval = hs.ping_interval;
-    s->ping_timeout = hs.ping_timeout;
-    s->ping_deadline = uv_now(s->loop) + (uint64_t)(hs.ping_interval + hs.ping_timeout);
-    send_connect(s);
-    arm_timer(s);
-    break;
-  case EIO_PING: {
-    kds_buf b = KDS_BUF_INIT;
-    if (kds_buf_adds(&b, "3") == 0) send_text(s, &b);
-    kds_buf_release(&b);
-    if (s->state != S_CLOSING) {
-      s->ping_deadline = uv_now(s->loop) + (uint64_t)(s->ping_interval + s->ping_timeout);
+    case EIO_OPEN:
+      if (s->state != S_OPENING) break;
+      if (eio_handshake_decode(pkt.data.ptr, pkt.data.len, &hs) < 0 || hs.ping_interval <= 0 ||
+          hs.ping_timeout < 0) {
+        end_link(s, KDS_EPROTO, SIOC_REASON_PARSE, 0);
+        return;
+      }
+      s->ping_interval = hs.ping_interval;
+      s->ping_timeout = hs.ping_timeout;
+      s->ping_deadline = uv_now(s->loop) + (uint64_t)(hs.ping_interval + hs.ping_timeout);
+      send_connect(s);
       arm_timer(s);
-    }
-    break;
-  }
-  case EIO_MESSAGE:
-    if (pkt.binary) {
-      if (s->bin_skip > 0) s->bin_skip--;
+      break;
+    case EIO_PING: {
+      kds_buf b = KDS_BUF_INIT;
+      if (kds_buf_adds(&b, "3") == 0) send_text(s, &b);
+      kds_buf_release(&b);
+      if (s->state != S_CLOSING) {
+        s->ping_deadline = uv_now(s->loop) + (uint64_t)(s->ping_interval + s->ping_timeout);
+        arm_timer(s);
+      }
       break;
     }
-    if (s->state == S_JOINING || s->state == S_CONNECTED) handle_sio(s, pkt.data.ptr, pkt.data.len, 0);
-    break;
-  case EIO_CLOSE:
-    end_link(s, 0, SIOC_REASON_SERVER, 1);
-    break;
-  default: /* pong, upgrade, noop */
-    break;
+    case EIO_MESSAGE:
+      if (pkt.binary) {
+        if (s->bin_skip > 0) s->bin_skip--;
+        break;
+      }
+      if (s->state == S_JOINING || s->state == S_CONNECTED) handle_sio(s, pkt.data.ptr, pkt.data.len, 0);
+      break;
+    case EIO_CLOSE:
+      end_link(s, 0, SIOC_REASON_SERVER, 1);
+      break;
+    default: /* pong, upgrade, noop */
+      break;
   }
 }
 
@@ -566,8 +568,8 @@ int sioc_connected(const sioc_t *s) {
   return s && s->state == S_CONNECTED;
 }
 
-int sioc_emit(sioc_t *s, const char *event, const char *args, size_t args_len, sioc_ack_cb cb,
-              void *ud, unsigned timeout_ms) {
+int sioc_emit(sioc_t *s, const char *event, const char *args, size_t args_len, sioc_ack_cb cb, void *ud,
+              unsigned timeout_ms) {
   kds_buf b = KDS_BUF_INIT;
   sioc_ack_req *a = NULL;
   int rc;

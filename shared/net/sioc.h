@@ -17,13 +17,13 @@
 typedef struct sioc sioc_t;
 
 /* Reasons given to on_disconnect (the strings socket.io-client uses, where they exist). */
-#define SIOC_REASON_CLIENT "io client disconnect"       /* sioc_disconnect / sioc_free */
-#define SIOC_REASON_SERVER "io server disconnect"       /* the server sent DISCONNECT or EIO close */
-#define SIOC_REASON_PING "ping timeout"                 /* no ping within interval + timeout */
-#define SIOC_REASON_TRANSPORT_CLOSE "transport close"   /* the WebSocket ended */
-#define SIOC_REASON_TRANSPORT_ERROR "transport error"   /* connect/handshake failed, or timed out */
-#define SIOC_REASON_PARSE "parse error"                 /* the server sent an invalid packet */
-#define SIOC_REASON_CONNECT_ERROR "connect error"       /* the server refused our CONNECT */
+#define SIOC_REASON_CLIENT "io client disconnect"     /* sioc_disconnect / sioc_free */
+#define SIOC_REASON_SERVER "io server disconnect"     /* the server sent DISCONNECT or EIO close */
+#define SIOC_REASON_PING "ping timeout"               /* no ping within interval + timeout */
+#define SIOC_REASON_TRANSPORT_CLOSE "transport close" /* the WebSocket ended */
+#define SIOC_REASON_TRANSPORT_ERROR "transport error" /* connect/handshake failed, or timed out */
+#define SIOC_REASON_PARSE "parse error"               /* the server sent an invalid packet */
+#define SIOC_REASON_CONNECT_ERROR "connect error"     /* the server refused our CONNECT */
 
 typedef struct sioc_callbacks {
   /* The namespace is joined. `sid` is the Socket.IO socket id; `pid` the recovery id or
@@ -44,7 +44,7 @@ typedef struct sioc_callbacks {
 } sioc_callbacks;
 
 typedef struct sioc_opts {
-  const char *host;          /* name or address */
+  const char *host; /* name or address */
   int port;
   const char *path;          /* NULL = "/socket.io/" */
   const char *nsp;           /* NULL = "/" */
@@ -83,8 +83,8 @@ int sioc_connected(const sioc_t *s);
  * connected (nothing is buffered: the caller shows it), KDS_EFULL (send queue over its
  * limit: the link is dropped), KDS_ENOMEM; on error cb never runs. */
 typedef void (*sioc_ack_cb)(void *ud, int err, const char *args, size_t args_len);
-int sioc_emit(sioc_t *s, const char *event, const char *args, size_t args_len, sioc_ack_cb cb,
-              void *ud, unsigned timeout_ms);
+int sioc_emit(sioc_t *s, const char *event, const char *args, size_t args_len, sioc_ack_cb cb, void *ud,
+              unsigned timeout_ms);
 
 /* Answers the server's event `ack_id` with raw JSON arguments. Returns 0, KDS_ECLOSED,
  * KDS_EINVAL, KDS_ENOMEM. */

@@ -514,8 +514,7 @@ static void ws_flush(ws_t *ws) {
 
 /* ---- wslay glue ------------------------------------------------------------------------ */
 
-static ssize_t on_wslay_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                             void *ud) {
+static ssize_t on_wslay_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
   ws_t *ws = ud;
   size_t n = ws->in_len;
   if (n == 0) {
@@ -530,8 +529,8 @@ static ssize_t on_wslay_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t l
   return (ssize_t)n;
 }
 
-static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-                             int flags, void *ud) {
+static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                             void *ud) {
   ws_t *ws = ud;
   /* Always take everything: wslay then never keeps half a frame, so shared frames can go
    * between its frames. Our data frames are checked against the queue limit before they
@@ -574,34 +573,33 @@ static void on_wslay_msg(wslay_event_context_ptr ctx, const struct wslay_event_o
                          void *ud) {
   ws_t *ws = ud;
   switch (arg->opcode) {
-  case WSLAY_TEXT_FRAME:
-    if (!utf8_valid(arg->msg, arg->msg_length)) {
-      /* wslay checks UTF-8 too (1.1.x); this is the driver's own guarantee. */
-      if (!ws->err) ws->err = KDS_EINVAL;
-      wslay_event_queue_close(ctx, WS_CLOSE_INVALID_DATA, NULL, 0);
-      wslay_event_shutdown_read(ctx);
-      return;
-    }
-    /* fall through */
-  case WSLAY_BINARY_FRAME:
-    if (ws->state == ST_OPEN)
-      ws->cb->on_message(ws, arg->opcode, (const char *)arg->msg, arg->msg_length);
-    break;
-  case WSLAY_PONG:
-    if (ws->state == ST_OPEN && ws->cb->on_pong)
-      ws->cb->on_pong(ws, (const char *)arg->msg, arg->msg_length);
-    break;
-  case WSLAY_CONNECTION_CLOSE:
-    ws->code_received = arg->status_code ? arg->status_code : WS_CLOSE_NO_STATUS;
-    break;
-  default:
-    break;
+    case WSLAY_TEXT_FRAME:
+      if (!utf8_valid(arg->msg, arg->msg_length)) {
+        /* wslay checks UTF-8 too (1.1.x); this is the driver's own guarantee. */
+        if (!ws->err) ws->err = KDS_EINVAL;
+        wslay_event_queue_close(ctx, WS_CLOSE_INVALID_DATA, NULL, 0);
+        wslay_event_shutdown_read(ctx);
+        return;
+      }
+      /* fall through */
+    case WSLAY_BINARY_FRAME:
+      if (ws->state == ST_OPEN) ws->cb->on_message(ws, arg->opcode, (const char *)arg->msg, arg->msg_length);
+      break;
+    case WSLAY_PONG:
+      if (ws->state == ST_OPEN && ws->cb->on_pong)
+        ws->cb->on_pong(ws, (const char *)arg->msg, arg->msg_length);
+      break;
+    case WSLAY_CONNECTION_CLOSE:
+      ws->code_received = arg->status_code ? arg->status_code : WS_CLOSE_NO_STATUS;
+      break;
+    default:
+      break;
   }
 }
 
 static const struct wslay_event_callbacks ws_wslay_callbacks = {
-    on_wslay_recv, on_wslay_send, on_wslay_genmask, on_wslay_frame_start, NULL,
-    on_wslay_frame_end, on_wslay_msg};
+    on_wslay_recv, on_wslay_send,      on_wslay_genmask, on_wslay_frame_start,
+    NULL,          on_wslay_frame_end, on_wslay_msg};
 
 static void touch(ws_t *ws) {
   ws->last_use = uv_now(ws->hub->loop);
@@ -834,22 +832,22 @@ static size_t fast_feed(ws_t *ws, char *data, size_t len) {
     }
     off += hdr + plen;
     switch (op) {
-    case WSLAY_TEXT_FRAME:
-      if (!utf8_valid((const unsigned char *)p, plen)) {
-        refuse(ws, WS_CLOSE_INVALID_DATA, KDS_EINVAL);
-        return off;
-      }
-      /* fall through */
-    case WSLAY_BINARY_FRAME:
-      ws->cb->on_message(ws, op, p, plen);
-      break;
-    case WSLAY_PING:
-      if (q_admit(ws, 14, plen) < 0) return off; /* dropped: it does not read its pongs */
-      if (frame_out(ws, WSLAY_PONG, p, plen) < 0) ws_abort(ws, KDS_ENOMEM);
-      break;
-    default: /* pong */
-      if (ws->cb->on_pong) ws->cb->on_pong(ws, p, plen);
-      break;
+      case WSLAY_TEXT_FRAME:
+        if (!utf8_valid((const unsigned char *)p, plen)) {
+          refuse(ws, WS_CLOSE_INVALID_DATA, KDS_EINVAL);
+          return off;
+        }
+        /* fall through */
+      case WSLAY_BINARY_FRAME:
+        ws->cb->on_message(ws, op, p, plen);
+        break;
+      case WSLAY_PING:
+        if (q_admit(ws, 14, plen) < 0) return off; /* dropped: it does not read its pongs */
+        if (frame_out(ws, WSLAY_PONG, p, plen) < 0) ws_abort(ws, KDS_ENOMEM);
+        break;
+      default: /* pong */
+        if (ws->cb->on_pong) ws->cb->on_pong(ws, p, plen);
+        break;
     }
   }
   return off;
@@ -886,7 +884,7 @@ static void consume(ws_t *ws, char *data, size_t len) {
         return;
       }
       if (rc != 0 && !ws->err) ws->err = KDS_EPROTO; /* a frame error: wslay queued a close */
-    } /* else closed for reading: the rest is dropped */
+    }                                                /* else closed for reading: the rest is dropped */
   }
 }
 
@@ -1024,8 +1022,8 @@ static void ws_teardown(ws_t *ws) {
   uv_close((uv_handle_t *)ws->stream, on_stream_close);
 }
 
-int ws_start(ws_t **out, uv_stream_t *stream, const ws_config *cfg, const char *prelude,
-             size_t prelude_len, const char *head, size_t head_len) {
+int ws_start(ws_t **out, uv_stream_t *stream, const ws_config *cfg, const char *prelude, size_t prelude_len,
+             const char *head, size_t head_len) {
   ws_t *ws;
   int rc;
   if (out) *out = NULL;
@@ -1152,8 +1150,7 @@ uv_stream_t *ws_stream(const ws_t *ws) {
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 static int b64_char(int c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-         c == '/';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
 /* A Sec-WebSocket-Key must be base64 of 16 bytes: 22 characters and "==". */
@@ -1250,9 +1247,12 @@ static int hs_on_field_done(llhttp_t *p) {
   hs->which = HS_H_OTHER;
   if (hs->field_len < sizeof(hs->field)) {
     hs->field[hs->field_len] = '\0';
-    if (strcasecmp(hs->field, "upgrade") == 0) hs->which = HS_H_UPGRADE;
-    else if (strcasecmp(hs->field, "connection") == 0) hs->which = HS_H_CONNECTION;
-    else if (strcasecmp(hs->field, "sec-websocket-accept") == 0) hs->which = HS_H_ACCEPT;
+    if (strcasecmp(hs->field, "upgrade") == 0)
+      hs->which = HS_H_UPGRADE;
+    else if (strcasecmp(hs->field, "connection") == 0)
+      hs->which = HS_H_CONNECTION;
+    else if (strcasecmp(hs->field, "sec-websocket-accept") == 0)
+      hs->which = HS_H_ACCEPT;
   }
   hs->field_len = 0;
   hs->value_len = 0;
@@ -1295,15 +1295,15 @@ static int hs_on_value_done(llhttp_t *p) {
   while (*v == ' ' || *v == '\t') v++, n--;
   while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
   switch (hs->which) {
-  case HS_H_UPGRADE:
-    if (n == 9 && strncasecmp(v, "websocket", 9) == 0) hs->got_upgrade = 1;
-    break;
-  case HS_H_CONNECTION:
-    if (has_token(v, "upgrade")) hs->got_connection = 1;
-    break;
-  case HS_H_ACCEPT:
-    hs->got_accept = n == WS_ACCEPT_LEN && memcmp(v, hs->expect, WS_ACCEPT_LEN) == 0 ? 1 : -1;
-    break;
+    case HS_H_UPGRADE:
+      if (n == 9 && strncasecmp(v, "websocket", 9) == 0) hs->got_upgrade = 1;
+      break;
+    case HS_H_CONNECTION:
+      if (has_token(v, "upgrade")) hs->got_connection = 1;
+      break;
+    case HS_H_ACCEPT:
+      hs->got_accept = n == WS_ACCEPT_LEN && memcmp(v, hs->expect, WS_ACCEPT_LEN) == 0 ? 1 : -1;
+      break;
   }
   hs->which = HS_H_OTHER;
   return 0;
@@ -1375,19 +1375,19 @@ ssize_t ws_hs_feed(ws_hs_t *hs, const char *data, size_t len) {
 struct ws_connect {
   uv_loop_t *loop;
   ws_config cfg;
-  dial_t *dial;   /* while connecting */
-  uv_tcp_t *tcp;  /* once connected, until handed to ws_start */
+  dial_t *dial;  /* while connecting */
+  uv_tcp_t *tcp; /* once connected, until handed to ws_start */
   uv_write_t wreq;
   uv_timer_t timer;
   ws_hs_t *hs;
-  kds_buf req;    /* the GET, alive until its write completes */
+  kds_buf req; /* the GET, alive until its write completes */
   ws_connect_cb cb;
   void *ud;
   ws_t *ws;
   int status;
   int http_status;
-  int busy;     /* dial + write in flight + timer open */
-  int finished; /* result decided */
+  int busy;                  /* dial + write in flight + timer open */
+  int finished;              /* result decided */
   size_t head_off, head_len; /* bytes after the response head, in rbuf */
   char rbuf[4096];
 };
@@ -1493,8 +1493,8 @@ static void conn_on_dial(void *ud, int status, uv_tcp_t *tcp) {
   if (rc < 0) conn_finish(c, rc);
 }
 
-int ws_connect(ws_connect_t **out, const ws_connect_opts *opts, const ws_config *cfg,
-               ws_connect_cb cb, void *ud) {
+int ws_connect(ws_connect_t **out, const ws_connect_opts *opts, const ws_config *cfg, ws_connect_cb cb,
+               void *ud) {
   ws_connect_t *c;
   char key[WS_KEY_LEN + 1], host[300];
   unsigned timeout;

@@ -28,10 +28,10 @@ enum ws_close_code {
   WS_CLOSE_INTERNAL = 1011
 };
 
-#define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)     /* bytes of one received message */
-#define WS_MAX_MESSAGE_CAP (256u * 1024u * 1024u)  /* larger max_message values are clamped */
-#define WS_DEFAULT_MAX_QUEUE (4u * 1024u * 1024u)  /* bytes waiting to be written */
-#define WS_CLOSE_TIMEOUT_MS 5000 /* how long a closing connection waits for the peer */
+#define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)    /* bytes of one received message */
+#define WS_MAX_MESSAGE_CAP (256u * 1024u * 1024u) /* larger max_message values are clamped */
+#define WS_DEFAULT_MAX_QUEUE (4u * 1024u * 1024u) /* bytes waiting to be written */
+#define WS_CLOSE_TIMEOUT_MS 5000                  /* how long a closing connection waits for the peer */
 
 typedef struct ws ws_t;
 typedef struct ws_hub ws_hub_t;
@@ -65,11 +65,11 @@ typedef struct ws_close_info {
    * TCP); otherwise why it ended: KDS_EPROTO (bad frame from the peer, we sent 1002),
    * KDS_EINVAL (text that is not UTF-8, we sent 1007), KDS_ETOOBIG (message over
    * max_message, we sent 1009), KDS_EFULL (send queue over max_queue: a slow peer
-   * dropped; pongs and close frames count as data do), UV_ETIMEDOUT (the peer did not finish the close handshake), UV_EOF (the peer
-   * closed TCP without a close frame), KDS_ECLOSED (ws_abort), or any libuv error.
-   * After a refusal (1002, 1007, 1009) the connection does not close TCP at once: it reads
-   * and drops the peer's bytes until the peer's close frame, EOF or WS_CLOSE_TIMEOUT_MS, so
-   * that a reset cannot destroy our close frame; err stays the refusal's reason. */
+   * dropped; pongs and close frames count as data do), UV_ETIMEDOUT (the peer did not finish the close
+   * handshake), UV_EOF (the peer closed TCP without a close frame), KDS_ECLOSED (ws_abort), or any libuv
+   * error. After a refusal (1002, 1007, 1009) the connection does not close TCP at once: it reads and drops
+   * the peer's bytes until the peer's close frame, EOF or WS_CLOSE_TIMEOUT_MS, so that a reset cannot destroy
+   * our close frame; err stays the refusal's reason. */
   int err;
   uint16_t code_received; /* the peer's close code; 0 no close frame, 1005 frame without code */
   uint16_t code_sent;     /* the code of the close frame we sent (1005: sent without a code);
@@ -112,13 +112,14 @@ typedef struct ws_config {
  * Returns 0 and sets *out; KDS_EINVAL (missing hub/cb), KDS_ENOMEM, or a libuv error from
  * uv_read_start. On failure nothing was started: the caller still owns and closes the
  * stream, and no callback runs. */
-int ws_start(ws_t **out, uv_stream_t *stream, const ws_config *cfg, const char *prelude,
-             size_t prelude_len, const char *head, size_t head_len);
+int ws_start(ws_t **out, uv_stream_t *stream, const ws_config *cfg, const char *prelude, size_t prelude_len,
+             const char *head, size_t head_len);
 
 /* Queues one message (copied into a complete frame; client mode masks it with a fresh key
- * from the CSPRNG). Text must be valid UTF-8 (the caller's duty: it is not re-checked). Returns 0; KDS_ECLOSED if the connection is closing or a
- * close frame was sent; KDS_EFULL if the queue would exceed max_queue (the connection is then
- * dropped: on_close follows with err KDS_EFULL); KDS_ENOMEM; KDS_EINVAL (bad opcode). */
+ * from the CSPRNG). Text must be valid UTF-8 (the caller's duty: it is not re-checked). Returns 0;
+ * KDS_ECLOSED if the connection is closing or a close frame was sent; KDS_EFULL if the queue would exceed
+ * max_queue (the connection is then dropped: on_close follows with err KDS_EFULL); KDS_ENOMEM; KDS_EINVAL
+ * (bad opcode). */
 int ws_send(ws_t *ws, int opcode, const void *data, size_t len);
 
 /* Queues a pre-built frame shared by many connections (server role only: server frames are
@@ -219,7 +220,7 @@ int ws_hs_status(const ws_hs_t *hs);
 typedef struct ws_connect ws_connect_t;
 
 typedef struct ws_connect_opts {
-  const char *host;          /* name or address, resolved with uv_getaddrinfo (v4 and v6) */
+  const char *host; /* name or address, resolved with uv_getaddrinfo (v4 and v6) */
   int port;
   const char *path;          /* request target, e.g. "/socket.io/?EIO=4&transport=websocket" */
   const char *extra_headers; /* complete header lines, may be NULL */
@@ -236,8 +237,8 @@ typedef void (*ws_connect_cb)(void *ud, int status, ws_t *ws, int http_status);
  * connection with `cfg` (role forced to client, own_stream forced on; cfg is copied).
  * Returns 0 (cb will run exactly once, never inside this call), KDS_EINVAL, KDS_ENOMEM; on
  * error cb never runs. `out` may be NULL if cancelling is not needed. */
-int ws_connect(ws_connect_t **out, const ws_connect_opts *opts, const ws_config *cfg,
-               ws_connect_cb cb, void *ud);
+int ws_connect(ws_connect_t **out, const ws_connect_opts *opts, const ws_config *cfg, ws_connect_cb cb,
+               void *ud);
 
 /* Abandons a connect in progress: cb runs (later, from the loop) with UV_ECANCELED. Must
  * not be called after cb ran. */

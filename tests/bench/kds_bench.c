@@ -97,7 +97,7 @@ typedef struct bench_cfg {
   int concurrency;                     /* closed loop */
   int connections;                     /* posting connections for the open loop */
   double duration, warmup, drain, idle;
-  long orders;                         /* stop after this many (0: by duration) */
+  long orders; /* stop after this many (0: by duration) */
   int server_pid;
   const char *json_path;
   const char *label;
@@ -110,11 +110,11 @@ typedef struct bench_cfg {
 /* ---- state ------------------------------------------------------------------------------- */
 
 typedef struct order_rec {
-  uint64_t sched_ns;   /* when it was due (open loop) or sent (closed loop) */
-  uint64_t max_delay;  /* the last recipient's delay so far */
-  uint32_t received;   /* listeners that got it */
-  int16_t status;      /* HTTP status, 0 until answered, -1 transport error */
-  uint8_t warm;        /* sent during warm-up: not in the statistics */
+  uint64_t sched_ns;  /* when it was due (open loop) or sent (closed loop) */
+  uint64_t max_delay; /* the last recipient's delay so far */
+  uint32_t received;  /* listeners that got it */
+  int16_t status;     /* HTTP status, 0 until answered, -1 transport error */
+  uint8_t warm;       /* sent during warm-up: not in the statistics */
   char invoice[28];
 } order_rec;
 
@@ -150,10 +150,10 @@ typedef struct bench {
   int phase; /* see enum below */
   uint64_t phase_deadline;
   int open_loop;
-  long next_seq;           /* next order to send */
-  long last_seq;           /* orders planned (open loop with --orders), or -1 */
-  uint64_t sched0;         /* open loop: scheduled time of order 0 */
-  double cpu0, cpu1;       /* server CPU seconds */
+  long next_seq;                    /* next order to send */
+  long last_seq;                    /* orders planned (open loop with --orders), or -1 */
+  uint64_t sched0;                  /* open loop: scheduled time of order 0 */
+  double cpu0, cpu1;                /* server CPU seconds */
   long rss_base, rss_idle, rss_end; /* server RSS in kB */
   int login_pending;
   int exit_code;
@@ -225,8 +225,8 @@ static void env_describe(cJSON *env, kds_buf *line) {
   cJSON_AddStringToObject(env, "libuv", uv_version_string());
   cJSON_AddStringToObject(env, "wslay", WSLAY_VERSION);
   cJSON_AddStringToObject(env, "compiler", __VERSION__);
-  kds_buf_addf(line, "env: %s %s %s, %s x%ld, libuv %s, wslay %s, cc %s", u.sysname, u.release, u.machine, cpu,
-               ncpu, uv_version_string(), WSLAY_VERSION, __VERSION__);
+  kds_buf_addf(line, "env: %s %s %s, %s x%ld, libuv %s, wslay %s, cc %s", u.sysname, u.release, u.machine,
+               cpu, ncpu, uv_version_string(), WSLAY_VERSION, __VERSION__);
 }
 
 /* ---- orders ------------------------------------------------------------------------------- */
@@ -294,8 +294,9 @@ static int send_order(bench *b, poster *p, uint64_t sched, int closed) {
   long seq = b->norders;
   r = order_new(b, sched);
   if (!r) return KDS_ENOMEM;
-  n = snprintf(body, sizeof(body), "{\"payment_method\":\"CASH\",\"items\":%s,\"note\":\"kdsb:%ld:%" PRIu64 "\"}",
-               b->cfg.items, seq, sched);
+  n = snprintf(body, sizeof(body),
+               "{\"payment_method\":\"CASH\",\"items\":%s,\"note\":\"kdsb:%ld:%" PRIu64 "\"}", b->cfg.items,
+               seq, sched);
   pc = malloc(sizeof(*pc));
   if (!pc) return KDS_ENOMEM;
   pc->b = b;
@@ -367,11 +368,13 @@ static void l_disconnect(sioc_t *s, int err, const char *reason) {
   if (l->state == 2) {
     if (b->phase != PH_DONE) {
       b->nlost++;
-      if (!b->errmsg[0]) snprintf(b->errmsg, sizeof(b->errmsg), "listener lost: %s (%s)", reason, kds_strerror(err));
+      if (!b->errmsg[0])
+        snprintf(b->errmsg, sizeof(b->errmsg), "listener lost: %s (%s)", reason, kds_strerror(err));
     }
   } else if (l->state == 1) {
     b->nfailed++;
-    if (!b->errmsg[0]) snprintf(b->errmsg, sizeof(b->errmsg), "connect failed: %s (%s)", reason, kds_strerror(err));
+    if (!b->errmsg[0])
+      snprintf(b->errmsg, sizeof(b->errmsg), "connect failed: %s (%s)", reason, kds_strerror(err));
     if (b->nconnected + b->nfailed == b->cfg.clients) b->t_connected = now_ns();
   }
   l->state = l->state == 2 ? 4 : 3;
@@ -388,8 +391,9 @@ static void finish(bench *b);
 static void start_connects(bench *b) {
   b->phase = PH_CONNECT;
   b->t_connect0 = now_ns();
-  b->phase_deadline = b->t_connect0 + (uint64_t)b->cfg.connect_timeout_ms * 1000000u +
-                      (uint64_t)b->cfg.clients / (uint64_t)b->cfg.ramp_batch * (uint64_t)b->cfg.ramp_ms * 1000000u;
+  b->phase_deadline =
+      b->t_connect0 + (uint64_t)b->cfg.connect_timeout_ms * 1000000u +
+      (uint64_t)b->cfg.clients / (uint64_t)b->cfg.ramp_batch * (uint64_t)b->cfg.ramp_ms * 1000000u;
   if (b->cfg.clients == 0) b->t_connected = b->t_connect0;
 }
 
@@ -458,60 +462,60 @@ static void on_tick(uv_timer_t *t) {
   bench *b = t->data;
   uint64_t now = now_ns();
   switch (b->phase) {
-  case PH_LOGIN:
-    break;
-  case PH_CONNECT:
-    if (now >= b->next_ramp) { /* ramp: at most ramp_batch new connects per ramp_ms */
-      connect_some(b);
-      b->next_ramp = now + (uint64_t)b->cfg.ramp_ms * 1000000u;
-    }
-    if (b->nstarted == b->cfg.clients && b->nconnected + b->nfailed >= b->cfg.clients) {
-      if (b->nfailed) {
+    case PH_LOGIN:
+      break;
+    case PH_CONNECT:
+      if (now >= b->next_ramp) { /* ramp: at most ramp_batch new connects per ramp_ms */
+        connect_some(b);
+        b->next_ramp = now + (uint64_t)b->cfg.ramp_ms * 1000000u;
+      }
+      if (b->nstarted == b->cfg.clients && b->nconnected + b->nfailed >= b->cfg.clients) {
+        if (b->nfailed) {
+          finish(b);
+          return;
+        }
+        if (b->cfg.idle > 0) {
+          b->phase = PH_IDLE;
+          b->phase_deadline = now + (uint64_t)(b->cfg.idle * 1e9);
+        } else if (b->cfg.rate > 0 || b->cfg.concurrency > 0) {
+          start_posting(b);
+        } else {
+          finish(b);
+          return;
+        }
+      } else if (now > b->phase_deadline) {
+        snprintf(b->errmsg, sizeof(b->errmsg), "connects did not finish in time (%d of %d)", b->nconnected,
+                 b->cfg.clients);
         finish(b);
         return;
       }
-      if (b->cfg.idle > 0) {
-        b->phase = PH_IDLE;
-        b->phase_deadline = now + (uint64_t)(b->cfg.idle * 1e9);
-      } else if (b->cfg.rate > 0 || b->cfg.concurrency > 0) {
-        start_posting(b);
-      } else {
+      break;
+    case PH_IDLE:
+      if (now >= b->phase_deadline) {
+        b->rss_idle = proc_rss_kb(b->cfg.server_pid);
+        if (b->cfg.rate > 0 || b->cfg.concurrency > 0)
+          start_posting(b);
+        else {
+          finish(b);
+          return;
+        }
+      }
+      break;
+    case PH_POST:
+      if (b->open_loop) open_loop_step(b);
+      if (posting_done(b)) {
+        b->phase = PH_DRAIN;
+        b->phase_deadline = now + (uint64_t)(b->cfg.drain * 1e9);
+      }
+      break;
+    case PH_DRAIN:
+      if (all_delivered(b) || now >= b->phase_deadline) {
         finish(b);
         return;
       }
-    } else if (now > b->phase_deadline) {
-      snprintf(b->errmsg, sizeof(b->errmsg), "connects did not finish in time (%d of %d)", b->nconnected,
-               b->cfg.clients);
-      finish(b);
-      return;
-    }
-    break;
-  case PH_IDLE:
-    if (now >= b->phase_deadline) {
-      b->rss_idle = proc_rss_kb(b->cfg.server_pid);
-      if (b->cfg.rate > 0 || b->cfg.concurrency > 0)
-        start_posting(b);
-      else {
-        finish(b);
-        return;
-      }
-    }
-    break;
-  case PH_POST:
-    if (b->open_loop) open_loop_step(b);
-    if (posting_done(b)) {
-      b->phase = PH_DRAIN;
-      b->phase_deadline = now + (uint64_t)(b->cfg.drain * 1e9);
-    }
-    break;
-  case PH_DRAIN:
-    if (all_delivered(b) || now >= b->phase_deadline) {
-      finish(b);
-      return;
-    }
-    break;
-  default:
-    break;
+      break;
+    default:
+      break;
   }
 }
 
@@ -546,7 +550,8 @@ static int start_login(bench *b, const char *userpass, char *dst) {
   char user[128], pass[256], body[1024];
   const char *colon = strchr(userpass, ':');
   login_ctx *lc;
-  if (!colon || colon - userpass >= (long)sizeof(user) || strlen(colon + 1) >= sizeof(pass)) return KDS_EINVAL;
+  if (!colon || colon - userpass >= (long)sizeof(user) || strlen(colon + 1) >= sizeof(pass))
+    return KDS_EINVAL;
   snprintf(user, sizeof(user), "%.*s", (int)(colon - userpass), userpass);
   snprintf(pass, sizeof(pass), "%s", colon + 1);
   {
@@ -611,7 +616,8 @@ static void report(bench *b) {
   kds_buf line = KDS_BUF_INIT;
   /* POST/s over the measured window: after the warm-up, until the last answer */
   uint64_t t_meas0 = b->t_post0 + (uint64_t)(b->cfg.warmup * 1e9);
-  double post_secs = b->t_post0 && b->t_last_answer > t_meas0 ? (double)(b->t_last_answer - t_meas0) / 1e9 : 0;
+  double post_secs =
+      b->t_post0 && b->t_last_answer > t_meas0 ? (double)(b->t_last_answer - t_meas0) / 1e9 : 0;
   long measured = 0, complete = 0, measured_201 = 0;
   uint64_t expected = (uint64_t)b->norders * (uint64_t)b->nconnected, missing;
   double cpu = b->cpu0 >= 0 && b->cpu1 >= 0 ? b->cpu1 - b->cpu0 : -1;
@@ -650,7 +656,8 @@ static void report(bench *b) {
   cJSON_AddNumberToObject(res, "connected", b->nconnected);
   cJSON_AddNumberToObject(res, "connect_failed", b->nfailed);
   cJSON_AddNumberToObject(res, "connections_lost", b->nlost);
-  cJSON_AddNumberToObject(res, "connect_s", b->t_connected > b->t_connect0 ? (double)(b->t_connected - b->t_connect0) / 1e9 : 0);
+  cJSON_AddNumberToObject(
+      res, "connect_s", b->t_connected > b->t_connect0 ? (double)(b->t_connected - b->t_connect0) / 1e9 : 0);
   cJSON_AddNumberToObject(res, "orders_sent", (double)b->norders);
   cJSON_AddNumberToObject(res, "orders_measured", (double)measured);
   cJSON_AddNumberToObject(res, "post_201", (double)b->n201);
@@ -670,12 +677,14 @@ static void report(bench *b) {
     cJSON_AddNumberToObject(res, "server_cpu_s", cpu);
     cJSON_AddNumberToObject(res, "server_cpu_us_per_delivery",
                             cpu >= 0 && b->deliveries ? cpu * 1e6 / (double)b->deliveries : -1);
-    cJSON_AddNumberToObject(res, "server_cpu_us_per_order", cpu >= 0 && b->norders ? cpu * 1e6 / (double)b->norders : -1);
+    cJSON_AddNumberToObject(res, "server_cpu_us_per_order",
+                            cpu >= 0 && b->norders ? cpu * 1e6 / (double)b->norders : -1);
     cJSON_AddNumberToObject(res, "server_rss_base_kb", (double)b->rss_base);
     cJSON_AddNumberToObject(res, "server_rss_idle_kb", (double)b->rss_idle);
     cJSON_AddNumberToObject(res, "server_rss_end_kb", (double)b->rss_end);
-    cJSON_AddNumberToObject(res, "server_rss_per_connection_kb",
-                            b->rss_idle > 0 && b->nconnected ? (double)(b->rss_idle - b->rss_base) / b->nconnected : -1);
+    cJSON_AddNumberToObject(
+        res, "server_rss_per_connection_kb",
+        b->rss_idle > 0 && b->nconnected ? (double)(b->rss_idle - b->rss_base) / b->nconnected : -1);
   }
   cJSON_AddStringToObject(res, "error", b->errmsg);
   if (b->cfg.list_invoices) {
@@ -693,20 +702,23 @@ static void report(bench *b) {
     printf("listeners: %d connected, %d failed, %d lost, in %.2f s\n", b->nconnected, b->nfailed, b->nlost,
            b->t_connected > b->t_connect0 ? (double)(b->t_connected - b->t_connect0) / 1e9 : 0);
     if (b->norders) {
-      printf("POST: %ld sent, %ld x 201, %ld other, %ld errors; %.1f/s; latency p50 %.3f ms p99 %.3f ms max %.3f ms\n",
-             b->norders, b->n201, b->nother, b->nerr, post_secs > 0 ? (double)measured_201 / post_secs : 0,
-             ms(hist_pct(&b->post_lat, 50)), ms(hist_pct(&b->post_lat, 99)), ms(b->post_lat.max));
-      printf("deliveries: %" PRIu64 " of %" PRIu64 " (missing %" PRIu64 ", unexpected %" PRIu64 ")\n", b->deliveries,
-             expected, missing, b->unexpected);
-      printf("delivery latency: p50 %.3f ms p99 %.3f ms max %.3f ms; last recipient p50 %.3f ms p99 %.3f ms max "
-             "%.3f ms\n",
-             ms(hist_pct(&b->deliv_lat, 50)), ms(hist_pct(&b->deliv_lat, 99)), ms(b->deliv_lat.max),
-             ms(hist_pct(&b->last_lat, 50)), ms(hist_pct(&b->last_lat, 99)), ms(b->last_lat.max));
+      printf(
+          "POST: %ld sent, %ld x 201, %ld other, %ld errors; %.1f/s; latency p50 %.3f ms p99 %.3f ms max "
+          "%.3f ms\n",
+          b->norders, b->n201, b->nother, b->nerr, post_secs > 0 ? (double)measured_201 / post_secs : 0,
+          ms(hist_pct(&b->post_lat, 50)), ms(hist_pct(&b->post_lat, 99)), ms(b->post_lat.max));
+      printf("deliveries: %" PRIu64 " of %" PRIu64 " (missing %" PRIu64 ", unexpected %" PRIu64 ")\n",
+             b->deliveries, expected, missing, b->unexpected);
+      printf(
+          "delivery latency: p50 %.3f ms p99 %.3f ms max %.3f ms; last recipient p50 %.3f ms p99 %.3f ms max "
+          "%.3f ms\n",
+          ms(hist_pct(&b->deliv_lat, 50)), ms(hist_pct(&b->deliv_lat, 99)), ms(b->deliv_lat.max),
+          ms(hist_pct(&b->last_lat, 50)), ms(hist_pct(&b->last_lat, 99)), ms(b->last_lat.max));
     }
     if (b->cfg.server_pid > 0) {
       if (cpu >= 0 && b->deliveries)
-        printf("server CPU: %.3f s, %.2f us per delivery, %.1f us per order\n", cpu, cpu * 1e6 / (double)b->deliveries,
-               b->norders ? cpu * 1e6 / (double)b->norders : 0);
+        printf("server CPU: %.3f s, %.2f us per delivery, %.1f us per order\n", cpu,
+               cpu * 1e6 / (double)b->deliveries, b->norders ? cpu * 1e6 / (double)b->norders : 0);
       else if (cpu >= 0)
         printf("server CPU: %.3f s\n", cpu);
       printf("server RSS: base %ld kB, idle %ld kB, end %ld kB", b->rss_base, b->rss_idle, b->rss_end);
@@ -750,30 +762,32 @@ static void finish(bench *b) {
 /* ---- main -------------------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: kds-bench --url http://HOST:PORT [options]\n"
-          "listeners:\n"
-          "  --clients N          Socket.IO clients over WebSocket (default 100; <= ~19000 per process)\n"
-          "  --token T | --login USER:PASS   their auth token (CONNECT auth {token})\n"
-          "  --ramp N/MS          connects started per MS milliseconds (default 200/10)\n"
-          "  --connect-timeout MS per client (default 30000)\n"
-          "orders (POST /api/v1/orders):\n"
-          "  --post-token T | --post-login USER:PASS   a cashier's token\n"
-          "  --rate R             open loop: R orders/s, each scheduled in advance\n"
-          "  --connections P      keep-alive connections for the open loop (default 32)\n"
-          "  --concurrency C      closed loop: C connections, each posting again on its answer\n"
-          "  --duration S         seconds of posting (default 10), or --orders K\n"
-          "  --warmup S           seconds of posting before measuring (default 0)\n"
-          "  --drain S            seconds to wait for the last deliveries (default 10)\n"
-          "  --items JSON         the items array (default [{\"product_id\":1,\"qty\":1},{\"product_id\":5,\"qty\":2}])\n"
-          "measurement:\n"
-          "  --server-pid PID     read the server's CPU time and RSS from /proc\n"
-          "  --idle S             after connecting, wait S seconds (a ping cycle) and take the RSS\n"
-          "  --json FILE          write the results as JSON ('-' = stdout)\n"
-          "  --label NAME         a name for this run in the output\n"
-          "  --list-invoices      put the invoice numbers answered 201 in the JSON\n"
-          "  --quiet              no text report\n"
-          "Exit status: 0 all good, 1 missing deliveries or failed requests/connects, 2 usage or setup error.\n");
+  fprintf(
+      f,
+      "usage: kds-bench --url http://HOST:PORT [options]\n"
+      "listeners:\n"
+      "  --clients N          Socket.IO clients over WebSocket (default 100; <= ~19000 per process)\n"
+      "  --token T | --login USER:PASS   their auth token (CONNECT auth {token})\n"
+      "  --ramp N/MS          connects started per MS milliseconds (default 200/10)\n"
+      "  --connect-timeout MS per client (default 30000)\n"
+      "orders (POST /api/v1/orders):\n"
+      "  --post-token T | --post-login USER:PASS   a cashier's token\n"
+      "  --rate R             open loop: R orders/s, each scheduled in advance\n"
+      "  --connections P      keep-alive connections for the open loop (default 32)\n"
+      "  --concurrency C      closed loop: C connections, each posting again on its answer\n"
+      "  --duration S         seconds of posting (default 10), or --orders K\n"
+      "  --warmup S           seconds of posting before measuring (default 0)\n"
+      "  --drain S            seconds to wait for the last deliveries (default 10)\n"
+      "  --items JSON         the items array (default "
+      "[{\"product_id\":1,\"qty\":1},{\"product_id\":5,\"qty\":2}])\n"
+      "measurement:\n"
+      "  --server-pid PID     read the server's CPU time and RSS from /proc\n"
+      "  --idle S             after connecting, wait S seconds (a ping cycle) and take the RSS\n"
+      "  --json FILE          write the results as JSON ('-' = stdout)\n"
+      "  --label NAME         a name for this run in the output\n"
+      "  --list-invoices      put the invoice numbers answered 201 in the JSON\n"
+      "  --quiet              no text report\n"
+      "Exit status: 0 all good, 1 missing deliveries or failed requests/connects, 2 usage or setup error.\n");
 }
 
 static int parse_url(const char *url, char *host, size_t hostlen, int *port) {
@@ -799,19 +813,30 @@ int main(int argc, char **argv) {
   struct rlimit rl;
   int opt, idx;
   const char *url = NULL;
-  static const struct option longopts[] = {
-      {"url", required_argument, 0, 'u'},       {"clients", required_argument, 0, 'n'},
-      {"token", required_argument, 0, 't'},     {"login", required_argument, 0, 'l'},
-      {"post-token", required_argument, 0, 'T'}, {"post-login", required_argument, 0, 'L'},
-      {"rate", required_argument, 0, 'r'},      {"concurrency", required_argument, 0, 'c'},
-      {"connections", required_argument, 0, 'P'}, {"duration", required_argument, 0, 'd'},
-      {"orders", required_argument, 0, 'o'},    {"warmup", required_argument, 0, 'w'},
-      {"drain", required_argument, 0, 'D'},     {"ramp", required_argument, 0, 'R'},
-      {"server-pid", required_argument, 0, 'p'}, {"idle", required_argument, 0, 'i'},
-      {"json", required_argument, 0, 'j'},      {"label", required_argument, 0, 'b'},
-      {"items", required_argument, 0, 'I'},     {"list-invoices", no_argument, 0, 'V'},
-      {"quiet", no_argument, 0, 'q'},           {"connect-timeout", required_argument, 0, 'C'},
-      {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"url", required_argument, 0, 'u'},
+                                           {"clients", required_argument, 0, 'n'},
+                                           {"token", required_argument, 0, 't'},
+                                           {"login", required_argument, 0, 'l'},
+                                           {"post-token", required_argument, 0, 'T'},
+                                           {"post-login", required_argument, 0, 'L'},
+                                           {"rate", required_argument, 0, 'r'},
+                                           {"concurrency", required_argument, 0, 'c'},
+                                           {"connections", required_argument, 0, 'P'},
+                                           {"duration", required_argument, 0, 'd'},
+                                           {"orders", required_argument, 0, 'o'},
+                                           {"warmup", required_argument, 0, 'w'},
+                                           {"drain", required_argument, 0, 'D'},
+                                           {"ramp", required_argument, 0, 'R'},
+                                           {"server-pid", required_argument, 0, 'p'},
+                                           {"idle", required_argument, 0, 'i'},
+                                           {"json", required_argument, 0, 'j'},
+                                           {"label", required_argument, 0, 'b'},
+                                           {"items", required_argument, 0, 'I'},
+                                           {"list-invoices", no_argument, 0, 'V'},
+                                           {"quiet", no_argument, 0, 'q'},
+                                           {"connect-timeout", required_argument, 0, 'C'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
 
   b.cfg.clients = 100;
   b.cfg.ramp_batch = 200;
@@ -823,35 +848,82 @@ int main(int argc, char **argv) {
   b.cfg.items = "[{\"product_id\":1,\"qty\":1},{\"product_id\":5,\"qty\":2}]";
   while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
     switch (opt) {
-    case 'u': url = optarg; break;
-    case 'n': b.cfg.clients = atoi(optarg); break;
-    case 't': b.cfg.token = optarg; break;
-    case 'l': b.cfg.login = optarg; break;
-    case 'T': b.cfg.post_token = optarg; break;
-    case 'L': b.cfg.post_login = optarg; break;
-    case 'r': b.cfg.rate = atof(optarg); break;
-    case 'c': b.cfg.concurrency = atoi(optarg); break;
-    case 'P': b.cfg.connections = atoi(optarg); break;
-    case 'd': b.cfg.duration = atof(optarg); break;
-    case 'o': b.cfg.orders = atol(optarg); break;
-    case 'w': b.cfg.warmup = atof(optarg); break;
-    case 'D': b.cfg.drain = atof(optarg); break;
-    case 'R':
-      if (sscanf(optarg, "%d/%d", &b.cfg.ramp_batch, &b.cfg.ramp_ms) != 2 || b.cfg.ramp_batch <= 0 || b.cfg.ramp_ms <= 0) {
-        fprintf(stderr, "kds-bench: --ramp wants N/MS\n");
+      case 'u':
+        url = optarg;
+        break;
+      case 'n':
+        b.cfg.clients = atoi(optarg);
+        break;
+      case 't':
+        b.cfg.token = optarg;
+        break;
+      case 'l':
+        b.cfg.login = optarg;
+        break;
+      case 'T':
+        b.cfg.post_token = optarg;
+        break;
+      case 'L':
+        b.cfg.post_login = optarg;
+        break;
+      case 'r':
+        b.cfg.rate = atof(optarg);
+        break;
+      case 'c':
+        b.cfg.concurrency = atoi(optarg);
+        break;
+      case 'P':
+        b.cfg.connections = atoi(optarg);
+        break;
+      case 'd':
+        b.cfg.duration = atof(optarg);
+        break;
+      case 'o':
+        b.cfg.orders = atol(optarg);
+        break;
+      case 'w':
+        b.cfg.warmup = atof(optarg);
+        break;
+      case 'D':
+        b.cfg.drain = atof(optarg);
+        break;
+      case 'R':
+        if (sscanf(optarg, "%d/%d", &b.cfg.ramp_batch, &b.cfg.ramp_ms) != 2 || b.cfg.ramp_batch <= 0 ||
+            b.cfg.ramp_ms <= 0) {
+          fprintf(stderr, "kds-bench: --ramp wants N/MS\n");
+          return 2;
+        }
+        break;
+      case 'p':
+        b.cfg.server_pid = atoi(optarg);
+        break;
+      case 'i':
+        b.cfg.idle = atof(optarg);
+        break;
+      case 'j':
+        b.cfg.json_path = optarg;
+        break;
+      case 'b':
+        b.cfg.label = optarg;
+        break;
+      case 'I':
+        b.cfg.items = optarg;
+        break;
+      case 'V':
+        b.cfg.list_invoices = 1;
+        break;
+      case 'q':
+        b.cfg.quiet = 1;
+        break;
+      case 'C':
+        b.cfg.connect_timeout_ms = atoi(optarg);
+        break;
+      case 'h':
+        usage(stdout);
+        return 0;
+      default:
+        usage(stderr);
         return 2;
-      }
-      break;
-    case 'p': b.cfg.server_pid = atoi(optarg); break;
-    case 'i': b.cfg.idle = atof(optarg); break;
-    case 'j': b.cfg.json_path = optarg; break;
-    case 'b': b.cfg.label = optarg; break;
-    case 'I': b.cfg.items = optarg; break;
-    case 'V': b.cfg.list_invoices = 1; break;
-    case 'q': b.cfg.quiet = 1; break;
-    case 'C': b.cfg.connect_timeout_ms = atoi(optarg); break;
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
     }
   }
   if (!url || parse_url(url, b.cfg.host, sizeof(b.cfg.host), &b.cfg.port) < 0 || b.cfg.clients < 0 ||

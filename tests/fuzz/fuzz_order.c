@@ -108,7 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   kds_err_clear(&err);
   rc = order_validate(body, menu_lookup, &m, &o, &err);
   fuzz_check(rc == 0 || rc == KDS_EREQUEST, "validate: 0 or a validation failure");
-  if (rc == KDS_EREQUEST) fuzz_check(err.status == 422 && err.field[0] != '\0', "validation failure: 422 with a field");
+  if (rc == KDS_EREQUEST)
+    fuzz_check(err.status == 422 && err.field[0] != '\0', "validation failure: 422 with a field");
   if (rc == 0) {
     fuzz_check(o.nlines >= 1 && o.nlines <= ORDER_MAX_LINES, "valid order: 1..200 lines");
     int64_t sum = -1;

@@ -33,7 +33,8 @@ static void t_err(void) {
   kds_err e;
   ok(kds_err_set(&e, 422, "validation_failed", "items[0].qty", "qty must be %d..%d", 1, 999) == KDS_EREQUEST,
      "set returns KDS_EREQUEST, not -1 (UV_EPERM)");
-  ok(e.status == 422 && strcmp(e.field, "items[0].qty") == 0 && strcmp(e.message, "qty must be 1..999") == 0, "fields");
+  ok(e.status == 422 && strcmp(e.field, "items[0].qty") == 0 && strcmp(e.message, "qty must be 1..999") == 0,
+     "fields");
   ok(strcmp(kds_strerror(KDS_ENOMEM), "out of memory") == 0, "strerror of ours");
   ok(strlen(kds_strerror(-104)) > 0, "strerror of an errno code");
 }

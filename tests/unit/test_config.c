@@ -15,8 +15,9 @@ static int parse(int argc, char **argv) {
 }
 
 static void clear_env(void) {
-  const char *vars[] = {"PORT", "KDS_HOST", "KDS_PORT", "KDS_DB", "KDS_PUBLIC", "KDS_CORS_ORIGIN",
-                        "KDS_WS_AUTH", "KDS_LOG_LEVEL", "KDS_DEMO", "KDS_CLIENT_DIR"};
+  const char *vars[] = {"PORT",       "KDS_HOST",        "KDS_PORT",    "KDS_DB",
+                        "KDS_PUBLIC", "KDS_CORS_ORIGIN", "KDS_WS_AUTH", "KDS_LOG_LEVEL",
+                        "KDS_DEMO",   "KDS_CLIENT_DIR"};
   for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) unsetenv(vars[i]);
 }
 
@@ -49,7 +50,8 @@ static void t_env_and_argv(void) {
   ok(parse(8, argv2) == 0 && cfg.port == 5000 && cfg.ws_auth == 1, "the command line wins");
   ok(strcmp(cfg.db_path, "x.db") == 0 && cfg.order_rate == 0, "--opt value and --opt=value");
   setenv("KDS_WS_AUTH", "maybe", 1);
-  ok(parse(1, argv1) == KDS_EINVAL && strstr(err, "KDS_WS_AUTH") != NULL, "a bad environment value names the variable");
+  ok(parse(1, argv1) == KDS_EINVAL && strstr(err, "KDS_WS_AUTH") != NULL,
+     "a bad environment value names the variable");
   clear_env();
 }
 
@@ -72,14 +74,16 @@ static void t_pending_caps(void) {
   char *a1[] = {"kds-server", "--max-pending-sessions", "300", "--max-pending-sessions-per-address=20", NULL};
   ok(parse(4, a1) == 0 && cfg.max_pending == 300 && cfg.max_pending_ip == 20, "both caps set");
   char *a2[] = {"kds-server", "--max-pending-sessions", "0", NULL};
-  ok(parse(3, a2) == KDS_EINVAL && strstr(err, "--max-pending-sessions") != NULL, "a cap of 0 refused: %s", err);
+  ok(parse(3, a2) == KDS_EINVAL && strstr(err, "--max-pending-sessions") != NULL, "a cap of 0 refused: %s",
+     err);
   char *a3[] = {"kds-server", "--max-pending-sessions-per-address", "-1", NULL};
   ok(parse(3, a3) == KDS_EINVAL && strstr(err, "per-address") != NULL, "a negative cap refused: %s", err);
   ok(strstr(config_usage(), "--max-pending-sessions-per-address N") != NULL, "in the usage text");
 }
 
 static void t_subcommands(void) {
-  char *a1[] = {"kds-server", "--db", "k.db", "useradd", "kasir1", "--role", "cashier", "--outlet", "2", NULL};
+  char *a1[] = {"kds-server", "--db",    "k.db",     "useradd", "kasir1",
+                "--role",     "cashier", "--outlet", "2",       NULL};
   ok(parse(9, a1) == 0 && strcmp(cfg.command, "useradd") == 0 && strcmp(cfg.command_arg, "kasir1") == 0,
      "useradd NAME");
   ok(strcmp(cfg.role, "cashier") == 0 && cfg.outlet == 2, "--role and --outlet");

@@ -72,7 +72,8 @@ static int s_handle(sconn *c) {
     kds_buf_addf(&b, "X-CT: %s\r\nX-Method: %s\r\n", ct, method);
     s_reply(c, b.base, c->in.base + head, body_len);
   } else if (strcmp(path, "/chunked") == 0) {
-    const char *r = "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nchunk\r\n3\r\ned!\r\n0\r\n\r\n";
+    const char *r =
+        "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nchunk\r\n3\r\ned!\r\n0\r\n\r\n";
     s_write(c, r, strlen(r));
   } else if (strcmp(path, "/close") == 0) {
     s_reply(c, "Connection: close\r\n", "bye", 3);
@@ -171,14 +172,16 @@ static void t_basic(void) {
   httpc_t *c = httpc_new(loop, "127.0.0.1", port, NULL);
   result r1 = {0}, r2 = {0}, r3 = {0};
   ok(c != NULL, "client");
-  ok(httpc_request(c, "GET", "/hello", NULL, NULL, 0, on_resp, &r1) == 0 && !r1.done, "queued, no callback inside");
+  ok(httpc_request(c, "GET", "/hello", NULL, NULL, 0, on_resp, &r1) == 0 && !r1.done,
+     "queued, no callback inside");
   run_until(&r1.done, 3000);
   ok(r1.err == 0 && r1.status == 200 && strcmp(r1.body, "hello") == 0 && strcmp(r1.hdr, "yes") == 0,
      "GET: %d %s, header %s", r1.status, r1.body, r1.hdr);
   nconns = 0;
   httpc_request(c, "GET", "/conn", NULL, NULL, 0, on_resp, &r2);
   run_until(&r2.done, 3000);
-  ok(r2.err == 0 && strcmp(r2.body, "conn 1") == 0 && nconns == 0, "keep-alive: the same connection (%s)", r2.body);
+  ok(r2.err == 0 && strcmp(r2.body, "conn 1") == 0 && nconns == 0, "keep-alive: the same connection (%s)",
+     r2.body);
   httpc_request(c, "POST", "/echo", "Authorization: Bearer t\r\n", "{\"a\":1}", 7, on_resp, &r3);
   run_until(&r3.done, 3000);
   ok(r3.err == 0 && strcmp(r3.body, "{\"a\":1}") == 0 && strcmp(r3.hdr, "application/json") == 0,
@@ -203,11 +206,13 @@ static void t_framing(void) {
   httpc_request(c, "GET", "/nope", NULL, NULL, 0, on_resp, &r[5]);
   ok(httpc_pending(c) == 6, "six pending");
   run_until(&r[5].done, 5000);
-  ok(r[0].err == 0 && r[0].status == 201 && strcmp(r[0].body, "chunked!") == 0, "chunked body: %s", r[0].body);
+  ok(r[0].err == 0 && r[0].status == 201 && strcmp(r[0].body, "chunked!") == 0, "chunked body: %s",
+     r[0].body);
   ok(r[1].err == 0 && strcmp(r[1].body, "bye") == 0, "Connection: close honoured");
   ok(r[2].err == 0 && strcmp(r[2].body, "conn 2") == 0, "next request on a new connection: %s", r[2].body);
   ok(r[3].err == 0 && strcmp(r[3].body, "until-eof") == 0, "body delimited by EOF");
-  ok(r[4].err == 0 && strcmp(r[4].body, "xyz") == 0 && strcmp(r[4].hdr, "text/plain") == 0, "own Content-Type kept");
+  ok(r[4].err == 0 && strcmp(r[4].body, "xyz") == 0 && strcmp(r[4].hdr, "text/plain") == 0,
+     "own Content-Type kept");
   ok(r[5].err == 0 && r[5].status == 404 && r[5].len == 0, "404 is a response, not an error");
   int in_order = 1;
   for (int i = 0; i < 6; i++) in_order &= r[i].order == i + 1;

@@ -422,7 +422,8 @@ static void t_money(void) {
   ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":1}]}", &o, &e) == 0 &&
          o.total_amount == ORDER_MAX_AMOUNT,
      "an order of exactly 2^53-1 is accepted");
-  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":2}]}", &o, &e) == KDS_EREQUEST &&
+  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":2}]}", &o, &e) ==
+             KDS_EREQUEST &&
          e.status == 422 && strcmp(e.field, "items") == 0,
      "qty 2 of a 2^53-1 price: 422 on items");
   ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":1,\"qty\":999},"
@@ -445,14 +446,17 @@ static void t_money(void) {
                    &o, &e) == KDS_EREQUEST &&
          strcmp(e.field, "items") == 0,
      "each line fits but the order total does not: 422 on items");
-  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":4,\"qty\":999}]}", &o, &e) == KDS_EREQUEST &&
+  ok(validate_rich("{\"payment_method\":\"CASH\",\"items\":[{\"product_id\":4,\"qty\":999}]}", &o, &e) ==
+             KDS_EREQUEST &&
          strcmp(e.field, "items") == 0,
      "an int64-sized price times 999: 422, no overflow");
 
   /* what a display parses from a server it does not trust */
-  const char *hostile = "{\"invoice_number\":\"INV-1\",\"lines\":[{\"name\":\"x\",\"category\":\"C\","
-                        "\"qty\":8e15,\"price\":8e15}]}";
-  ok(order_parse(hostile, strlen(hostile), &o) == KDS_ETOOBIG && o.nlines == 0, "parse: qty x price overflow refused");
+  const char *hostile =
+      "{\"invoice_number\":\"INV-1\",\"lines\":[{\"name\":\"x\",\"category\":\"C\","
+      "\"qty\":8e15,\"price\":8e15}]}";
+  ok(order_parse(hostile, strlen(hostile), &o) == KDS_ETOOBIG && o.nlines == 0,
+     "parse: qty x price overflow refused");
   order_release(&o);
   ok(order_line_add(&o, 1, "a", 1, "C", 1, 1, ORDER_MAX_AMOUNT) == 0 &&
          order_line_add(&o, 2, "b", 1, "C", 1, 1, ORDER_MAX_AMOUNT) == 0,

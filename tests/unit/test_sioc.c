@@ -170,11 +170,12 @@ static void t_connect_event_ack(void) {
   ok(c.connected == 1 && strlen(c.sid) == 20 && sioc_connected(c.s), "connected, sid %s", c.sid);
   ok(strlen(sioc_pid(c.s)) > 0, "recovery pid %s", sioc_pid(c.s));
   run_until(&c.nevents, 2000);
-  ok(c.events.base && strstr(c.events.base, "hello({\"auth\":{\"token\":\"good\"},\"recovered\":false}") ==
-                          c.events.base,
+  ok(c.events.base &&
+         strstr(c.events.base, "hello({\"auth\":{\"token\":\"good\"},\"recovered\":false}") == c.events.base,
      "hello event with our auth: %s", c.events.base ? c.events.base : "");
 
-  ok(sioc_emit(c.s, "echo", "1,\"two\",{\"three\":[3]}", 21, on_ack, &r, 3000) == 0 && !r.done, "emit with ack");
+  ok(sioc_emit(c.s, "echo", "1,\"two\",{\"three\":[3]}", 21, on_ack, &r, 3000) == 0 && !r.done,
+     "emit with ack");
   run_until(&r.done, 3000);
   ok(r.done && r.err == 0 && strcmp(r.args, "1,\"two\",{\"three\":[3]}") == 0, "ack args: %s", r.args);
 
@@ -220,7 +221,8 @@ static void t_connect_error(void) {
   client_init(&c, "{\"token\":\"bad\"}");
   sioc_connect(c.s, &c.opts);
   run_until(&c.disconnected, 5000);
-  ok(c.connect_errors == 1 && strcmp(c.cerr_msg, "unauthorized") == 0, "CONNECT_ERROR message: %s", c.cerr_msg);
+  ok(c.connect_errors == 1 && strcmp(c.cerr_msg, "unauthorized") == 0, "CONNECT_ERROR message: %s",
+     c.cerr_msg);
   ok(c.cerr_data.base && strcmp(c.cerr_data.base, "{\"hint\":\"check --token\"}") == 0, "CONNECT_ERROR data");
   ok(c.connected == 0 && c.disconnected == 1 && strcmp(c.reason, SIOC_REASON_CONNECT_ERROR) == 0,
      "then disconnected: %s", c.reason);
@@ -271,11 +273,12 @@ static void t_recovery(void) {
   ok(sioc_connect(c.s, &c.opts) == 0, "...and we come back");
   run_until_n(&c.connected, 2, 5000);
   run_for(100);
-  ok(c.connected == 2 && c.recovered == 1 && strcmp(sioc_pid(c.s), pid) == 0, "recovered the session (pid %s)",
-     sioc_pid(c.s));
+  ok(c.connected == 2 && c.recovered == 1 && strcmp(sioc_pid(c.s), pid) == 0,
+     "recovered the session (pid %s)", sioc_pid(c.s));
   ok(c.events.base && strstr(c.events.base, "tick(1,") != NULL, "missed event delivered: %s",
      c.events.base ? c.events.base : "");
-  ok(c.events.base && strstr(c.events.base, "tick(1,") < strstr(c.events.base + 6, "hello({\"auth\":{\"pid\""),
+  ok(c.events.base &&
+         strstr(c.events.base, "tick(1,") < strstr(c.events.base + 6, "hello({\"auth\":{\"pid\""),
      "the missed event before the new hello");
   client_release(&c);
 }
@@ -365,8 +368,9 @@ static void scr_upgrade(http_req_t *req, void *ud) {
   } else if (ws_start(&sc->ws, (uv_stream_t *)tcp, &cfg, reply.base, reply.len, head.base, head.len) < 0) {
     uv_close((uv_handle_t *)tcp, scr_free_tcp);
   } else {
-    scr_send(sc, "0{\"sid\":\"e1\",\"upgrades\":[],\"pingInterval\":25000,\"pingTimeout\":20000,"
-                 "\"maxPayload\":1000000}");
+    scr_send(sc,
+             "0{\"sid\":\"e1\",\"upgrades\":[],\"pingInterval\":25000,\"pingTimeout\":20000,"
+             "\"maxPayload\":1000000}");
   }
   kds_buf_release(&reply);
   kds_buf_release(&head);

@@ -17,7 +17,7 @@ static ws_hub_t *hub;
 typedef struct ep {
   ws_t *ws;
   int close_on_message; /* ws_close(1000) from inside on_message */
-  kds_buf log; /* "T:<text>|" or "B<len>|" per message */
+  kds_buf log;          /* "T:<text>|" or "B<len>|" per message */
   int nmsg;
   int echo;
   struct ep *forward; /* on_message also sends the message to this endpoint's ws */
@@ -192,27 +192,31 @@ static void t_accept_key(void) {
 
   kds_buf b = KDS_BUF_INIT;
   ok(ws_handshake_reply(&b, key, strlen(key), "X-A: 1\r\n") == 0 &&
-         strcmp(b.base, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-A: 1\r\n\r\n") == 0,
+         strcmp(b.base,
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-A: 1\r\n\r\n") == 0,
      "101 reply");
   kds_buf_reset(&b);
-  ok(ws_handshake_reply(&b, "bad", 3, NULL) == KDS_EINVAL && b.len == 0, "101 reply: bad key, nothing written");
+  ok(ws_handshake_reply(&b, "bad", 3, NULL) == KDS_EINVAL && b.len == 0,
+     "101 reply: bad key, nothing written");
 
   char k1[WS_KEY_LEN + 1], k2[WS_KEY_LEN + 1];
   ok(ws_client_key(k1) == 0 && ws_client_key(k2) == 0 && strlen(k1) == 24 && strcmp(k1, k2) != 0 &&
          ws_accept_key(k1, 24, out) == 0,
      "client keys are valid and differ");
-  ok(ws_client_request(&b, "h:1", "/p?q=1", k1, NULL) == 0 && strncmp(b.base, "GET /p?q=1 HTTP/1.1\r\nHost: h:1\r\n", 32) == 0 &&
-         strstr(b.base, "Sec-WebSocket-Version: 13\r\n") && strstr(b.base, k1) &&
-         b.len > 4 && memcmp(b.base + b.len - 4, "\r\n\r\n", 4) == 0,
+  ok(ws_client_request(&b, "h:1", "/p?q=1", k1, NULL) == 0 &&
+         strncmp(b.base, "GET /p?q=1 HTTP/1.1\r\nHost: h:1\r\n", 32) == 0 &&
+         strstr(b.base, "Sec-WebSocket-Version: 13\r\n") && strstr(b.base, k1) && b.len > 4 &&
+         memcmp(b.base + b.len - 4, "\r\n\r\n", 4) == 0,
      "client request");
   kds_buf_release(&b);
 }
 
 static void t_hs_parser(void) {
   const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
-  const char *good = "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
-                     "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x02hi";
+  const char *good =
+      "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
+      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x02hi";
   size_t glen = strlen(good), head = glen - 4;
   int all = 1;
   /* Every split point, and one byte at a time. */
@@ -253,7 +257,8 @@ static void t_hs_parser(void) {
       {"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
        101, "no Upgrade header"},
-      {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 101, "no accept"},
+      {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 101,
+       "no accept"},
       {"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 17\r\n\r\nTransport unknown", 400,
        "400 refusal"},
       {"HTTX/1.1 101\r\n\r\n", 0, "garbage"},
@@ -261,7 +266,8 @@ static void t_hs_parser(void) {
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     ws_hs_t *hs = ws_hs_new(key);
     ssize_t r = ws_hs_feed(hs, bad[i].resp, strlen(bad[i].resp));
-    ok(r == KDS_EPROTO && ws_hs_status(hs) == bad[i].status, "%s: EPROTO, status %d", bad[i].what, ws_hs_status(hs));
+    ok(r == KDS_EPROTO && ws_hs_status(hs) == bad[i].status, "%s: EPROTO, status %d", bad[i].what,
+       ws_hs_status(hs));
     ok(ws_hs_feed(hs, "x", 1) == KDS_EPROTO, "%s: stays failed", bad[i].what);
     ws_hs_free(hs);
   }
@@ -270,7 +276,8 @@ static void t_hs_parser(void) {
     kds_buf big = KDS_BUF_INIT;
     ssize_t r;
     kds_buf_adds(&big, "HTTP/1.1 101 Switching Protocols\r\n");
-    while (big.len < 20000) kds_buf_adds(&big, "X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    while (big.len < 20000)
+      kds_buf_adds(&big, "X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
     r = ws_hs_feed(hs, big.base, big.len);
     ok(r == KDS_ETOOBIG, "a head over 16 KiB is refused");
     kds_buf_release(&big);
@@ -281,7 +288,8 @@ static void t_hs_parser(void) {
 
 static void t_utf8(void) {
   ok(utf8_valid((const unsigned char *)"plain", 5), "ascii");
-  ok(utf8_valid((const unsigned char *)"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8d\x94", 14), "2, 3, 4-byte sequences");
+  ok(utf8_valid((const unsigned char *)"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8d\x94", 14),
+     "2, 3, 4-byte sequences");
   ok(!utf8_valid((const unsigned char *)"\xc0\xaf", 2), "overlong");
   ok(!utf8_valid((const unsigned char *)"\xed\xa0\x80", 3), "surrogate");
   ok(!utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4), "above U+10FFFF");
@@ -296,7 +304,8 @@ static void t_shared_frame(void) {
   ws_frame_t *f = ws_frame_newv(WS_TEXT, parts, 2);
   size_t n, pn;
   const char *b = ws_frame_bytes(f, &n), *p = ws_frame_payload(f, &pn);
-  ok(n == 9 && (uint8_t)b[0] == 0x81 && b[1] == 7 && pn == 7 && memcmp(p, "42[\"x\"]", 7) == 0, "small frame");
+  ok(n == 9 && (uint8_t)b[0] == 0x81 && b[1] == 7 && pn == 7 && memcmp(p, "42[\"x\"]", 7) == 0,
+     "small frame");
   ws_frame_unref(f);
   char *big = calloc(1, 70000);
   f = ws_frame_new(WS_BINARY, big, 70000);
@@ -340,8 +349,8 @@ static void t_server_raw(void) {
   raw_write(&peer, &b);
   run_until(&srv.nmsg, 2000);
   run_for(50);
-  ok(srv.nmsg == 3 && strcmp(srv.log.base, "T:hello|B3|T:Hello w\xc3\xb6rld|") == 0, "messages reassembled: %s",
-     srv.log.base);
+  ok(srv.nmsg == 3 && strcmp(srv.log.base, "T:hello|B3|T:Hello w\xc3\xb6rld|") == 0,
+     "messages reassembled: %s", srv.log.base);
   raw_frames(&peer, &fr);
   ok(fr.base && strncmp(fr.base, "1:hello|2#3|", 12) == 0 && strstr(fr.base, "10:pp|") &&
          strstr(fr.base, "1:Hello w\xc3\xb6rld|"),
@@ -362,7 +371,10 @@ static void t_server_raw(void) {
 
   /* close from the peer with 4001: echoed, clean */
   kds_buf_reset(&b);
-  mkframe(&b, 1, 0x8, "\x0f\xa1" "bye", 5, 1);
+  mkframe(&b, 1, 0x8,
+          "\x0f\xa1"
+          "bye",
+          5, 1);
   raw_write(&peer, &b);
   run_until(&srv.closed, 2000);
   run_until(&peer.eof, 1000);
@@ -532,8 +544,8 @@ static void t_header_too_big(void) {
     pair_start(&srv, &peer, round ? &huge : NULL, NULL, 0, 1);
     raw_write(&peer, &hdr);
     got = raw_until_close(&peer, 2000);
-    ok(got == 1009, "%s: 2^63-1 announced: close 1009 at once (%d)", round ? "max_message SIZE_MAX" : "default",
-       got);
+    ok(got == 1009, "%s: 2^63-1 announced: close 1009 at once (%d)",
+       round ? "max_message SIZE_MAX" : "default", got);
     ok(!srv.closed, "still reading after the refusal");
     raw_close(&peer);
     run_until(&srv.closed, 2000);
@@ -574,14 +586,17 @@ static void t_track(void) {
     memset(&w, 0, sizeof(w));
     w.max_message = 400;
     int v = track(&w, b.base, b.len, &bad);
-    ok(v == TRACK_TOO_BIG && bad == 8 + 208 + 7, "fragments over the limit: the continuation's header is the "
-       "bad one (at %zu)", bad);
+    ok(v == TRACK_TOO_BIG && bad == 8 + 208 + 7,
+       "fragments over the limit: the continuation's header is the "
+       "bad one (at %zu)",
+       bad);
     memset(&w, 0, sizeof(w));
     w.max_message = 600;
     kds_buf_reset(&b);
     mkframe(&b, 1, WS_TEXT, "ok", 2, 1);
     kds_buf_add(&b, "\x89\xfe\x00\x7e\x00\x00\x00\x00", 8); /* a ping announcing 126 bytes */
-    ok(track(&w, b.base, b.len, &bad) == TRACK_MALFORMED && bad == 8, "a malformed header after a good frame");
+    ok(track(&w, b.base, b.len, &bad) == TRACK_MALFORMED && bad == 8,
+       "a malformed header after a good frame");
     memset(&w, 0, sizeof(w));
     kds_buf_reset(&b);
     mkframe(&b, 1, 0x8, "", 0, 0);
@@ -609,7 +624,8 @@ static void t_fast_path(void) {
   run_until_n(&srv.nmsg, 3, 2000);
   run_for(30);
   raw_frames(&peer, &fr);
-  ok(srv.nmsg == 3 && srv.npong == 1 && strncmp(srv.log.base, "T:one|T:mmm", 11) == 0 && strstr(srv.log.base, "|B0|"),
+  ok(srv.nmsg == 3 && srv.npong == 1 && strncmp(srv.log.base, "T:one|T:mmm", 11) == 0 &&
+         strstr(srv.log.base, "|B0|"),
      "text, ping, 1000-byte text, pong, empty binary");
   ok(fr.base && strncmp(fr.base, "1:one|10:hb|1:mmm", 17) == 0, "echoes and the pong in order");
   ok(srv.ws->ctx == NULL, "no wslay context for any of them");
@@ -651,7 +667,8 @@ static void t_close_in_callback(void) {
   mkframe(&b, 1, 0x8, "\x03\xe9", 2, 1);
   raw_write(&peer, &b);
   run_until(&srv.closed, 2000);
-  ok(srv.closed && srv.nmsg == 1 && srv.info.err == 0 && srv.info.code_sent == 1000 && srv.info.code_received == 1001,
+  ok(srv.closed && srv.nmsg == 1 && srv.info.err == 0 && srv.info.code_sent == 1000 &&
+         srv.info.code_received == 1001,
      "closed cleanly without waiting: err %d sent %d received %d", srv.info.err, srv.info.code_sent,
      srv.info.code_received);
   raw_close(&peer);
@@ -670,7 +687,8 @@ static void t_server_head_and_eof(void) {
   mkframe(&b, 1, WS_TEXT, "later", 5, 1);
   raw_write(&peer, &b);
   run_for(50);
-  ok(strcmp(srv.log.base ? srv.log.base : "", "T:early|T:later|") == 0, "bytes read before ws_start come first");
+  ok(strcmp(srv.log.base ? srv.log.base : "", "T:early|T:later|") == 0,
+     "bytes read before ws_start come first");
   /* a partial frame, then the peer goes away */
   kds_buf_reset(&b);
   mkframe(&b, 1, WS_TEXT, "cut", 3, 1);
@@ -773,8 +791,8 @@ typedef struct flood {
   kds_buf chunk;   /* many masked 125-byte pings */
   int writes_left; /* bound on the whole flood */
   int inflight;
-  int ticks;       /* a timer on the same loop, which must keep firing */
-  int saw_ctx;     /* the server's connection had a wslay context at some point */
+  int ticks;   /* a timer on the same loop, which must keep firing */
+  int saw_ctx; /* the server's connection had a wslay context at some point */
 } flood;
 
 static void flood_write(flood *f);
@@ -1034,7 +1052,8 @@ static void t_close_timeout(void) {
   run_until(&srv.closed, WS_CLOSE_TIMEOUT_MS + 2500);
   run_until(&srv2.closed, 1000);
   ok(srv.closed && srv.info.err == UV_ETIMEDOUT && srv.info.code_sent == 1001, "close handshake timed out");
-  ok(srv2.closed && srv2.info.err == KDS_EINVAL && srv2.info.code_sent == 1007 && srv2.info.code_received == 0,
+  ok(srv2.closed && srv2.info.err == KDS_EINVAL && srv2.info.code_sent == 1007 &&
+         srv2.info.code_received == 0,
      "a refusal the peer never answers ends at the close timeout too: %s", kds_strerror(srv2.info.err));
   raw_close(&peer);
   raw_close(&peer2);
@@ -1084,7 +1103,8 @@ static void hs_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   }
   h->cfg.own_stream = 1;
   end += 4;
-  if (ws_start(&h->srv->ws, s, &h->cfg, reply.base, reply.len, end, h->req.len - (size_t)(end - h->req.base)) < 0)
+  if (ws_start(&h->srv->ws, s, &h->cfg, reply.base, reply.len, end,
+               h->req.len - (size_t)(end - h->req.base)) < 0)
     uv_close((uv_handle_t *)s, free_handle);
   kds_buf_release(&reply);
 }
@@ -1146,7 +1166,8 @@ static void t_client(void) {
   srv.echo = 1;
   ok(ws_connect(NULL, &o, &cfg, on_connected, &res) == 0 && !res.done, "connect started, no callback inside");
   run_until(&res.done, 5000);
-  ok(res.status == 0 && cli.ws && res.http_status == 101, "connected via 'localhost': %s", kds_strerror(res.status));
+  ok(res.status == 0 && cli.ws && res.http_status == 101, "connected via 'localhost': %s",
+     kds_strerror(res.status));
   ok(strstr(h.req.base, "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n") == h.req.base &&
          strstr(h.req.base, "X-Test: 1\r\n"),
      "request line and extra headers");
@@ -1161,7 +1182,8 @@ static void t_client(void) {
     free(p);
   }
   run_until_n(&cli.nmsg, 3, 3000);
-  ok(srv.nmsg == 3 && strncmp(srv.log.base, "T:hello|B2|T:zzz", 16) == 0, "server got the client's masked frames");
+  ok(srv.nmsg == 3 && strncmp(srv.log.base, "T:hello|B2|T:zzz", 16) == 0,
+     "server got the client's masked frames");
   ok(cli.nmsg == 3 && strncmp(cli.log.base, "T:hello|B2|T:zzz", 16) == 0, "client got the echoes");
   ok(ws_ping(cli.ws, "p", 1) == 0, "client ping");
   run_until(&cli.npong, 1000);
@@ -1210,7 +1232,8 @@ static void t_client_failures(void) {
   h.refuse = 1;
   ws_connect(NULL, &o, &cfg, on_connected, &res);
   run_until(&res.done, 3000);
-  ok(res.done && res.status == KDS_EPROTO && res.http_status == 400 && !cli.ws, "a 400 reply fails with its status");
+  ok(res.done && res.status == KDS_EPROTO && res.http_status == 400 && !cli.ws,
+     "a 400 reply fails with its status");
   hs_close(&h);
 
   memset(&res, 0, sizeof(res));

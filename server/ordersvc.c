@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broadcast.h"
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
 #include "order.h"
-#include "realtime.h"
 #include "server.h"
 
 typedef struct call {
@@ -33,11 +33,12 @@ static const kds_err *result_err(db_req *r) {
   return internal_error(&r->err, r->rc);
 }
 
-/* Returns how many sockets got it, or a negative error (logged and counted by realtime):
+/* Returns how many sockets got it, or a negative error (logged and counted by the
+ * implementation behind srv->bcast):
  * what was committed stays committed whatever this returns (SPEC 4, seed). */
 static ssize_t publish(struct server *srv, const char *event, int64_t outlet_id, const char *json, size_t len,
                        metrics_id counter) {
-  ssize_t n = realtime_publish(srv->rt, event, outlet_id, json, len);
+  ssize_t n = broadcast_publish(&srv->bcast, event, outlet_id, json, len);
   if (n >= 0) metrics_inc(srv, counter);
   return n;
 }

@@ -27,7 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "order.h"
-#include "ordersvc.h"
+#include "broadcast.h"
 #include "server.h"
 #include "sio.h"
 #include "sio_server.h"
@@ -54,6 +54,7 @@ typedef struct rt_conn {
 
 struct realtime {
   server_t *srv;
+  realtime_commands cmds; /* order-status and the other socket commands */
   sio_server_t *sio;
   sio_nsp_t *nsp;
   kds_buf json;                   /* publish scratch */
@@ -421,7 +422,10 @@ static void on_status_changed(void *ud, int rc, const kds_err *err, const char *
 }
 
 static void job_run(rt_job *j, const kds_user *user) {
-  int rc = ordersvc_change_status(j->srv, user, j->invoice, j->status, on_status_changed, j);
+  struct realtime *rt = j->srv->rt;
+  int rc = rt && rt->cmds.order_status
+               ? rt->cmds.order_status(rt->cmds.ud, user, j->invoice, j->status, on_status_changed, j)
+               : KDS_ECLOSED;
   if (rc != 0) {
     log_warn("realtime: order-status not started: %s", kds_strerror(rc));
     job_fail(j, rc == KDS_EFULL ? "busy" : "internal_error", "the server failed");
@@ -509,7 +513,13 @@ static void on_sio_closed(void *ud) {
   uv_close((uv_handle_t *)&rt->sweep, on_timer_closed);
 }
 
-int realtime_init(struct server *srv) {
+static ssize_t publish_local(void *impl, const char *event, int64_t outlet_id, const char *json, size_t len) {
+  return realtime_publish(impl, event, outlet_id, json, len);
+}
+
+static const broadcast_ops local_broadcast = {publish_local};
+
+int realtime_init(struct server *srv, const realtime_commands *cmds) {
   static const sio_nsp_ops ops = {on_auth, on_connection, on_event, on_disconnect};
   static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
   struct realtime *rt = calloc(1, sizeof(*rt));
@@ -517,6 +527,7 @@ int realtime_init(struct server *srv) {
   int rc;
   if (rt == NULL) return KDS_ENOMEM;
   rt->srv = srv;
+  if (cmds) rt->cmds = *cmds;
   kds_buf_init(&rt->json);
   for (size_t i = 0; i < TOKEN_BUCKETS; i++) kds_list_init(&rt->tokens[i]);
   uv_timer_init(srv->loop, &rt->expiry);
@@ -543,6 +554,7 @@ int realtime_init(struct server *srv) {
                              (size_t)cfg.eio.max_payload)) != 0)
       goto fail;
   srv->rt = rt;
+  broadcast_install(&srv->bcast, &local_broadcast, rt);
   auth_set_revoked_cb(srv->auth, on_auth_revoked, rt);
   uv_timer_start(&rt->sweep, on_sweep, SWEEP_PERIOD_MS, SWEEP_PERIOD_MS);
   uv_unref((uv_handle_t *)&rt->sweep); /* background work: it keeps nothing alive */
@@ -583,6 +595,7 @@ void realtime_close(struct realtime *rt) {
   if (rt == NULL || rt->closing) return;
   rt->closing = 1;
   if (rt->srv->rt == rt) rt->srv->rt = NULL;
+  broadcast_clear(&rt->srv->bcast, rt);
   if (rt->srv->auth) auth_set_revoked_cb(rt->srv->auth, NULL, NULL);
   uv_timer_stop(&rt->expiry);
   uv_timer_stop(&rt->sweep);

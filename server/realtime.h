@@ -10,15 +10,33 @@
 
 struct server;
 struct realtime;
+struct kds_err;
+struct kds_user;
+
+/* The socket commands (`order-status`, SPEC 4) run the order rules, which live above this
+ * layer: server.c hands them in, so realtime.c does not call the order service itself.
+ * A command answers once through `cb` (the same shape as ordersvc_cb: rc 0 with the
+ * order's JSON, or an error with its kds_err) and returns 0, or an error when it did not
+ * start (then `cb` is never called). */
+typedef void (*realtime_result_cb)(void *cb_ud, int rc, const struct kds_err *err, const char *json,
+                                   size_t len);
+
+typedef struct realtime_commands {
+  int (*order_status)(void *ud, const struct kds_user *user, const char *invoice, const char *status,
+                      realtime_result_cb cb, void *cb_ud);
+  void *ud;
+} realtime_commands;
 
 /* Creates the Engine.IO + Socket.IO servers (connection state recovery on, 2 minutes) with
  * srv->cfg's ping_interval, ping_timeout, max_payload and ws_auth, registers every
  * /socket.io/ path on srv->http (GET, POST, PUT, PATCH, DELETE; the exact socket.io.js
  * routes registered before win; OPTIONS stays the CORS preflight) and stores the object in
  * srv->rt. The routes hold `srv`, not the object: after realtime_close they answer 503.
+ * `cmds` (copied) runs the socket commands. On success the object is also installed as
+ * srv->bcast, the order service's broadcast (broadcast.h), until realtime_close.
  * Call after api_init and before listening. Returns 0, KDS_ENOMEM, KDS_EINVAL or a route
  * registration error (srv->rt stays NULL). */
-int realtime_init(struct server *srv);
+int realtime_init(struct server *srv, const realtime_commands *cmds);
 
 /* Broadcasts `event` with one JSON argument (`json`, `len` bytes, copied) to the room
  * `outlet:<outlet_id>` and to every all-outlets socket. The packet is encoded once and

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "http.h"
 #include "log.h"
+#include "ordersvc.h"
 #include "realtime.h"
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -53,7 +54,15 @@ static void on_walk_close(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+/* The socket commands run the same rules as REST: the realtime layer gets them as ops so
+ * that it does not depend on the order service (which publishes through srv->bcast). */
+static int cmd_order_status(void *ud, const kds_user *user, const char *invoice, const char *status,
+                            realtime_result_cb cb, void *cb_ud) {
+  return ordersvc_change_status(ud, user, invoice, status, cb, cb_ud);
+}
+
 int server_run(const kds_config *cfg) {
+  realtime_commands cmds = {cmd_order_status, NULL};
   server_t srv;
   uv_loop_t loop;
   int r;
@@ -67,6 +76,7 @@ int server_run(const kds_config *cfg) {
   }
   loop.data = &srv;
   srv.loop = &loop;
+  cmds.ud = &srv;
   /* The signal handles exist from the start so that server_stop can always close them,
    * even when start-up fails before they are armed. */
   uv_signal_init(&loop, &srv.sigint);
@@ -78,7 +88,7 @@ int server_run(const kds_config *cfg) {
     goto out;
   }
   if ((r = http_server_new(&srv, &srv.http)) != 0 || (r = auth_init(&srv)) != 0 ||
-      (r = api_init(&srv)) != 0 || (r = realtime_init(&srv)) != 0) {
+      (r = api_init(&srv)) != 0 || (r = realtime_init(&srv, &cmds)) != 0) {
     log_error("kds-server: start-up failed: %s", kds_strerror(r));
     srv.exit_code = 1;
     server_stop(&srv);

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include "broadcast.h"
 #include "config.h"
 
 struct http_server;
@@ -20,6 +21,7 @@ typedef struct server {
   struct db *db;            /* db.c: SQLite on its own thread */
   struct auth *auth;        /* auth.c: token cache, rate limiters */
   struct realtime *rt;      /* realtime.c: Engine.IO + Socket.IO + order events */
+  broadcast bcast;          /* where ordersvc publishes committed changes (realtime installs itself) */
   struct metrics *metrics;  /* metrics.c: counters for GET /metrics */
   uv_signal_t sigint;       /* graceful shutdown */
   uv_signal_t sigterm;

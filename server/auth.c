@@ -28,6 +28,7 @@
 #define CACHE_MAX 20000 /* tokens cached; beyond, the oldest half is dropped */
 /* A cached token is re-read after this (revoked elsewhere): auth.h, realtime.c sweeps by it. */
 #define CACHE_REVALIDATE_MS AUTH_REVALIDATE_MS
+#define DIGEST_SLOTS 4096 /* raw token -> sha256 memo (token_digest) */
 #define LIMIT_BUCKETS 1024
 #define LIMIT_MAX 100000 /* keys tracked per limiter; beyond, new keys are limited */
 #define LIMIT_WINDOW_MS 60000
@@ -60,6 +61,12 @@ typedef struct limiter {
   uint64_t next_sweep;
 } limiter;
 
+/* One memo slot: a bearer token of ours (43 characters) and its sha256 hex. */
+typedef struct digest_slot {
+  char token[AUTH_TOKEN_SIZE];
+  char hash[AUTH_HASH_SIZE];
+} digest_slot;
+
 /* A token lookup in flight (DB) or answered from the cache and waiting for delivery. */
 typedef struct lookup {
   kds_list node;
@@ -89,6 +96,7 @@ struct auth {
   int idle_closed;
   auth_revoked_cb on_revoked; /* a token the DB no longer knows (auth_set_revoked_cb) */
   void *revoked_ud;
+  digest_slot *digests; /* DIGEST_SLOTS, or NULL (out of memory: every lookup hashes) */
 };
 
 typedef struct auth auth;
@@ -286,6 +294,29 @@ void auth_token_remember(auth *a, const char *hash, const kds_user *user, int64_
   a->ncache++;
 }
 
+/* auth_token_hash through a direct-mapped memo keyed by the raw token: every request
+ * carries its token, and hashing it (an EVP fetch and SHA-256) was a measurable share of
+ * a POST. A digest never goes stale, so the memo needs no invalidation: revocation and
+ * expiry stay the token cache's business. An attacker cycling tokens only evicts slots
+ * (each miss costs what every lookup cost before); the memo holds raw tokens, so it is
+ * wiped when the auth state goes. */
+static void token_digest(auth *a, const char *token, char hash[AUTH_HASH_SIZE]) {
+  size_t len = strlen(token);
+  digest_slot *d;
+  if (a->digests == NULL || len >= AUTH_TOKEN_SIZE) {
+    auth_token_hash(token, hash);
+    return;
+  }
+  d = &a->digests[kds_hash(token, len) % DIGEST_SLOTS];
+  if (d->hash[0] && CRYPTO_memcmp(d->token, token, len + 1) == 0) { /* no timing oracle on tokens */
+    memcpy(hash, d->hash, AUTH_HASH_SIZE);
+    return;
+  }
+  auth_token_hash(token, hash);
+  memcpy(d->token, token, len + 1);
+  memcpy(d->hash, hash, AUTH_HASH_SIZE);
+}
+
 /* The cached user of token hash `h` while fresh (else dropped): 0 or KDS_ENOTFOUND. */
 static int cache_get(auth *a, const char *h, kds_user *user, int64_t *expires_at) {
   cache_entry *e;
@@ -302,7 +333,10 @@ static int cache_get(auth *a, const char *h, kds_user *user, int64_t *expires_at
 
 int auth_token_cached(auth *a, const char *token, kds_user *user, char hash[AUTH_HASH_SIZE]) {
   char h[AUTH_HASH_SIZE];
-  auth_token_hash(token, h);
+  if (a)
+    token_digest(a, token, h);
+  else
+    auth_token_hash(token, h);
   if (hash) memcpy(hash, h, AUTH_HASH_SIZE);
   return cache_get(a, h, user, NULL);
 }
@@ -335,6 +369,8 @@ static void on_idle_closed(uv_handle_t *h) {
       }
     }
   }
+  if (a->digests) OPENSSL_cleanse(a->digests, DIGEST_SLOTS * sizeof(*a->digests));
+  free(a->digests);
   free(a);
 }
 
@@ -418,7 +454,7 @@ static int lookup_start(auth *a, const char *token, auth_user_cb cb, auth_token_
     l->rc = KDS_ENOTFOUND; /* not a token of ours: no lookup */
     if (token && strlen(token) <= AUTH_TOKEN_MAX) auth_token_hash(token, l->hash);
   } else {
-    auth_token_hash(token, l->hash);
+    token_digest(a, token, l->hash);
     l->rc = cache_get(a, l->hash, &l->user, &l->expires_at);
     if (l->rc == KDS_ENOTFOUND) return lookup_submit(a, l); /* ask the DB thread */
   }
@@ -549,9 +585,11 @@ static int auth_create(uv_loop_t *loop, struct server *srv, struct db *db, int64
   kds_list_init(&a->ready);
   kds_list_init(&a->ages);
   for (int i = 0; i < CACHE_BUCKETS; i++) kds_list_init(&a->buckets[i]);
+  a->digests = calloc(DIGEST_SLOTS, sizeof(*a->digests)); /* optional: NULL only costs speed */
   a->login.limit = login_rate;
   a->orders.limit = order_rate;
   if ((rc = uv_idle_init(loop, &a->idle)) != 0) {
+    free(a->digests);
     free(a);
     return rc;
   }

@@ -167,6 +167,46 @@ static void t_lookup(void) {
   uv_run(&loop, UV_RUN_DEFAULT);
 }
 
+/* Lookups hash tokens through a memo (auth.c token_digest): whatever it holds, the hash
+ * handed back is the token's own, also after evictions and for near-identical tokens. */
+static void t_digest_memo(void) {
+  struct db *d;
+  struct auth *a;
+  kds_user u;
+  char tok[AUTH_TOKEN_SIZE], want[AUTH_HASH_SIZE], got_hash[AUTH_HASH_SIZE], first[AUTH_TOKEN_SIZE];
+  char longtok[200];
+  int bad = 0;
+  ok(db_new(&loop, path, 0, &d) == 0 && auth_new(&loop, d, 0, 0, &a) == 0, "auth");
+  auth_token_new(first, want);
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < 9000; i++) { /* more tokens than memo slots: evictions */
+      snprintf(tok, sizeof(tok), "tok-%d-%s", i % 5000, round ? "b" : "a");
+      auth_token_hash(tok, want);
+      auth_token_cached(a, tok, &u, got_hash);
+      bad += strcmp(want, got_hash) != 0;
+    }
+  }
+  ok(bad == 0, "every hash is the token's own (%d wrong)", bad);
+  auth_token_hash(first, want);
+  auth_token_cached(a, first, &u, got_hash);
+  snprintf(tok, sizeof(tok), "%s", first);
+  tok[42] = tok[42] == 'A' ? 'B' : 'A'; /* the same slot is likely not, the same prefix is */
+  auth_token_cached(a, tok, &u, got_hash);
+  auth_token_hash(tok, want);
+  ok(strcmp(want, got_hash) == 0, "a token one character off gets its own hash");
+  auth_token_cached(a, first, &u, got_hash);
+  auth_token_hash(first, want);
+  ok(strcmp(want, got_hash) == 0, "and the first one still its own");
+  memset(longtok, 'x', sizeof(longtok) - 1);
+  longtok[sizeof(longtok) - 1] = '\0';
+  auth_token_cached(a, longtok, &u, got_hash);
+  auth_token_hash(longtok, want);
+  ok(strcmp(want, got_hash) == 0, "a token longer than ours is hashed, not memoised");
+  auth_close(a);
+  db_close(d, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+}
+
 /* What realtime.c builds on (SPEC 11.22): the expiry and hash of a looked-up token, the
  * revoked callback on logout (forget) and on a DB read that no longer finds the token
  * (revoked by another process, seen by auth_token_revalidate). */
@@ -258,6 +298,7 @@ int main(void) {
   subtest("tokens", t_tokens);
   subtest("verify on the thread pool", t_verify_async);
   subtest("lookup, cache, limits, close", t_lookup);
+  subtest("token digest memo", t_digest_memo);
   subtest("expiry, logout and revocation reports", t_revocation);
   ok(uv_loop_close(&loop) == 0, "nothing left on the loop");
   char cmd[128];

@@ -43,7 +43,7 @@ function load(file) {
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'env.json');
 const scenarios = [...new Set(files.map((f) => f.split('.')[0]))];
 const order = ['post-c1', 'post-c16', 'post-c64', 'post-c1-l1000', 'post-c16-l1000', 'post-c64-l1000',
-  'fanout-100', 'fanout-1000', 'fanout-10000', 'idle-1000', 'idle-10000'];
+  'fanout-100', 'fanout-1000', 'fanout-10000', 'idle-1000', 'idle-10000', 'wrk-c64'];
 scenarios.sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
 
 const env = load(path.join(dir, 'env.json'));
@@ -60,7 +60,7 @@ lines.push('| scenario | metric | C (median) | Node (median) | C/Node | A/A |');
 lines.push('|---|---|---:|---:|---:|---:|');
 const problems = [];
 for (const scen of scenarios) {
-  const kind = scen.startsWith('post') ? 'post' : scen.startsWith('fanout') ? 'fanout' : 'idle';
+  const kind = scen.startsWith('post') || scen.startsWith('wrk') ? 'post' : scen.startsWith('fanout') ? 'fanout' : 'idle';
   const get = (tag) => load(path.join(dir, `${scen}.${tag}.json`));
   const runs = { c: [], node: [] };
   for (let r = 1; r <= rounds; r++) {

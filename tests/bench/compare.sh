@@ -17,6 +17,8 @@
 #   post-c1-l1000 post-c16-l1000 post-c64-l1000   the same with 1,000 listeners connected
 #   fanout-100 fanout-1000 fanout-10000  new-order to 100/1,000/10,000 clients (open loop)
 #   idle-1000 idle-10000                 server RSS per idle WebSocket after a full ping cycle
+#   wrk-c64                              durable POSTs of a 5-line order under wrk (64 connections,
+#                                        one thread; tests/bench/wrk-post.lua), not in the default list
 # CPU per delivered message comes from every fan-out run (--server-pid, /proc).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -67,6 +69,10 @@ for f in "$C_SERVER" "$BENCH" "$NODE_REF"; do
   [ -e "$f" ] || { echo "compare.sh: missing $f (drop --no-build, or run scripts/node-ref.sh)" >&2; exit 2; }
 done
 command -v taskset >/dev/null || { echo "compare.sh: taskset (util-linux) is needed" >&2; exit 2; }
+if [[ ",$SCENARIOS," == *,wrk-* ]] && ! command -v wrk >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk >/dev/null
+fi
 ulimit -n "$(ulimit -Hn)"
 
 server_cmd() { # target -> the server's argv prefix
@@ -132,8 +138,18 @@ scenario() {
       # a short ping cycle so that "after a full ping cycle" takes seconds, not minutes
       SERVER_ARGS=(--ping-interval 2000 --ping-timeout 2000)
       BENCH_ARGS=(--clients "${1#idle-}" --ramp 20/10 --idle 6 --drain 1) ;;
+    wrk-c64) BENCH_ARGS=() ;;
     *) echo "compare.sh: unknown scenario $1" >&2; exit 2 ;;
   esac
+}
+
+# run_wrk PORT CONNECTIONS JSON: wrk against the server, its result written as kds-bench's JSON.
+run_wrk() {
+  local out
+  out=$(KDS_WRK_TOKEN=$POST_TOKEN taskset -c "$LOAD_CPU" wrk -t1 -c"$2" -d"${DUR}s" --latency \
+    -s "$ROOT/tests/bench/wrk-post.lua" "http://127.0.0.1:$1" 2>&1) || return 1
+  echo "$out" | sed -n 's/^WRKJSON //p' >"$3"
+  [ -s "$3" ] && node -e 'process.exit(require(process.argv[1]).results.errors ? 1 : 0)' "$3"
 }
 
 # run_one TARGET SCENARIO TAG: one server start, one kds-bench run, its JSON in $OUT.
@@ -145,9 +161,13 @@ run_one() {
   scenario "$scen"
   start_server "$target" "$dir" "$port" "${SERVER_ARGS[@]}" || { stop_server; return 1; }
   set +e
-  taskset -c "$LOAD_CPU" "$BENCH" --url "http://127.0.0.1:$port" --token "$LISTEN_TOKEN" \
-    --post-token "$POST_TOKEN" --server-pid "$SERVER_PID" --label "$scen/$tag" --quiet \
-    --json "$json" "${BENCH_ARGS[@]}"
+  if [ "${scen#wrk-}" != "$scen" ]; then
+    run_wrk "$port" "${scen#wrk-c}" "$json"
+  else
+    taskset -c "$LOAD_CPU" "$BENCH" --url "http://127.0.0.1:$port" --token "$LISTEN_TOKEN" \
+      --post-token "$POST_TOKEN" --server-pid "$SERVER_PID" --label "$scen/$tag" --quiet \
+      --json "$json" "${BENCH_ARGS[@]}"
+  fi
   local rc=$?
   set -e
   stop_server
@@ -156,8 +176,8 @@ run_one() {
   printf '  %-16s %-10s %s\n' "$scen" "$tag" "$(node -e '
     const r = require(process.argv[1]).results;
     const f = (x) => (x === undefined ? "-" : Number(x).toFixed(2));
-    console.log(`post/s ${f(r.post_per_second)} p50 ${f(r.post_latency.p50_ms)} ms p99 ${f(r.post_latency.p99_ms)} ms | ` +
-      `last-recipient p50 ${f(r.last_recipient_latency.p50_ms)} p99 ${f(r.last_recipient_latency.p99_ms)} ms | ` +
+    console.log(`post/s ${f(r.post_per_second)} p50 ${f(r.post_latency?.p50_ms)} ms p99 ${f(r.post_latency?.p99_ms)} ms | ` +
+      `last-recipient p50 ${f(r.last_recipient_latency?.p50_ms)} p99 ${f(r.last_recipient_latency?.p99_ms)} ms | ` +
       `cpu/delivery ${f(r.server_cpu_us_per_delivery)} us | rss/conn ${f(r.server_rss_per_connection_kb)} kB` +
       (r.error ? ` | ERROR ${r.error}` : ""))' "$json" 2>/dev/null || echo '(no result)')"
 }

@@ -1,6 +1,7 @@
 /* auth.c: scrypt passwords, hashed bearer tokens with a loop-thread cache, rate limiters. */
 #include "auth.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -264,6 +265,7 @@ static cache_entry *cache_find(auth *a, const char *hash) {
 }
 
 static void cache_drop(auth *a, cache_entry *e) {
+  assert(a->ncache > 0);
   kds_list_remove(&e->bucket);
   kds_list_remove(&e->age);
   a->ncache--;

@@ -17,6 +17,7 @@
 #include "eio_server.h"
 
 #include <stdio.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,6 +214,7 @@ static void pending_forget(eio_socket_t *s) {
   eio_server_t *es = s->es;
   eio_peer *p = s->pending;
   if (p == NULL) return;
+  assert(es->npending > 0 && p->n > 0); /* it is counted in both */
   s->pending = NULL;
   kds_list_remove(&s->pending_link);
   kds_list_remove(&s->peer_link);

@@ -12,6 +12,7 @@
  * disconnected as socket.disconnect(true) does: DISCONNECT, then the connection closes. */
 #include "realtime.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -200,6 +201,7 @@ static int heap_push(struct realtime *rt, rt_conn *c) {
     rt->heap = h;
     rt->heapcap = cap;
   }
+  assert(c->expires_at != 0);
   c->heap_at = rt->nheap;
   rt->heap[rt->nheap++] = c;
   heap_up(rt, c->heap_at);
@@ -209,6 +211,7 @@ static int heap_push(struct realtime *rt, rt_conn *c) {
 static void heap_remove(struct realtime *rt, rt_conn *c) {
   size_t i = c->heap_at;
   if (i >= rt->nheap || rt->heap[i] != c) return;
+  assert(c->expires_at != 0); /* only sockets with an expiry are in the heap */
   if (i != --rt->nheap) {
     heap_swap(rt, i, rt->nheap);
     heap_down(rt, i);

@@ -2,6 +2,7 @@
 #include "buf.h"
 
 #include <stdio.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,6 +24,7 @@ int kds_buf_grow(kds_buf *b, size_t extra) {
   size_t need, cap;
   char *p;
   if (extra > (size_t)-1 - b->len - 1) return KDS_ENOMEM;
+  assert(b->base == NULL ? b->cap == 0 && b->len == 0 : b->len < b->cap);
   need = b->len + extra + 1;
   if (need <= b->cap) return 0;
   cap = b->cap ? b->cap : 64;

@@ -316,9 +316,7 @@ static ws_frame_t *text_frame(const char *s, size_t len) {
 }
 
 static int frame_is_binary(const ws_frame_t *f) {
-  size_t n;
-  const char *b = ws_frame_bytes(f, &n);
-  return (b[0] & 0x0f) == WS_BINARY;
+  return ws_frame_is_binary(f);
 }
 
 static void queue_clear(eio_socket_t *s) {

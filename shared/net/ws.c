@@ -15,37 +15,26 @@
  * Memory: a wslay context costs ~9 KB (two 4 KB buffers), more than everything else a
  * connection holds. So wslay gets involved only when it is needed: data frames and pings
  * we send are framed here (frame_out), and complete, final, small frames arriving at a
- * frame boundary are taken by the fast path (fast_feed). Fragmented messages, close frames,
+ * frame boundary are taken by the fast path (fast_feed). Ahead of both, the sans-I/O tracker
+ * of ws_frame.h judges every header as it completes (feed). Fragmented messages, close frames,
  * partial or large frames and anything malformed go to wslay, which then keeps its
  * context until the connection has been idle at a frame boundary for WS_IDLE_RELEASE_MS
  * (the hub's timer frees it). An idle connection costs this struct and its uv_tcp_t. */
 #include "ws.h"
 
-#include <llhttp.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <wslay/wslay.h>
 
-#include "dial.h"
 #include "err.h"
 #include "list.h"
 
 #define WS_READ_BUF (64 * 1024)
 #define WS_IDLE_RELEASE_MS 2000 /* a wslay context unused this long is freed */
 #define WS_SWEEP_MS 1000
-#define WS_HS_MAX_HEAD 16384
 #define WS_STACK_BUFS 16
 #define WS_INLINE_SEGS 2 /* pending segments held without an allocation */
-
-struct ws_frame {
-  uint32_t refs;
-  uint32_t hdr; /* header bytes before the payload */
-  size_t len;   /* header + payload */
-  char bytes[];
-};
 
 /* One piece of pending output: bytes we own (mem) or a reference on a shared frame. */
 typedef struct ws_seg {
@@ -77,18 +66,6 @@ struct ws_hub {
 
 enum { ST_OPEN, ST_CLOSING, ST_DEAD };
 
-/* Where the peer's byte stream stands, frame by frame, from the headers alone (track()). */
-typedef struct ws_track {
-  uint64_t skip;    /* payload bytes of the current frame still to come */
-  uint64_t msg_len; /* payload bytes of the current data message so far (<= max_message) */
-  uint8_t hdr[14];  /* the frame header being collected */
-  uint8_t hlen;
-  uint8_t in_close; /* the current frame is a close frame */
-  uint8_t code_len; /* bytes of its status code seen (0..2) */
-  uint8_t closed;   /* a complete close frame went by */
-  uint16_t code;    /* its status code (WS_CLOSE_NO_STATUS if it had none) */
-} ws_track;
-
 struct ws {
   uv_stream_t *stream;
   ws_hub_t *hub;
@@ -115,9 +92,9 @@ struct ws {
   uint16_t code_sent, code_received;
   uint8_t role, state, own_stream, reading, user_close;
   uint8_t in_frame, in_frag, cur_fin, cur_ctrl, in_feed;
-  uint8_t drain;   /* we refused the peer's input: read and discard until its close frame */
-  uint8_t refused; /* our close frame is a refusal (1002/1007/1009), whatever the peer answers */
-  ws_track trk;
+  uint8_t drain;        /* we refused the peer's input: read and discard until its close frame */
+  uint8_t refused;      /* our close frame is a refusal (1002/1007/1009), whatever the peer answers */
+  ws_frame_tracker trk; /* the peer's stream, judged from its headers (feed()) */
 };
 
 static void ws_teardown(ws_t *ws);
@@ -162,74 +139,21 @@ static int utf8_valid(const unsigned char *s, size_t n) {
 
 /* ---- shared frames --------------------------------------------------------------------- */
 
-static size_t frame_header(uint8_t *h, int opcode, size_t len, int masked) {
-  size_t n;
-  h[0] = (uint8_t)(0x80 | (opcode & 0x0f));
-  if (len < 126) {
-    h[1] = (uint8_t)len;
-    n = 2;
-  } else if (len <= 0xffff) {
-    h[1] = 126;
-    h[2] = (uint8_t)(len >> 8);
-    h[3] = (uint8_t)len;
-    n = 4;
-  } else {
-    h[1] = 127;
-    for (int i = 0; i < 8; i++) h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-    n = 10;
-  }
-  if (masked) h[1] |= 0x80;
-  return n;
-}
-
 ws_frame_t *ws_frame_newv(int opcode, const uv_buf_t *parts, unsigned nparts) {
-  uint8_t h[10];
-  size_t plen = 0, hdr, off;
+  size_t plen = 0;
   ws_frame_t *f;
-  if (opcode != WS_TEXT && opcode != WS_BINARY) return NULL;
+  char *dst;
   for (unsigned i = 0; i < nparts; i++) {
     if (parts[i].len > SIZE_MAX / 2 - plen) return NULL;
     plen += parts[i].len;
   }
-  hdr = frame_header(h, opcode, plen, 0);
-  f = malloc(sizeof(*f) + hdr + plen + 1);
+  f = ws_frame_alloc(opcode, plen, &dst);
   if (!f) return NULL;
-  f->refs = 1;
-  f->hdr = (uint32_t)hdr;
-  f->len = hdr + plen;
-  memcpy(f->bytes, h, hdr);
-  off = hdr;
   for (unsigned i = 0; i < nparts; i++) {
-    if (parts[i].len) memcpy(f->bytes + off, parts[i].base, parts[i].len);
-    off += parts[i].len;
+    if (parts[i].len) memcpy(dst, parts[i].base, parts[i].len);
+    dst += parts[i].len;
   }
-  f->bytes[off] = '\0'; /* so the payload may be read as a C string */
   return f;
-}
-
-ws_frame_t *ws_frame_new(int opcode, const void *data, size_t len) {
-  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-  if (len > UINT32_MAX) return NULL;
-  return ws_frame_newv(opcode, &b, 1);
-}
-
-ws_frame_t *ws_frame_ref(ws_frame_t *f) {
-  if (f) f->refs++;
-  return f;
-}
-
-void ws_frame_unref(ws_frame_t *f) {
-  if (f && --f->refs == 0) free(f);
-}
-
-const char *ws_frame_bytes(const ws_frame_t *f, size_t *len) {
-  if (len) *len = f->len;
-  return f->bytes;
-}
-
-const char *ws_frame_payload(const ws_frame_t *f, size_t *len) {
-  if (len) *len = f->len - f->hdr;
-  return f->bytes + f->hdr;
 }
 
 /* ---- hub ------------------------------------------------------------------------------ */
@@ -654,28 +578,25 @@ static void pump(ws_t *ws) {
 /* Appends one complete, final frame in our role's form (a client masks with a fresh key
  * from the CSPRNG) to obuf. Data frames and pings do not need wslay: they cost no context. */
 static int frame_out(ws_t *ws, int opcode, const void *data, size_t len) {
-  uint8_t h[14];
-  size_t n = frame_header(h, opcode, len, ws->role == WS_ROLE_CLIENT);
+  uint8_t h[WS_FRAME_MAX_HEADER], key[4];
+  int masked = ws->role == WS_ROLE_CLIENT;
+  size_t n;
   char *dst;
-  if (ws->role == WS_ROLE_CLIENT) {
-    if (RAND_bytes(h + n, 4) != 1) return KDS_EINVAL;
-    n += 4;
-  }
+  if (masked && RAND_bytes(key, 4) != 1) return KDS_EINVAL;
+  n = ws_frame_encode_header(h, 1, opcode, len, masked ? key : NULL);
   if (kds_buf_grow(&ws->obuf, n + len) < 0) return KDS_ENOMEM;
   dst = ws->obuf.base + ws->obuf.len;
   memcpy(dst, h, n);
-  if (ws->role == WS_ROLE_CLIENT) {
-    const uint8_t *key = h + n - 4, *src = data;
-    for (size_t i = 0; i < len; i++) dst[n + i] = (char)(src[i] ^ key[i & 3]);
-  } else if (len) {
-    memcpy(dst + n, data, len);
-  }
+  if (len) memcpy(dst + n, data, len);
+  if (masked) ws_frame_mask(dst + n, len, key, 0);
   ws->obuf.len += n + len;
   ws->obuf.base[ws->obuf.len] = '\0';
   ws->queued += n + len;
   mark_dirty(ws);
   return 0;
 }
+
+/* ---- input: tracker, fast path, wslay ---------------------------------------------------- */
 
 /* Refuses the peer's input: close with `code` (through wslay, which tracks the close) and
  * read nothing more. */
@@ -690,112 +611,6 @@ static void refuse(ws_t *ws, uint16_t code, int err) {
   enter_closing(ws);
 }
 
-/* Frame-level errors that wslay's frame parser reports without a close code (it would send
- * an empty close frame): a control frame that is long or fragmented, a length that is not
- * in its minimal form or has the top bit set. Checked at a frame boundary so that the peer
- * gets a proper 1002. Returns 1 if the header at p (n bytes available) is one of those. */
-static int header_malformed(const uint8_t *p, size_t n) {
-  int op = p[0] & 0x0f, fin = p[0] >> 7;
-  size_t len7 = p[1] & 0x7f;
-  if (wslay_is_ctrl_frame(op) && (len7 > 125 || !fin)) return 1;
-  if (len7 == 126 && n >= 4 && (((size_t)p[2] << 8) | p[3]) < 126) return 1;
-  if (len7 == 127 && n >= 10) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = (v << 8) | p[2 + i];
-    if ((v >> 63) || v < 65536) return 1;
-  }
-  return 0;
-}
-
-enum { TRACK_OK, TRACK_TOO_BIG, TRACK_MALFORMED };
-
-/* The length of the frame header that starts with the `have` bytes at h (2 until known). */
-static size_t header_size(const uint8_t *h, size_t have) {
-  size_t n = 2, len7;
-  if (have < 2) return 2;
-  len7 = h[1] & 0x7f;
-  n += len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
-  return n + (h[1] & 0x80 ? 4 : 0);
-}
-
-/* Judges a complete frame header and starts skipping its payload. */
-static int track_header(ws_t *ws, ws_track *t) {
-  const uint8_t *h = t->hdr;
-  int op = h[0] & 0x0f, verdict = TRACK_OK;
-  uint64_t plen = h[1] & 0x7f;
-  if (plen == 126) {
-    plen = ((uint64_t)h[2] << 8) | h[3];
-  } else if (plen == 127) {
-    plen = 0;
-    for (int i = 0; i < 8; i++) plen = (plen << 8) | h[2 + i];
-  }
-  if (header_malformed(h, t->hlen)) {
-    verdict = TRACK_MALFORMED;
-  } else if (op == WSLAY_TEXT_FRAME || op == WSLAY_BINARY_FRAME || op == WSLAY_CONTINUATION_FRAME) {
-    if (op != WSLAY_CONTINUATION_FRAME) t->msg_len = 0;
-    if (plen > ws->max_message - t->msg_len) /* msg_len <= max_message: no wrap */
-      verdict = TRACK_TOO_BIG;
-    else
-      t->msg_len += plen;
-  }
-  t->in_close = op == WSLAY_CONNECTION_CLOSE;
-  t->code_len = 0;
-  t->code = 0;
-  t->skip = plen;
-  return verdict;
-}
-
-/* Reads the close frame's status code (unmasking it) as its first payload bytes pass. */
-static void track_close_payload(ws_track *t, const uint8_t *p, size_t n) {
-  const uint8_t *key = t->hdr + t->hlen - 4;
-  for (size_t i = 0; i < n && t->code_len < 2; i++, t->code_len++) {
-    uint8_t c = p[i];
-    if (t->hdr[1] & 0x80) c ^= key[t->code_len];
-    t->code = (uint16_t)(t->code << 8 | c);
-  }
-}
-
-/* Follows the peer's byte stream frame by frame from the headers alone (payloads are
- * skipped, never copied), ahead of the fast path and wslay. It lets the driver judge a
- * frame as soon as its header is complete: a length over max_message is refused before
- * any payload arrives (wslay would wait for payload first, and size a buffer from the
- * header). After we refused the peer's input it finds the peer's close frame in bytes no
- * one else reads any more. Consumes all of `data`; returns the verdict on the first bad
- * header in it (TRACK_TOO_BIG, TRACK_MALFORMED; *bad = where that header starts, 0 if it
- * began in an earlier read) or TRACK_OK. */
-static int track(ws_t *ws, const char *data, size_t len, size_t *bad) {
-  ws_track *t = &ws->trk;
-  const uint8_t *p = (const uint8_t *)data;
-  size_t off = 0;
-  int verdict = TRACK_OK, v;
-  while (off < len) {
-    if (t->skip == 0 && !t->in_close) { /* at a header */
-      size_t start = t->hlen ? 0 : off;
-      while (off < len && t->hlen < header_size(t->hdr, t->hlen)) t->hdr[t->hlen++] = p[off++];
-      if (t->hlen < header_size(t->hdr, t->hlen)) break;
-      v = track_header(ws, t);
-      if (v != TRACK_OK && verdict == TRACK_OK) {
-        verdict = v;
-        *bad = start;
-      }
-    } else {
-      size_t n = len - off < t->skip ? len - off : (size_t)t->skip;
-      if (t->in_close) track_close_payload(t, p + off, n);
-      off += n;
-      t->skip -= n;
-    }
-    if (t->skip == 0) {
-      if (t->in_close) {
-        t->closed = 1;
-        if (t->code_len < 2) t->code = WS_CLOSE_NO_STATUS;
-        t->in_close = 0;
-      }
-      t->hlen = 0;
-    }
-  }
-  return verdict;
-}
-
 /* The fast path, used only while there is no wslay context (so at a frame boundary):
  * complete, final, unfragmented text/binary/ping/pong frames of the right masking, up to
  * 64 KiB, are handled here, unmasked in place. Returns the bytes used; it stops at the
@@ -805,45 +620,39 @@ static int track(ws_t *ws, const char *data, size_t len, size_t *bad) {
 static size_t fast_feed(ws_t *ws, char *data, size_t len) {
   size_t off = 0;
   while (ws->state == ST_OPEN && !ws->ctx && len - off >= 2) {
-    uint8_t b0 = (uint8_t)data[off], b1 = (uint8_t)data[off + 1];
-    int op = b0 & 0x0f, masked = b1 >> 7;
-    size_t hdr = 2, plen = b1 & 0x7f;
+    ws_frame_header h;
+    ssize_t hdr = ws_frame_parse_header(data + off, len - off, &h);
+    int op;
+    size_t plen;
     char *p;
-    if (header_malformed((const uint8_t *)data + off, len - off)) {
+    if (hdr == KDS_EPROTO) { /* wslay would send an empty close frame: ours has 1002 */
       refuse(ws, WS_CLOSE_PROTOCOL_ERROR, KDS_EPROTO);
       return off;
     }
-    if ((b0 & 0xf0) != 0x80) break; /* FIN set, no RSV bits */
-    if (op != WSLAY_TEXT_FRAME && op != WSLAY_BINARY_FRAME && op != WSLAY_PING && op != WSLAY_PONG) break;
-    if (masked != (ws->role == WS_ROLE_SERVER)) break;
-    if (plen == 127) break;
-    if (plen == 126) {
-      if (wslay_is_ctrl_frame(op) || len - off < 4) break;
-      plen = ((size_t)(uint8_t)data[off + 2] << 8) | (uint8_t)data[off + 3];
-      if (plen < 126) break; /* not minimal: wslay's verdict */
-      hdr = 4;
-    }
-    if (masked) hdr += 4;
-    if (len - off < hdr + plen || plen > ws->max_message) break;
+    if (hdr < 0) break; /* incomplete */
+    /* RSV bits, a reserved opcode, the wrong masking: wslay's verdict */
+    if (!h.fin || ws_frame_header_check(&h, ws->role == WS_ROLE_SERVER) < 0) break;
+    op = h.opcode;
+    if (op != WS_TEXT && op != WS_BINARY && op != WS_PING && op != WS_PONG) break;
+    if (h.payload_len > 0xffff || h.payload_len > ws->max_message) break;
+    plen = (size_t)h.payload_len;
+    if (len - off - (size_t)hdr < plen) break;
     p = data + off + hdr;
-    if (masked) {
-      const uint8_t *key = (const uint8_t *)p - 4;
-      for (size_t i = 0; i < plen; i++) p[i] = (char)((uint8_t)p[i] ^ key[i & 3]);
-    }
-    off += hdr + plen;
+    if (h.masked) ws_frame_mask(p, plen, h.mask, 0);
+    off += (size_t)hdr + plen;
     switch (op) {
-      case WSLAY_TEXT_FRAME:
+      case WS_TEXT:
         if (!utf8_valid((const unsigned char *)p, plen)) {
           refuse(ws, WS_CLOSE_INVALID_DATA, KDS_EINVAL);
           return off;
         }
         /* fall through */
-      case WSLAY_BINARY_FRAME:
+      case WS_BINARY:
         ws->cb->on_message(ws, op, p, plen);
         break;
-      case WSLAY_PING:
-        if (q_admit(ws, 14, plen) < 0) return off; /* dropped: it does not read its pongs */
-        if (frame_out(ws, WSLAY_PONG, p, plen) < 0) ws_abort(ws, KDS_ENOMEM);
+      case WS_PING:
+        if (q_admit(ws, WS_FRAME_MAX_HEADER, plen) < 0) return off; /* dropped: it does not read its pongs */
+        if (frame_out(ws, WS_PONG, p, plen) < 0) ws_abort(ws, KDS_ENOMEM);
         break;
       default: /* pong */
         if (ws->cb->on_pong) ws->cb->on_pong(ws, p, plen);
@@ -888,7 +697,7 @@ static void consume(ws_t *ws, char *data, size_t len) {
   }
 }
 
-/* Processes bytes read from the peer (track, then consume up to the first header to
+/* Processes bytes read from the peer (the tracker first, then consume up to the first header to
  * refuse), then queues whatever wslay wants to send back (pongs, close echoes).
  * After we refused the peer's input, the connection keeps reading and dropping bytes until
  * the peer's close frame (or EOF, or WS_CLOSE_TIMEOUT_MS): closing TCP with unread input
@@ -898,12 +707,12 @@ static void feed(ws_t *ws, char *data, size_t len) {
   size_t bad = len;
   int verdict;
   if (ws->state == ST_DEAD || len == 0) return;
-  verdict = track(ws, data, len, &bad);
+  verdict = ws_frame_tracker_feed(&ws->trk, data, len, &bad);
   if (!ws->drain) {
-    consume(ws, data, verdict == TRACK_OK ? len : bad);
+    consume(ws, data, verdict == 0 ? len : bad);
     if (ws->state == ST_DEAD) return;
-    if (verdict != TRACK_OK && (!ws->ctx || wslay_event_get_read_enabled(ws->ctx))) {
-      if (verdict == TRACK_TOO_BIG)
+    if (verdict != 0 && (!ws->ctx || wslay_event_get_read_enabled(ws->ctx))) {
+      if (verdict == KDS_ETOOBIG)
         refuse(ws, WS_CLOSE_TOO_BIG, KDS_ETOOBIG);
       else
         refuse(ws, WS_CLOSE_PROTOCOL_ERROR, KDS_EPROTO);
@@ -1039,6 +848,7 @@ int ws_start(ws_t **out, uv_stream_t *stream, const ws_config *cfg, const char *
   ws->own_stream = cfg->own_stream ? 1 : 0;
   ws->max_message = cfg->max_message ? cfg->max_message : WS_DEFAULT_MAX_MESSAGE;
   if (ws->max_message > WS_MAX_MESSAGE_CAP) ws->max_message = WS_MAX_MESSAGE_CAP;
+  ws_frame_tracker_init(&ws->trk, ws->max_message);
   ws->max_queue = cfg->max_queue ? cfg->max_queue : WS_DEFAULT_MAX_QUEUE;
   kds_list_init(&ws->dirty_node);
   kds_list_init(&ws->live_node);
@@ -1072,21 +882,24 @@ fail:
 int ws_send(ws_t *ws, int opcode, const void *data, size_t len) {
   if (!ws || ws->state != ST_OPEN) return KDS_ECLOSED;
   if (opcode != WS_TEXT && opcode != WS_BINARY) return KDS_EINVAL;
-  if (q_admit(ws, 14, len) < 0) return KDS_EFULL;
+  if (q_admit(ws, WS_FRAME_MAX_HEADER, len) < 0) return KDS_EFULL;
   return frame_out(ws, opcode, data, len);
 }
 
 int ws_send_shared(ws_t *ws, ws_frame_t *frame) {
+  const char *bytes;
+  size_t len;
   ws_seg s;
   if (!ws || ws->state != ST_OPEN) return KDS_ECLOSED;
   if (!frame || ws->role != WS_ROLE_SERVER) return KDS_EINVAL;
-  if (q_admit(ws, 0, frame->len) < 0) return KDS_EFULL;
+  bytes = ws_frame_bytes(frame, &len);
+  if (q_admit(ws, 0, len) < 0) return KDS_EFULL;
   if (seal_obuf(ws) < 0 || q_reserve(ws) < 0) return KDS_ENOMEM;
-  s.buf = uv_buf_init(frame->bytes, (unsigned)frame->len);
+  s.buf = uv_buf_init((char *)bytes, (unsigned)len);
   s.mem = NULL;
   s.frame = ws_frame_ref(frame);
   ws->q[ws->qlen++] = s;
-  ws->queued += frame->len;
+  ws->queued += len;
   mark_dirty(ws);
   return 0;
 }
@@ -1094,8 +907,8 @@ int ws_send_shared(ws_t *ws, ws_frame_t *frame) {
 int ws_ping(ws_t *ws, const void *data, size_t len) {
   if (!ws || ws->state != ST_OPEN) return KDS_ECLOSED;
   if (len > 125) return KDS_EINVAL;
-  if (q_admit(ws, 14, len) < 0) return KDS_EFULL;
-  return frame_out(ws, WSLAY_PING, data, len);
+  if (q_admit(ws, WS_FRAME_MAX_HEADER, len) < 0) return KDS_EFULL;
+  return frame_out(ws, WS_PING, data, len);
 }
 
 void ws_close(ws_t *ws, uint16_t code, const char *reason) {
@@ -1143,409 +956,4 @@ void ws_set_data(ws_t *ws, void *data) {
 
 uv_stream_t *ws_stream(const ws_t *ws) {
   return ws->stream;
-}
-
-/* ---- handshake helpers ------------------------------------------------------------------ */
-
-static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-static int b64_char(int c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
-
-/* A Sec-WebSocket-Key must be base64 of 16 bytes: 22 characters and "==". */
-static int key_valid(const char *key, size_t len) {
-  if (!key || len != WS_KEY_LEN || key[22] != '=' || key[23] != '=') return 0;
-  for (size_t i = 0; i < 22; i++)
-    if (!b64_char((unsigned char)key[i])) return 0;
-  /* the last character before "==" carries 2 bits: its low 4 bits must be zero */
-  return strchr("AQgw", key[21]) != NULL;
-}
-
-int ws_accept_key(const char *key, size_t key_len, char out[WS_ACCEPT_LEN + 1]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  char in[WS_KEY_LEN + sizeof(ws_guid)];
-  if (!key_valid(key, key_len)) return KDS_EINVAL;
-  memcpy(in, key, key_len);
-  memcpy(in + key_len, ws_guid, sizeof(ws_guid) - 1);
-  if (EVP_Digest(in, key_len + sizeof(ws_guid) - 1, md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
-    return KDS_EINVAL;
-  EVP_EncodeBlock((unsigned char *)out, md, 20); /* 28 characters + NUL */
-  return 0;
-}
-
-int ws_handshake_reply(kds_buf *out, const char *key, size_t key_len, const char *extra_headers) {
-  char accept[WS_ACCEPT_LEN + 1];
-  size_t mark = out->len;
-  if (ws_accept_key(key, key_len, accept) < 0) return KDS_EINVAL;
-  if (kds_buf_addf(out,
-                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Accept: %s\r\n%s\r\n",
-                   accept, extra_headers ? extra_headers : "") < 0) {
-    out->len = mark;
-    if (out->base) out->base[mark] = '\0';
-    return KDS_ENOMEM;
-  }
-  return 0;
-}
-
-int ws_client_key(char out[WS_KEY_LEN + 1]) {
-  unsigned char raw[16];
-  if (RAND_bytes(raw, sizeof(raw)) != 1) return KDS_EINVAL;
-  EVP_EncodeBlock((unsigned char *)out, raw, sizeof(raw));
-  return 0;
-}
-
-int ws_client_request(kds_buf *out, const char *host, const char *path, const char *key,
-                      const char *extra_headers) {
-  size_t mark = out->len;
-  if (kds_buf_addf(out,
-                   "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
-                   path, host, key, extra_headers ? extra_headers : "") < 0) {
-    out->len = mark;
-    if (out->base) out->base[mark] = '\0';
-    return KDS_ENOMEM;
-  }
-  return 0;
-}
-
-enum { HS_H_OTHER, HS_H_UPGRADE, HS_H_CONNECTION, HS_H_ACCEPT };
-
-struct ws_hs {
-  llhttp_t parser;
-  char expect[WS_ACCEPT_LEN + 1];
-  char field[32]; /* the current header name (longer names are none of ours) */
-  size_t field_len;
-  char value[128]; /* the current value of one of our headers */
-  size_t value_len;
-  int which;
-  int got_upgrade, got_connection, got_accept;
-  int status;
-  int done;  /* head complete and valid */
-  int error; /* a KDS_E code once failed */
-  size_t total;
-};
-
-static int hs_on_field(llhttp_t *p, const char *at, size_t len) {
-  ws_hs_t *hs = p->data;
-  size_t room = sizeof(hs->field) - 1 - hs->field_len;
-  if (len > room) {
-    len = room;
-    hs->field_len = sizeof(hs->field); /* marks it as too long */
-  }
-  if (hs->field_len < sizeof(hs->field)) {
-    memcpy(hs->field + hs->field_len, at, len);
-    hs->field_len += len;
-  }
-  return 0;
-}
-
-static int hs_on_field_done(llhttp_t *p) {
-  ws_hs_t *hs = p->data;
-  hs->which = HS_H_OTHER;
-  if (hs->field_len < sizeof(hs->field)) {
-    hs->field[hs->field_len] = '\0';
-    if (strcasecmp(hs->field, "upgrade") == 0)
-      hs->which = HS_H_UPGRADE;
-    else if (strcasecmp(hs->field, "connection") == 0)
-      hs->which = HS_H_CONNECTION;
-    else if (strcasecmp(hs->field, "sec-websocket-accept") == 0)
-      hs->which = HS_H_ACCEPT;
-  }
-  hs->field_len = 0;
-  hs->value_len = 0;
-  return 0;
-}
-
-static int hs_on_value(llhttp_t *p, const char *at, size_t len) {
-  ws_hs_t *hs = p->data;
-  if (hs->which == HS_H_OTHER) return 0;
-  if (len > sizeof(hs->value) - 1 - hs->value_len) return -1; /* absurd value for these */
-  memcpy(hs->value + hs->value_len, at, len);
-  hs->value_len += len;
-  return 0;
-}
-
-/* 1 if the comma-separated list `v` holds `token` (ASCII case-insensitive). */
-static int has_token(const char *v, const char *token) {
-  size_t tl = strlen(token);
-  while (*v) {
-    const char *end;
-    while (*v == ' ' || *v == '\t' || *v == ',') v++;
-    end = v;
-    while (*end && *end != ',') end++;
-    {
-      const char *e = end;
-      while (e > v && (e[-1] == ' ' || e[-1] == '\t')) e--;
-      if ((size_t)(e - v) == tl && strncasecmp(v, token, tl) == 0) return 1;
-    }
-    v = end;
-  }
-  return 0;
-}
-
-static int hs_on_value_done(llhttp_t *p) {
-  ws_hs_t *hs = p->data;
-  const char *v = hs->value;
-  size_t n = hs->value_len;
-  if (hs->which == HS_H_OTHER) return 0;
-  hs->value[n] = '\0';
-  while (*v == ' ' || *v == '\t') v++, n--;
-  while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
-  switch (hs->which) {
-    case HS_H_UPGRADE:
-      if (n == 9 && strncasecmp(v, "websocket", 9) == 0) hs->got_upgrade = 1;
-      break;
-    case HS_H_CONNECTION:
-      if (has_token(v, "upgrade")) hs->got_connection = 1;
-      break;
-    case HS_H_ACCEPT:
-      hs->got_accept = n == WS_ACCEPT_LEN && memcmp(v, hs->expect, WS_ACCEPT_LEN) == 0 ? 1 : -1;
-      break;
-  }
-  hs->which = HS_H_OTHER;
-  return 0;
-}
-
-static int hs_on_headers_complete(llhttp_t *p) {
-  ws_hs_t *hs = p->data;
-  hs->status = p->status_code;
-  if (hs->status != 101 || !hs->got_upgrade || !hs->got_connection || hs->got_accept != 1) {
-    hs->error = KDS_EPROTO;
-    return -1;
-  }
-  hs->done = 1;
-  return 2; /* no body: llhttp stops with HPE_PAUSED_UPGRADE right after the head */
-}
-
-static const llhttp_settings_t hs_settings = {
-    .on_header_field = hs_on_field,
-    .on_header_field_complete = hs_on_field_done,
-    .on_header_value = hs_on_value,
-    .on_header_value_complete = hs_on_value_done,
-    .on_headers_complete = hs_on_headers_complete,
-};
-
-ws_hs_t *ws_hs_new(const char *key) {
-  ws_hs_t *hs;
-  if (!key) return NULL;
-  hs = calloc(1, sizeof(*hs));
-  if (!hs) return NULL;
-  if (ws_accept_key(key, strlen(key), hs->expect) < 0) {
-    free(hs);
-    return NULL;
-  }
-  llhttp_init(&hs->parser, HTTP_RESPONSE, &hs_settings);
-  hs->parser.data = hs;
-  return hs;
-}
-
-void ws_hs_free(ws_hs_t *hs) {
-  free(hs);
-}
-
-int ws_hs_status(const ws_hs_t *hs) {
-  return hs->status;
-}
-
-ssize_t ws_hs_feed(ws_hs_t *hs, const char *data, size_t len) {
-  llhttp_errno_t e;
-  if (hs->error) return hs->error;
-  if (hs->done) return 0;
-  e = llhttp_execute(&hs->parser, data, len);
-  if (e == HPE_PAUSED_UPGRADE && hs->done) {
-    size_t used = (size_t)(llhttp_get_error_pos(&hs->parser) - data);
-    if (hs->total + used > WS_HS_MAX_HEAD) return hs->error = KDS_ETOOBIG;
-    return (ssize_t)used;
-  }
-  if (e != HPE_OK) {
-    if (!hs->status) hs->status = hs->parser.status_code;
-    if (!hs->error) hs->error = KDS_EPROTO;
-    return hs->error;
-  }
-  hs->total += len;
-  if (hs->total > WS_HS_MAX_HEAD) return hs->error = KDS_ETOOBIG;
-  return KDS_EAGAIN;
-}
-
-/* ---- client connect ---------------------------------------------------------------------- */
-
-struct ws_connect {
-  uv_loop_t *loop;
-  ws_config cfg;
-  dial_t *dial;  /* while connecting */
-  uv_tcp_t *tcp; /* once connected, until handed to ws_start */
-  uv_write_t wreq;
-  uv_timer_t timer;
-  ws_hs_t *hs;
-  kds_buf req; /* the GET, alive until its write completes */
-  ws_connect_cb cb;
-  void *ud;
-  ws_t *ws;
-  int status;
-  int http_status;
-  int busy;                  /* dial + write in flight + timer open */
-  int finished;              /* result decided */
-  size_t head_off, head_len; /* bytes after the response head, in rbuf */
-  char rbuf[4096];
-};
-
-/* Everything this request started has called back: start the WebSocket only now, so that
- * no ws callback can run before the user has the ws from cb. */
-static void conn_finalize(ws_connect_t *c) {
-  int rc;
-  if (c->busy) return;
-  if (c->status == 0) {
-    rc = ws_start(&c->ws, (uv_stream_t *)c->tcp, &c->cfg, NULL, 0, c->rbuf + c->head_off, c->head_len);
-    if (rc < 0) {
-      dial_close(c->tcp);
-      c->status = rc;
-    }
-    c->tcp = NULL;
-  }
-  c->cb(c->ud, c->status, c->status == 0 ? c->ws : NULL, c->http_status);
-  ws_hs_free(c->hs);
-  kds_buf_release(&c->req);
-  free(c);
-}
-
-static void conn_on_timer_close(uv_handle_t *h) {
-  ws_connect_t *c = h->data;
-  c->busy--;
-  conn_finalize(c);
-}
-
-static void conn_finish(ws_connect_t *c, int status) {
-  if (c->finished) return;
-  c->finished = 1;
-  c->status = status;
-  if (status != 0) {
-    if (c->dial) dial_cancel(c->dial);
-    dial_close(c->tcp); /* cancels the write */
-    c->tcp = NULL;
-  }
-  uv_close((uv_handle_t *)&c->timer, conn_on_timer_close);
-}
-
-static void conn_on_timeout(uv_timer_t *t) {
-  conn_finish(t->data, UV_ETIMEDOUT);
-}
-
-static void conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  ws_connect_t *c = h->data;
-  buf->base = c->rbuf;
-  buf->len = sizeof(c->rbuf);
-}
-
-static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  ws_connect_t *c = s->data;
-  ssize_t used;
-  if (c->finished || nread == 0) return;
-  if (nread < 0) {
-    conn_finish(c, c->hs && ws_hs_status(c->hs) ? KDS_EPROTO : (int)nread);
-    return;
-  }
-  used = ws_hs_feed(c->hs, buf->base, (size_t)nread);
-  c->http_status = ws_hs_status(c->hs);
-  if (used == KDS_EAGAIN) return;
-  if (used < 0) {
-    conn_finish(c, (int)used);
-    return;
-  }
-  uv_read_stop(s);
-  c->head_off = (size_t)(buf->base - c->rbuf) + (size_t)used; /* WebSocket bytes already read */
-  c->head_len = (size_t)nread - (size_t)used;
-  conn_finish(c, 0);
-}
-
-static void conn_on_write(uv_write_t *req, int status) {
-  ws_connect_t *c = kds_container_of(req, ws_connect_t, wreq);
-  c->busy--;
-  if (status < 0 && !c->finished) conn_finish(c, status);
-  conn_finalize(c);
-}
-
-static void conn_on_dial(void *ud, int status, uv_tcp_t *tcp) {
-  ws_connect_t *c = ud;
-  uv_buf_t b;
-  int rc;
-  c->dial = NULL;
-  c->busy--;
-  if (c->finished) {
-    dial_close(tcp);
-    conn_finalize(c);
-    return;
-  }
-  if (status < 0) {
-    conn_finish(c, status);
-    return;
-  }
-  c->tcp = tcp;
-  tcp->data = c;
-  b = uv_buf_init(c->req.base, (unsigned)c->req.len);
-  rc = uv_write(&c->wreq, (uv_stream_t *)tcp, &b, 1, conn_on_write);
-  if (rc == 0) {
-    c->busy++;
-    rc = uv_read_start((uv_stream_t *)tcp, conn_on_alloc, conn_on_read);
-  }
-  if (rc < 0) conn_finish(c, rc);
-}
-
-int ws_connect(ws_connect_t **out, const ws_connect_opts *opts, const ws_config *cfg, ws_connect_cb cb,
-               void *ud) {
-  ws_connect_t *c;
-  char key[WS_KEY_LEN + 1], host[300];
-  unsigned timeout;
-  int rc;
-  if (out) *out = NULL;
-  if (!opts || !opts->host || !opts->path || !cfg || !cfg->hub || !cfg->cb || !cb) return KDS_EINVAL;
-  if (opts->port <= 0 || opts->port > 65535 || strlen(opts->host) > 255) return KDS_EINVAL;
-  c = calloc(1, sizeof(*c));
-  if (!c) return KDS_ENOMEM;
-  c->loop = cfg->hub->loop;
-  c->cfg = *cfg;
-  c->cfg.role = WS_ROLE_CLIENT;
-  c->cfg.own_stream = 1;
-  c->cb = cb;
-  c->ud = ud;
-  kds_buf_init(&c->req);
-  /* An IPv6 literal goes in brackets in the Host header. */
-  if (strchr(opts->host, ':') && opts->host[0] != '[')
-    snprintf(host, sizeof(host), "[%s]:%d", opts->host, opts->port);
-  else
-    snprintf(host, sizeof(host), "%s:%d", opts->host, opts->port);
-  rc = ws_client_key(key);
-  if (rc == 0) {
-    c->hs = ws_hs_new(key);
-    rc = c->hs ? ws_client_request(&c->req, host, opts->path, key, opts->extra_headers) : KDS_ENOMEM;
-  }
-  if (rc < 0) goto fail;
-  timeout = opts->timeout_ms ? opts->timeout_ms : 10000;
-  rc = dial_start(&c->dial, c->loop, opts->host, opts->port, timeout, conn_on_dial, c);
-  if (rc < 0) goto fail;
-  c->busy = 2; /* the dial and the timer */
-  uv_timer_init(c->loop, &c->timer);
-  c->timer.data = c;
-  uv_timer_start(&c->timer, conn_on_timeout, timeout, 0);
-  if (out) *out = c;
-  return 0;
-
-fail:
-  ws_hs_free(c->hs);
-  kds_buf_release(&c->req);
-  free(c);
-  return rc;
-}
-
-void ws_connect_cancel(ws_connect_t *c) {
-  if (!c) return;
-  if (!c->finished) {
-    conn_finish(c, UV_ECANCELED);
-  } else if (c->status == 0) { /* succeeded, not yet reported: cancel wins */
-    c->status = UV_ECANCELED;
-    dial_close(c->tcp);
-    c->tcp = NULL;
-  }
 }

@@ -1,6 +1,8 @@
 /* ws.h: the one WebSocket driver: wslay's event API on a libuv stream, in server and client
- * mode; the RFC 6455 handshake helpers (accept key, 101 reply, client GET and response check);
- * shared pre-built frames for broadcast (encoded once, written to many connections).
+ * mode, with the per-loop hub, the bounded output queue and the connection lifecycle.
+ * The sans-I/O pieces it builds on are ws_frame.h (frames, shared broadcast frames) and
+ * ws_handshake.h (accept key, 101 reply, client GET and response check); the client connect
+ * is ws_client.h. This header includes all three, so that its users see the whole API.
  * Free of any server struct: used by kds-server, kds-tui and kds-bench. */
 #ifndef KDS_WS_H
 #define KDS_WS_H
@@ -11,22 +13,10 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "ws_frame.h"
+#include "ws_handshake.h"
 
-enum ws_opcode { WS_TEXT = 0x1, WS_BINARY = 0x2 };
 enum ws_role { WS_ROLE_SERVER = 0, WS_ROLE_CLIENT = 1 };
-
-/* Close status codes we send (RFC 6455 7.4.1). */
-enum ws_close_code {
-  WS_CLOSE_NORMAL = 1000,
-  WS_CLOSE_GOING_AWAY = 1001,
-  WS_CLOSE_PROTOCOL_ERROR = 1002,
-  WS_CLOSE_NO_STATUS = 1005, /* reported only: the peer's close frame had no code */
-  WS_CLOSE_ABNORMAL = 1006,  /* reported only: the TCP link ended without a close frame */
-  WS_CLOSE_INVALID_DATA = 1007,
-  WS_CLOSE_POLICY = 1008,
-  WS_CLOSE_TOO_BIG = 1009,
-  WS_CLOSE_INTERNAL = 1011
-};
 
 #define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)    /* bytes of one received message */
 #define WS_MAX_MESSAGE_CAP (256u * 1024u * 1024u) /* larger max_message values are clamped */
@@ -35,7 +25,6 @@ enum ws_close_code {
 
 typedef struct ws ws_t;
 typedef struct ws_hub ws_hub_t;
-typedef struct ws_frame ws_frame_t;
 
 /* ---- hub: per-loop machinery shared by every connection ---------------------------
  * One hub per uv loop. It owns the read buffer all connections share (no per-connection
@@ -156,92 +145,14 @@ void *ws_data(const ws_t *ws);
 void ws_set_data(ws_t *ws, void *data);
 uv_stream_t *ws_stream(const ws_t *ws);
 
-/* ---- shared frames (broadcast) -------------------------------------------------------
- * A complete, unmasked, final server frame in one refcounted allocation (header + payload).
- * The payload is reachable for other transports (long polling sends the same bytes). */
+/* ---- shared frames (broadcast): see ws_frame.h ---------------------------------------- */
 
-/* Builds a frame of `opcode` whose payload is the concatenation of `nparts` buffers (e.g.
- * "4" + a Socket.IO packet). Refcount 1. Returns NULL if out of memory or bad opcode. */
+/* Builds a shared frame of `opcode` (text or binary) whose payload is the concatenation of
+ * `nparts` buffers (e.g. "4" + a Socket.IO packet): the uv_buf_t form of ws_frame_new.
+ * Refcount 1. Returns NULL if out of memory or bad opcode. */
 ws_frame_t *ws_frame_newv(int opcode, const uv_buf_t *parts, unsigned nparts);
-ws_frame_t *ws_frame_new(int opcode, const void *data, size_t len);
 
-/* Reference counting (loop thread only). ws_frame_unref frees at zero; NULL-safe. */
-ws_frame_t *ws_frame_ref(ws_frame_t *f);
-void ws_frame_unref(ws_frame_t *f);
-
-/* The whole frame's bytes, and the payload alone; valid while a reference is held. */
-const char *ws_frame_bytes(const ws_frame_t *f, size_t *len);
-const char *ws_frame_payload(const ws_frame_t *f, size_t *len);
-
-/* ---- handshake helpers (sans-I/O) ------------------------------------------------------ */
-
-#define WS_ACCEPT_LEN 28 /* base64 of a SHA-1 */
-#define WS_KEY_LEN 24    /* base64 of 16 random bytes */
-
-/* Sec-WebSocket-Accept for a client's Sec-WebSocket-Key (RFC 6455 4.2.2): base64(SHA-1(key +
- * GUID)), written NUL-terminated into out. Returns 0, or KDS_EINVAL if the key is not 24
- * base64 characters (a valid key decodes to 16 bytes). */
-int ws_accept_key(const char *key, size_t key_len, char out[WS_ACCEPT_LEN + 1]);
-
-/* Appends the server's "101 Switching Protocols" reply for `key` to out, with optional
- * `extra_headers` (complete "Name: value\r\n" lines, may be NULL). Returns 0, KDS_EINVAL (bad
- * key), KDS_ENOMEM (out unchanged on error). */
-int ws_handshake_reply(kds_buf *out, const char *key, size_t key_len, const char *extra_headers);
-
-/* A fresh random Sec-WebSocket-Key from the CSPRNG, NUL-terminated. Returns 0 or KDS_EINVAL
- * if the CSPRNG failed. */
-int ws_client_key(char out[WS_KEY_LEN + 1]);
-
-/* Appends the client's upgrade GET for `path` (e.g. "/socket.io/?EIO=4&transport=websocket")
- * to out. `host` is the Host header value ("127.0.0.1:3000"); extra_headers as above.
- * Returns 0 or KDS_ENOMEM. */
-int ws_client_request(kds_buf *out, const char *host, const char *path, const char *key,
-                      const char *extra_headers);
-
-/* Incremental check of the server's handshake response (llhttp). */
-typedef struct ws_hs ws_hs_t;
-
-/* A checker expecting the accept value for `key`. NULL if out of memory or bad key. */
-ws_hs_t *ws_hs_new(const char *key);
-void ws_hs_free(ws_hs_t *hs); /* NULL-safe */
-
-/* Feeds response bytes. Returns the bytes consumed (>= 0) once the response head is complete
- * and it is a valid upgrade (101, Upgrade: websocket, Connection: upgrade, the right
- * Sec-WebSocket-Accept): bytes after that are WebSocket data. Returns KDS_EAGAIN when more
- * is needed (all bytes consumed), KDS_EPROTO for a bad response or a non-101 status
- * (ws_hs_status tells which), KDS_ETOOBIG if the head exceeds 16 KiB. */
-ssize_t ws_hs_feed(ws_hs_t *hs, const char *data, size_t len);
-
-/* The HTTP status of the response (0 until known). */
-int ws_hs_status(const ws_hs_t *hs);
-
-/* ---- client connect (async) ---------------------------------------------------------- */
-
-typedef struct ws_connect ws_connect_t;
-
-typedef struct ws_connect_opts {
-  const char *host; /* name or address, resolved with uv_getaddrinfo (v4 and v6) */
-  int port;
-  const char *path;          /* request target, e.g. "/socket.io/?EIO=4&transport=websocket" */
-  const char *extra_headers; /* complete header lines, may be NULL */
-  unsigned timeout_ms;       /* connect + handshake; 0 = 10000 */
-} ws_connect_opts;
-
-/* On success status is 0 and ws is a started client connection (its stream owned by the
- * driver); on failure ws is NULL and status is a libuv error (UV_ETIMEDOUT, UV_ECONNREFUSED,
- * UV_ECANCELED after ws_connect_cancel, ...) or KDS_EPROTO (bad handshake; http_status is
- * the response's status, e.g. 400, or 0). The ws_connect_t is freed after the callback. */
-typedef void (*ws_connect_cb)(void *ud, int status, ws_t *ws, int http_status);
-
-/* Resolves, connects, sends the handshake and checks the reply; then ws_start()s a client
- * connection with `cfg` (role forced to client, own_stream forced on; cfg is copied).
- * Returns 0 (cb will run exactly once, never inside this call), KDS_EINVAL, KDS_ENOMEM; on
- * error cb never runs. `out` may be NULL if cancelling is not needed. */
-int ws_connect(ws_connect_t **out, const ws_connect_opts *opts, const ws_config *cfg, ws_connect_cb cb,
-               void *ud);
-
-/* Abandons a connect in progress: cb runs (later, from the loop) with UV_ECANCELED. Must
- * not be called after cb ran. */
-void ws_connect_cancel(ws_connect_t *c);
+/* The client connect (ws_connect), last: it uses the types above. */
+#include "ws_client.h"
 
 #endif

@@ -1,12 +1,17 @@
-/* fuzz_ws: the WebSocket driver's input side (shared/net/ws.h): the fast path, the header
- * tracker and wslay together, as a server connection sees a client. Per input: a fresh uv
- * loop, a hub and a server ws_t on one end of a socketpair; the other end writes the frames.
+/* fuzz_ws: WebSocket input, first to the sans-I/O frame code alone (shared/ws_frame.h), then
+ * to the driver (shared/net/ws.h: the fast path, the header tracker and wslay together, as a
+ * server connection sees a client).
  * The input starts with a settings byte (bit 0: echo every message back, bit 1: close from
  * inside on_message, bit 2: a 64-byte max_message, bit 3: ping the peer first), then four
- * chunk sizes (1..256 bytes each, used in turn) that cut the rest into writes; each write
- * is read by the server before the next one. Then the peer half-closes, the loop runs
- * until the connection reports on_close and the hub is freed: anything still allocated is
- * a leak (LeakSanitizer), anything still open fails uv_loop_close. */
+ * chunk sizes (1..256 bytes each, used in turn) that cut the rest (the stream) into pieces.
+ * Sans-I/O, no loop: the stream is walked header by header (ws_frame_parse_header: every
+ * prefix of a good header needs more, a good header re-encodes to the same bytes, unmasking in
+ * pieces equals unmasking whole) and fed to a ws_frame_tracker whole and in the chunks (the
+ * same first verdict, the same close code). Driver: a fresh uv loop, a hub and a server ws_t
+ * on one end of a socketpair; the other end writes the chunks, each read by the server before
+ * the next one. Then the peer half-closes, the loop runs until the connection reports
+ * on_close and the hub is freed: anything still allocated is a leak (LeakSanitizer), anything
+ * still open fails uv_loop_close. */
 #include <errno.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -43,6 +48,83 @@ static void on_pong(ws_t *ws, const char *data, size_t len) {
 
 static const ws_callbacks cbs = {on_message, on_close, on_pong};
 
+/* Walks the stream header by header, skipping payloads. */
+static void frames_walk(const uint8_t *p, size_t n) {
+  size_t off = 0;
+  while (off < n) {
+    ws_frame_header h;
+    ssize_t r = ws_frame_parse_header(p + off, n - off, &h);
+    uint8_t enc[WS_FRAME_MAX_HEADER];
+    size_t elen, plen;
+    if (r == KDS_EAGAIN) break;
+    if (r < 0) {
+      fuzz_check(r == KDS_EPROTO, "parse: bytes, need-more or bad input");
+      off++; /* resynchronise anywhere: every offset is some header */
+      continue;
+    }
+    fuzz_check(r == h.size && r >= 2 && r <= WS_FRAME_MAX_HEADER, "parse: the header's size");
+    for (size_t k = 0; k < (size_t)r; k++) {
+      ws_frame_header g;
+      fuzz_check(ws_frame_parse_header(p + off, k, &g) == KDS_EAGAIN,
+                 "parse: a good header's prefix needs more");
+    }
+    elen = ws_frame_encode_header(enc, h.fin, h.opcode, h.payload_len, h.masked ? h.mask : NULL);
+    fuzz_check(elen == (size_t)r && (enc[0] | (p[off] & 0x70)) == p[off] &&
+                   memcmp(enc + 1, p + off + 1, elen - 1) == 0,
+               "parse then encode: the same header");
+    (void)ws_frame_header_check(&h, 1);
+    off += (size_t)r;
+    plen = h.payload_len < n - off ? (size_t)h.payload_len : n - off;
+    if (h.masked && plen > 0) {
+      uint8_t *whole = malloc(plen), *pieces = malloc(plen);
+      size_t at = 0, step = 1;
+      fuzz_check(whole && pieces, "malloc");
+      memcpy(whole, p + off, plen);
+      memcpy(pieces, p + off, plen);
+      ws_frame_mask(whole, plen, h.mask, 0);
+      while (at < plen) {
+        size_t k = plen - at < step ? plen - at : step;
+        ws_frame_mask(pieces + at, k, h.mask, at);
+        at += k;
+        step = step * 2 + 1;
+      }
+      fuzz_check(memcmp(whole, pieces, plen) == 0, "unmasking in pieces equals unmasking whole");
+      free(whole);
+      free(pieces);
+    }
+    off += plen;
+  }
+}
+
+/* The tracker fed whole and in chunks agrees. */
+static void frames_track(const uint8_t *p, size_t n, const unsigned chunk[4], uint64_t max_message) {
+  ws_frame_tracker whole, cut;
+  size_t bad_whole = 0, bad_cut = 0, off = 0;
+  int v_whole, v_cut = 0, k = 0;
+  ws_frame_tracker_init(&whole, max_message);
+  ws_frame_tracker_init(&cut, max_message);
+  v_whole = ws_frame_tracker_feed(&whole, p, n, &bad_whole);
+  while (off < n) {
+    size_t len = chunk[k++ & 3], bad = 0;
+    int v;
+    if (len > n - off) len = n - off;
+    v = ws_frame_tracker_feed(&cut, p + off, len, &bad);
+    if (v != 0 && v_cut == 0) {
+      v_cut = v;
+      /* the chunk's own offset, or 0 for a header begun earlier: find the absolute one */
+      bad_cut = bad ? off + bad : (size_t)-1;
+    }
+    off += len;
+  }
+  fuzz_check(v_whole == 0 || v_whole == KDS_EPROTO || v_whole == KDS_ETOOBIG, "tracker: verdicts");
+  fuzz_check(v_whole == v_cut, "tracker: the same first verdict whole and in chunks");
+  fuzz_check(bad_cut == (size_t)-1 || bad_cut == bad_whole, "tracker: the same bad header");
+  fuzz_check(whole.closed == cut.closed && whole.code == cut.code && whole.skip == cut.skip &&
+                 whole.hlen == cut.hlen && whole.msg_len == cut.msg_len,
+             "tracker: the same state whole and in chunks");
+  fuzz_check(whole.msg_len <= max_message, "tracker: a message never counted over the limit");
+}
+
 static void on_pipe_close(uv_handle_t *h) {
   (void)h;
 }
@@ -70,6 +152,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int fds[2], k = 0;
 
   for (int i = 0; i < 4; i++) chunk[i] = fuzz_u8(&in) + 1;
+  frames_walk(in.p, in.n);
+  frames_track(in.p, in.n, chunk, (flags & 4) ? 64 : WS_DEFAULT_MAX_MESSAGE);
   memset(&c, 0, sizeof(c));
   c.echo = flags & 1;
   c.close_on_message = (flags >> 1) & 1;

@@ -1,12 +1,15 @@
-/* Unit tests for shared/net/ws.c: handshake helpers, then server and client connections on
- * one uv loop (socketpairs for raw frames, loopback TCP for ws_connect). ws.c is included
- * so that the idle release of the wslay context can be observed. */
+/* Unit tests for shared/net/ws.c and ws_client.c: server and client connections on one uv
+ * loop (socketpairs for raw frames, loopback TCP for ws_connect). ws.c is included so that the
+ * idle release of the wslay context can be observed, ws_frame.c so that a shared frame's
+ * reference count can. The sans-I/O parts have their own tests: test_ws_frame.c (frames,
+ * tracker, shared frames) and test_ws_handshake.c. */
 #include "test.h"
 
 #include <signal.h>
 #include <sys/socket.h>
 
 #include "../../shared/net/ws.c"
+#include "../../shared/ws_frame.c"
 #include "test_loop.h" /* after ws.c: its `loop` would shadow ws.c's parameters */
 
 static ws_hub_t *hub;
@@ -108,14 +111,9 @@ static void raw_close(raw *r) {
 
 /* Appends a client-style (masked) or server-style frame. */
 static void mkframe(kds_buf *b, int fin, int opcode, const void *data, size_t len, int masked) {
-  uint8_t h[14];
-  size_t n = frame_header(h, opcode, len, masked);
+  uint8_t h[WS_FRAME_MAX_HEADER];
   const uint8_t key[4] = {0x12, 0x34, 0x56, 0x78};
-  if (!fin) h[0] &= 0x7f;
-  if (masked) {
-    memcpy(h + n, key, 4);
-    n += 4;
-  }
+  size_t n = ws_frame_encode_header(h, fin, opcode, len, masked ? key : NULL);
   kds_buf_add(b, h, n);
   for (size_t i = 0; i < len; i++) {
     uint8_t c = ((const uint8_t *)data)[i];
@@ -176,114 +174,6 @@ static void raw_frames(raw *r, kds_buf *out) {
       kds_buf_addf(out, "%d:%.*s|", op, (int)plen, pl);
     off += used;
   }
-}
-
-/* ---- handshake helpers ------------------------------------------------------------------ */
-
-static void t_accept_key(void) {
-  char out[WS_ACCEPT_LEN + 1];
-  const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
-  ok(ws_accept_key(key, strlen(key), out) == 0 && strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0,
-     "RFC 6455 example: %s", out);
-  ok(ws_accept_key("dGhlIHNhbXBsZSBub25jZQ=", 23, out) == KDS_EINVAL, "short key refused");
-  ok(ws_accept_key("dGhlIHNhbXBsZSBub25jZQ!=", 24, out) == KDS_EINVAL, "non-base64 key refused");
-  ok(ws_accept_key("dGhlIHNhbXBsZSBub25jZR==", 24, out) == KDS_EINVAL, "key not of 16 bytes refused");
-  ok(ws_accept_key(NULL, 0, out) == KDS_EINVAL, "NULL key refused");
-
-  kds_buf b = KDS_BUF_INIT;
-  ok(ws_handshake_reply(&b, key, strlen(key), "X-A: 1\r\n") == 0 &&
-         strcmp(b.base,
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-A: 1\r\n\r\n") == 0,
-     "101 reply");
-  kds_buf_reset(&b);
-  ok(ws_handshake_reply(&b, "bad", 3, NULL) == KDS_EINVAL && b.len == 0,
-     "101 reply: bad key, nothing written");
-
-  char k1[WS_KEY_LEN + 1], k2[WS_KEY_LEN + 1];
-  ok(ws_client_key(k1) == 0 && ws_client_key(k2) == 0 && strlen(k1) == 24 && strcmp(k1, k2) != 0 &&
-         ws_accept_key(k1, 24, out) == 0,
-     "client keys are valid and differ");
-  ok(ws_client_request(&b, "h:1", "/p?q=1", k1, NULL) == 0 &&
-         strncmp(b.base, "GET /p?q=1 HTTP/1.1\r\nHost: h:1\r\n", 32) == 0 &&
-         strstr(b.base, "Sec-WebSocket-Version: 13\r\n") && strstr(b.base, k1) && b.len > 4 &&
-         memcmp(b.base + b.len - 4, "\r\n\r\n", 4) == 0,
-     "client request");
-  kds_buf_release(&b);
-}
-
-static void t_hs_parser(void) {
-  const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
-  const char *good =
-      "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
-      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x02hi";
-  size_t glen = strlen(good), head = glen - 4;
-  int all = 1;
-  /* Every split point, and one byte at a time. */
-  for (size_t cut = 0; cut <= glen; cut++) {
-    ws_hs_t *hs = ws_hs_new(key);
-    char *a = guard_copy(good, cut), *b = guard_copy(good + cut, glen - cut);
-    ssize_t r1 = ws_hs_feed(hs, a, cut), r2;
-    size_t used;
-    if (cut < head) {
-      r2 = ws_hs_feed(hs, b, glen - cut);
-      used = cut + (size_t)r2;
-      all &= (r1 == KDS_EAGAIN || (cut == 0 && r1 == KDS_EAGAIN)) && r2 >= 0 && used == head;
-    } else {
-      all &= r1 == (ssize_t)head;
-    }
-    all &= ws_hs_status(hs) == 101;
-    guard_free(a, cut);
-    guard_free(b, glen - cut);
-    ws_hs_free(hs);
-  }
-  ok(all, "every split of a good response is accepted and stops at the head's end");
-  {
-    ws_hs_t *hs = ws_hs_new(key);
-    ssize_t r = KDS_EAGAIN;
-    size_t i;
-    for (i = 0; i < glen && r == KDS_EAGAIN; i++) r = ws_hs_feed(hs, good + i, 1);
-    ok(r == 1 && i == head, "one byte at a time: the last byte completes the head");
-    ws_hs_free(hs);
-  }
-  struct {
-    const char *resp;
-    int status;
-    const char *what;
-  } bad[] = {
-      {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-       "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
-       101, "wrong accept"},
-      {"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
-       101, "no Upgrade header"},
-      {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 101,
-       "no accept"},
-      {"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 17\r\n\r\nTransport unknown", 400,
-       "400 refusal"},
-      {"HTTX/1.1 101\r\n\r\n", 0, "garbage"},
-  };
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    ws_hs_t *hs = ws_hs_new(key);
-    ssize_t r = ws_hs_feed(hs, bad[i].resp, strlen(bad[i].resp));
-    ok(r == KDS_EPROTO && ws_hs_status(hs) == bad[i].status, "%s: EPROTO, status %d", bad[i].what,
-       ws_hs_status(hs));
-    ok(ws_hs_feed(hs, "x", 1) == KDS_EPROTO, "%s: stays failed", bad[i].what);
-    ws_hs_free(hs);
-  }
-  {
-    ws_hs_t *hs = ws_hs_new(key);
-    kds_buf big = KDS_BUF_INIT;
-    ssize_t r;
-    kds_buf_adds(&big, "HTTP/1.1 101 Switching Protocols\r\n");
-    while (big.len < 20000)
-      kds_buf_adds(&big, "X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
-    r = ws_hs_feed(hs, big.base, big.len);
-    ok(r == KDS_ETOOBIG, "a head over 16 KiB is refused");
-    kds_buf_release(&big);
-    ws_hs_free(hs);
-  }
-  ok(ws_hs_new("nope") == NULL, "bad key: no checker");
 }
 
 static void t_utf8(void) {
@@ -556,54 +446,6 @@ static void t_header_too_big(void) {
   free(big);
   kds_buf_release(&hdr);
   kds_buf_release(&rest);
-}
-
-/* track() on its own: every split of a stream of frames gives the same verdicts. */
-static void t_track(void) {
-  kds_buf b = KDS_BUF_INIT;
-  char pad[300];
-  int all = 1;
-  memset(pad, 'p', sizeof(pad));
-  mkframe(&b, 1, WS_TEXT, "hi", 2, 1);
-  mkframe(&b, 0, WS_BINARY, pad, 200, 1);
-  mkframe(&b, 1, 0x9, "x", 1, 1);
-  mkframe(&b, 1, 0x0, pad, 300, 1); /* 500 in all: fine at 600 */
-  mkframe(&b, 1, 0x8, "\x0f\xa2zz", 4, 1);
-  for (size_t step = 1; step <= b.len; step++) {
-    ws_t w;
-    size_t bad = 99, off;
-    int v = TRACK_OK;
-    memset(&w, 0, sizeof(w));
-    w.max_message = 600;
-    for (off = 0; off < b.len && v == TRACK_OK; off += step)
-      v = track(&w, b.base + off, b.len - off < step ? b.len - off : step, &bad);
-    all &= v == TRACK_OK && w.trk.closed && w.trk.code == 4002 && w.trk.skip == 0 && w.trk.hlen == 0;
-  }
-  ok(all, "every chunk size: no verdict, the close frame and its code 4002 found");
-  {
-    ws_t w;
-    size_t bad = 99;
-    memset(&w, 0, sizeof(w));
-    w.max_message = 400;
-    int v = track(&w, b.base, b.len, &bad);
-    ok(v == TRACK_TOO_BIG && bad == 8 + 208 + 7,
-       "fragments over the limit: the continuation's header is the "
-       "bad one (at %zu)",
-       bad);
-    memset(&w, 0, sizeof(w));
-    w.max_message = 600;
-    kds_buf_reset(&b);
-    mkframe(&b, 1, WS_TEXT, "ok", 2, 1);
-    kds_buf_add(&b, "\x89\xfe\x00\x7e\x00\x00\x00\x00", 8); /* a ping announcing 126 bytes */
-    ok(track(&w, b.base, b.len, &bad) == TRACK_MALFORMED && bad == 8,
-       "a malformed header after a good frame");
-    memset(&w, 0, sizeof(w));
-    kds_buf_reset(&b);
-    mkframe(&b, 1, 0x8, "", 0, 0);
-    ok(track(&w, b.base, b.len, &bad) == TRACK_OK && w.trk.closed && w.trk.code == WS_CLOSE_NO_STATUS,
-       "an empty unmasked close: 1005");
-  }
-  kds_buf_release(&b);
 }
 
 /* Small complete frames never make a wslay context; the rest go to wslay. */
@@ -1267,14 +1109,11 @@ int main(void) {
   test_loop_start(60000, NULL);
   hub = ws_hub_new(loop);
 
-  subtest("accept key", t_accept_key);
-  subtest("handshake response", t_hs_parser);
   subtest("utf8", t_utf8);
   subtest("shared frame", t_shared_frame);
   subtest("server raw", t_server_raw);
   subtest("refusals", t_server_refusals);
   subtest("header too big", t_header_too_big);
-  subtest("track", t_track);
   subtest("fast path", t_fast_path);
   subtest("close in a callback", t_close_in_callback);
   subtest("head and eof", t_server_head_and_eof);

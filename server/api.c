@@ -266,10 +266,10 @@ static void on_password(void *ud, int ok) {
     return;
   }
   c->expires_at = order_now_ms() + AUTH_SESSION_TTL_MS;
-  memcpy(r->in.token_hash, c->token_hash, AUTH_HASH_SIZE);
-  r->in.id = c->user.id;
-  r->in.flag = 0; /* session */
-  r->in.expires_at = c->expires_at;
+  memcpy(r->in.token_add.token_hash, c->token_hash, AUTH_HASH_SIZE);
+  r->in.token_add.user_id = c->user.id;
+  r->in.token_add.device = 0; /* a login session */
+  r->in.token_add.expires_at = c->expires_at;
   submit(c, r);
 }
 
@@ -335,8 +335,8 @@ static void h_login(http_req_t *req, void *ud) {
     reply_unavailable(c, KDS_ENOMEM);
     return;
   }
-  r->in.name = strdup(c->username);
-  if (r->in.name == NULL) {
+  r->in.user_by_name.name = strdup(c->username);
+  if (r->in.user_by_name.name == NULL) {
     db_req_free(r);
     reply_unavailable(c, KDS_ENOMEM);
     return;
@@ -360,7 +360,7 @@ static void logout(api_call *c) {
     reply_unavailable(c, KDS_ENOMEM);
     return;
   }
-  memcpy(r->in.token_hash, c->token_hash, AUTH_HASH_SIZE);
+  memcpy(r->in.token.token_hash, c->token_hash, AUTH_HASH_SIZE);
   submit(c, r);
 }
 
@@ -388,20 +388,28 @@ static void simple_get(api_call *c, db_op op) {
   submit(c, r);
 }
 
-/* A request with the JSON body: `op`, answered with `status` (201 or 200). */
+/* A request with the JSON body: `op` (a menu add, or DB_PRODUCT_UPDATE of product `id`,
+ * written `idtext` in the path), answered with `status` (201 or 200). */
 static void body_op(api_call *c, db_op op, int status, int64_t id, const char *idtext) {
   cJSON *body;
   db_req *r;
   if (json_body(c, &body) != 0) return;
-  if ((r = new_req(c, op, status == 201 ? on_ok201 : on_ok200)) == NULL ||
-      (idtext && (r->in.name = strdup(idtext)) == NULL)) {
+  if ((r = new_req(c, op, status == 201 ? on_ok201 : on_ok200)) == NULL) {
     cJSON_Delete(body);
-    db_req_free(r);
     reply_unavailable(c, KDS_ENOMEM);
     return;
   }
-  r->in.body = body;
-  r->in.id = id;
+  if (op == DB_PRODUCT_UPDATE) {
+    r->in.product_update.body = body;
+    r->in.product_update.id = id;
+    if (idtext && (r->in.product_update.id_text = strdup(idtext)) == NULL) {
+      db_req_free(r);
+      reply_unavailable(c, KDS_ENOMEM);
+      return;
+    }
+  } else {
+    r->in.menu_add.body = body;
+  }
   submit(c, r);
 }
 

@@ -434,7 +434,7 @@ static int lookup_submit(auth *a, lookup *l) {
     free(l);
     return KDS_ENOMEM;
   }
-  memcpy(r->in.token_hash, l->hash, AUTH_HASH_SIZE);
+  memcpy(r->in.token.token_hash, l->hash, AUTH_HASH_SIZE);
   if ((rc = db_submit(auth_db(a), r)) != 0) {
     free(l); /* db_submit freed r */
     return rc;

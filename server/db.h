@@ -29,25 +29,24 @@ typedef struct kds_user {
   int64_t outlet_id; /* 0 = all outlets */
 } kds_user;
 
+/* One op per request; its input is the member of db_req.in of the same name, its outputs
+ * are listed here. Errors a user sees come back as KDS_EREQUEST with req->err. */
 typedef enum db_op {
-  DB_USER_BY_NAME,   /* in.name -> out.user, out.password_hash; KDS_ENOTFOUND */
-  DB_TOKEN_USER,     /* in.token_hash -> out.user, out.expires_at; KDS_ENOTFOUND (also revoked/expired) */
-  DB_TOKEN_ADD,      /* in.token_hash, in.id (user), in.flag (1 device, 0 session), in.expires_at */
-  DB_TOKEN_REVOKE,   /* in.token_hash */
+  DB_USER_BY_NAME,   /* in.user_by_name -> found, password_hash; KDS_ENOTFOUND */
+  DB_TOKEN_USER,     /* in.token -> found, expires_at; KDS_ENOTFOUND (also revoked/expired) */
+  DB_TOKEN_ADD,      /* in.token_add */
+  DB_TOKEN_REVOKE,   /* in.token */
   DB_CATEGORY_LIST,  /* -> json [{id,name,sort_order}] */
-  DB_CATEGORY_ADD,   /* in.body {name, sort_order?} -> json; 422 name/sort_order, 409 already_exists */
+  DB_CATEGORY_ADD,   /* in.menu_add {name, sort_order?} -> json; 422 name/sort_order, 409 already_exists */
   DB_PRODUCT_LIST,   /* -> json [{id,name,price,category_id,category,active}] */
-  DB_PRODUCT_ADD,    /* in.body -> json; 422 name/price/category_id */
-  DB_PRODUCT_UPDATE, /* in.id (0: not a number), in.name (the id as given, for the 404), in.body -> json; 404,
-                        422 */
-  DB_ORDER_CREATE,   /* user, in.body, in.key (NULL: none), in.body_hash -> json, replayed, outlet_id, invoice
-                      */
-  DB_ORDER_STATUS,   /* user (in.flag 1: nobody signed in), in.invoice (NULL: none), in.status ("" : none)
-                        -> json, outlet_id; 401, 422 status, 403, 404, 409 with current_status */
-  DB_ORDER_VOID,     /* user, in.invoice -> json {invoice_number}, outlet_id, invoice; 404 */
-  DB_ORDER_GET,      /* user, in.invoice -> json; 404 */
-  DB_ORDER_LIST, /* user (outlet scope), in.statuses, in.date, in.before, in.number (limit) -> json array; 400
-                  */
+  DB_PRODUCT_ADD,    /* in.menu_add -> json; 422 name/price/category_id */
+  DB_PRODUCT_UPDATE, /* in.product_update -> json; 404, 422 */
+  DB_ORDER_CREATE,   /* user, in.order_create -> json, replayed, outlet_id, invoice */
+  DB_ORDER_STATUS,   /* user, in.order_status -> json, outlet_id; 401, 422 status, 403, 404, 409 with
+                        current_status */
+  DB_ORDER_VOID,     /* user, in.order -> json {invoice_number}, outlet_id, invoice; 404 */
+  DB_ORDER_GET,      /* user, in.order -> json; 404 */
+  DB_ORDER_LIST,     /* user (outlet scope), in.order_list -> json array; 400 before */
   DB_OP_COUNT
 } db_op;
 
@@ -65,24 +64,51 @@ struct db_req {
   void *ud;
   kds_user user; /* in: the acting user (orders: creator, outlet scope) */
 
-  struct {
-    char *name;         /* owned: user name, category name */
-    char *invoice;      /* owned */
-    char *key;          /* owned: Idempotency-Key */
-    char *before;       /* owned: list `before` invoice */
-    struct cJSON *body; /* owned: request body */
-    char token_hash[65];
-    char body_hash[65];
-    char status[16];
-    char date[16];     /* list filter; "" = any date */
-    unsigned statuses; /* list filter bits; 0 = any */
-    int64_t id;
-    int64_t number;     /* sort_order / limit */
-    int64_t expires_at; /* epoch ms, 0 = never */
-    int flag;
+  /* in: the member named for `op` (owned pointers are freed by db_req_free) */
+  union {
+    struct {
+      char *name; /* owned */
+    } user_by_name;
+    struct {
+      char token_hash[65];
+    } token; /* DB_TOKEN_USER, DB_TOKEN_REVOKE */
+    struct {
+      char token_hash[65];
+      int64_t user_id;
+      int device;         /* 1: a device token (no expiry by default), 0: a login session */
+      int64_t expires_at; /* epoch ms, 0 = never */
+    } token_add;
+    struct {
+      struct cJSON *body; /* owned */
+    } menu_add;           /* DB_CATEGORY_ADD, DB_PRODUCT_ADD */
+    struct {
+      int64_t id;         /* 0: the path's id was not a number */
+      char *id_text;      /* owned: the id as given, for the 404 */
+      struct cJSON *body; /* owned */
+    } product_update;
+    struct {
+      struct cJSON *body; /* owned */
+      char *key;          /* owned: Idempotency-Key, NULL: none */
+      char body_hash[65]; /* order_body_hash of body, when key */
+    } order_create;
+    struct {
+      char *invoice;   /* owned; NULL: none given */
+      char status[16]; /* "": none given */
+      int anonymous;   /* nobody is signed in (a socket without a user): 401 */
+    } order_status;
+    struct {
+      char *invoice; /* owned */
+    } order;         /* DB_ORDER_VOID, DB_ORDER_GET */
+    struct {
+      unsigned statuses; /* order_status_bit() set; 0 = any */
+      char date[16];     /* YYYY-MM-DD; "" = any date */
+      char *before;      /* owned: an invoice number, NULL: from the newest */
+      int64_t limit;     /* 0: the default */
+    } order_list;
   } in;
 
-  /* out: rc is 0, -1 with `err` filled (a user-facing error: 4xx), or a KDS_E* code (500) */
+  /* out: rc is 0, KDS_EREQUEST with `err` filled (a user-facing error: 4xx), or another
+   * KDS_E* code (500) */
   int rc;
   kds_err err;
   kds_buf json; /* response body when rc == 0 */
@@ -104,7 +130,8 @@ int db_open(struct server *srv);
  * `*out` is set on success. */
 int db_new(uv_loop_t *loop, const char *path, int demo, struct db **out);
 
-/* A request for `op` with everything zeroed, or NULL when out of memory. */
+/* A request for `op` with everything zeroed (fill req->in's member for `op`), or NULL when
+ * out of memory. */
 db_req *db_req_new(db_op op, db_cb cb, void *ud);
 
 /* Frees a request that was never submitted (and everything it owns). NULL-safe. */

@@ -71,7 +71,7 @@ static void on_status(db_req *r) {
                     {"completed", METRICS_STATUS_COMPLETED},
                     {"cancelled", METRICS_STATUS_CANCELLED}};
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-      if (strcmp(r->in.status, counters[i].status) == 0) metrics_inc(c->srv, counters[i].id);
+      if (strcmp(r->in.order_status.status, counters[i].status) == 0) metrics_inc(c->srv, counters[i].id);
     publish(c->srv, "order-updated", r->outlet_id, r->json.base, r->json.len, METRICS_BCAST_ORDER_UPDATED);
   }
   c->cb(c->ud, r->rc, result_err(r), r->json.base, r->json.len);
@@ -125,9 +125,10 @@ int ordersvc_create(struct server *srv, const kds_user *user, cJSON *body, const
     return KDS_ENOMEM;
   }
   c->create_cb = cb;
-  r->in.body = body;
+  r->in.order_create.body = body;
   if (key) {
-    if ((r->in.key = strdup(key)) == NULL || order_body_hash(body, r->in.body_hash) != 0) {
+    if ((r->in.order_create.key = strdup(key)) == NULL ||
+        order_body_hash(body, r->in.order_create.body_hash) != 0) {
       db_req_free(r);
       free(c);
       return KDS_ENOMEM;
@@ -140,9 +141,11 @@ static int invoice_op(struct server *srv, db_op op, db_cb done, const kds_user *
                       ordersvc_cb cb, void *ud, db_req **out, call **cout) {
   call *c;
   db_req *r = prepare(srv, op, done, user, ud, &c);
+  char **dst;
   if (r == NULL) return KDS_ENOMEM;
   c->cb = cb;
-  if (invoice && (r->in.invoice = strdup(invoice)) == NULL) {
+  dst = op == DB_ORDER_STATUS ? &r->in.order_status.invoice : &r->in.order.invoice;
+  if (invoice && (*dst = strdup(invoice)) == NULL) {
     db_req_free(r);
     free(c);
     return KDS_ENOMEM;
@@ -158,9 +161,10 @@ int ordersvc_change_status(struct server *srv, const kds_user *user, const char 
   call *c;
   int rc = invoice_op(srv, DB_ORDER_STATUS, on_status, user, invoice, cb, ud, &r, &c);
   if (rc) return rc;
-  r->in.flag = user == NULL;
+  r->in.order_status.anonymous = user == NULL;
   /* an over-long value is no status at all: it fails the same check */
-  if (status && strlen(status) < sizeof(r->in.status)) memcpy(r->in.status, status, strlen(status) + 1);
+  if (status && strlen(status) < sizeof(r->in.order_status.status))
+    memcpy(r->in.order_status.status, status, strlen(status) + 1);
   return submit(srv, r, c);
 }
 
@@ -251,10 +255,10 @@ int ordersvc_list(struct server *srv, const kds_user *user, ordersvc_query *q, o
   db_req *r = prepare(srv, DB_ORDER_LIST, on_plain, user, ud, &c);
   if (r == NULL) return KDS_ENOMEM;
   c->cb = cb;
-  r->in.statuses = q->statuses;
-  memcpy(r->in.date, q->date, sizeof(r->in.date));
-  r->in.number = q->limit;
-  r->in.before = q->before;
+  r->in.order_list.statuses = q->statuses;
+  memcpy(r->in.order_list.date, q->date, sizeof(r->in.order_list.date));
+  r->in.order_list.limit = q->limit;
+  r->in.order_list.before = q->before;
   q->before = NULL;
   return submit(srv, r, c);
 }

@@ -86,10 +86,10 @@ static kds_user user(int64_t id, const char *role, int64_t outlet) {
 static void create(kds_user u, const char *body, const char *key) {
   db_req *r = db_req_new(DB_ORDER_CREATE, on_done, NULL);
   r->user = u;
-  r->in.body = cJSON_Parse(body);
+  r->in.order_create.body = cJSON_Parse(body);
   if (key) {
-    r->in.key = strdup(key);
-    order_body_hash(r->in.body, r->in.body_hash);
+    r->in.order_create.key = strdup(key);
+    order_body_hash(r->in.order_create.body, r->in.order_create.body_hash);
   }
   ok(db_submit(d, r) == 0, "submit create");
 }
@@ -97,8 +97,12 @@ static void create(kds_user u, const char *body, const char *key) {
 static void simple(db_op op, kds_user u, const char *invoice, const char *status) {
   db_req *r = db_req_new(op, on_done, NULL);
   r->user = u;
-  if (invoice) r->in.invoice = strdup(invoice);
-  if (status) snprintf(r->in.status, sizeof(r->in.status), "%s", status);
+  if (op == DB_ORDER_STATUS) {
+    if (invoice) r->in.order_status.invoice = strdup(invoice);
+    if (status) snprintf(r->in.order_status.status, sizeof(r->in.order_status.status), "%s", status);
+  } else if (invoice) {
+    r->in.order.invoice = strdup(invoice);
+  }
   ok(db_submit(d, r) == 0, "submit %d", op);
 }
 
@@ -383,10 +387,10 @@ static void t_status_void_get(void) {
 static void list(kds_user u, unsigned statuses, const char *date, const char *before, int64_t limit) {
   db_req *r = db_req_new(DB_ORDER_LIST, on_done, NULL);
   r->user = u;
-  r->in.statuses = statuses;
-  if (date) snprintf(r->in.date, sizeof(r->in.date), "%s", date);
-  if (before) r->in.before = strdup(before);
-  r->in.number = limit;
+  r->in.order_list.statuses = statuses;
+  if (date) snprintf(r->in.order_list.date, sizeof(r->in.order_list.date), "%s", date);
+  if (before) r->in.order_list.before = strdup(before);
+  r->in.order_list.limit = limit;
   db_submit(d, r);
   run();
 }
@@ -459,15 +463,15 @@ static void t_tokens_users(void) {
   nres = 0;
   fake_now = 500;
   db_req *r = db_req_new(DB_USER_BY_NAME, on_done, NULL);
-  r->in.name = strdup("ana");
+  r->in.user_by_name.name = strdup("ana");
   db_submit(d, r);
   r = db_req_new(DB_USER_BY_NAME, on_done, NULL);
-  r->in.name = strdup("nobody");
+  r->in.user_by_name.name = strdup("nobody");
   db_submit(d, r);
   const char *hashes[] = {"h-dev", "h-exp", "h-none"};
   for (int i = 0; i < 3; i++) {
     r = db_req_new(DB_TOKEN_USER, on_done, NULL);
-    snprintf(r->in.token_hash, sizeof(r->in.token_hash), "%s", hashes[i]);
+    snprintf(r->in.token.token_hash, sizeof(r->in.token.token_hash), "%s", hashes[i]);
     db_submit(d, r);
   }
   run();
@@ -480,13 +484,13 @@ static void t_tokens_users(void) {
   ok(res[4].rc == KDS_ENOTFOUND, "unknown token");
   fake_now = 1000;
   r = db_req_new(DB_TOKEN_USER, on_done, NULL);
-  snprintf(r->in.token_hash, sizeof(r->in.token_hash), "h-exp");
+  snprintf(r->in.token.token_hash, sizeof(r->in.token.token_hash), "h-exp");
   db_submit(d, r);
   r = db_req_new(DB_TOKEN_REVOKE, on_done, NULL);
-  snprintf(r->in.token_hash, sizeof(r->in.token_hash), "h-dev");
+  snprintf(r->in.token.token_hash, sizeof(r->in.token.token_hash), "h-dev");
   db_submit(d, r);
   r = db_req_new(DB_TOKEN_USER, on_done, NULL);
-  snprintf(r->in.token_hash, sizeof(r->in.token_hash), "h-dev");
+  snprintf(r->in.token.token_hash, sizeof(r->in.token.token_hash), "h-dev");
   db_submit(d, r);
   run();
   ok(res[5].rc == KDS_ENOTFOUND, "expired token refused");
@@ -497,9 +501,13 @@ static void t_tokens_users(void) {
 static void body_req(db_op op, const char *body, int64_t id, const char *idtext) {
   db_req *r = db_req_new(op, on_done, NULL);
   r->user = user(5, "admin", 0);
-  r->in.body = cJSON_Parse(body);
-  r->in.id = id;
-  if (idtext) r->in.name = strdup(idtext);
+  if (op == DB_PRODUCT_UPDATE) {
+    r->in.product_update.body = cJSON_Parse(body);
+    r->in.product_update.id = id;
+    if (idtext) r->in.product_update.id_text = strdup(idtext);
+  } else {
+    r->in.menu_add.body = cJSON_Parse(body);
+  }
   db_submit(d, r);
 }
 

@@ -118,9 +118,10 @@ static const char *const migrations[] = {
      "FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = ?")                             \
   XX(product_add, "INSERT INTO products (id, name, price, category_id, active) VALUES (?, ?, ?, ?, 1)")      \
   XX(product_update, "UPDATE products SET name = ?, price = ?, category_id = ?, active = ? WHERE id = ?")    \
-  XX(invoice_next,                                                                                           \
-     "INSERT INTO invoice_counters (day, last_seq) VALUES (?, 1) "                                           \
-     "ON CONFLICT (day) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq")                           \
+  XX(data_version, "PRAGMA data_version")                                                                    \
+  XX(counter_get, "SELECT last_seq FROM invoice_counters WHERE day = ?")                                     \
+  XX(counter_set, "UPDATE invoice_counters SET last_seq = ? WHERE day = ?")                                  \
+  XX(counter_add, "INSERT INTO invoice_counters (day, last_seq) VALUES (?, ?)")                              \
   XX(order_add,                                                                                              \
      "INSERT INTO orders (invoice_number, date, outlet_id, status, payment_method, note, total_amount, "     \
      "created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                            \
@@ -174,6 +175,25 @@ typedef struct file_id {
   int known;
 } file_id;
 
+/* The day's invoice counter as the one writer last wrote it (see invoice_next). */
+typedef struct counter {
+  char day[16];
+  int64_t last; /* the last number handed out that day */
+  int known;    /* 0: read it from the table first */
+  int row;      /* its row exists (UPDATE), else INSERT */
+} counter;
+
+#define PRODUCT_BUCKETS 256
+#define PRODUCT_CACHE_MAX 4096 /* products cached; past it the cache starts over */
+
+/* A product as last read, with its own copies of the strings. */
+typedef struct product_entry {
+  struct product_entry *next; /* in its bucket */
+  order_product p;            /* p.name / p.category point into the two strings below */
+  char *name;
+  char *category;
+} product_entry;
+
 typedef struct db_sqlite {
   char *path;
   file_id main, wal; /* the database file and its -wal as opened */
@@ -181,6 +201,17 @@ typedef struct db_sqlite {
   sqlite3_stmt *st[ST_COUNT];
   sqlite3_stmt *list[LIST_VARIANTS];
   kds_buf s1, s2; /* strings handed out until the next call */
+
+  /* In memory for the writer: the invoice counter (so that taking a number is one UPDATE,
+   * not an UPSERT with RETURNING) and the products an order's lines look up. Both are
+   * dropped when another connection has committed (PRAGMA data_version, read as each write
+   * transaction begins) and follow our own savepoints and rollbacks. */
+  counter ctr, ctr_txn, ctr_sp; /* now, at BEGIN, at the last SAVEPOINT */
+  product_entry *products[PRODUCT_BUCKETS];
+  size_t nproducts;
+  int products_dirty; /* the menu was written since the last SAVEPOINT */
+  int txn_open;       /* BEGIN ran, COMMIT or ROLLBACK not yet */
+  int64_t data_version;
 } db_sqlite;
 
 static int fail(db_sqlite *s, const char *what) {
@@ -224,6 +255,25 @@ static const char *col_text(sqlite3_stmt *st, int i) {
 static int keep(kds_buf *b, const char *v) {
   kds_buf_reset(b);
   return kds_buf_adds(b, v ? v : "");
+}
+
+static void products_forget(db_sqlite *s) {
+  for (size_t i = 0; i < PRODUCT_BUCKETS; i++) {
+    while (s->products[i]) {
+      product_entry *e = s->products[i];
+      s->products[i] = e->next;
+      free(e->name);
+      free(e->category);
+      free(e);
+    }
+  }
+  s->nproducts = 0;
+}
+
+/* What is in memory may no longer be what is in the file. */
+static void cache_forget(db_sqlite *s) {
+  memset(&s->ctr, 0, sizeof(s->ctr));
+  products_forget(s);
 }
 
 /* ---- open / close ----------------------------------------------------------------------- */
@@ -280,6 +330,7 @@ static void sqlite_close(void *self) {
   free(s->path);
   kds_buf_release(&s->s1);
   kds_buf_release(&s->s2);
+  products_forget(s);
   free(s);
 }
 
@@ -378,15 +429,35 @@ fail:
 /* ---- transactions ------------------------------------------------------------------------ */
 
 static int sqlite_begin(void *self) {
-  return run(self, ST_begin, "BEGIN");
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_data_version];
+  int64_t v = -1;
+  int rc;
+  if (s->txn_open) cache_forget(s); /* the last one ended in neither: SQLite rolled it back */
+  if ((rc = run(s, ST_begin, "BEGIN")) != 0) return rc;
+  s->txn_open = 1;
+  /* read under the write lock: no other connection can commit until we end */
+  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+  done(st);
+  if (v < 0 || v != s->data_version) cache_forget(s);
+  s->data_version = v;
+  s->ctr_txn = s->ctr;
+  return 0;
 }
 
 static int sqlite_commit(void *self) {
-  return run(self, ST_commit, "COMMIT");
+  db_sqlite *s = self;
+  int rc = run(s, ST_commit, "COMMIT");
+  s->txn_open = 0;
+  if (rc) cache_forget(s); /* the caller rolls back */
+  return rc;
 }
 
 static int sqlite_rollback(void *self) {
   db_sqlite *s = self;
+  s->txn_open = 0;
+  s->ctr = s->ctr_txn;
+  products_forget(s); /* an update rolled back may have been read back into the cache */
   if (sqlite3_get_autocommit(s->conn)) return 0; /* SQLite already rolled it back */
   return run(s, ST_rollback, "ROLLBACK");
 }
@@ -397,7 +468,10 @@ static int sqlite_in_transaction(void *self) {
 }
 
 static int sqlite_savepoint(void *self) {
-  return run(self, ST_savepoint, "SAVEPOINT");
+  db_sqlite *s = self;
+  s->ctr_sp = s->ctr;
+  s->products_dirty = 0;
+  return run(s, ST_savepoint, "SAVEPOINT");
 }
 
 static int sqlite_release(void *self) {
@@ -405,8 +479,12 @@ static int sqlite_release(void *self) {
 }
 
 static int sqlite_rollback_to(void *self) {
-  int rc = run(self, ST_rollback_to, "ROLLBACK TO");
-  return rc ? rc : run(self, ST_release, "RELEASE");
+  db_sqlite *s = self;
+  int rc = run(s, ST_rollback_to, "ROLLBACK TO");
+  s->ctr = s->ctr_sp; /* a number taken in the savepoint goes to the next order */
+  if (s->products_dirty) products_forget(s);
+  if (rc) cache_forget(s);
+  return rc ? rc : run(s, ST_release, "RELEASE");
 }
 
 /* ---- users and tokens -------------------------------------------------------------------- */
@@ -590,10 +668,41 @@ static int sqlite_product_list(void *self, int (*each)(void *ud, const order_pro
   return rc == SQLITE_DONE ? 0 : fail(s, "listing products");
 }
 
+static product_entry **product_slot(db_sqlite *s, int64_t id) {
+  return &s->products[(uint64_t)id % PRODUCT_BUCKETS];
+}
+
+/* Keeps a copy of `p`; a failure only means the next lookup reads the table again. */
+static void product_remember(db_sqlite *s, const order_product *p) {
+  product_entry *e;
+  if (s->nproducts >= PRODUCT_CACHE_MAX) products_forget(s);
+  if ((e = calloc(1, sizeof(*e))) == NULL) return;
+  if ((e->name = strdup(p->name)) == NULL || (e->category = strdup(p->category)) == NULL) {
+    free(e->name);
+    free(e);
+    return;
+  }
+  e->p = *p;
+  e->p.name = e->name;
+  e->p.category = e->category;
+  e->next = *product_slot(s, p->id);
+  *product_slot(s, p->id) = e;
+  s->nproducts++;
+}
+
 static int sqlite_product_by_id(void *self, int64_t id, order_product *p) {
   db_sqlite *s = self;
   sqlite3_stmt *st = s->st[ST_product_by_id];
   int rc;
+  /* only inside a write transaction: that is where data_version was checked */
+  if (s->txn_open) {
+    for (product_entry *e = *product_slot(s, id); e; e = e->next) {
+      if (e->p.id == id) {
+        *p = e->p; /* valid until the cache is dropped, which only a later call can do */
+        return 0;
+      }
+    }
+  }
   sqlite3_bind_int64(st, 1, id);
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
@@ -601,6 +710,7 @@ static int sqlite_product_by_id(void *self, int64_t id, order_product *p) {
     if (keep(&s->s1, p->name) || keep(&s->s2, p->category)) rc = SQLITE_NOMEM;
     p->name = s->s1.base;
     p->category = s->s2.base;
+    if (rc == SQLITE_ROW && s->txn_open) product_remember(s, p);
   }
   done(st);
   if (rc == SQLITE_DONE) return KDS_ENOTFOUND;
@@ -612,6 +722,8 @@ static int sqlite_product_add(void *self, const char *name, int64_t price, int64
   db_sqlite *s = self;
   sqlite3_stmt *st = s->st[ST_product_add];
   int rc;
+  products_forget(s);
+  s->products_dirty = 1;
   bind_id(st, 1, id);
   bind_text(st, 2, name);
   sqlite3_bind_int64(st, 3, price);
@@ -627,6 +739,8 @@ static int sqlite_product_update(void *self, int64_t id, const char *name, int64
                                  int active) {
   db_sqlite *s = self;
   sqlite3_stmt *st = s->st[ST_product_update];
+  products_forget(s);
+  s->products_dirty = 1;
   bind_text(st, 1, name);
   sqlite3_bind_int64(st, 2, price);
   sqlite3_bind_int64(st, 3, category_id);
@@ -637,17 +751,49 @@ static int sqlite_product_update(void *self, int64_t id, const char *name, int64
 
 /* ---- orders ------------------------------------------------------------------------------- */
 
+/* Gapless per day: the next number is the counter + 1, written in the caller's savepoint.
+ * The counter is read from the table once (per day, per external change, or after a
+ * failure) and then kept in memory by this, the only writer; savepoints and rollbacks
+ * restore it with the table (sqlite_rollback_to, sqlite_rollback). */
 static int sqlite_invoice_next(void *self, const char *day, int64_t *seq) {
   db_sqlite *s = self;
-  sqlite3_stmt *st = s->st[ST_invoice_next];
+  sqlite3_stmt *st;
+  int64_t next;
   int rc;
-  bind_text(st, 1, day);
+  if (!s->txn_open || !s->ctr.known || strcmp(s->ctr.day, day) != 0) {
+    memset(&s->ctr, 0, sizeof(s->ctr));
+    st = s->st[ST_counter_get];
+    bind_text(st, 1, day);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      s->ctr.last = sqlite3_column_int64(st, 0);
+      s->ctr.row = 1;
+    }
+    done(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(s, "reading the invoice counter");
+    if (strlen(day) >= sizeof(s->ctr.day)) return KDS_EINVAL;
+    memcpy(s->ctr.day, day, strlen(day) + 1);
+    s->ctr.known = 1;
+  }
+  next = s->ctr.last + 1;
+  st = s->st[s->ctr.row ? ST_counter_set : ST_counter_add];
+  if (s->ctr.row) {
+    sqlite3_bind_int64(st, 1, next);
+    bind_text(st, 2, day);
+  } else {
+    bind_text(st, 1, day);
+    sqlite3_bind_int64(st, 2, next);
+  }
   rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
-  /* RETURNING: the statement must run to completion before it is reset */
-  if (rc == SQLITE_ROW) rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_ROW : SQLITE_ERROR;
   done(st);
-  return rc == SQLITE_ROW ? 0 : fail(s, "taking an invoice number");
+  if (rc != SQLITE_DONE || sqlite3_changes(s->conn) != 1) {
+    s->ctr.known = 0;
+    return fail(s, "taking an invoice number");
+  }
+  s->ctr.last = next;
+  s->ctr.row = 1;
+  *seq = next;
+  return 0;
 }
 
 static int sqlite_order_insert(void *self, order_t *o, int64_t created_by) {

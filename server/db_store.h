@@ -1,8 +1,29 @@
 /* db_store.h: the storage seam (SPEC 9, STYLE 17): the narrow, synchronous operations a
  * backend implements. SQLite (db_sqlite.c) now; PostgreSQL would be one more table of the
  * same ops. The rules (validation, idempotency, transitions, outlet scoping) live once in
- * db.c, above this seam. A store is used by one thread at a time: the DB thread while the
- * server runs, the CLI before any thread exists. */
+ * db_rules.c, above this seam; the DB thread (db.c) drives the transactions. A store is
+ * used by one thread at a time: the DB thread while the server runs, the CLI before any
+ * thread exists.
+ *
+ * What the layers above assume, and nothing more (checked for a second backend):
+ * - ids are int64_t, money is int64_t Rupiah, times are the ISO strings and epoch ms the
+ *   rules hand in (no date functions of the backend are used above the seam);
+ * - errors are codes from err.h: KDS_ENOTFOUND and KDS_ESTATE where an op says so, else
+ *   KDS_EDB with the backend's message logged by the backend; no SQL text, SQLSTATE or
+ *   backend error string crosses the seam;
+ * - one write transaction per batch (begin ... commit) with one savepoint per request
+ *   (savepoint, then release or rollback_to); after a failed statement the request's
+ *   savepoint is rolled back, which is also what PostgreSQL needs to leave the aborted
+ *   state; in_transaction tells the DB thread when the backend dropped the whole
+ *   transaction itself;
+ * - invoice_next is gapless per day and visible to nobody until commit: a number taken in
+ *   a savepoint that is rolled back goes to the next order. With several writers (nodes on
+ *   one PostgreSQL) it must serialise on the day's counter row inside the transaction
+ *   (UPDATE ... RETURNING takes the row lock until commit); a backend may keep the counter
+ *   in memory only while it is the sole writer, as the SQLite one does;
+ * - order_insert sets o->id; order ids increase with insertion (the `before` cursor of
+ *   order_list relies on it);
+ * - caches are the backend's business and must not outlive a change by someone else. */
 #ifndef KDS_DB_STORE_H
 #define KDS_DB_STORE_H
 
@@ -77,7 +98,9 @@ typedef struct db_store_ops {
                         int active);
 
   /* orders */
-  int (*invoice_next)(void *self, const char *day, int64_t *seq);  /* gapless per day, in the transaction */
+  /* The day's next invoice number: gapless per day, taken inside the caller's savepoint
+   * (so a rollback returns it), durable with the commit. */
+  int (*invoice_next)(void *self, const char *day, int64_t *seq);
   int (*order_insert)(void *self, order_t *o, int64_t created_by); /* sets o->id */
   /* Loads the order (and its lines) by invoice number; `live` skips voided ones. ENOTFOUND. */
   int (*order_by_invoice)(void *self, const char *invoice, int live, order_t *o);

@@ -14,6 +14,7 @@ const { spawnSync } = require('node:child_process');
 const { io } = require('socket.io-client');
 const WebSocket = require('ws');
 const { start, sampleOrder, cli } = require('../lib/harness');
+const { shutdown, connected, next, postOrder, escapeRe, sleep } = require('../lib/wait');
 
 const WAIT = 8000; // ms: the longest any single expected event may take (ASan build included)
 const QUIET = 700; // ms a socket is watched for an event that must not arrive
@@ -38,55 +39,6 @@ function closeClients() {
   clients.clear();
 }
 
-async function shutdown(h) {
-  if (!h) return;
-  const exit = await h.stop();
-  await h.cleanup();
-  assert.deepStrictEqual(exit, { code: 0, signal: null },
-    `the server did not exit cleanly on SIGTERM; its last lines:\n${h.logs.slice(-30).join('\n')}`);
-}
-
-/** Resolves on 'connect', rejects with the connect_error (or a timeout). */
-function connected(socket, ms = WAIT) {
-  if (socket.connected) return Promise.resolve(socket);
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => done(new Error('timed out waiting for connect')), ms);
-    const onConnect = () => done(null);
-    const onError = (err) => done(err);
-    function done(err) {
-      clearTimeout(t);
-      socket.off('connect', onConnect);
-      socket.off('connect_error', onError);
-      if (err) reject(err);
-      else resolve(socket);
-    }
-    socket.on('connect', onConnect);
-    socket.on('connect_error', onError);
-  });
-}
-
-function next(emitter, event, pred = () => true, ms = WAIT) {
-  const p = new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      emitter.off(event, on);
-      reject(new Error(`timed out waiting for "${event}"`));
-    }, ms);
-    t.unref();
-    function on(payload) {
-      if (!pred(payload)) return;
-      clearTimeout(t);
-      emitter.off(event, on);
-      resolve(payload);
-    }
-    emitter.on(event, on);
-  });
-  p.catch(() => {});
-  return p;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const escapeRe = (text) => text.replace(/[^\w]/g, '\\$&');
-
 function record(socket) {
   const seen = [];
   socket.onAny((event, data) => seen.push({ event, data }));
@@ -99,12 +51,6 @@ async function seenWithin(seen, inv, ms = WAIT) {
 }
 
 const invoicesOf = (seen) => seen.filter((e) => e.data && e.data.invoice_number).map((e) => e.data.invoice_number);
-
-async function postOrder(h, token, body = sampleOrder()) {
-  const r = await h.api('POST', '/api/v1/orders', { token, body });
-  assert.equal(r.status, 201, `POST /api/v1/orders: ${r.status} ${r.text}`);
-  return r.json;
-}
 
 /**
  * A victim with `token` connects, sees one order (so it has an offset), and its transport

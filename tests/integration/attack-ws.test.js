@@ -20,10 +20,9 @@ const http = require('node:http');
 const net = require('node:net');
 const { io } = require('socket.io-client');
 const { start, sampleOrder } = require('../lib/harness');
+const { shutdown, withTimeout, escapeRe, sleep } = require('../lib/wait');
 
 const WAIT = 8000; // ms: the longest any single expected event may take (ASan build included)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const escapeRe = (text) => text.replace(/[^\w]/g, '\\$&');
 
 // ---- /proc probes ------------------------------------------------------------------------
 
@@ -86,16 +85,6 @@ async function healthz(h, ms = 2000) {
     throw new Error(`/healthz did not answer within ${ms} ms (${e.message})`);
   }
   assert.equal(res.status, 200, '/healthz status');
-}
-
-async function withTimeout(promise, ms, what) {
-  let t;
-  const timeout = new Promise((_, reject) => { t = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms); });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(t);
-  }
 }
 
 /** One masked client frame (FIN set). */
@@ -181,14 +170,6 @@ function connected(socket, ms = WAIT) {
     socket.once('connect', resolve);
     socket.once('connect_error', reject);
   }), ms, 'socket.io-client connect');
-}
-
-async function shutdown(h) {
-  if (!h) return;
-  const exit = await h.stop();
-  await h.cleanup();
-  assert.deepStrictEqual(exit, { code: 0, signal: null },
-    `the server did not exit cleanly on SIGTERM; its last lines:\n${h.logs.slice(-30).join('\n')}`);
 }
 
 // ---- the attacks -------------------------------------------------------------------------

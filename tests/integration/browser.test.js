@@ -16,13 +16,12 @@ const path = require('node:path');
 const { chromium } = require('playwright-core');
 const { io } = require('socket.io-client');
 const { start, sampleOrder, SOURCE_DIR } = require('../lib/harness');
+const { shutdown, escapeRe } = require('../lib/wait');
 
 const CHROMIUM = process.env.KDS_CHROMIUM || '/usr/bin/chromium';
 const BUILD_DIR = process.env.KDS_BUILD_DIR || path.join(SOURCE_DIR, 'build');
 const SHOTS = path.join(BUILD_DIR, 'screenshots');
 const WAIT = 10000;
-
-const escapeRe = (text) => text.replace(/[^\w]/g, '\\$&');
 
 /** A port that was free a moment ago (for a server that must come back on the same port). */
 function freePort() {
@@ -34,15 +33,6 @@ function freePort() {
       srv.close(() => resolve(port));
     });
   });
-}
-
-/** SIGTERM, then the checks: exit status 0 (under ASan that includes "no leaks"), temp dir removed. */
-async function shutdown(h) {
-  if (!h) return;
-  const exit = await h.stop();
-  await h.cleanup();
-  assert.deepStrictEqual(exit, { code: 0, signal: null },
-    `the server did not exit cleanly on SIGTERM; its last lines:\n${h.logs.slice(-30).join('\n')}`);
 }
 
 async function postOrder(h, token, body) {

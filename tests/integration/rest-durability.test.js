@@ -7,6 +7,7 @@
 const { describe, it, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { start, sampleOrder } = require('../lib/harness');
+const { today, seqOf } = require('../lib/wait');
 
 const TOTAL = 400;      // orders the POS wants to create
 const CONCURRENCY = 32; // requests in flight
@@ -17,11 +18,6 @@ after(async () => {
   await h?.cleanup();
 });
 
-const today = () => {
-  const d = new Date();
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-};
-const seqOf = (inv) => Number(inv.split('-')[2]);
 const bodyOf = (i) => sampleOrder([{ product_id: (i % 8) + 1, qty: (i % 3) + 1 }], { note: `pos ${i}` });
 const keyOf = (i) => `pos-${i}`;
 

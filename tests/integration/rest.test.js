@@ -10,6 +10,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const { start, sampleOrder, TARGET } = require('../lib/harness');
+const { today, seqOf } = require('../lib/wait');
 
 const C_ONLY = TARGET === 'node' ? { skip: 'SPEC addition the reference lacks' } : {};
 
@@ -33,12 +34,6 @@ function assertError(r, status, code, field) {
   if (field === undefined) assert.equal(r.json.error.field, undefined, r.text);
   else assert.equal(r.json.error.field, field, r.text);
 }
-
-const today = () => {
-  const d = new Date();
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-};
-const seqOf = (inv) => Number(inv.split('-')[2]);
 
 /** Sends raw request bytes; resolves with {status, json} of the first response. */
 function rawHttp(text) {

@@ -14,6 +14,7 @@ const path = require('node:path');
 const { io } = require('socket.io-client');
 const WebSocket = require('ws');
 const { start, sampleOrder, SOURCE_DIR } = require('../lib/harness');
+const { shutdown, connected, next, postOrder, escapeRe, withTimeout } = require('../lib/wait');
 
 const WAIT = 8000; // ms: the longest any single expected event may take (ASan build included)
 
@@ -33,38 +34,9 @@ function client(h, { token, ...opts } = {}) {
   return socket;
 }
 
-/** SIGTERM, then the checks: exit status 0 (under ASan that includes "no leaks"), temp dir removed. */
-async function shutdown(h) {
-  if (!h) return;
-  const exit = await h.stop();
-  await h.cleanup();
-  assert.deepStrictEqual(exit, { code: 0, signal: null },
-    `the server did not exit cleanly on SIGTERM; its last lines:\n${h.logs.slice(-30).join('\n')}`);
-}
-
 function closeClients() {
   for (const s of clients) s.disconnect();
   clients.clear();
-}
-
-/** Resolves when `socket` is connected; rejects with the connect_error (or a timeout). */
-function connected(socket, ms = WAIT) {
-  if (socket.connected) return Promise.resolve(socket);
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => done(new Error('timed out waiting for connect')), ms);
-    t.unref();
-    const onConnect = () => done(null);
-    const onError = (err) => done(err);
-    function done(err) {
-      clearTimeout(t);
-      socket.off('connect', onConnect);
-      socket.off('connect_error', onError);
-      if (err) reject(err);
-      else resolve(socket);
-    }
-    socket.on('connect', onConnect);
-    socket.on('connect_error', onError);
-  });
 }
 
 /** Resolves with the connect_error the server answers with; rejects if it connects instead. */
@@ -74,28 +46,6 @@ function refused(socket, ms = WAIT) {
     (err) => err,
   );
 }
-
-/** Resolves with the first payload of `event` for which pred(payload) holds. */
-function next(emitter, event, pred = () => true, ms = WAIT) {
-  const p = new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      emitter.off(event, on);
-      reject(new Error(`timed out waiting for "${event}"`));
-    }, ms);
-    t.unref(); // a wait nobody needs any more must not hold the process open
-    function on(payload) {
-      if (!pred(payload)) return;
-      clearTimeout(t);
-      emitter.off(event, on);
-      resolve(payload);
-    }
-    emitter.on(event, on);
-  });
-  p.catch(() => {}); // a test that failed earlier may never await it
-  return p;
-}
-
-const escapeRe = (text) => text.replace(/[^\w]/g, '\\$&');
 
 const forInvoice = (inv) => (o) => o && o.invoice_number === inv;
 
@@ -109,27 +59,10 @@ function record(socket) {
 /** emit with an acknowledgement, as a promise (socket.io-client's own timeout). */
 const ack = (socket, event, payload) => socket.timeout(WAIT).emitWithAck(event, payload);
 
-/** POST /api/v1/orders, asserting 201; returns the order. */
-async function postOrder(h, token, body = sampleOrder()) {
-  const r = await h.api('POST', '/api/v1/orders', { token, body });
-  assert.equal(r.status, 201, `POST /api/v1/orders: ${r.status} ${r.text}`);
-  return r.json;
-}
-
 /** The same order, and its keys in the same order (SPEC 2 fixes the key order). */
 function assertSameOrder(actual, expected) {
   assert.deepStrictEqual(actual, expected);
   assert.deepStrictEqual(Object.keys(actual), Object.keys(expected));
-}
-
-async function withTimeout(promise, ms, what) {
-  let t;
-  const timeout = new Promise((_, reject) => { t = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms); });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(t);
-  }
 }
 
 /** Runs `fn` over `items` with at most `n` in flight. */

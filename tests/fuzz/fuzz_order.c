@@ -12,6 +12,7 @@
 #include "err.h"
 #include "fuzz.h"
 #include "order.h"
+#include "../unit/order_fixture.h"
 
 #define MENU_MAX 16
 #define NAME_MAX_LEN 24
@@ -63,15 +64,6 @@ static int menu_lookup(void *ud, int64_t id, order_product *out) {
   return 0;
 }
 
-static void fill_header(order_t *o) {
-  snprintf(o->invoice_number, sizeof(o->invoice_number), "INV-20231103-0001");
-  snprintf(o->date, sizeof(o->date), "2023-11-03");
-  snprintf(o->status, sizeof(o->status), "new");
-  snprintf(o->created_at, sizeof(o->created_at), "2023-11-03T10:15:02.123+07:00");
-  snprintf(o->updated_at, sizeof(o->updated_at), "2023-11-03T10:15:02.123+07:00");
-  o->outlet_id = 1;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_in in = {data, size};
   menu m;
@@ -120,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                  "line: subtotal == qty * price");
       fuzz_check(o.lines[i].subtotal <= MONEY_MAX, "accepted order: subtotal <= 2^53-1");
     }
-    fill_header(&o);
+    order_fixture_header(&o);
     fuzz_check(order_render(&o, &out) == 0, "render");
     cJSON *again = cJSON_ParseWithLength(out.base, out.len);
     fuzz_check(again != NULL && cJSON_IsObject(again), "render: valid JSON object");

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "order.h"
+#include "order_fixture.h"
 
 /* The demo menu (SPEC 7) as a lookup table. */
 static const order_product menu[] = {
@@ -49,15 +50,6 @@ static int validate(const char *json, order_t *o, kds_err *err) {
   return rc;
 }
 
-static void fill_header(order_t *o) {
-  snprintf(o->invoice_number, sizeof(o->invoice_number), "INV-20231103-0001");
-  snprintf(o->date, sizeof(o->date), "2023-11-03");
-  snprintf(o->status, sizeof(o->status), "new");
-  snprintf(o->created_at, sizeof(o->created_at), "2023-11-03T10:15:02.123+07:00");
-  snprintf(o->updated_at, sizeof(o->updated_at), "2023-11-03T10:15:02.123+07:00");
-  o->outlet_id = 1;
-}
-
 static void t_seed_shape(void) {
   order_t o;
   kds_err err;
@@ -71,7 +63,7 @@ static void t_seed_shape(void) {
       "{\"product_id\":6,\"qty\":1}]}",
       &o, &err);
   ok(rc == 0, "the seed order validates (%s)", err.message);
-  fill_header(&o);
+  order_fixture_header(&o);
   ok(order_render(&o, &b) == 0, "renders");
   const char *want =
       "{\"invoice_number\":\"INV-20231103-0001\",\"date\":\"2023-11-03\",\"total_amount\":11000,"
@@ -123,7 +115,7 @@ static void t_grouping(void) {
      "validates");
   ok(o.nlines == 2 && o.lines[0].qty == 5 && o.lines[0].subtotal == 30000, "same product merged: 5 x 6000");
   ok(o.total_amount == 38000, "total 38000");
-  fill_header(&o);
+  order_fixture_header(&o);
   order_render(&o, &b);
   ok(strstr(b.base,
             "\"total_amount\":38000,\"ISI CORNDOG\":{\"quantity\":6,\"total_amount\":38000,"
@@ -138,7 +130,7 @@ static void t_grouping(void) {
   order_line_add(&o, 11, "A", 10, "CAT10", 5, 2, 100);
   order_line_add(&o, 12, "Z", 30, "CAT30", 1, 1, 100);
   order_line_add(&o, 13, "A2", 10, "CAT10", 5, 1, 50);
-  fill_header(&o);
+  order_fixture_header(&o);
   ok(order_lines_total(&o, &o.total_amount) == 0, "lines total");
   order_render(&o, &b);
   const char *c30 = strstr(b.base, "\"CAT30\""), *c10 = strstr(b.base, "\"CAT10\""),
@@ -154,7 +146,7 @@ static void t_grouping(void) {
     snprintf(name, sizeof(name), "C%02d", 39 - i);
     order_line_add(&o, i + 1, name, 39 - i, name, 39 - i, 1, 1);
   }
-  fill_header(&o);
+  order_fixture_header(&o);
   kds_buf_reset(&b);
   ok(order_render(&o, &b) == 0, "40 categories render");
   ok(strstr(b.base, "\"C00\"") < strstr(b.base, "\"C01\"") &&
@@ -464,7 +456,7 @@ static void t_money(void) {
   int64_t total = 0;
   ok(order_lines_total(&o, &total) == KDS_ETOOBIG && total == 0, "their total is refused");
   kds_buf b = KDS_BUF_INIT;
-  fill_header(&o);
+  order_fixture_header(&o);
   ok(order_render(&o, &b) == KDS_ETOOBIG, "render refuses a category total past the limit");
   kds_buf_release(&b);
   order_release(&o);

@@ -4,18 +4,26 @@
  * async handlers, HEAD, 404/405/413/431/400/408, the refusals of SPEC 11.27 (Host, Expect,
  * transfer codings, versions, the HTTP/2 preface) and header token matching, timeouts,
  * CORS (REST and /socket.io/), the JSON body helper, the upgrade hand-off, long-poll close
- * notification, static files and graceful close. The loop must close with nothing left
- * alive. http.c is included to read its byte counter. */
+ * notification, static files and graceful close. The product's routes (/healthz, /metrics,
+ * static files, the client bundle) are wired as server_run wires them, with a registry of the
+ * test's own. The loop must close with nothing left alive. http.c is included to read its
+ * byte counter. */
 #include "../../server/http.c"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http_token.h"
+#include "metrics.h"
+#include "server.h"
+#include "static.h"
 #include "test.h"
 
 static uv_loop_t loop;
 static uv_timer_t tick; /* keeps uv_run(ONCE) returning while tests wait */
 static http_server_t *hs, *hs2;
+static server_t product; /* zeroed but for .metrics: what server_routes_add and on_stat read */
+static static_site_t *site;
 static int port, port2;
 static char tmpdir[256];
 
@@ -375,13 +383,12 @@ static void ws_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 }
 
 static int taken;
-static void h_ws(http_req_t *req, void *ud) {
+static void ws_take(http_req_t *req) {
   ws_echo *w;
   kds_buf head = KDS_BUF_INIT;
   uv_tcp_t *tcp = NULL;
   static const char sw[] =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-  (void)ud;
   if (!req->upgrade) {
     ok(http_req_take_stream(req, &tcp, &head) == KDS_ESTATE, "take_stream refuses a plain request");
     http_reply(req, 426, "text/plain", NULL, "upgrade required", 16);
@@ -400,6 +407,11 @@ static void h_ws(http_req_t *req, void *ud) {
   if (head.len) ws_write(w, head.base, head.len);
   kds_buf_release(&head);
   uv_read_start((uv_stream_t *)tcp, ws_alloc, ws_read);
+}
+
+static void h_ws(http_req_t *req, void *ud) {
+  (void)ud;
+  ws_take(req);
 }
 
 /* ---- set-up ----------------------------------------------------------------------------- */
@@ -432,15 +444,17 @@ static void setup(void) {
 
   ok(uv_loop_init(&loop) == 0, "loop");
   uv_timer_init(&loop, &tick);
-  http_options_default(&o);
+  ok(metrics_new(&product.metrics) == 0, "metrics registry");
+  server_http_options(&product, &o); /* the hooks; the limits are set below */
   o.body_limit = 64;
   o.header_timeout_ms = 400;
   o.body_timeout_ms = 400;
   o.idle_timeout_ms = 600;
-  o.public_dir = pub;
-  o.client_dir = KDS_SOURCE_DIR "/node_modules/socket.io-client/dist";
   o.cors_origins = "*";
   ok(http_server_new_opts(&loop, NULL, &o, &hs) == 0, "server created");
+  ok(server_routes_add(&product, hs) == 0, "product routes");
+  ok(static_site_new(hs, pub, KDS_SOURCE_DIR "/node_modules/socket.io-client/dist", &site) == 0,
+     "static site");
   ok(http_route_add(hs, "GET", "/echo/:a", h_echo, NULL, 0) == 0, "route GET echo");
   ok(http_route_add(hs, "POST", "/echo/:a", h_echo, NULL, 0) == 0, "route POST echo");
   ok(http_route_add(hs, "GET", "/async/:ms", h_async, NULL, 0) == 0, "route async");
@@ -459,6 +473,7 @@ static void setup(void) {
   o.max_conns = 2;
   o.cors_origins = "https://a.example, http://b.example:8080";
   ok(http_server_new_opts(&loop, NULL, &o, &hs2) == 0, "server 2 created");
+  ok(server_routes_add(&product, hs2) == 0, "server 2: product routes");
   ok(http_server_listen(hs2, "127.0.0.1", 0, &port2) == 0, "server 2 listening");
 }
 
@@ -931,14 +946,14 @@ static void t_strict(void) {
   cl_close(&cl);
 
   /* tokens: whole comma-separated items, not substrings */
-  ok(header_has_token((kds_slice){"websocket", 9}, "websocket"), "token: alone");
-  ok(header_has_token((kds_slice){"h2c, WebSocket ", 15}, "websocket"), "token: in a list, any case, blanks");
-  ok(header_has_token((kds_slice){"keep-alive,Upgrade", 18}, "upgrade"), "token: after a comma");
-  ok(!header_has_token((kds_slice){"notwebsocket", 12}, "websocket"), "token: not a suffix");
-  ok(!header_has_token((kds_slice){"websocketx", 10}, "websocket"), "token: not a prefix");
-  ok(!header_has_token((kds_slice){"web socket", 10}, "websocket"), "token: not split");
-  ok(!header_has_token((kds_slice){NULL, 0}, "websocket"), "token: absent header");
-  ok(!header_has_token((kds_slice){"", 0}, "websocket"), "token: empty header");
+  ok(http_token_has((kds_slice){"websocket", 9}, "websocket"), "token: alone");
+  ok(http_token_has((kds_slice){"h2c, WebSocket ", 15}, "websocket"), "token: in a list, any case, blanks");
+  ok(http_token_has((kds_slice){"keep-alive,Upgrade", 18}, "upgrade"), "token: after a comma");
+  ok(!http_token_has((kds_slice){"notwebsocket", 12}, "websocket"), "token: not a suffix");
+  ok(!http_token_has((kds_slice){"websocketx", 10}, "websocket"), "token: not a prefix");
+  ok(!http_token_has((kds_slice){"web socket", 10}, "websocket"), "token: not split");
+  ok(!http_token_has((kds_slice){NULL, 0}, "websocket"), "token: absent header");
+  ok(!http_token_has((kds_slice){"", 0}, "websocket"), "token: empty header");
   ok(one_shot("GET /ws/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: notwebsocket\r\n\r\n", r,
               0) == 1 &&
          r[0].status == 426,
@@ -1169,14 +1184,14 @@ static void t_static(void) {
          strstr(r[0].body, "\"GET /missing.css not found\""),
      "missing file: 404 JSON");
 
-  ok(static_resolve(&hs->statics, kds_slice_of("/app.js"), &out) == 0 && strstr(out.base, "/public/app.js"),
+  ok(static_resolve(&site->files, kds_slice_of("/app.js"), &out) == 0 && strstr(out.base, "/public/app.js"),
      "resolve: a file");
-  ok(static_resolve(&hs->statics, kds_slice_of("/link.txt"), &out) == KDS_EINVAL,
+  ok(static_resolve(&site->files, kds_slice_of("/link.txt"), &out) == KDS_EINVAL,
      "resolve: symlink out refused");
-  ok(static_resolve(&hs->statics, kds_slice_of("/%2e%2e/x"), &out) == KDS_EINVAL,
+  ok(static_resolve(&site->files, kds_slice_of("/%2e%2e/x"), &out) == KDS_EINVAL,
      "resolve: encoded dots refused");
-  ok(static_resolve(&hs->statics, kds_slice_of("/nothing"), &out) == KDS_ENOTFOUND, "resolve: missing");
-  ok(static_resolve(&hs->statics, kds_slice_of("relative"), &out) == KDS_EINVAL, "resolve: relative refused");
+  ok(static_resolve(&site->files, kds_slice_of("/nothing"), &out) == KDS_ENOTFOUND, "resolve: missing");
+  ok(static_resolve(&site->files, kds_slice_of("relative"), &out) == KDS_EINVAL, "resolve: relative refused");
   ok(strcmp(static_content_type("a/b.PNG"), "image/png") == 0, "type by extension, any case");
   ok(strcmp(static_content_type("a.d/b"), "application/octet-stream") == 0, "no extension");
   kds_buf_release(&out);
@@ -1202,8 +1217,8 @@ static void t_metrics(void) {
   ok(strstr(r[0].body, "kds_orders_created_total 0\n") != NULL, "fixed counters at 0");
   ok(strstr(r[0].body, "kds_order_status_changes_total{status=\"ready\"} 0\n") != NULL, "labelled series");
   ok(strstr(r[0].body, "kds_http_connections 1\n") != NULL, "open connections gauge");
-  metrics_reg_add(hs->metrics, METRICS_ORDERS_CREATED, 3);
-  ok(metrics_reg_get(hs->metrics, METRICS_ORDERS_CREATED) == 3, "counter added");
+  metrics_reg_add(product.metrics, METRICS_ORDERS_CREATED, 3);
+  ok(metrics_reg_get(product.metrics, METRICS_ORDERS_CREATED) == 3, "counter added");
   metrics_inc(NULL, METRICS_ORDERS_CREATED);
   ok(1, "metrics_inc(NULL) is a no-op");
 }
@@ -1281,6 +1296,8 @@ int main(void) {
   uv_run(&loop, UV_RUN_DEFAULT);
   ok(left == 0, "nothing left on the loop (%d handles)", left);
   ok(uv_loop_close(&loop) == 0, "loop closes");
+  static_site_free(site);
+  metrics_free(product.metrics);
   {
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

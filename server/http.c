@@ -548,6 +548,8 @@ int http_req_take_stream(http_req_t *req, uv_tcp_t **tcp, kds_buf *head) {
   size_t nleft;
   if (!req->upgrade) return KDS_ESTATE;
   if (c == NULL || c->closing || c->active != req || c->tcp == NULL || req->priv->gone) return KDS_ECLOSED;
+  /* The bytes after the request may still be in the server's read buffer (a hand-off inside
+   * on_read): they are copied here, as they would be into c->in when on_read returns. */
   left = http__conn_pending(c, &nleft);
   if (head && nleft > 0 && kds_buf_add(head, left, nleft) != 0) return KDS_ENOMEM;
   t = c->tcp;
@@ -579,6 +581,7 @@ void http_options_default(http_options *o) {
 static void hs_free(http_server_t *hs) {
   router_free(hs->router);
   cors_release(&hs->cors);
+  free(hs->rbuf);
   free(hs);
 }
 
@@ -608,6 +611,7 @@ int http_server_new_opts(uv_loop_t *loop, void *ud, const http_options *o, http_
   kds_list_init(&hs->conns);
   kds_list_init(&hs->resume);
   hs->opt.cors_origins = NULL; /* not kept */
+  if ((hs->rbuf = malloc(HTTP_READ_BUF)) == NULL) goto fail;
   if (cors_init(&hs->cors, o->cors_origins ? o->cors_origins : "*") != 0) goto fail;
   if (router_new(&hs->router) != 0) goto fail;
   http__settings_init(&hs->settings);

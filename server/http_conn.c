@@ -1,6 +1,6 @@
-/* http_conn.c: one HTTP connection's I/O (see http_int.h): accept, read, write answers
- * (one allocation each), timers, linger after a closing answer, and close. Parsing is
- * http_request.c's; dispatch and replies are http.c's. */
+/* http_conn.c: one HTTP connection's I/O (see http_int.h): accept, read into the server's
+ * read buffer, write answers (one allocation each), timers, linger after a closing answer,
+ * and close. Parsing is http_request.c's; dispatch and replies are http.c's. */
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -167,32 +167,54 @@ void http__conn_timer(http_conn *c, enum conn_phase phase, uint64_t ms) {
 
 /* ---- connection: reading ------------------------------------------------------------- */
 
+/* Every connection of the server reads into hs->rbuf: libuv calls on_alloc and then on_read
+ * for one stream before it touches another, and on_read parses at once, keeping (in c->in)
+ * only what it could not parse. So an idle or waiting connection holds no read buffer. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   http_conn *c = h->data;
   (void)suggested;
-  if (kds_buf_grow(&c->in, HTTP_READ_CHUNK) != 0) {
-    buf->base = NULL;
-    buf->len = 0; /* libuv reports UV_ENOBUFS to on_read */
-    return;
-  }
-  buf->base = c->in.base + c->in.len;
-  buf->len = c->in.cap - c->in.len - 1;
+  buf->base = c->hs->rbuf;
+  buf->len = HTTP_READ_BUF;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 const char *http__conn_pending(const http_conn *c, size_t *len) {
+  if (c->ext) {
+    *len = c->ext_len;
+    return c->ext;
+  }
   *len = c->in.len - c->in_off;
   return c->in.base + c->in_off;
 }
 
 void http__conn_consume(http_conn *c, size_t n) {
-  assert(n <= c->in.len - c->in_off);
-  c->in_off += n;
+  if (c->ext) {
+    assert(n <= c->ext_len);
+    c->ext += n;
+    c->ext_len -= n;
+  } else {
+    assert(n <= c->in.len - c->in_off);
+    c->in_off += n;
+  }
 }
 
 void http__conn_discard(http_conn *c) {
   c->in.len = c->in_off = 0;
+  if (c->ext) c->ext_len = 0;
+}
+
+/* The end of on_read: what is left of hs->rbuf moves to c->in, which is empty then (the
+ * read was parsed straight from hs->rbuf only when nothing else was waiting). */
+static int conn_keep_pending(http_conn *c) {
+  size_t left = c->ext_len;
+  const char *from = c->ext;
+  c->ext = NULL;
+  c->ext_len = 0;
+  if (left == 0 || c->closing) return 0;
+  assert(c->in.len == c->in_off);
+  c->in.len = c->in_off = 0;
+  return kds_buf_add(&c->in, from, left);
 }
 
 /* Reads while the connection can take input: not closed, not half-closed by the client,
@@ -213,17 +235,33 @@ void http__conn_update_read(http_conn *c) {
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   http_conn *c = s->data;
-  (void)buf;
   if (c == NULL || c->closing) return;
   if (nread > 0) {
     c->hs->bytes_read += (uint64_t)nread;
-    c->in.len += (size_t)nread;
-    c->in.base[c->in.len] = '\0';
     if (c->phase == PH_LINGER || c->want_close) { /* answered for good: discard */
       http__conn_discard(c);
       return;
     }
+    if (c->in.len > c->in_off) {
+      /* Bytes wait already (a request being answered, or a partial one behind it): the new
+       * ones go after them. */
+      if (kds_buf_add(&c->in, buf->base, (size_t)nread) != 0) {
+        log_error("http: out of memory reading from %s:%d", c->peer, c->peer_port);
+        http__conn_close(c);
+        return;
+      }
+    } else {
+      http__conn_discard(c);
+      c->ext = buf->base;
+      c->ext_len = (size_t)nread;
+    }
     http__conn_parse(c);
+    if (conn_keep_pending(c) != 0) {
+      log_error("http: out of memory reading from %s:%d", c->peer, c->peer_port);
+      http__conn_close(c);
+      return;
+    }
+    http__conn_update_read(c);
     return;
   }
   if (nread == 0) return;

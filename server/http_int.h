@@ -6,6 +6,9 @@
  * Invariants:
  * - A connection parses only while it has no unanswered request (c->active == NULL), so
  *   pipelined answers go out in order; bytes read meanwhile wait in c->in (bounded).
+ * - Reads land in the server's one read buffer (hs->rbuf) and are parsed from there; before
+ *   on_read returns, every byte not consumed is copied into c->in. So hs->rbuf holds
+ *   nothing between two reads, and c->ext is NULL outside on_read.
  * - A connection struct is freed when its refs drop to 0: one per open handle (tcp, timer),
  *   one per write in flight, one for a shutdown in flight. http__conn_close() is the one
  *   way out.
@@ -22,7 +25,7 @@
 #include "list.h"
 #include "router.h"
 
-#define HTTP_READ_CHUNK 16384
+#define HTTP_READ_BUF 65536           /* the server's read buffer: the most one read takes */
 #define HTTP_PENDING_MAX (64 * 1024)  /* unparsed bytes kept while a request is unanswered */
 #define HTTP_WRITE_HIGH (1024 * 1024) /* queued answer bytes before parsing pauses */
 #define HTTP_LINGER_MS 2000           /* after a closing answer: wait for the client's FIN */
@@ -75,8 +78,10 @@ struct http_conn {
   uv_timer_t timer;
   uv_shutdown_t shutdown;
   llhttp_t parser;
-  kds_buf in; /* read bytes; [in_off, in.len) not parsed yet */
+  kds_buf in; /* bytes kept between reads; [in_off, in.len) not parsed yet */
   size_t in_off;
+  const char *ext; /* inside on_read only: unparsed bytes still in hs->rbuf (then c->in is empty) */
+  size_t ext_len;
   http_req_t *cur;     /* being parsed */
   http_req_t *active;  /* dispatched, unanswered */
   size_t header_bytes; /* counted by the callbacks for the current request */
@@ -121,6 +126,7 @@ struct http_server {
   llhttp_settings_t settings;
   time_t date_at;
   char date[40];
+  char *rbuf;          /* HTTP_READ_BUF bytes: every connection reads here (see the invariants) */
   uint64_t bytes_read; /* by every connection (tests wait on it) */
 };
 
@@ -147,7 +153,7 @@ int http__conn_write_buf(http_conn *c, kds_buf *b);
 int http__buf_reserve_write(kds_buf *b, size_t extra);
 void http__hs_schedule(http_conn *c);
 cors_scope http__req_cors_scope(const http_req_t *req);
-/* The unparsed input: where it starts and how long it is. */
+/* The unparsed input: where it starts and how long it is (in hs->rbuf or in c->in). */
 const char *http__conn_pending(const http_conn *c, size_t *len);
 /* Marks `n` bytes of the unparsed input parsed. */
 void http__conn_consume(http_conn *c, size_t n);

@@ -469,7 +469,7 @@ void http__conn_parse(http_conn *c) {
   }
   if (!c->closing) {
     if (c->in_off == c->in.len) {
-      kds_buf_release(&c->in); /* an idle connection keeps no buffer (one malloc per read burst) */
+      kds_buf_release(&c->in); /* an idle connection keeps no buffer */
       c->in_off = 0;
     } else if (c->in_off > 0) {
       memmove(c->in.base, c->in.base + c->in_off, c->in.len - c->in_off);

@@ -414,6 +414,14 @@ static void h_ws(http_req_t *req, void *ud) {
   ws_take(req);
 }
 
+/* Takes the stream only when the test says so (ws_take(ws_later)), after on_read has
+ * returned: the bytes behind the request must have left the server's read buffer by then. */
+static http_req_t *ws_later;
+static void h_ws_later(http_req_t *req, void *ud) {
+  (void)ud;
+  ws_later = req;
+}
+
 /* ---- set-up ----------------------------------------------------------------------------- */
 
 static void write_file(const char *rel, const char *data) {
@@ -464,6 +472,7 @@ static void setup(void) {
   ok(http_route_add(hs, "POST", "/json", h_json, NULL, 0) == 0, "route json");
   ok(http_route_add(hs, "POST", "/big", h_echo, NULL, 200) == 0, "route with its own max_body");
   ok(http_route_add(hs, "GET", "/ws/*", h_ws, NULL, 0) == 0, "route ws prefix");
+  ok(http_route_add(hs, "GET", "/wslater", h_ws_later, NULL, 0) == 0, "route ws taken later");
   ok(http_route_add(hs, "GET", "bad", h_echo, NULL, 0) == KDS_EINVAL, "bad pattern refused");
   ok(http_server_listen(hs, "127.0.0.1", 0, &port) == 0 && port > 0, "listening on port %d", port);
   ok(http_server_listen(hs, "127.0.0.1", 0, NULL) == KDS_ESTATE, "second listen refused");
@@ -648,6 +657,39 @@ static void t_pipelining(void) {
      "sync answers after the async ones");
   ok(strcmp(r[4].body, "async 5") == 0, "last async in place");
   ok(!cl.eof, "connection kept");
+  cl_close(&cl);
+}
+
+/* Pipelined requests cut anywhere across reads while the first one waits for its answer:
+ * what is read meanwhile is kept by the connection (the server's read buffer is reused by
+ * the next read of any connection), then parsed in order once the answer is out. */
+static void t_pipelining_split(void) {
+  static const char *parts[] = {
+      "GET /async/40 HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/p1 HT",
+      "TP/1.1\r\nHost: a\r\n\r\nPOST /echo/p2 HTTP/1.1\r\nHost: a\r\nContent-Le",
+      "ngth: 4\r\n\r\nwx",
+      "yzGET /async/30 HTTP/1.1\r\nHost: a\r\n\r\n", /* ends with the request: nothing kept */
+      "GET /echo/p3 HTTP/1.1\r\nHost: a\r\n",        /* read while /async/30 waits */
+      "\r\n",
+  };
+  resp r[6];
+  client cl, other;
+  cl_open(&cl, port);
+  cl_open(&other, port);
+  for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+    cl_sends(&cl, parts[i]);
+    cl_sends(&other, "GET /echo/other HTTP/1.1\r\nHost: a\r\n\r\n"); /* reuses the read buffer */
+  }
+  ok(wait_resps(&cl, r, 5, 0) == 5, "five answers to requests split across six reads");
+  ok(strcmp(r[0].body, "async 40") == 0 && strstr(r[1].body, "a=p1 ") != NULL &&
+         strstr(r[2].body, "a=p2 ") != NULL && strstr(r[2].body, "body=wxyz") != NULL &&
+         strcmp(r[3].body, "async 30") == 0 && strstr(r[4].body, "a=p3 ") != NULL,
+     "in order, bodies whole (got '%s' '%s' '%s' '%s' '%s')", r[0].body, r[1].body, r[2].body, r[3].body,
+     r[4].body);
+  ok(wait_resps(&other, r, 6, 0) == 6 && strstr(r[5].body, "a=other ") != NULL,
+     "the other connection's answers meanwhile");
+  ok(!cl.eof, "connection kept");
+  cl_close(&other);
   cl_close(&cl);
 }
 
@@ -1115,6 +1157,28 @@ static void t_upgrade(void) {
   ok(cl.rx.len == 4 && memcmp(cl.rx.base, "more", 4) == 0, "the new owner reads and writes the socket");
   cl_close(&cl);
 
+  /* Taken after on_read returned: the bytes that came with the request, and the ones of a
+   * later read, both reach the new owner. */
+  cl_open(&cl, port);
+  cl_sends(&cl,
+           "GET /wslater HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nHEAD-1");
+  ok(ws_later != NULL, "upgrade request waits for its handler");
+  cl_sends(&cl, "HEAD-2");
+  /* another connection's read in between reuses the read buffer */
+  ok(one_shot("GET /echo/between HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 200,
+     "another connection answered meanwhile");
+  ws_take(ws_later);
+  ws_later = NULL;
+  {
+    size_t want = strlen(sw) + 12;
+    for (int i = 0; i < 200 && cl.rx.len < want; i++) uv_run(&loop, UV_RUN_ONCE);
+    ok(cl.rx.len == want && memcmp(cl.rx.base, sw, strlen(sw)) == 0 &&
+           memcmp(cl.rx.base + strlen(sw), "HEAD-1HEAD-2", 12) == 0,
+       "101 then every byte read before the late hand-off (got %zu bytes)", cl.rx.len);
+  }
+  ok(taken == 2, "second stream taken");
+  cl_close(&cl);
+
   ok(one_shot("GET /ws/x HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 426,
      "a plain GET on the prefix: handler's answer");
   ok(one_shot("GET /echo/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", r, 0) == 1 &&
@@ -1278,6 +1342,7 @@ int main(void) {
   subtest("splits", t_splits);
   subtest("requests", t_requests);
   subtest("pipelining", t_pipelining);
+  subtest("pipelining split across reads", t_pipelining_split);
   subtest("cors", t_cors);
   subtest("json body", t_json_body);
   subtest("limits", t_limits);

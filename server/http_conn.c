@@ -185,7 +185,7 @@ const char *http__conn_pending(const http_conn *c, size_t *len) {
     return c->ext;
   }
   *len = c->in.len - c->in_off;
-  return c->in.base + c->in_off;
+  return c->in.base ? c->in.base + c->in_off : NULL; /* no buffer yet: NULL + 0 is undefined */
 }
 
 void http__conn_consume(http_conn *c, size_t n) {

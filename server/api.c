@@ -653,7 +653,7 @@ int api_init(server_t *srv) {
       {"DELETE", "/api/v1/orders/:invoice", h_order_delete},
       {"PATCH", "/api/v1/orders/:invoice/status", h_order_status},
   };
-  http_server_set_health(srv->http, api_health, srv);
+  server_set_health(srv, api_health, srv);
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
     int rc = http_route_add(srv->http, routes[i].method, routes[i].pattern, routes[i].fn, srv, 0);
     if (rc) {

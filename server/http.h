@@ -1,8 +1,10 @@
 /* http.h: kds-server's HTTP/1.1 server on libuv + llhttp: connections, keep-alive,
  * pipelining, limits and timeouts (SPEC 8), a method+path router, async replies, long-poll
- * support and the WebSocket upgrade hand-off. Also serves /healthz, /metrics, static files
- * and the socket.io-client bundle, and adds CORS to every answer (under /socket.io/ as
- * socket.io's own cors does: preflights echo the requested headers, SPEC 11.26).
+ * support and the WebSocket upgrade hand-off. Adds CORS to every answer (under /socket.io/
+ * as socket.io's own cors does: preflights echo the requested headers, SPEC 11.26). It
+ * knows nothing of the product: kds-server's own routes (/healthz, /metrics, static files
+ * and the socket.io-client bundle) are registered by server.c and static.c, and its
+ * counters are fed through http_options.on_stat.
  *
  * Refused before any handler sees them, with the JSON error and a close (SPEC 11.27): an
  * HTTP/1.1 request without Host, or any with two (400); an Expect other than 100-continue
@@ -27,7 +29,6 @@
 #include "buf.h"
 #include "err.h"
 
-struct server;
 struct cJSON;
 
 typedef struct http_server http_server_t;
@@ -44,7 +45,19 @@ typedef void (*http_req_close_cb)(http_req_t *req, void *ud);
 /* Called once when http_server_close has finished; `hs` is freed right after it returns. */
 typedef void (*http_server_close_cb)(http_server_t *hs);
 
-/* Limits and places; http_options_default fills SPEC 8's values. */
+/* What the server reports as it goes, for whoever keeps counters (kds-server's /metrics). */
+typedef enum http_stat {
+  HTTP_STAT_CONN_OPENED,  /* a connection accepted and kept */
+  HTTP_STAT_CONN_REFUSED, /* a connection accepted and closed at once (max_conns, no memory) */
+  HTTP_STAT_CONN_CLOSED,  /* an opened connection closed or handed off */
+  HTTP_STAT_ANSWER        /* an answer queued; `status` is its status code (0 otherwise) */
+} http_stat;
+
+/* Called on the loop thread as each http_stat happens; it must not call back into the
+ * server. */
+typedef void (*http_stat_cb)(void *ud, http_stat what, int status);
+
+/* Limits and hooks; http_options_default fills SPEC 8's values and no hooks. */
 typedef struct http_options {
   size_t body_limit;          /* default max body of a route (max_body 0): 65536 */
   size_t header_limit;        /* request line + headers: 16384 (over it: 431, close) */
@@ -52,24 +65,18 @@ typedef struct http_options {
   uint64_t body_timeout_ms;   /* end of headers to end of body: 30000 */
   uint64_t idle_timeout_ms;   /* keep-alive wait between requests: 60000 */
   size_t max_conns;           /* open HTTP connections; more are accepted and closed: 20000 */
-  const char *public_dir;     /* static files; NULL or "": none */
-  const char *client_dir;     /* socket.io-client's dist/ folder; NULL or "": none */
   const char *cors_origins;   /* comma list; NULL: "*" */
+  http_stat_cb on_stat;       /* NULL: nothing counted */
+  void *stat_ud;
 } http_options;
 
 void http_options_default(http_options *o);
 
-/* Creates an HTTP server for `srv` on srv->loop with srv->cfg's limits, places and CORS
- * list, and stores it in *out (the caller stores it in srv->http). Registers GET /healthz,
- * GET /metrics and GET /socket.io/socket.io{,.min}.js{,.map}; other paths fall back to
- * static files (GET/HEAD) and then 404. If srv->metrics is NULL a registry is created
- * there, owned by the HTTP server (freed, and srv->metrics set to NULL, when it is freed).
- * Returns 0, KDS_ENOMEM or KDS_EINVAL; on error nothing is left allocated. */
-int http_server_new(struct server *srv, http_server_t **out);
-
-/* The same with explicit options on any loop; `srv` may be NULL (tests): then the server
- * keeps a registry of its own. The option strings are copied. */
-int http_server_new_opts(uv_loop_t *loop, struct server *srv, const http_options *o, http_server_t **out);
+/* Creates an HTTP server on `loop` with options `o` (copied, strings included) and stores
+ * it in *out. `ud` is the caller's (http_server_ud gives it back; NULL is fine). Without
+ * routes every request is a 404 (OPTIONS: the CORS preflight). Returns 0, KDS_ENOMEM or
+ * KDS_EINVAL; on error nothing is left allocated. */
+int http_server_new_opts(uv_loop_t *loop, void *ud, const http_options *o, http_server_t **out);
 
 /* Binds host:port (IPv4, or IPv6 when host contains ':'; port 0: any free port) and starts
  * accepting. *bound_port (may be NULL) gets the port actually bound. Returns 0, a libuv
@@ -83,15 +90,13 @@ int http_server_listen(http_server_t *hs, const char *host, int port, int *bound
  * off by http_req_take_stream are not ours any more. Idempotent: a second call is ignored. */
 void http_server_close(http_server_t *hs, http_server_close_cb cb);
 
-/* What GET /healthz reports beyond "the loop answers": fn returns 0 while the server can do
- * its work, or a negative code with a one-line reason in `why` (then /healthz is 503
- * {"status":"unavailable","message":why}). Without a hook /healthz is always 200. */
-typedef int (*http_health_fn)(void *ud, char *why, size_t size);
-void http_server_set_health(http_server_t *hs, http_health_fn fn, void *ud);
+/* Sends GET and HEAD requests that match no route (and no other method's route) to `fn`
+ * (kds-server: the static files), which owns them as any handler does. Without one (fn
+ * NULL) they are a 404 like every other unmatched request. */
+void http_server_set_fallback(http_server_t *hs, http_handler_fn fn, void *ud);
 
 uv_loop_t *http_server_loop(const http_server_t *hs);
-struct server *http_server_srv(const http_server_t *hs);
-struct metrics *http_server_metrics(const http_server_t *hs);
+void *http_server_ud(const http_server_t *hs);          /* as given to http_server_new_opts */
 size_t http_server_conn_count(const http_server_t *hs); /* open, not handed-off connections */
 
 /* Registers `fn` for `method` ("GET", "POST", ..., or "*" for any) on `pattern`: literal
@@ -107,7 +112,6 @@ int http_route_add(http_server_t *hs, const char *method, const char *pattern, h
 
 /* A request. Public fields are read-only for handlers and valid until the answer. */
 struct http_req {
-  struct server *srv; /* as given to http_server_new (NULL in tests) */
   http_server_t *hs;
   void *data;              /* free for the handler */
   int method;              /* llhttp_method_t: HTTP_GET (1), HTTP_POST (3), ... */
@@ -124,7 +128,7 @@ struct http_req {
   int upgrade;    /* a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket) */
   int has_body;   /* the request had Content-Length or Transfer-Encoding */
 
-  /* private: http.c only */
+  /* private: http*.c only (http_int.h) */
   struct http_req_priv *priv;
 };
 

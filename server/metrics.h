@@ -66,7 +66,7 @@ void metrics_inc(struct server *srv, metrics_id id);
 /* Moves a gauge of srv->metrics. NULL srv or srv->metrics: no-op. Any thread. */
 void metrics_gauge_add(struct server *srv, metrics_gauge_id id, int64_t delta);
 
-/* The same on a registry directly (the http layer and tests use these). NULL m: no-op. */
+/* The same on a registry directly (server.c feeds the HTTP layer's counts so; tests). NULL m: no-op. */
 void metrics_reg_add(struct metrics *m, metrics_id id, uint64_t n);
 void metrics_reg_gauge_add(struct metrics *m, metrics_gauge_id id, int64_t delta);
 uint64_t metrics_reg_get(const struct metrics *m, metrics_id id);

@@ -13,8 +13,11 @@
 #include "err.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
+#include "order.h"
 #include "ordersvc.h"
 #include "realtime.h"
+#include "static.h"
 
 static void on_signal(uv_signal_t *h, int signum) {
   server_t *srv = h->loop->data;
@@ -23,8 +26,95 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 static void on_http_closed(http_server_t *hs) {
-  server_t *srv = http_server_srv(hs);
+  server_t *srv = http_server_ud(hs);
   srv->http = NULL;
+}
+
+/* ---- the product's routes on the HTTP layer ------------------------------------------------ */
+
+void server_set_health(server_t *srv, server_health_fn fn, void *ud) {
+  srv->health_fn = fn;
+  srv->health_ud = ud;
+}
+
+static void on_healthz(http_req_t *req, void *ud) {
+  static const char body[] = "{\"status\":\"ok\"}";
+  server_t *srv = ud;
+  char why[256] = "";
+  kds_buf b = KDS_BUF_INIT;
+  if (srv->health_fn == NULL || srv->health_fn(srv->health_ud, why, sizeof(why)) == 0) {
+    http_reply_json(req, 200, NULL, body, sizeof(body) - 1);
+    return;
+  }
+  if (kds_buf_adds(&b, "{\"status\":\"unavailable\",\"message\":") == 0 &&
+      order_json_str(&b, why, strlen(why)) == 0 && kds_buf_addc(&b, '}') == 0) {
+    http_reply_json(req, 503, NULL, b.base, b.len);
+  } else {
+    kds_err e;
+    kds_err_set(&e, 503, "unavailable", NULL, "the server cannot take orders");
+    http_reply_error(req, &e);
+  }
+  kds_buf_release(&b);
+}
+
+static void on_metrics(http_req_t *req, void *ud) {
+  server_t *srv = ud;
+  kds_buf b = KDS_BUF_INIT;
+  if (metrics_render(srv->metrics, &b) != 0) {
+    kds_err e;
+    kds_buf_release(&b);
+    kds_err_set(&e, 500, "internal_error", NULL, "the server ran out of memory");
+    http_reply_error(req, &e);
+    return;
+  }
+  http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.base, b.len);
+  kds_buf_release(&b);
+}
+
+/* The HTTP layer's counters, into the registry. */
+static void on_http_stat(void *ud, http_stat what, int status) {
+  server_t *srv = ud;
+  switch (what) {
+    case HTTP_STAT_CONN_OPENED:
+      metrics_inc(srv, METRICS_HTTP_CONNECTIONS);
+      metrics_gauge_add(srv, METRICS_G_HTTP_OPEN, 1);
+      break;
+    case HTTP_STAT_CONN_REFUSED:
+      metrics_inc(srv, METRICS_HTTP_REFUSED);
+      break;
+    case HTTP_STAT_CONN_CLOSED:
+      metrics_gauge_add(srv, METRICS_G_HTTP_OPEN, -1);
+      break;
+    case HTTP_STAT_ANSWER:
+      metrics_http_status(srv->metrics, status);
+      break;
+  }
+}
+
+void server_http_options(server_t *srv, http_options *o) {
+  http_options_default(o);
+  if (srv->cfg.body_limit > 0) o->body_limit = (size_t)srv->cfg.body_limit;
+  if (srv->cfg.max_conns > 0) o->max_conns = (size_t)srv->cfg.max_conns;
+  o->cors_origins = srv->cfg.cors_origins[0] ? srv->cfg.cors_origins : "*";
+  o->on_stat = on_http_stat;
+  o->stat_ud = srv;
+}
+
+int server_routes_add(server_t *srv, http_server_t *hs) {
+  int rc = http_route_add(hs, "GET", "/healthz", on_healthz, srv, 0);
+  if (rc == 0) rc = http_route_add(hs, "GET", "/metrics", on_metrics, srv, 0);
+  return rc;
+}
+
+/* The HTTP server with the product's own routes (before api_init's: the first match wins)
+ * and the static files. */
+static int server_http_new(server_t *srv) {
+  http_options o;
+  int rc;
+  server_http_options(srv, &o);
+  if ((rc = http_server_new_opts(srv->loop, srv, &o, &srv->http)) != 0) return rc;
+  if ((rc = server_routes_add(srv, srv->http)) != 0) return rc;
+  return static_site_new(srv->http, srv->cfg.public_dir, srv->cfg.client_dir, &srv->site);
 }
 
 /* The store has finished every queued commit and answered it; now the HTTP connections
@@ -87,8 +177,8 @@ int server_run(const kds_config *cfg) {
     srv.exit_code = 1;
     goto out;
   }
-  if ((r = http_server_new(&srv, &srv.http)) != 0 || (r = auth_init(&srv)) != 0 ||
-      (r = api_init(&srv)) != 0 || (r = realtime_init(&srv, &cmds)) != 0) {
+  if ((r = metrics_new(&srv.metrics)) != 0 || (r = server_http_new(&srv)) != 0 ||
+      (r = auth_init(&srv)) != 0 || (r = api_init(&srv)) != 0 || (r = realtime_init(&srv, &cmds)) != 0) {
     log_error("kds-server: start-up failed: %s", kds_strerror(r));
     srv.exit_code = 1;
     server_stop(&srv);
@@ -113,5 +203,7 @@ out:
   uv_walk(&loop, on_walk_close, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0) log_warn("kds-server: handles left open at exit");
+  static_site_free(srv.site); /* after the HTTP server: its routes point into both */
+  metrics_free(srv.metrics);
   return srv.exit_code;
 }

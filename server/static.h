@@ -1,5 +1,6 @@
 /* static.h: files from the public/ folder and the socket.io-client bundle, for GET and
- * HEAD. Paths are checked before any file is touched: bad or encoded escapes, `..` and any
+ * HEAD; static_site_new wires both onto an HTTP server (this module sits above http.h).
+ * Paths are checked before any file is touched: bad or encoded escapes, `..` and any
  * dot-segment or dotfile, encoded '/' or '\', NUL, and anything that resolves (symlinks
  * included) outside the folder are all a 404, as the Node reference answers them. */
 #ifndef KDS_STATIC_H
@@ -37,5 +38,32 @@ void static_serve_public(http_req_t *req, const static_files_t *s);
  * `ctype`, or 404 when the folder is empty or the file missing. Frees req. */
 void static_serve_file(http_req_t *req, const static_files_t *s, const char *dir, const char *name,
                        const char *ctype);
+
+/* The static part of kds-server's site on one HTTP server: GET (and HEAD) of
+ * /socket.io/socket.io{,.min}.js{,.map} from the socket.io-client dist/ folder, and the
+ * public folder for every GET/HEAD no route matches (the HTTP server's fallback). */
+typedef struct static_client_file {
+  struct static_site *site;
+  const char *name;  /* file name in client_dir, and the route /socket.io/<name> */
+  const char *ctype; /* its Content-Type */
+} static_client_file;
+
+#define STATIC_N_CLIENT_FILES 4
+
+typedef struct static_site {
+  static_files_t files; /* the public folder */
+  char *client_dir;     /* the client bundle's folder; "" : none (its routes are 404s) */
+  static_client_file client[STATIC_N_CLIENT_FILES]; /* route data: the site's address must not move */
+} static_site_t;
+
+/* Creates the site for `public_dir` and `client_dir` (either NULL or "": none; both copied),
+ * registers the bundle's routes on `hs` and makes the public folder its fallback. The site
+ * must outlive every request of `hs`: free it after http_server_close has finished. Returns
+ * 0, KDS_ENOMEM or the error of http_route_add; on error nothing is left allocated (routes
+ * already registered stay, so close `hs` then). */
+int static_site_new(http_server_t *hs, const char *public_dir, const char *client_dir, static_site_t **out);
+
+/* Frees the site; NULL is a no-op. */
+void static_site_free(static_site_t *site);
 
 #endif

@@ -119,7 +119,7 @@ static int listen_unix(http_server_t *server, struct sockaddr_un *sa, socklen_t 
   server->listener_init = 1;
   server->handles++;
   if (uv_tcp_open(&server->listener, fd) != 0) return -1;
-  if (uv_listen((uv_stream_t *)&server->listener, 8, on_connection) != 0) return -1;
+  if (uv_listen((uv_stream_t *)&server->listener, 8, http__on_connection) != 0) return -1;
   server->listening = 1;
   return 0;
 }

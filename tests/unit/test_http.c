@@ -4,18 +4,26 @@
  * async handlers, HEAD, 404/405/413/431/400/408, the refusals of SPEC 11.27 (Host, Expect,
  * transfer codings, versions, the HTTP/2 preface) and header token matching, timeouts,
  * CORS (REST and /socket.io/), the JSON body helper, the upgrade hand-off, long-poll close
- * notification, static files and graceful close. The loop must close with nothing left
- * alive. http.c is included to read its byte counter. */
+ * notification, static files and graceful close. The product's routes (/healthz, /metrics,
+ * static files, the client bundle) are wired as server_run wires them, with a registry of the
+ * test's own. The loop must close with nothing left alive. http.c is included to read its
+ * byte counter. */
 #include "../../server/http.c"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http_token.h"
+#include "metrics.h"
+#include "server.h"
+#include "static.h"
 #include "test.h"
 
 static uv_loop_t loop;
 static uv_timer_t tick; /* keeps uv_run(ONCE) returning while tests wait */
 static http_server_t *hs, *hs2;
+static server_t product; /* zeroed but for .metrics: what server_routes_add and on_stat read */
+static static_site_t *site;
 static int port, port2;
 static char tmpdir[256];
 
@@ -375,13 +383,12 @@ static void ws_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 }
 
 static int taken;
-static void h_ws(http_req_t *req, void *ud) {
+static void ws_take(http_req_t *req) {
   ws_echo *w;
   kds_buf head = KDS_BUF_INIT;
   uv_tcp_t *tcp = NULL;
   static const char sw[] =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-  (void)ud;
   if (!req->upgrade) {
     ok(http_req_take_stream(req, &tcp, &head) == KDS_ESTATE, "take_stream refuses a plain request");
     http_reply(req, 426, "text/plain", NULL, "upgrade required", 16);
@@ -400,6 +407,19 @@ static void h_ws(http_req_t *req, void *ud) {
   if (head.len) ws_write(w, head.base, head.len);
   kds_buf_release(&head);
   uv_read_start((uv_stream_t *)tcp, ws_alloc, ws_read);
+}
+
+static void h_ws(http_req_t *req, void *ud) {
+  (void)ud;
+  ws_take(req);
+}
+
+/* Takes the stream only when the test says so (ws_take(ws_later)), after on_read has
+ * returned: the bytes behind the request must have left the server's read buffer by then. */
+static http_req_t *ws_later;
+static void h_ws_later(http_req_t *req, void *ud) {
+  (void)ud;
+  ws_later = req;
 }
 
 /* ---- set-up ----------------------------------------------------------------------------- */
@@ -432,15 +452,17 @@ static void setup(void) {
 
   ok(uv_loop_init(&loop) == 0, "loop");
   uv_timer_init(&loop, &tick);
-  http_options_default(&o);
+  ok(metrics_new(&product.metrics) == 0, "metrics registry");
+  server_http_options(&product, &o); /* the hooks; the limits are set below */
   o.body_limit = 64;
   o.header_timeout_ms = 400;
   o.body_timeout_ms = 400;
   o.idle_timeout_ms = 600;
-  o.public_dir = pub;
-  o.client_dir = KDS_SOURCE_DIR "/node_modules/socket.io-client/dist";
   o.cors_origins = "*";
   ok(http_server_new_opts(&loop, NULL, &o, &hs) == 0, "server created");
+  ok(server_routes_add(&product, hs) == 0, "product routes");
+  ok(static_site_new(hs, pub, KDS_SOURCE_DIR "/node_modules/socket.io-client/dist", &site) == 0,
+     "static site");
   ok(http_route_add(hs, "GET", "/echo/:a", h_echo, NULL, 0) == 0, "route GET echo");
   ok(http_route_add(hs, "POST", "/echo/:a", h_echo, NULL, 0) == 0, "route POST echo");
   ok(http_route_add(hs, "GET", "/async/:ms", h_async, NULL, 0) == 0, "route async");
@@ -450,6 +472,7 @@ static void setup(void) {
   ok(http_route_add(hs, "POST", "/json", h_json, NULL, 0) == 0, "route json");
   ok(http_route_add(hs, "POST", "/big", h_echo, NULL, 200) == 0, "route with its own max_body");
   ok(http_route_add(hs, "GET", "/ws/*", h_ws, NULL, 0) == 0, "route ws prefix");
+  ok(http_route_add(hs, "GET", "/wslater", h_ws_later, NULL, 0) == 0, "route ws taken later");
   ok(http_route_add(hs, "GET", "bad", h_echo, NULL, 0) == KDS_EINVAL, "bad pattern refused");
   ok(http_server_listen(hs, "127.0.0.1", 0, &port) == 0 && port > 0, "listening on port %d", port);
   ok(http_server_listen(hs, "127.0.0.1", 0, NULL) == KDS_ESTATE, "second listen refused");
@@ -459,6 +482,7 @@ static void setup(void) {
   o.max_conns = 2;
   o.cors_origins = "https://a.example, http://b.example:8080";
   ok(http_server_new_opts(&loop, NULL, &o, &hs2) == 0, "server 2 created");
+  ok(server_routes_add(&product, hs2) == 0, "server 2: product routes");
   ok(http_server_listen(hs2, "127.0.0.1", 0, &port2) == 0, "server 2 listening");
 }
 
@@ -633,6 +657,39 @@ static void t_pipelining(void) {
      "sync answers after the async ones");
   ok(strcmp(r[4].body, "async 5") == 0, "last async in place");
   ok(!cl.eof, "connection kept");
+  cl_close(&cl);
+}
+
+/* Pipelined requests cut anywhere across reads while the first one waits for its answer:
+ * what is read meanwhile is kept by the connection (the server's read buffer is reused by
+ * the next read of any connection), then parsed in order once the answer is out. */
+static void t_pipelining_split(void) {
+  static const char *parts[] = {
+      "GET /async/40 HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/p1 HT",
+      "TP/1.1\r\nHost: a\r\n\r\nPOST /echo/p2 HTTP/1.1\r\nHost: a\r\nContent-Le",
+      "ngth: 4\r\n\r\nwx",
+      "yzGET /async/30 HTTP/1.1\r\nHost: a\r\n\r\n", /* ends with the request: nothing kept */
+      "GET /echo/p3 HTTP/1.1\r\nHost: a\r\n",        /* read while /async/30 waits */
+      "\r\n",
+  };
+  resp r[6];
+  client cl, other;
+  cl_open(&cl, port);
+  cl_open(&other, port);
+  for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+    cl_sends(&cl, parts[i]);
+    cl_sends(&other, "GET /echo/other HTTP/1.1\r\nHost: a\r\n\r\n"); /* reuses the read buffer */
+  }
+  ok(wait_resps(&cl, r, 5, 0) == 5, "five answers to requests split across six reads");
+  ok(strcmp(r[0].body, "async 40") == 0 && strstr(r[1].body, "a=p1 ") != NULL &&
+         strstr(r[2].body, "a=p2 ") != NULL && strstr(r[2].body, "body=wxyz") != NULL &&
+         strcmp(r[3].body, "async 30") == 0 && strstr(r[4].body, "a=p3 ") != NULL,
+     "in order, bodies whole (got '%s' '%s' '%s' '%s' '%s')", r[0].body, r[1].body, r[2].body, r[3].body,
+     r[4].body);
+  ok(wait_resps(&other, r, 6, 0) == 6 && strstr(r[5].body, "a=other ") != NULL,
+     "the other connection's answers meanwhile");
+  ok(!cl.eof, "connection kept");
+  cl_close(&other);
   cl_close(&cl);
 }
 
@@ -931,14 +988,14 @@ static void t_strict(void) {
   cl_close(&cl);
 
   /* tokens: whole comma-separated items, not substrings */
-  ok(header_has_token((kds_slice){"websocket", 9}, "websocket"), "token: alone");
-  ok(header_has_token((kds_slice){"h2c, WebSocket ", 15}, "websocket"), "token: in a list, any case, blanks");
-  ok(header_has_token((kds_slice){"keep-alive,Upgrade", 18}, "upgrade"), "token: after a comma");
-  ok(!header_has_token((kds_slice){"notwebsocket", 12}, "websocket"), "token: not a suffix");
-  ok(!header_has_token((kds_slice){"websocketx", 10}, "websocket"), "token: not a prefix");
-  ok(!header_has_token((kds_slice){"web socket", 10}, "websocket"), "token: not split");
-  ok(!header_has_token((kds_slice){NULL, 0}, "websocket"), "token: absent header");
-  ok(!header_has_token((kds_slice){"", 0}, "websocket"), "token: empty header");
+  ok(http_token_has((kds_slice){"websocket", 9}, "websocket"), "token: alone");
+  ok(http_token_has((kds_slice){"h2c, WebSocket ", 15}, "websocket"), "token: in a list, any case, blanks");
+  ok(http_token_has((kds_slice){"keep-alive,Upgrade", 18}, "upgrade"), "token: after a comma");
+  ok(!http_token_has((kds_slice){"notwebsocket", 12}, "websocket"), "token: not a suffix");
+  ok(!http_token_has((kds_slice){"websocketx", 10}, "websocket"), "token: not a prefix");
+  ok(!http_token_has((kds_slice){"web socket", 10}, "websocket"), "token: not split");
+  ok(!http_token_has((kds_slice){NULL, 0}, "websocket"), "token: absent header");
+  ok(!http_token_has((kds_slice){"", 0}, "websocket"), "token: empty header");
   ok(one_shot("GET /ws/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: notwebsocket\r\n\r\n", r,
               0) == 1 &&
          r[0].status == 426,
@@ -1100,6 +1157,28 @@ static void t_upgrade(void) {
   ok(cl.rx.len == 4 && memcmp(cl.rx.base, "more", 4) == 0, "the new owner reads and writes the socket");
   cl_close(&cl);
 
+  /* Taken after on_read returned: the bytes that came with the request, and the ones of a
+   * later read, both reach the new owner. */
+  cl_open(&cl, port);
+  cl_sends(&cl,
+           "GET /wslater HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nHEAD-1");
+  ok(ws_later != NULL, "upgrade request waits for its handler");
+  cl_sends(&cl, "HEAD-2");
+  /* another connection's read in between reuses the read buffer */
+  ok(one_shot("GET /echo/between HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 200,
+     "another connection answered meanwhile");
+  ws_take(ws_later);
+  ws_later = NULL;
+  {
+    size_t want = strlen(sw) + 12;
+    for (int i = 0; i < 200 && cl.rx.len < want; i++) uv_run(&loop, UV_RUN_ONCE);
+    ok(cl.rx.len == want && memcmp(cl.rx.base, sw, strlen(sw)) == 0 &&
+           memcmp(cl.rx.base + strlen(sw), "HEAD-1HEAD-2", 12) == 0,
+       "101 then every byte read before the late hand-off (got %zu bytes)", cl.rx.len);
+  }
+  ok(taken == 2, "second stream taken");
+  cl_close(&cl);
+
   ok(one_shot("GET /ws/x HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 426,
      "a plain GET on the prefix: handler's answer");
   ok(one_shot("GET /echo/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", r, 0) == 1 &&
@@ -1169,14 +1248,14 @@ static void t_static(void) {
          strstr(r[0].body, "\"GET /missing.css not found\""),
      "missing file: 404 JSON");
 
-  ok(static_resolve(&hs->statics, kds_slice_of("/app.js"), &out) == 0 && strstr(out.base, "/public/app.js"),
+  ok(static_resolve(&site->files, kds_slice_of("/app.js"), &out) == 0 && strstr(out.base, "/public/app.js"),
      "resolve: a file");
-  ok(static_resolve(&hs->statics, kds_slice_of("/link.txt"), &out) == KDS_EINVAL,
+  ok(static_resolve(&site->files, kds_slice_of("/link.txt"), &out) == KDS_EINVAL,
      "resolve: symlink out refused");
-  ok(static_resolve(&hs->statics, kds_slice_of("/%2e%2e/x"), &out) == KDS_EINVAL,
+  ok(static_resolve(&site->files, kds_slice_of("/%2e%2e/x"), &out) == KDS_EINVAL,
      "resolve: encoded dots refused");
-  ok(static_resolve(&hs->statics, kds_slice_of("/nothing"), &out) == KDS_ENOTFOUND, "resolve: missing");
-  ok(static_resolve(&hs->statics, kds_slice_of("relative"), &out) == KDS_EINVAL, "resolve: relative refused");
+  ok(static_resolve(&site->files, kds_slice_of("/nothing"), &out) == KDS_ENOTFOUND, "resolve: missing");
+  ok(static_resolve(&site->files, kds_slice_of("relative"), &out) == KDS_EINVAL, "resolve: relative refused");
   ok(strcmp(static_content_type("a/b.PNG"), "image/png") == 0, "type by extension, any case");
   ok(strcmp(static_content_type("a.d/b"), "application/octet-stream") == 0, "no extension");
   kds_buf_release(&out);
@@ -1202,8 +1281,8 @@ static void t_metrics(void) {
   ok(strstr(r[0].body, "kds_orders_created_total 0\n") != NULL, "fixed counters at 0");
   ok(strstr(r[0].body, "kds_order_status_changes_total{status=\"ready\"} 0\n") != NULL, "labelled series");
   ok(strstr(r[0].body, "kds_http_connections 1\n") != NULL, "open connections gauge");
-  metrics_reg_add(hs->metrics, METRICS_ORDERS_CREATED, 3);
-  ok(metrics_reg_get(hs->metrics, METRICS_ORDERS_CREATED) == 3, "counter added");
+  metrics_reg_add(product.metrics, METRICS_ORDERS_CREATED, 3);
+  ok(metrics_reg_get(product.metrics, METRICS_ORDERS_CREATED) == 3, "counter added");
   metrics_inc(NULL, METRICS_ORDERS_CREATED);
   ok(1, "metrics_inc(NULL) is a no-op");
 }
@@ -1263,6 +1342,7 @@ int main(void) {
   subtest("splits", t_splits);
   subtest("requests", t_requests);
   subtest("pipelining", t_pipelining);
+  subtest("pipelining split across reads", t_pipelining_split);
   subtest("cors", t_cors);
   subtest("json body", t_json_body);
   subtest("limits", t_limits);
@@ -1281,6 +1361,8 @@ int main(void) {
   uv_run(&loop, UV_RUN_DEFAULT);
   ok(left == 0, "nothing left on the loop (%d handles)", left);
   ok(uv_loop_close(&loop) == 0, "loop closes");
+  static_site_free(site);
+  metrics_free(product.metrics);
   {
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

@@ -103,6 +103,7 @@ int sio_recovery_store(sio_recovery_t *r, const char *offset, uint64_t now, cons
   p->except_len = el;
   kds_list_push(&r->packets, &p->link);
   if (++r->npackets > r->max_packets) stored_free_head(r);
+  assert(r->npackets <= r->max_packets);
   return 0;
 }
 
@@ -141,6 +142,7 @@ static int session_insert(sio_recovery_t *r, session *se) {
   *pp = se;
   kds_list_push(&r->sessions, &se->link);
   if (++r->nsessions > r->max_sessions) session_free(r, kds_container_of(r->sessions.next, session, link));
+  assert(r->nsessions <= r->max_sessions);
   return 0;
 }
 

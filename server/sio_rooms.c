@@ -135,6 +135,7 @@ static sio_room_link *member_link(const sio_rooms_member_t *m, const char *name)
 int sio_rooms_join(sio_rooms_t *t, sio_rooms_member_t *m, const char *name, size_t len) {
   sio_room *r;
   sio_room_link *l;
+  assert(len > 0 && len <= SIO_ROOM_NAME_MAX && name[len] == '\0'); /* the caller checked the name */
   if (member_link(m, name)) return 0;
   if ((l = malloc(sizeof(*l))) == NULL) return KDS_ENOMEM;
   if ((r = room_get(t, name, len)) == NULL) {

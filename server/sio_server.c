@@ -538,6 +538,7 @@ static void socket_connect(sio_socket_t *s) {
   sio_server_t *ss = s->ss;
   sio_nsp_t *nsp = s->nsp;
   sio_client *c = s->client;
+  assert(s->state == SK_PENDING && kds_list_empty(&s->nsp_link)); /* admitted once, not yet listed */
   s->state = SK_CONNECTED;
   kds_list_push(&nsp->sockets, &s->nsp_link);
   nsp->count++;
@@ -927,6 +928,7 @@ static void on_eio_close(eio_socket_t *conn, const char *reason) {
 static void clients_reap(sio_server_t *ss) {
   while (!kds_list_empty(&ss->dead)) {
     sio_client *c = kds_container_of(ss->dead.next, sio_client, link);
+    assert(c->dead && c->conn == NULL); /* only closed sessions are on ss->dead */
     kds_list_remove(&c->link);
     decoder_free(c->dec);
     free(c);
@@ -1054,6 +1056,7 @@ static void on_handle_closed(uv_handle_t *h) {
   sio_server_t *ss = h->data;
   void (*cb)(void *);
   void *ud;
+  assert(ss->handles_open > 0);
   if (--ss->handles_open > 0) return;
   clients_reap(ss);
   while (ss->nsps) {

@@ -2,15 +2,15 @@
  *
  * Map: one sio_client per Engine.IO session (its sockets, its connectTimeout entry; packets
  * are decoded with the server's one decoder, and a client owns one only while a binary
- * packet waits for attachments); one sio_socket per (client, namespace); rooms are per
- * namespace (a hash of sio_room, each a list of sio_member linking a socket and a room).
- * A broadcast collects its recipients first (with references, as a send may drop a slow
- * client), then builds the frame once (if anyone gets it) and queues it to each.
- * Recovery keeps, per namespace, the events sent with their offsets (sio_stored) and the
- * sessions of sockets that left for a recoverable reason (sio_session). Clients are freed
- * from a uv_prepare, sockets when their last reference goes. */
+ * packet waits for attachments); one sio_socket per (client, namespace). Each namespace
+ * has its rooms (sio_rooms.c; each socket embeds its side of them) and, with recovery on,
+ * its replay buffer and sessions (sio_recovery.c). A broadcast collects its recipients
+ * first (with references, as a send may drop a slow client), then builds the frame once
+ * (if anyone gets it) and queues it to each. Clients are freed from a uv_prepare, sockets
+ * when their last reference goes. */
 #include "sio_server.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,33 +19,18 @@
 
 #include "eio.h"
 #include "err.h"
-#include "hash.h"
 #include "list.h"
 #include "log.h"
 #include "sio.h"
+#include "sio_recovery.h"
+#include "sio_rooms.h"
 
-#define ROOM_NAME_MAX 255
 #define STATE_MAX 4096
 #define CLEANUP_PERIOD_MS 60000
 #define SESSIONS_MAX 100000       /* per namespace: beyond it the oldest restorable session goes */
 #define SHARED_DECODER_KEEP 65536 /* bytes of buffer the shared decoder may keep */
 
 enum { SK_PENDING, SK_CONNECTED, SK_GONE };
-
-typedef struct sio_room {
-  struct sio_room *next; /* hash chain */
-  kds_list members;      /* sio_member.room_link */
-  size_t n;
-  size_t len;
-  char name[];
-} sio_room;
-
-typedef struct sio_member {
-  sio_room *room;
-  sio_socket_t *s;
-  kds_list room_link;
-  kds_list sock_link;
-} sio_member;
 
 typedef struct sio_pending_ack {
   kds_list link;
@@ -70,10 +55,11 @@ typedef struct sio_client {
 } sio_client;
 
 struct sio_socket {
-  /* What a broadcast reads of every recipient comes first: one cache line per socket
-   * when the recipients are thousands (the rest is cold). */
-  sio_client *client;         /* NULL once gone */
-  uint64_t mark, except_mark; /* broadcast dedup stamps */
+  /* What a broadcast reads of every recipient comes first (the selection stamps lead
+   * `rooms`): one cache line per socket when the recipients are thousands (the rest is
+   * cold). */
+  sio_rooms_member_t rooms; /* the rooms it is in, while connected */
+  sio_client *client;       /* NULL once gone */
   int state;
   int refs;
   sio_server_t *ss;
@@ -90,31 +76,9 @@ struct sio_socket {
   kds_buf want;   /* "pid\0offset\0" asked for in CONNECT, until the verdict */
   kds_list client_link;
   kds_list nsp_link;
-  kds_list rooms; /* sio_member.sock_link */
-  size_t nrooms;
   kds_list acks; /* sio_pending_ack */
   size_t nacks;
 };
-
-typedef struct sio_stored {
-  kds_list link;
-  char id[40];
-  uint64_t emitted_at;
-  size_t data_len, rooms_len, except_len; /* rooms/except: NUL-terminated names back to back */
-  char *rooms, *except;
-  char data[];
-} sio_stored;
-
-typedef struct sio_session {
-  kds_list link;             /* nsp->sessions, oldest first */
-  struct sio_session *hnext; /* nsp->sb chain (by pid) */
-  char sid[EIO_ID_LEN + 1];
-  char pid[EIO_ID_LEN + 1];
-  uint64_t disconnected_at;
-  size_t rooms_len, state_len, owner_len;
-  char *rooms, *state, *owner;
-  char buf[];
-} sio_session;
 
 struct sio_nsp {
   sio_server_t *ss;
@@ -124,14 +88,9 @@ struct sio_nsp {
   void *ud;
   kds_list sockets; /* connected sockets */
   size_t count;
-  sio_room **rb;
-  size_t nrb, nrooms;
+  sio_rooms_t rooms;
   int64_t next_ack;
-  kds_list packets; /* sio_stored, oldest first */
-  size_t npackets;
-  kds_list sessions;
-  sio_session **sb; /* sessions by pid */
-  size_t nsb, nsessions;
+  sio_recovery_t rec; /* stored events and sessions (used with cfg.recovery only) */
 };
 
 struct sio_server {
@@ -143,7 +102,6 @@ struct sio_server {
   uv_timer_t connect_timer, cleanup_timer;
   uv_prepare_t prepare;
   int handles_open;
-  uint64_t mark;
   char yeast_prev[16];
   uint64_t yeast_seed;
   kds_buf out, tmp, name;
@@ -232,130 +190,28 @@ static void yeast(sio_server_t *ss, char out[40]) {
   snprintf(out, 40, "%s.%s", now, seed);
 }
 
-/* Names back to back, each NUL-terminated: the membership test of stored packets. */
-static int names_has(const char *names, size_t len, const char *name) {
-  for (size_t i = 0; i < len;) {
-    size_t n = strlen(names + i);
-    if (strcmp(names + i, name) == 0) return 1;
-    i += n + 1;
-  }
-  return 0;
-}
-
 /* ---- rooms ------------------------------------------------------------------------------ */
 
-static sio_room *room_find(const sio_nsp_t *nsp, const char *name, size_t len) {
-  sio_room *r;
-  if (nsp->nrb == 0) return NULL;
-  for (r = nsp->rb[kds_hash(name, len) & (nsp->nrb - 1)]; r; r = r->next)
-    if (r->len == len && memcmp(r->name, name, len) == 0) return r;
-  return NULL;
-}
-
-static int rooms_grow(sio_nsp_t *nsp) {
-  size_t n = nsp->nrb ? nsp->nrb * 2 : 64;
-  sio_room **b = calloc(n, sizeof(*b));
-  if (b == NULL) return KDS_ENOMEM;
-  for (size_t i = 0; i < nsp->nrb; i++) {
-    sio_room *r = nsp->rb[i], *next;
-    for (; r; r = next) {
-      size_t k = kds_hash(r->name, r->len) & (n - 1);
-      next = r->next;
-      r->next = b[k];
-      b[k] = r;
-    }
-  }
-  free(nsp->rb);
-  nsp->rb = b;
-  nsp->nrb = n;
-  return 0;
-}
-
-static sio_room *room_get(sio_nsp_t *nsp, const char *name, size_t len) {
-  sio_room *r = room_find(nsp, name, len);
-  size_t k;
-  if (r) return r;
-  if ((nsp->nrooms + 1 > nsp->nrb * 2 || nsp->nrb == 0) && rooms_grow(nsp) != 0 && nsp->nrb == 0) return NULL;
-  r = malloc(sizeof(*r) + len + 1);
-  if (r == NULL) return NULL;
-  kds_list_init(&r->members);
-  r->n = 0;
-  r->len = len;
-  memcpy(r->name, name, len);
-  r->name[len] = '\0';
-  k = kds_hash(name, len) & (nsp->nrb - 1);
-  r->next = nsp->rb[k];
-  nsp->rb[k] = r;
-  nsp->nrooms++;
-  return r;
-}
-
-static void room_drop_if_empty(sio_nsp_t *nsp, sio_room *r) {
-  sio_room **pp;
-  if (r->n) return;
-  for (pp = &nsp->rb[kds_hash(r->name, r->len) & (nsp->nrb - 1)]; *pp; pp = &(*pp)->next) {
-    if (*pp == r) {
-      *pp = r->next;
-      nsp->nrooms--;
-      free(r);
-      return;
-    }
-  }
-}
-
-static void member_remove(sio_nsp_t *nsp, sio_member *m) {
-  sio_room *r = m->room;
-  kds_list_remove(&m->room_link);
-  kds_list_remove(&m->sock_link);
-  m->s->nrooms--;
-  r->n--;
-  free(m);
-  room_drop_if_empty(nsp, r);
-}
-
-static sio_member *socket_member(const sio_socket_t *s, const char *room) {
-  for (kds_list *n = s->rooms.next; n != &s->rooms; n = n->next) {
-    sio_member *m = kds_container_of(n, sio_member, sock_link);
-    if (strcmp(m->room->name, room) == 0) return m;
-  }
-  return NULL;
-}
-
 int sio_socket_join(sio_socket_t *s, const char *room) {
-  sio_room *r;
-  sio_member *m;
   size_t len;
   if (s->state != SK_CONNECTED) return KDS_ECLOSED;
-  if (room == NULL || (len = strlen(room)) == 0 || len > ROOM_NAME_MAX) return KDS_EINVAL;
-  if (socket_member(s, room)) return 0;
-  if (s->nrooms >= s->ss->cfg.max_rooms) return KDS_EFULL;
-  if ((m = malloc(sizeof(*m))) == NULL) return KDS_ENOMEM;
-  if ((r = room_get(s->nsp, room, len)) == NULL) {
-    free(m);
-    return KDS_ENOMEM;
-  }
-  m->room = r;
-  m->s = s;
-  kds_list_push(&r->members, &m->room_link);
-  kds_list_push(&s->rooms, &m->sock_link);
-  r->n++;
-  s->nrooms++;
-  return 0;
+  if (room == NULL || (len = strlen(room)) == 0 || len > SIO_ROOM_NAME_MAX) return KDS_EINVAL;
+  if (sio_rooms_has(&s->rooms, room)) return 0;
+  if (s->rooms.n >= s->ss->cfg.max_rooms) return KDS_EFULL;
+  return sio_rooms_join(&s->nsp->rooms, &s->rooms, room, len);
 }
 
 void sio_socket_leave(sio_socket_t *s, const char *room) {
-  sio_member *m;
   if (s->state != SK_CONNECTED || room == NULL) return;
-  if ((m = socket_member(s, room)) != NULL) member_remove(s->nsp, m);
+  sio_rooms_leave(&s->nsp->rooms, &s->rooms, room);
 }
 
 int sio_socket_in_room(const sio_socket_t *s, const char *room) {
-  return s->state == SK_CONNECTED && room && socket_member(s, room) != NULL;
+  return s->state == SK_CONNECTED && room && sio_rooms_has(&s->rooms, room);
 }
 
 size_t sio_nsp_room_size(const sio_nsp_t *nsp, const char *room) {
-  sio_room *r = room_find(nsp, room, strlen(room));
-  return r ? r->n : 0;
+  return sio_rooms_size(&nsp->rooms, room);
 }
 
 size_t sio_nsp_count(const sio_nsp_t *nsp) {
@@ -374,11 +230,14 @@ static void socket_free(sio_socket_t *s) {
 }
 
 void sio_socket_ref(sio_socket_t *s) {
+  assert(s->refs > 0); /* a reference is taken only on a live socket */
   s->refs++;
 }
 
 void sio_socket_unref(sio_socket_t *s) {
-  if (s && --s->refs == 0) socket_free(s);
+  if (s == NULL) return;
+  assert(s->refs > 0);
+  if (--s->refs == 0) socket_free(s);
 }
 
 /* ---- sending ----------------------------------------------------------------------------- */
@@ -401,169 +260,55 @@ static const char *nsp_arg(const sio_nsp_t *nsp) {
 
 /* ---- connection state recovery ----------------------------------------------------------- */
 
-static void stored_free_head(sio_nsp_t *nsp) {
-  sio_stored *p = kds_container_of(nsp->packets.next, sio_stored, link);
-  kds_list_remove(&p->link);
-  nsp->npackets--;
-  free(p);
-}
-
-static void store_packet(sio_nsp_t *nsp, const char *id, const char *data, size_t len,
-                         const char *const *rooms, size_t nrooms, const char *const *except, size_t nexcept) {
-  size_t rl = 0, el = 0;
-  sio_stored *p;
-  char *w;
-  for (size_t i = 0; i < nrooms; i++) rl += strlen(rooms[i]) + 1;
-  for (size_t i = 0; i < nexcept; i++) el += strlen(except[i]) + 1;
-  if ((p = malloc(sizeof(*p) + len + 1 + rl + el)) == NULL) {
-    log_warn("sio: out of memory: event not kept for recovery");
-    return;
+/* socket._onclose: keep what a reconnect needs (sid, pid, rooms, data, owner). */
+static void persist_session(sio_socket_t *s) {
+  sio_recovery_identity id;
+  kds_buf rooms; /* not ss->tmp: a socket may leave while a send of the server's is on */
+  kds_buf_init(&rooms);
+  if (sio_rooms_names(&s->rooms, &rooms) == 0) {
+    id.sid = s->id;
+    id.pid = s->pid;
+    id.rooms.ptr = rooms.base;
+    id.rooms.len = rooms.len;
+    id.state.ptr = s->st.base;
+    id.state.len = s->st.len;
+    id.owner.ptr = s->owner.base;
+    id.owner.len = s->owner.len;
+    sio_recovery_save(&s->nsp->rec, &id, uv_now(s->ss->loop));
   }
-  snprintf(p->id, sizeof(p->id), "%s", id);
-  p->emitted_at = uv_now(nsp->ss->loop);
-  p->data_len = len;
-  memcpy(p->data, data, len);
-  p->data[len] = '\0';
-  w = p->rooms = p->data + len + 1;
-  for (size_t i = 0; i < nrooms; i++) w = stpcpy(w, rooms[i]) + 1;
-  p->except = w;
-  for (size_t i = 0; i < nexcept; i++) w = stpcpy(w, except[i]) + 1;
-  p->rooms_len = rl;
-  p->except_len = el;
-  kds_list_push(&nsp->packets, &p->link);
-  if (++nsp->npackets > nsp->ss->cfg.recovery_max_packets) stored_free_head(nsp);
+  kds_buf_release(&rooms);
 }
 
-static sio_session **session_slot(sio_nsp_t *nsp, const char *pid) {
-  return &nsp->sb[kds_hash(pid, strlen(pid)) & (nsp->nsb - 1)];
-}
-
-static void session_free(sio_nsp_t *nsp, sio_session *se) {
-  sio_session **pp;
-  for (pp = session_slot(nsp, se->pid); *pp; pp = &(*pp)->hnext) {
-    if (*pp == se) {
-      *pp = se->hnext;
-      break;
-    }
-  }
-  kds_list_remove(&se->link);
-  nsp->nsessions--;
-  free(se);
-}
-
-static sio_session *session_find(sio_nsp_t *nsp, const char *pid) {
-  if (nsp->nsb == 0) return NULL;
-  for (sio_session *se = *session_slot(nsp, pid); se; se = se->hnext)
-    if (strcmp(se->pid, pid) == 0) return se;
-  return NULL;
-}
-
-static int session_insert(sio_nsp_t *nsp, sio_session *se) {
-  sio_session **pp;
-  if (nsp->nsessions + 1 > nsp->nsb * 2) {
-    size_t n = nsp->nsb ? nsp->nsb * 2 : 64;
-    sio_session **b = calloc(n, sizeof(*b));
-    if (b == NULL && nsp->nsb == 0) return KDS_ENOMEM;
-    if (b) {
-      for (size_t i = 0; i < nsp->nsb; i++) {
-        sio_session *x = nsp->sb[i], *next;
-        for (; x; x = next) {
-          size_t k = kds_hash(x->pid, strlen(x->pid)) & (n - 1);
-          next = x->hnext;
-          x->hnext = b[k];
-          b[k] = x;
-        }
-      }
-      free(nsp->sb);
-      nsp->sb = b;
-      nsp->nsb = n;
-    }
-  }
-  pp = session_slot(nsp, se->pid);
-  se->hnext = *pp;
-  *pp = se;
-  kds_list_push(&nsp->sessions, &se->link);
-  if (++nsp->nsessions > SESSIONS_MAX)
-    session_free(nsp, kds_container_of(nsp->sessions.next, sio_session, link));
+/* The session's identity becomes the socket's: ids, state, and the rooms joined at connect. */
+static int on_restore_adopt(void *ud, const sio_recovery_identity *id) {
+  sio_socket_t *s = ud;
+  snprintf(s->id, sizeof(s->id), "%s", id->sid);
+  snprintf(s->pid, sizeof(s->pid), "%s", id->pid);
+  kds_buf_reset(&s->rejoin);
+  if (buf_set_exact(&s->st, id->state.ptr, id->state.len) != 0 ||
+      kds_buf_add(&s->rejoin, id->rooms.ptr, id->rooms.len) != 0)
+    return KDS_ENOMEM;
   return 0;
 }
 
-/* socket._onclose: keep what a reconnect needs (sid, pid, rooms, data). */
-static void persist_session(sio_socket_t *s) {
-  sio_nsp_t *nsp = s->nsp;
-  size_t rl = 0;
-  sio_session *se, *old;
-  char *w;
-  for (kds_list *n = s->rooms.next; n != &s->rooms; n = n->next)
-    rl += kds_container_of(n, sio_member, sock_link)->room->len + 1;
-  if ((se = malloc(sizeof(*se) + rl + s->st.len + s->owner.len)) == NULL) return;
-  memcpy(se->sid, s->id, sizeof(se->sid));
-  memcpy(se->pid, s->pid, sizeof(se->pid));
-  se->disconnected_at = uv_now(s->ss->loop);
-  se->rooms = w = se->buf;
-  for (kds_list *n = s->rooms.next; n != &s->rooms; n = n->next)
-    w = stpcpy(w, kds_container_of(n, sio_member, sock_link)->room->name) + 1;
-  se->rooms_len = rl;
-  se->state = w;
-  se->state_len = s->st.len;
-  if (s->st.len) memcpy(w, s->st.base, s->st.len);
-  se->owner = w + s->st.len;
-  se->owner_len = s->owner.len;
-  if (s->owner.len) memcpy(se->owner, s->owner.base, s->owner.len);
-  if ((old = session_find(nsp, se->pid)) != NULL) session_free(nsp, old);
-  if (session_insert(nsp, se) != 0) free(se);
-}
-
-/* shouldIncludePacket: in one of the packet's rooms (or it had none), in none of its
- * exceptions. */
-static int session_wants(const sio_session *se, const sio_stored *p) {
-  int included = p->rooms_len == 0;
-  for (size_t i = 0; i < se->rooms_len;) {
-    const char *room = se->rooms + i;
-    if (!included && names_has(p->rooms, p->rooms_len, room)) included = 1;
-    if (names_has(p->except, p->except_len, room)) return 0;
-    i += strlen(room) + 1;
-  }
-  return included;
+/* A missed event goes to the client before the CONNECT reply. */
+static int on_restore_replay(void *ud, const char *data, size_t len) {
+  sio_socket_t *s = ud;
+  sio_server_t *ss = s->ss;
+  int rc;
+  kds_buf_reset(&ss->out);
+  if ((rc = sio_packet_encode(&ss->out, SIO_EVENT, nsp_arg(s->nsp), -1, data, len, 0)) != 0) return rc;
+  return client_send(s->client, &ss->out, NULL, 0);
 }
 
 /* restoreSession, run only once the CONNECT was authenticated (SPEC 11.21): the session of
- * `pid` if still fresh, owned by the same owner as `s` (sio_socket_set_owner: the same user
- * and token) and `offset` is still buffered; the missed events are sent to the client
- * (before the CONNECT reply), the identity is copied into `s` and the session is consumed
- * (a pid restores once). A session that is not this owner's is left for its owner.
- * Returns 1 when restored. */
+ * `pid`, if fresh, owned by the same owner as `s` (sio_socket_set_owner: the same user and
+ * token) and `offset` is still buffered, becomes the socket's and its missed events are
+ * sent. Returns 1 when restored. */
 static int restore_session(sio_socket_t *s, const char *pid, const char *offset) {
-  sio_nsp_t *nsp = s->nsp;
-  sio_server_t *ss = s->ss;
-  sio_session *se = session_find(nsp, pid);
-  kds_list *n;
-  if (se == NULL) return 0;
-  if (se->disconnected_at + (uint64_t)ss->cfg.max_disconnection < now_ms(ss)) {
-    session_free(nsp, se);
-    return 0;
-  }
-  if (se->owner_len != s->owner.len ||
-      (se->owner_len && memcmp(se->owner, s->owner.base, se->owner_len) != 0))
-    return 0;
-  for (n = nsp->packets.prev; n != &nsp->packets; n = n->prev)
-    if (strcmp(kds_container_of(n, sio_stored, link)->id, offset) == 0) break;
-  if (n == &nsp->packets) return 0;
-  memcpy(s->id, se->sid, sizeof(s->id));
-  memcpy(s->pid, se->pid, sizeof(s->pid));
-  kds_buf_reset(&s->rejoin);
-  if (buf_set_exact(&s->st, se->state, se->state_len) != 0 ||
-      kds_buf_add(&s->rejoin, se->rooms, se->rooms_len) != 0)
-    return 0;
-  for (n = n->next; n != &nsp->packets; n = n->next) {
-    sio_stored *p = kds_container_of(n, sio_stored, link);
-    if (!session_wants(se, p)) continue;
-    kds_buf_reset(&ss->out);
-    if (sio_packet_encode(&ss->out, SIO_EVENT, nsp_arg(nsp), -1, p->data, p->data_len, 0) != 0 ||
-        client_send(s->client, &ss->out, NULL, 0) != 0)
-      break;
-  }
-  session_free(nsp, se);
+  static const sio_recovery_restore_cbs cbs = {on_restore_adopt, on_restore_replay};
+  kds_slice owner = {s->owner.base, s->owner.len};
+  if (!sio_recovery_restore(&s->nsp->rec, pid, offset, owner, now_ms(s->ss), &cbs, s)) return 0;
   s->recovered = 1;
   return 1;
 }
@@ -571,23 +316,14 @@ static int restore_session(sio_socket_t *s, const char *pid, const char *offset)
 /* Every 60 s: drop sessions and packets older than maxDisconnectionDuration. */
 static void on_cleanup(uv_timer_t *t) {
   sio_server_t *ss = t->data;
-  uint64_t now = uv_now(ss->loop), max = (uint64_t)ss->cfg.max_disconnection;
-  for (sio_nsp_t *nsp = ss->nsps; nsp; nsp = nsp->next) {
-    kds_list *n = nsp->sessions.next;
-    while (n != &nsp->sessions) {
-      sio_session *se = kds_container_of(n, sio_session, link);
-      n = n->next;
-      if (se->disconnected_at + max < now) session_free(nsp, se);
-    }
-    while (!kds_list_empty(&nsp->packets) &&
-           kds_container_of(nsp->packets.next, sio_stored, link)->emitted_at + max < now)
-      stored_free_head(nsp);
-  }
+  uint64_t now = uv_now(ss->loop);
+  for (sio_nsp_t *nsp = ss->nsps; nsp; nsp = nsp->next) sio_recovery_expire(&nsp->rec, now);
 }
 
 /* ---- broadcast ------------------------------------------------------------------------------ */
 
 static int vec_push(sio_server_t *ss, size_t *n, sio_socket_t *s) {
+  assert(s->state == SK_CONNECTED && s->refs > 0);
   if (*n == ss->veccap) {
     size_t cap = ss->veccap ? ss->veccap * 2 : 64;
     sio_socket_t **v = realloc(ss->vec, cap * sizeof(*v));
@@ -600,6 +336,19 @@ static int vec_push(sio_server_t *ss, size_t *n, sio_socket_t *s) {
   return 0;
 }
 
+typedef struct collect_ctx {
+  sio_server_t *ss;
+  size_t *n;
+  uint64_t sel;
+} collect_ctx;
+
+/* A member of one of the broadcast's rooms: a recipient unless excluded or already one. */
+static int collect_member(sio_rooms_member_t *m, void *ud) {
+  collect_ctx *cx = ud;
+  if (!sio_rooms_pick(m, cx->sel)) return 0;
+  return vec_push(cx->ss, cx->n, kds_container_of(m, sio_socket_t, rooms));
+}
+
 static ssize_t broadcast(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
                          size_t nexcept, const char *event, const char *args, size_t args_len,
                          const kds_slice *bins, int nbins) {
@@ -607,7 +356,7 @@ static ssize_t broadcast(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms
   ws_frame_t *frames[1 + SIO_MAX_ATTACHMENTS] = {0};
   char offset[40] = "";
   int keep = ss->cfg.recovery && nbins == 0;
-  uint64_t mark = ++ss->mark;
+  uint64_t sel;
   size_t n = 0, veccap;
   ssize_t rc = 0;
   uv_buf_t part;
@@ -630,31 +379,20 @@ static ssize_t broadcast(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms
                         ss->tmp.len, nbins) != 0)
     return KDS_ENOMEM;
 
-  /* Recipients: mark the excluded, then collect each wanted socket once. */
-  for (size_t i = 0; i < nexcept; i++) {
-    sio_room *r = room_find(nsp, except[i], strlen(except[i]));
-    if (r == NULL) continue;
-    for (kds_list *l = r->members.next; l != &r->members; l = l->next)
-      kds_container_of(l, sio_member, room_link)->s->except_mark = mark;
-  }
+  /* Recipients: the excluded are marked, then each wanted socket is collected once. */
+  sel = sio_rooms_exclude(&nsp->rooms, except, nexcept);
   if (nrooms == 0) {
     for (kds_list *l = nsp->sockets.next; l != &nsp->sockets; l = l->next) {
       sio_socket_t *s = kds_container_of(l, sio_socket_t, nsp_link);
-      if (s->except_mark != mark && vec_push(ss, &n, s) != 0) break;
+      if (sio_rooms_pick(&s->rooms, sel) && vec_push(ss, &n, s) != 0) break;
     }
   } else {
-    for (size_t i = 0; i < nrooms; i++) {
-      sio_room *r = room_find(nsp, rooms[i], strlen(rooms[i]));
-      if (r == NULL) continue;
-      for (kds_list *l = r->members.next; l != &r->members; l = l->next) {
-        sio_socket_t *s = kds_container_of(l, sio_member, room_link)->s;
-        if (s->mark == mark || s->except_mark == mark) continue;
-        s->mark = mark;
-        if (vec_push(ss, &n, s) != 0) break;
-      }
-    }
+    collect_ctx cx = {ss, &n, sel};
+    for (size_t i = 0; i < nrooms; i++) sio_rooms_each(&nsp->rooms, rooms[i], collect_member, &cx);
   }
-  if (keep) store_packet(nsp, offset, ss->tmp.base, ss->tmp.len, rooms, nrooms, except, nexcept);
+  if (keep && sio_recovery_store(&nsp->rec, offset, uv_now(ss->loop), ss->tmp.base, ss->tmp.len, rooms,
+                                 nrooms, except, nexcept) != 0)
+    log_warn("sio: out of memory: event not kept for recovery");
   /* The frames (one allocation each, shared by every recipient) only when someone gets
    * them: an event for an outlet with no screen open costs no frame. */
   if (n > 0) {
@@ -800,6 +538,7 @@ static void socket_connect(sio_socket_t *s) {
   sio_server_t *ss = s->ss;
   sio_nsp_t *nsp = s->nsp;
   sio_client *c = s->client;
+  assert(s->state == SK_PENDING && kds_list_empty(&s->nsp_link)); /* admitted once, not yet listed */
   s->state = SK_CONNECTED;
   kds_list_push(&nsp->sockets, &s->nsp_link);
   nsp->count++;
@@ -885,14 +624,15 @@ static void socket_leave_all(sio_socket_t *s, const char *reason) {
     return;
   }
   if (ss->cfg.recovery && !ss->closing && s->pid[0] && reason_recoverable(reason)) persist_session(s);
-  while (!kds_list_empty(&s->rooms))
-    member_remove(nsp, kds_container_of(s->rooms.next, sio_member, sock_link));
+  sio_rooms_leave_all(&nsp->rooms, &s->rooms);
+  assert(nsp->count > 0 && !kds_list_empty(&s->nsp_link)); /* a connected socket is on its list */
   kds_list_remove(&s->nsp_link);
   nsp->count--;
   s->state = SK_GONE;
   if (nsp->ops.on_disconnect) nsp->ops.on_disconnect(s, reason, nsp->ud);
   while (!kds_list_empty(&s->acks)) {
     sio_pending_ack *a = kds_container_of(s->acks.next, sio_pending_ack, link);
+    assert(s->nacks > 0);
     kds_list_remove(&a->link);
     s->nacks--;
     a->cb(a->ud, KDS_ECLOSED, NULL);
@@ -993,7 +733,7 @@ static void client_connect(sio_client *c, const sio_packet *p) {
   kds_buf_init(&s->owner);
   kds_buf_init(&s->want);
   kds_list_init(&s->nsp_link);
-  kds_list_init(&s->rooms);
+  sio_rooms_member_init(&s->rooms);
   kds_list_init(&s->acks);
   if (buf_set_exact(&s->auth, p->data.len ? p->data.ptr : "{}", p->data.len ? p->data.len : 2) != 0) {
     socket_free(s);
@@ -1049,6 +789,7 @@ static void socket_packet(sio_socket_t *s, const sio_packet *p) {
       for (kds_list *n = s->acks.next; n != &s->acks; n = n->next) {
         sio_pending_ack *a = kds_container_of(n, sio_pending_ack, link);
         if (a->id != p->id) continue;
+        assert(s->nacks > 0);
         kds_list_remove(&a->link);
         s->nacks--;
         /* the arguments: everything inside the (compact) array */
@@ -1187,6 +928,7 @@ static void on_eio_close(eio_socket_t *conn, const char *reason) {
 static void clients_reap(sio_server_t *ss) {
   while (!kds_list_empty(&ss->dead)) {
     sio_client *c = kds_container_of(ss->dead.next, sio_client, link);
+    assert(c->dead && c->conn == NULL); /* only closed sessions are on ss->dead */
     kds_list_remove(&c->link);
     decoder_free(c->dec);
     free(c);
@@ -1293,8 +1035,9 @@ int sio_nsp_new(sio_server_t *ss, const char *name, const sio_nsp_ops *ops, void
   if (ops) nsp->ops = *ops;
   nsp->ud = ud;
   kds_list_init(&nsp->sockets);
-  kds_list_init(&nsp->packets);
-  kds_list_init(&nsp->sessions);
+  sio_rooms_init(&nsp->rooms);
+  sio_recovery_init(&nsp->rec, ss->cfg.recovery_max_packets, SESSIONS_MAX,
+                    (uint64_t)ss->cfg.max_disconnection);
   nsp->next = ss->nsps;
   ss->nsps = nsp;
   if (out) *out = nsp;
@@ -1302,18 +1045,9 @@ int sio_nsp_new(sio_server_t *ss, const char *name, const sio_nsp_ops *ops, void
 }
 
 static void nsp_free(sio_nsp_t *nsp) {
-  while (!kds_list_empty(&nsp->packets)) stored_free_head(nsp);
-  while (!kds_list_empty(&nsp->sessions))
-    session_free(nsp, kds_container_of(nsp->sessions.next, sio_session, link));
-  free(nsp->sb);
-  for (size_t i = 0; i < nsp->nrb; i++) {
-    sio_room *r = nsp->rb[i], *next;
-    for (; r; r = next) {
-      next = r->next;
-      free(r);
-    }
-  }
-  free(nsp->rb);
+  assert(nsp->count == 0 && kds_list_empty(&nsp->sockets)); /* every socket left */
+  sio_recovery_release(&nsp->rec);
+  sio_rooms_release(&nsp->rooms);
   free(nsp->name);
   free(nsp);
 }
@@ -1322,6 +1056,7 @@ static void on_handle_closed(uv_handle_t *h) {
   sio_server_t *ss = h->data;
   void (*cb)(void *);
   void *ud;
+  assert(ss->handles_open > 0);
   if (--ss->handles_open > 0) return;
   clients_reap(ss);
   while (ss->nsps) {

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
+#include "utf8.h"
+
 const char *const order_statuses[5] = {"new", "preparing", "ready", "completed", "cancelled"};
 const char order_statuses_text[] = "new, preparing, ready, completed, cancelled";
 static const char *const payment_methods[] = {"CASH", "QRIS", "CARD", "TRANSFER", "EWALLET"};
@@ -141,59 +144,7 @@ int order_lines_total(const order_t *o, int64_t *out) {
 /* Our strings are UTF-8 with two additions a C string needs to carry any JavaScript string
  * (see order_text_clean): C0 80 is U+0000, and a 3-byte surrogate encoding (ED A0..BF xx,
  * "WTF-8") is a lone surrogate. Both are invalid UTF-8, so nothing else produces them once
- * input has been cleaned. */
-static int nul_seq(const unsigned char *p, size_t n) {
-  return n >= 2 && p[0] == 0xC0 && p[1] == 0x80;
-}
-
-/* A lone surrogate (3 bytes) at p: its code unit, or 0. */
-static uint32_t surrogate_seq(const unsigned char *p, size_t n) {
-  if (n < 3 || p[0] != 0xED || p[1] < 0xA0 || p[1] > 0xBF || (p[2] & 0xC0) != 0x80) return 0;
-  return 0xD000u | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
-}
-
-/* One code point at p (n > 0 bytes), read as WHATWG's UTF-8 decoder reads it (V8's, Node's
- * Buffer.toString): returns the bytes consumed (>= 1). An invalid sequence consumes its
- * maximal subpart (the lead byte and the continuation bytes that fit it) and decodes to
- * U+FFFD with *valid = 0. */
-static size_t utf8_next(const unsigned char *p, size_t n, uint32_t *cp, int *valid) {
-  uint32_t c = p[0];
-  unsigned lo = 0x80, hi = 0xBF;
-  size_t need, i;
-  *valid = 1;
-  *cp = c;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    need = 1;
-    c &= 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 2;
-    c &= 0x0F;
-    if (p[0] == 0xE0) lo = 0xA0; /* overlong */
-    if (p[0] == 0xED) hi = 0x9F; /* surrogates */
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 3;
-    c &= 0x07;
-    if (p[0] == 0xF0) lo = 0x90; /* overlong */
-    if (p[0] == 0xF4) hi = 0x8F; /* beyond U+10FFFF */
-  } else {
-    *valid = 0;
-    *cp = 0xFFFD;
-    return 1;
-  }
-  for (i = 1; i <= need; i++) {
-    if (i >= n || p[i] < lo || p[i] > hi) {
-      *valid = 0;
-      *cp = 0xFFFD;
-      return i;
-    }
-    c = (c << 6) | (p[i] & 0x3F);
-    lo = 0x80;
-    hi = 0xBF;
-  }
-  *cp = c;
-  return need + 1;
-}
+ * input has been cleaned; utf8.h reads them. */
 
 int order_text_clean(kds_buf *out, const char *s, size_t len, int nul_as_c080) {
   const unsigned char *p = (const unsigned char *)s;
@@ -202,7 +153,7 @@ int order_text_clean(kds_buf *out, const char *s, size_t len, int nul_as_c080) {
   while (i < len) {
     uint32_t cp;
     int valid;
-    size_t k = p[i] ? utf8_next(p + i, len - i, &cp, &valid) : 1;
+    size_t k = p[i] ? utf8_decode(p + i, len - i, &cp, &valid) : 1;
     if (p[i] && valid) {
       i += k;
       run += k;
@@ -221,89 +172,8 @@ int order_text_clean(kds_buf *out, const char *s, size_t len, int nul_as_c080) {
   return kds_buf_grow(out, 0);
 }
 
-/* A JSON string literal of `s`: JavaScript's JSON.stringify when `js` is set (a lone
- * surrogate is "\udxxx"), else the text as Node sends it after a round trip through
- * SQLite (a lone surrogate's three bytes are three U+FFFD). C0 80 is "\u0000"; other
- * invalid UTF-8 is U+FFFD per maximal subpart. */
-static int json_str(kds_buf *b, const char *s, size_t len, int js) {
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0, run = 0;
-  if (kds_buf_grow(b, len + 2) != 0) return KDS_ENOMEM;
-  kds_buf_addc(b, '"');
-  while (i < len) {
-    unsigned char c = p[i];
-    uint32_t cp, sur = 0;
-    int valid = 1;
-    size_t n = 1;
-    char e[7];
-    size_t el = 2;
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      i++;
-      run++;
-      continue;
-    }
-    if (c >= 0x80 && !nul_seq(p + i, len - i) && !(js && (sur = surrogate_seq(p + i, len - i)))) {
-      n = utf8_next(p + i, len - i, &cp, &valid);
-      if (valid) {
-        i += n;
-        run += n;
-        continue;
-      }
-    }
-    /* flush the plain run before what needs rewriting */
-    if (run && kds_buf_add(b, p + i - run, run) != 0) return KDS_ENOMEM;
-    run = 0;
-    if (!valid) {
-      if (kds_buf_adds(b, "\xEF\xBF\xBD") != 0) return KDS_ENOMEM;
-      i += n;
-      continue;
-    }
-    e[0] = '\\';
-    if (c == 0xC0) { /* C0 80: U+0000 */
-      memcpy(e + 1, "u0000", 5);
-      el = 6;
-      n = 2;
-    } else if (sur) {
-      e[1] = 'u';
-      for (int k = 0; k < 4; k++) e[2 + k] = hex[(sur >> (12 - 4 * k)) & 15];
-      el = 6;
-      n = 3;
-    } else if (c == '"' || c == '\\') {
-      e[1] = (char)c;
-    } else {
-      switch (c) {
-        case '\b':
-          e[1] = 'b';
-          break;
-        case '\f':
-          e[1] = 'f';
-          break;
-        case '\n':
-          e[1] = 'n';
-          break;
-        case '\r':
-          e[1] = 'r';
-          break;
-        case '\t':
-          e[1] = 't';
-          break;
-        default:
-          memcpy(e + 1, "u00", 3);
-          e[4] = hex[c >> 4];
-          e[5] = hex[c & 15];
-          el = 6;
-      }
-    }
-    if (kds_buf_add(b, e, el) != 0) return KDS_ENOMEM;
-    i += n;
-  }
-  if (run && kds_buf_add(b, p + len - run, run) != 0) return KDS_ENOMEM;
-  return kds_buf_addc(b, '"');
-}
-
 int order_json_str(kds_buf *b, const char *s, size_t len) {
-  return json_str(b, s, len, 0);
+  return json_quote(b, s, len, JSON_UTF8_REPLACE);
 }
 
 size_t order_utf16_len(const char *s) {
@@ -313,14 +183,14 @@ size_t order_utf16_len(const char *s) {
     uint32_t cp;
     int valid;
     size_t k;
-    if (nul_seq(p + i, len - i)) { /* U+0000 */
+    if (utf8_nul_at(p + i, len - i)) { /* U+0000 */
       k = 2;
       cp = 0;
-    } else if (surrogate_seq(p + i, len - i)) { /* one UTF-16 unit in JavaScript */
+    } else if (utf8_lone_at(p + i, len - i)) { /* one UTF-16 unit in JavaScript */
       k = 3;
       cp = 0xD800;
     } else {
-      k = utf8_next(p + i, len - i, &cp, &valid); /* U+FFFD: one unit */
+      k = utf8_decode(p + i, len - i, &cp, &valid); /* U+FFFD: one unit */
     }
     n += cp >= 0x10000 ? 2 : 1;
     i += k;
@@ -343,7 +213,7 @@ char *order_trim_dup(const char *s) {
   while (i < len) {
     uint32_t cp;
     int valid;
-    size_t k = utf8_next(p + i, len - i, &cp, &valid); /* invalid bytes are never blank */
+    size_t k = utf8_decode(p + i, len - i, &cp, &valid); /* invalid bytes are never blank */
     if (!js_space(cp)) {
       if (!seen) start = i;
       seen = 1;
@@ -664,101 +534,6 @@ int order_role_may_set(const char *role, const char *status) {
   return 0;
 }
 
-/* ---- JSON.stringify ---------------------------------------------------------------------- */
-
-/* A number as JavaScript writes it (Number.prototype.toString, JSON.stringify): the fewest
- * digits that read back as the same double; plain notation for 1e-7 <= |d| < 1e21,
- * exponent notation ("1e+21", "1.5e-7") beyond. */
-static int js_number(kds_buf *b, double d) {
-  char tmp[48], digits[24];
-  const char *s = tmp;
-  int exp, nd = 0, n, p, rc = 0;
-  if (!isfinite(d)) return kds_buf_adds(b, "null");
-  if (d == 0) return kds_buf_addc(b, '0'); /* -0 too */
-  for (p = 1; p < 17; p++) {
-    snprintf(tmp, sizeof(tmp), "%.*e", p - 1, d);
-    if (strtod(tmp, NULL) == d) break;
-  }
-  if (p == 17) snprintf(tmp, sizeof(tmp), "%.16e", d);
-  if (*s == '-') {
-    rc = kds_buf_addc(b, '-');
-    s++;
-  }
-  for (; *s && *s != 'e'; s++)
-    if (*s != '.') digits[nd++] = *s;
-  exp = atoi(s + 1);
-  while (nd > 1 && digits[nd - 1] == '0') nd--;
-  n = exp + 1; /* where the decimal point goes */
-  if (nd <= n && n <= 21) {
-    rc = rc || kds_buf_add(b, digits, (size_t)nd);
-    for (int i = nd; i < n && rc == 0; i++) rc = kds_buf_addc(b, '0');
-  } else if (0 < n && n <= 21) {
-    rc = rc || kds_buf_add(b, digits, (size_t)n) || kds_buf_addc(b, '.') ||
-         kds_buf_add(b, digits + n, (size_t)(nd - n));
-  } else if (-6 < n && n <= 0) {
-    rc = rc || kds_buf_adds(b, "0.");
-    for (int i = 0; i < -n && rc == 0; i++) rc = kds_buf_addc(b, '0');
-    rc = rc || kds_buf_add(b, digits, (size_t)nd);
-  } else {
-    rc = rc || kds_buf_addc(b, digits[0]) ||
-         (nd > 1 && (kds_buf_addc(b, '.') || kds_buf_add(b, digits + 1, (size_t)(nd - 1)))) ||
-         kds_buf_addf(b, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
-  }
-  return rc ? KDS_ENOMEM : 0;
-}
-
-static int key_cmp(const void *a, const void *b) {
-  const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-  return strcmp(x->string, y->string);
-}
-
-#define JSON_MAX_DEPTH 1000 /* cJSON's own nesting limit: a parsed body never exceeds it */
-
-/* JSON.stringify(v) onto b. `canonical`: object keys sorted, and numbers as the body hash
- * has always written them (integers below 1e15 plainly, others "%.17g"): the hash only has
- * to be equal for equal bodies, and stays the same across versions. */
-static int js_json(const cJSON *v, kds_buf *b, int depth, int canonical) {
-  if (depth > JSON_MAX_DEPTH) return KDS_EINVAL;
-  if (cJSON_IsObject(v)) {
-    size_t n = 0, i = 0;
-    const cJSON **keys;
-    int rc = 0;
-    for (const cJSON *c = v->child; c; c = c->next) n++;
-    keys = malloc((n ? n : 1) * sizeof(*keys));
-    if (keys == NULL) return KDS_ENOMEM;
-    for (const cJSON *c = v->child; c; c = c->next) keys[i++] = c;
-    if (canonical) qsort(keys, n, sizeof(*keys), key_cmp);
-    rc = kds_buf_addc(b, '{');
-    for (i = 0; i < n && rc == 0; i++) {
-      if (i) rc = kds_buf_addc(b, ',');
-      if (!rc) rc = json_str(b, keys[i]->string, strlen(keys[i]->string), 1);
-      if (!rc) rc = kds_buf_addc(b, ':');
-      if (!rc) rc = js_json(keys[i], b, depth + 1, canonical);
-    }
-    free(keys);
-    return rc ? rc : kds_buf_addc(b, '}');
-  }
-  if (cJSON_IsArray(v)) {
-    int rc = kds_buf_addc(b, '[');
-    for (const cJSON *c = v->child; c && rc == 0; c = c->next) {
-      if (c != v->child) rc = kds_buf_addc(b, ',');
-      if (!rc) rc = js_json(c, b, depth + 1, canonical);
-    }
-    return rc ? rc : kds_buf_addc(b, ']');
-  }
-  if (cJSON_IsString(v)) return json_str(b, v->valuestring, strlen(v->valuestring), 1);
-  if (cJSON_IsNumber(v)) {
-    double d = v->valuedouble;
-    if (!canonical) return js_number(b, d);
-    if (!isfinite(d)) return kds_buf_adds(b, "null");
-    if (d == trunc(d) && fabs(d) < 1e15) return kds_buf_addf(b, "%" PRId64, (int64_t)d);
-    return kds_buf_addf(b, "%.17g", d);
-  }
-  if (cJSON_IsTrue(v)) return kds_buf_adds(b, "true");
-  if (cJSON_IsFalse(v)) return kds_buf_adds(b, "false");
-  return kds_buf_adds(b, "null");
-}
-
 /* ---- validation ----------------------------------------------------------------------- */
 
 static int is_integer(const cJSON *v) {
@@ -773,7 +548,7 @@ static void quote_value(const cJSON *v, char *out, size_t size) {
     snprintf(out, size, "undefined"); /* JSON.stringify(undefined), as a template literal shows it */
     return;
   }
-  if (js_json(v, &b, 0, 0) != 0 || kds_buf_grow(&b, 0) != 0) {
+  if (json_stringify(&b, v, 0) != 0 || kds_buf_grow(&b, 0) != 0) {
     snprintf(out, size, "?");
   } else {
     snprintf(out, size, "%s", b.base);
@@ -876,7 +651,7 @@ int order_body_hash(const cJSON *value, char hex[65]) {
   kds_buf b = KDS_BUF_INIT;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
-  int rc = js_json(value, &b, 0, 1);
+  int rc = json_stringify(&b, value, JSON_CANONICAL);
   if (rc == 0 && kds_buf_grow(&b, 0) != 0) rc = KDS_ENOMEM;
   if (rc == 0 && EVP_Digest(b.base, b.len, md, &mdlen, EVP_sha256(), NULL) != 1) rc = KDS_ENOMEM;
   kds_buf_release(&b);

@@ -15,6 +15,7 @@
 
 #include "app_net.h"
 #include "err.h"
+#include "json.h"
 #include "log.h"
 
 #define FEED_MAX_LINE (4u * 1024u * 1024u)
@@ -308,56 +309,16 @@ void app__say(app_t *app, enum ui_msg_level level, const char *fmt, ...) {
 
 /* ---- JSON ------------------------------------------------------------------------------------ */
 
-static int hex4(const char *p, const char *end, unsigned *out) {
-  unsigned v = 0;
-  if (end - p < 4) return -1;
-  for (int i = 0; i < 4; i++) {
-    char c = p[i];
-    v <<= 4;
-    if (c >= '0' && c <= '9')
-      v |= (unsigned)(c - '0');
-    else if (c >= 'a' && c <= 'f')
-      v |= (unsigned)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F')
-      v |= (unsigned)(c - 'A' + 10);
-    else
-      return -1;
-  }
-  *out = v;
-  return 0;
-}
-
 cJSON *app_json_parse(const char *json, size_t len) {
   cJSON *v = cJSON_ParseWithLength(json, len);
-  char *copy;
-  int fixed = 0;
+  kds_buf fixed = KDS_BUF_INIT;
   if (v || len == 0) return v;
-  /* Escapes are only legal inside strings, so a scan for backslashes finds them all; a
-   * replacement keeps the length ("\ud800" and "\ufffd" are both 6 bytes). */
-  copy = malloc(len + 1);
-  if (!copy) return NULL;
-  memcpy(copy, json, len);
-  copy[len] = '\0';
-  for (char *p = copy, *end = copy + len; p + 1 < end; p++) {
-    unsigned cu, lo;
-    if (*p != '\\') continue;
-    if (p[1] != 'u' || hex4(p + 2, end, &cu) != 0) {
-      p++; /* any other escape: skip its second character (it may be a backslash) */
-      continue;
-    }
-    if (cu >= 0xd800 && cu <= 0xdbff && end - p >= 12 && p[6] == '\\' && p[7] == 'u' &&
-        hex4(p + 8, end, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
-      p += 11; /* a proper pair */
-      continue;
-    }
-    if (cu >= 0xd800 && cu <= 0xdfff) {
-      memcpy(p + 2, "fffd", 4);
-      fixed = 1;
-    }
-    p += 5;
-  }
-  v = fixed ? cJSON_ParseWithLength(copy, len) : NULL;
-  free(copy);
+  /* cJSON refuses a lone surrogate ("\ud800" without its pair), which JSON.parse and so the
+   * reference server's JSON.stringify allow: read it as U+FFFD, the display's rule. */
+  if (json_rewrite(&fixed, json, len, JSON_LONE_REPLACE) == 0 &&
+      (fixed.len != len || memcmp(fixed.base, json, len)))
+    v = cJSON_ParseWithLength(fixed.base, fixed.len);
+  kds_buf_release(&fixed);
   return v;
 }
 

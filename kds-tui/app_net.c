@@ -87,7 +87,6 @@ static void on_sio_connect_error(sioc_t *s, const char *message, const char *dat
 
 static void on_sio_event(sioc_t *s, const char *event, const char *args, size_t args_len, int64_t ack_id) {
   app_t *app = sioc_data(s);
-  kds_buf arr = KDS_BUF_INIT;
   kds_slice first;
   size_t pos = 0;
   (void)ack_id; /* the server never asks the display for an ack */
@@ -96,18 +95,11 @@ static void on_sio_event(sioc_t *s, const char *event, const char *args, size_t 
     return;
   /* The payload is the first argument; with connection state recovery the server adds an
    * offset string after it, which is not ours to read. */
-  if (kds_buf_addc(&arr, '[') || kds_buf_add(&arr, args, args_len) || kds_buf_addc(&arr, ']')) {
-    kds_buf_release(&arr);
-    app__say(app, UI_ERROR, "Out of memory reading an event: reloading");
-    app_net_reload_later(app);
-    return;
-  }
-  if (sio_array_next((kds_slice){arr.base, arr.len}, &pos, &first) == 1) {
+  if (sio_args_next((kds_slice){args, args_len}, &pos, &first) == 1) {
     app_event_in(app, event, first.ptr, first.len);
   } else {
     log_warn("event %s without a payload; ignored", event);
   }
-  kds_buf_release(&arr);
 }
 
 static void net_finish(app_t *app) {
@@ -329,9 +321,10 @@ void app_net_reload_later(app_t *app) {
 static void on_status_ack(void *ud, int err, const char *args, size_t len) {
   app_bump *b = ud;
   app_t *app = b->app;
-  kds_buf arr = KDS_BUF_INIT;
+  kds_slice first;
+  size_t pos = 0;
   cJSON *a = NULL;
-  const cJSON *reply, *okv;
+  const cJSON *reply = NULL, *okv;
   app->bumps--;
   model_set_pending(&app->model, b->invoice, 0);
   if (app->quitting) goto out;
@@ -342,9 +335,8 @@ static void on_status_ack(void *ud, int err, const char *args, size_t len) {
              err == UV_ETIMEDOUT ? "no answer from the server" : "link lost before the answer");
     goto out;
   }
-  if (kds_buf_addc(&arr, '[') == 0 && kds_buf_add(&arr, args, len) == 0 && kds_buf_addc(&arr, ']') == 0)
-    a = app_json_parse(arr.base, arr.len);
-  reply = cJSON_GetArrayItem(a, 0);
+  if (sio_args_next((kds_slice){args, len}, &pos, &first) == 1)
+    reply = a = app_json_parse(first.ptr, first.len);
   okv = cJSON_GetObjectItemCaseSensitive(reply, "ok");
   if (cJSON_IsTrue(okv)) {
     cJSON *order = cJSON_GetObjectItemCaseSensitive(reply, "order");
@@ -368,7 +360,6 @@ static void on_status_ack(void *ud, int err, const char *args, size_t len) {
   }
 out:
   cJSON_Delete(a);
-  kds_buf_release(&arr);
   free(b);
 }
 

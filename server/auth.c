@@ -12,6 +12,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "base64.h"
 #include "hash.h"
 #include "list.h"
 #include "log.h"
@@ -118,14 +119,9 @@ void auth_token_hash(const char *token, char hash[AUTH_HASH_SIZE]) {
 
 int auth_token_new(char token[AUTH_TOKEN_SIZE], char hash[AUTH_HASH_SIZE]) {
   unsigned char raw[32];
-  unsigned char b64[48];
-  int n;
+  _Static_assert(AUTH_TOKEN_SIZE >= 43 + 1, "a token is 43 base64url characters and a NUL");
   if (RAND_bytes(raw, sizeof(raw)) != 1) return KDS_EINVAL;
-  n = EVP_EncodeBlock(b64, raw, sizeof(raw)); /* 44 characters with one '=' */
-  while (n > 0 && b64[n - 1] == '=') n--;
-  if (n > AUTH_TOKEN_SIZE - 1) n = AUTH_TOKEN_SIZE - 1; /* never (43), but GCC cannot tell */
-  for (int i = 0; i < n; i++) token[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
-  token[n] = '\0';
+  base64_encode_to(token, raw, sizeof(raw), BASE64_URL | BASE64_NOPAD);
   OPENSSL_cleanse(raw, sizeof(raw));
   auth_token_hash(token, hash);
   return 0;
@@ -141,30 +137,22 @@ static int scrypt(const char *password, const unsigned char *salt, size_t saltle
 }
 
 int auth_password_hash(const char *password, char out[AUTH_PASSWORD_HASH_SIZE]) {
-  unsigned char salt[SCRYPT_SALT], key[SCRYPT_KEY], s64[32], k64[48];
+  unsigned char salt[SCRYPT_SALT], key[SCRYPT_KEY];
+  char s64[32], k64[48]; /* 24 and 44 characters, and a NUL */
   if (RAND_bytes(salt, sizeof(salt)) != 1) return KDS_EINVAL;
   if (scrypt(password, salt, sizeof(salt), SCRYPT_N, SCRYPT_R, SCRYPT_P, key, sizeof(key)) != 0)
     return KDS_EINVAL;
-  EVP_EncodeBlock(s64, salt, sizeof(salt));
-  EVP_EncodeBlock(k64, key, sizeof(key));
+  base64_encode_to(s64, salt, sizeof(salt), 0);
+  base64_encode_to(k64, key, sizeof(key), 0);
   snprintf(out, AUTH_PASSWORD_HASH_SIZE, "scrypt$%d$%d$%d$%s$%s", SCRYPT_N, SCRYPT_R, SCRYPT_P, s64, k64);
   OPENSSL_cleanse(key, sizeof(key));
   return 0;
 }
 
-/* Decodes standard base64 (with padding) of at most `cap` bytes; returns the length or -1. */
+/* Decodes standard base64 (with padding) of 1 to `cap` bytes; returns the length or -1. */
 static int b64_decode(const char *s, size_t len, unsigned char *out, size_t cap) {
-  unsigned char tmp[128];
-  int n, pad = 0;
-  if (len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof(tmp)) return -1;
-  n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)len);
-  if (n < 0) return -1;
-  if (s[len - 1] == '=') pad++;
-  if (s[len - 2] == '=') pad++;
-  n -= pad;
-  if (n < 1 || (size_t)n > cap) return -1;
-  memcpy(out, tmp, (size_t)n);
-  return n;
+  ssize_t n = base64_decode_to(out, cap, s, len, BASE64_STRICT);
+  return n < 1 ? -1 : (int)n;
 }
 
 /* Parses "scrypt$N$r$p$salt$key" with sane bounds; 0 or -1. */

@@ -449,7 +449,8 @@ static char *string_field(const cJSON *o, const char *key) {
 static void order_status(struct realtime *rt, sio_socket_t *s, const sio_event *ev) {
   const rt_identity *id = identity_of(s);
   rt_job *j = calloc(1, sizeof(*j));
-  kds_slice first = {NULL, 0}, rest;
+  kds_slice first;
+  size_t pos = 0;
   char token[TOKEN_MAX];
   cJSON *payload = NULL;
   if (j == NULL) return;
@@ -457,17 +458,7 @@ static void order_status(struct realtime *rt, sio_socket_t *s, const sio_event *
   j->s = s;
   j->ack_id = ev->id;
   sio_socket_ref(s);
-  if (ev->args.len) {
-    kds_buf arr = KDS_BUF_INIT;
-    /* the first argument: re-wrap the argument list as an array to split it */
-    if (kds_buf_addc(&arr, '[') == 0 && kds_buf_add(&arr, ev->args.ptr, ev->args.len) == 0 &&
-        kds_buf_addc(&arr, ']') == 0) {
-      kds_slice all = {arr.base, arr.len};
-      if (sio_args_split(all, &first, &rest) == 0 && first.len)
-        payload = cJSON_ParseWithLength(first.ptr, first.len);
-    }
-    kds_buf_release(&arr);
-  }
+  if (sio_args_next(ev->args, &pos, &first) == 1) payload = cJSON_ParseWithLength(first.ptr, first.len);
   if (cJSON_IsObject(payload)) {
     j->invoice = string_field(payload, "invoice_number");
     j->status = string_field(payload, "status");

@@ -7,10 +7,8 @@
 #include <openssl/rand.h>
 #include <string.h>
 
+#include "base64.h"
 #include "err.h"
-
-static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char b64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int eio_packet_decode(const char *data, size_t len, int text, eio_packet *out, kds_buf *scratch) {
   char c;
@@ -127,76 +125,17 @@ out:
 }
 
 int eio_base64_encode(kds_buf *out, const void *data, size_t len) {
-  const unsigned char *p = data;
-  size_t i, n = (len + 2) / 3 * 4;
-  char *w;
-  int rc;
-  if ((rc = kds_buf_grow(out, n)) != 0) return rc;
-  w = out->base + out->len;
-  for (i = 0; i + 2 < len; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-    *w++ = b64_std[v >> 18];
-    *w++ = b64_std[(v >> 12) & 63];
-    *w++ = b64_std[(v >> 6) & 63];
-    *w++ = b64_std[v & 63];
-  }
-  if (i < len) {
-    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0);
-    *w++ = b64_std[v >> 18];
-    *w++ = b64_std[(v >> 12) & 63];
-    *w++ = i + 1 < len ? b64_std[(v >> 6) & 63] : '=';
-    *w++ = '=';
-  }
-  out->len += n;
-  out->base[out->len] = '\0';
-  return 0;
-}
-
-static int b64_value(char c) {
-  const char *p;
-  if (c == '\0') return -1;
-  if ((p = strchr(b64_std, c)) != NULL) return (int)(p - b64_std);
-  if ((p = strchr(b64_url, c)) != NULL) return (int)(p - b64_url);
-  return -1;
+  return base64_encode(out, data, len, 0);
 }
 
 int eio_base64_decode(kds_buf *out, const char *s, size_t len) {
-  size_t i, n = len, start = out->len;
-  uint32_t acc = 0;
-  int bits = 0, rc;
-  /* Padding: at most two '=', only at the end (Node accepts it missing or short). */
-  while (n > 0 && len - n < 2 && s[n - 1] == '=') n--;
-  if (n % 4 == 1 || (n != len && n % 4 < 2)) return KDS_EPROTO;
-  if ((rc = kds_buf_grow(out, n / 4 * 3 + 3)) != 0) return rc;
-  for (i = 0; i < n; i++) {
-    int v = b64_value(s[i]);
-    if (v < 0) {
-      out->len = start;
-      out->base[start] = '\0';
-      return KDS_EPROTO;
-    }
-    acc = acc << 6 | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->base[out->len++] = (char)((acc >> bits) & 0xff);
-    }
-  }
-  out->base[out->len] = '\0';
-  return 0;
+  return base64_decode(out, s, len, 0);
 }
 
 int eio_id_generate(char *out) {
   unsigned char raw[15];
-  size_t i;
   if (RAND_bytes(raw, sizeof(raw)) != 1) return KDS_EINVAL;
-  for (i = 0; i < 5; i++) {
-    uint32_t v = (uint32_t)raw[3 * i] << 16 | (uint32_t)raw[3 * i + 1] << 8 | raw[3 * i + 2];
-    out[4 * i] = b64_url[v >> 18];
-    out[4 * i + 1] = b64_url[(v >> 12) & 63];
-    out[4 * i + 2] = b64_url[(v >> 6) & 63];
-    out[4 * i + 3] = b64_url[v & 63];
-  }
+  base64_encode_to(out, raw, sizeof(raw), BASE64_URL); /* 20 characters, no padding */
   out[EIO_ID_LEN] = '\0';
   return 0;
 }

@@ -86,7 +86,8 @@ int eio_handshake_encode(kds_buf *out, const eio_handshake *hs);
  * client does). Returns 0 or KDS_EPROTO. */
 int eio_handshake_decode(const char *data, size_t len, eio_handshake *out);
 
-/* Standard base64 with padding (as Buffer.toString("base64")). Returns 0 or KDS_ENOMEM. */
+/* Engine.IO's base64 (base64.h with these settings): standard with padding, as
+ * Buffer.toString("base64"). Returns 0 or KDS_ENOMEM. */
 int eio_base64_encode(kds_buf *out, const void *data, size_t len);
 
 /* Decodes base64 (standard or URL-safe alphabet; padding optional, as Node accepts), appending

@@ -1,7 +1,9 @@
 /* order.h: the order model (SPEC 2, 3, 11): lines, the seed-shaped JSON (render and parse),
  * invoice numbers, local timestamps, statuses, the transition table, role rules and the
  * validation of a create request. Pure C (cJSON, no I/O): the server renders with it and
- * the kitchen display parses with it. */
+ * the kitchen display parses with it. One header over three files: order.c (the model and
+ * validation), order_json.c (render, parse, the REST quoter, the body hash) and
+ * order_text.c (text as JavaScript reads it, invoice numbers, dates, times, vocabularies). */
 #ifndef KDS_ORDER_H
 #define KDS_ORDER_H
 

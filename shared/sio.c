@@ -7,369 +7,73 @@
 #include <string.h>
 
 #include "err.h"
+#include "json.h"
 
-/* ---- a strict JSON scanner (RFC 8259, what JSON.parse accepts) ------------------------ */
+/* The JSON helpers of this header are json.h's, at Socket.IO's nesting limit and with its
+ * quoting policy (JSON_UTF8_PASS: what we quote here is UTF-8 already). */
 
-typedef struct jscan {
-  const char *s;
-  size_t len, i;
-  int depth;
-} jscan;
-
-static int is_ws(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+int sio_json_check(const char *s, size_t len) {
+  return json_check(s, len, SIO_JSON_MAX_DEPTH);
 }
 
-static void skip_ws(jscan *j) {
-  while (j->i < j->len && is_ws(j->s[j->i])) j->i++;
+int sio_json_compact(kds_buf *out, const char *s, size_t len) {
+  return json_compact(out, s, len, SIO_JSON_MAX_DEPTH);
+}
+
+int sio_json_quote(kds_buf *out, const char *s, size_t len) {
+  return json_quote(out, s, len, JSON_UTF8_PASS);
+}
+
+int sio_json_unquote(kds_buf *out, kds_slice lit) {
+  return json_unquote(out, lit);
+}
+
+int sio_json_streq(kds_slice lit, const char *s) {
+  return json_streq(lit, s);
+}
+
+static size_t skip_ws(const char *s, size_t len, size_t i) {
+  while (i < len && json_is_space(s[i])) i++;
+  return i;
 }
 
 static int is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-static int scan_string(jscan *j) {
-  j->i++; /* the opening quote */
-  while (j->i < j->len) {
-    unsigned char c = (unsigned char)j->s[j->i];
-    if (c == '"') {
-      j->i++;
-      return 0;
-    }
-    if (c < 0x20) return -1;
-    if (c == '\\') {
-      if (++j->i >= j->len) return -1;
-      switch (j->s[j->i]) {
-        case '"':
-        case '\\':
-        case '/':
-        case 'b':
-        case 'f':
-        case 'n':
-        case 'r':
-        case 't':
-          j->i++;
-          break;
-        case 'u':
-          if (j->len - j->i < 5) return -1;
-          for (int k = 1; k <= 4; k++)
-            if (hex_value(j->s[j->i + k]) < 0) return -1;
-          j->i += 5;
-          break;
-        default:
-          return -1;
-      }
-    } else {
-      j->i++;
-    }
-  }
-  return -1;
-}
-
-static int scan_digits(jscan *j) {
-  size_t start = j->i;
-  while (j->i < j->len && is_digit(j->s[j->i])) j->i++;
-  return j->i > start ? 0 : -1;
-}
-
-static int scan_number(jscan *j) {
-  if (j->s[j->i] == '-') j->i++;
-  if (j->i >= j->len) return -1;
-  if (j->s[j->i] == '0') {
-    j->i++;
-  } else if (scan_digits(j) != 0) {
-    return -1;
-  }
-  if (j->i < j->len && j->s[j->i] == '.') {
-    j->i++;
-    if (scan_digits(j) != 0) return -1;
-  }
-  if (j->i < j->len && (j->s[j->i] == 'e' || j->s[j->i] == 'E')) {
-    j->i++;
-    if (j->i < j->len && (j->s[j->i] == '+' || j->s[j->i] == '-')) j->i++;
-    if (scan_digits(j) != 0) return -1;
-  }
-  return 0;
-}
-
-static int scan_literal(jscan *j, const char *lit) {
-  size_t n = strlen(lit);
-  if (j->len - j->i < n || memcmp(j->s + j->i, lit, n) != 0) return -1;
-  j->i += n;
-  return 0;
-}
-
-static int scan_value(jscan *j) {
-  char open;
-  skip_ws(j);
-  if (j->i >= j->len) return -1;
-  switch (j->s[j->i]) {
-    case '"':
-      return scan_string(j);
-    case 't':
-      return scan_literal(j, "true");
-    case 'f':
-      return scan_literal(j, "false");
-    case 'n':
-      return scan_literal(j, "null");
-    case '{':
-    case '[':
-      break;
-    default:
-      if (j->s[j->i] == '-' || is_digit(j->s[j->i])) return scan_number(j);
-      return -1;
-  }
-  open = j->s[j->i++];
-  if (++j->depth > SIO_JSON_MAX_DEPTH) return -1;
-  skip_ws(j);
-  if (j->i < j->len && j->s[j->i] == (open == '{' ? '}' : ']')) {
-    j->i++;
-    j->depth--;
+/* The element that starts at or after arr[i] (blanks skipped): 1 with it in *elem and *pos
+ * past its comma (or past the end after the last), else 0 with *pos past the end. */
+static int next_elem(kds_slice arr, size_t i, size_t *pos, kds_slice *elem) {
+  size_t start = skip_ws(arr.ptr, arr.len, i);
+  ssize_t end = json_value_end(arr.ptr, arr.len, start, SIO_JSON_MAX_DEPTH);
+  if (end < 0) {
+    *pos = arr.len + 1;
     return 0;
   }
-  for (;;) {
-    if (open == '{') {
-      skip_ws(j);
-      if (j->i >= j->len || j->s[j->i] != '"' || scan_string(j) != 0) return -1;
-      skip_ws(j);
-      if (j->i >= j->len || j->s[j->i] != ':') return -1;
-      j->i++;
-    }
-    if (scan_value(j) != 0) return -1;
-    skip_ws(j);
-    if (j->i >= j->len) return -1;
-    if (j->s[j->i] == ',') {
-      j->i++;
-      continue;
-    }
-    if (j->s[j->i] != (open == '{' ? '}' : ']')) return -1;
-    j->i++;
-    j->depth--;
-    return 0;
-  }
-}
-
-int sio_json_check(const char *s, size_t len) {
-  jscan j = {s, len, 0, 0};
-  if (scan_value(&j) != 0) return KDS_EPROTO;
-  skip_ws(&j);
-  return j.i == len ? 0 : KDS_EPROTO;
-}
-
-int sio_json_compact(kds_buf *out, const char *s, size_t len) {
-  size_t i;
-  int in_str = 0, rc;
-  if (sio_json_check(s, len) != 0) return KDS_EPROTO;
-  if ((rc = kds_buf_grow(out, len)) != 0) return rc;
-  for (i = 0; i < len; i++) {
-    char c = s[i];
-    if (in_str) {
-      if (c == '\\') {
-        out->base[out->len++] = c;
-        c = s[++i]; /* valid JSON: an escape is never the last byte */
-      } else if (c == '"') {
-        in_str = 0;
-      }
-    } else if (is_ws(c)) {
-      continue;
-    } else if (c == '"') {
-      in_str = 1;
-    }
-    out->base[out->len++] = c;
-  }
-  out->base[out->len] = '\0';
-  return 0;
-}
-
-int sio_json_quote(kds_buf *out, const char *s, size_t len) {
-  static const char hex[] = "0123456789abcdef";
-  size_t i, run = 0;
-  int rc;
-  if ((rc = kds_buf_grow(out, len + 2)) != 0) return rc;
-  if ((rc = kds_buf_addc(out, '"')) != 0) return rc;
-  for (i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    char esc[7];
-    size_t n = 2;
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    if ((rc = kds_buf_add(out, s + run, i - run)) != 0) return rc;
-    run = i + 1;
-    esc[0] = '\\';
-    switch (c) {
-      case '"':
-        esc[1] = '"';
-        break;
-      case '\\':
-        esc[1] = '\\';
-        break;
-      case '\b':
-        esc[1] = 'b';
-        break;
-      case '\f':
-        esc[1] = 'f';
-        break;
-      case '\n':
-        esc[1] = 'n';
-        break;
-      case '\r':
-        esc[1] = 'r';
-        break;
-      case '\t':
-        esc[1] = 't';
-        break;
-      default:
-        memcpy(esc + 1, "u00", 3);
-        esc[4] = hex[c >> 4];
-        esc[5] = hex[c & 15];
-        n = 6;
-    }
-    if ((rc = kds_buf_add(out, esc, n)) != 0) return rc;
-  }
-  if ((rc = kds_buf_add(out, s + run, len - run)) != 0) return rc;
-  return kds_buf_addc(out, '"');
-}
-
-static int add_utf8(kds_buf *out, uint32_t cp) {
-  char b[4];
-  size_t n;
-  if (cp < 0x80) {
-    b[0] = (char)cp;
-    n = 1;
-  } else if (cp < 0x800) {
-    b[0] = (char)(0xc0 | cp >> 6);
-    b[1] = (char)(0x80 | (cp & 0x3f));
-    n = 2;
-  } else if (cp < 0x10000) {
-    b[0] = (char)(0xe0 | cp >> 12);
-    b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    b[2] = (char)(0x80 | (cp & 0x3f));
-    n = 3;
-  } else {
-    b[0] = (char)(0xf0 | cp >> 18);
-    b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    b[3] = (char)(0x80 | (cp & 0x3f));
-    n = 4;
-  }
-  return kds_buf_add(out, b, n);
-}
-
-static uint32_t hex4(const char *p) {
-  return (uint32_t)(hex_value(p[0]) << 12 | hex_value(p[1]) << 8 | hex_value(p[2]) << 4 | hex_value(p[3]));
-}
-
-int sio_json_unquote(kds_buf *out, kds_slice lit) {
-  jscan j = {lit.ptr, lit.len, 0, 0};
-  size_t i, end, start = out->len;
-  int rc = 0;
-  if (lit.len < 2 || lit.ptr[0] != '"' || scan_string(&j) != 0 || j.i != lit.len) return KDS_EPROTO;
-  end = lit.len - 1;
-  for (i = 1; i < end && rc == 0;) {
-    size_t run = i;
-    while (i < end && lit.ptr[i] != '\\') i++;
-    if ((rc = kds_buf_add(out, lit.ptr + run, i - run)) != 0) break;
-    if (i >= end) break;
-    i++; /* backslash */
-    switch (lit.ptr[i]) {
-      case 'b':
-        rc = kds_buf_addc(out, '\b');
-        i++;
-        break;
-      case 'f':
-        rc = kds_buf_addc(out, '\f');
-        i++;
-        break;
-      case 'n':
-        rc = kds_buf_addc(out, '\n');
-        i++;
-        break;
-      case 'r':
-        rc = kds_buf_addc(out, '\r');
-        i++;
-        break;
-      case 't':
-        rc = kds_buf_addc(out, '\t');
-        i++;
-        break;
-      case 'u': {
-        uint32_t cp = hex4(lit.ptr + i + 1);
-        i += 5;
-        if (cp >= 0xd800 && cp < 0xdc00 && end - i >= 6 && lit.ptr[i] == '\\' && lit.ptr[i + 1] == 'u') {
-          uint32_t lo = hex4(lit.ptr + i + 2);
-          if (lo >= 0xdc00 && lo < 0xe000) {
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            i += 6;
-          }
-        }
-        if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
-        rc = add_utf8(out, cp);
-        break;
-      }
-      default: /* " \ / */
-        rc = kds_buf_addc(out, lit.ptr[i]);
-        i++;
-    }
-  }
-  if (rc != 0) {
-    out->len = start;
-    if (out->base) out->base[start] = '\0';
-  }
-  return rc;
-}
-
-int sio_json_streq(kds_slice lit, const char *s) {
-  kds_buf b = KDS_BUF_INIT;
-  size_t n = strlen(s);
-  int eq;
-  /* The common case, no escapes: compare in place. */
-  int rc;
-  if (lit.len == n + 2 && lit.ptr[0] == '"' && memchr(lit.ptr, '\\', lit.len) == NULL)
-    return memcmp(lit.ptr + 1, s, n) == 0 && lit.ptr[n + 1] == '"';
-  /* An escape spells at most 6 bytes for each byte it decodes to (\u00XX): longer cannot match,
-   * and needs no allocation to say so. */
-  if (lit.len < 2 || lit.len > 6 * n + 2 || memchr(lit.ptr, '\\', lit.len) == NULL) return 0;
-  if ((rc = sio_json_unquote(&b, lit)) != 0) {
-    kds_buf_release(&b);
-    return rc == KDS_ENOMEM ? rc : 0; /* not knowing is not "different": callers refuse */
-  }
-  eq = b.len == n && memcmp(b.base, s, n) == 0;
-  kds_buf_release(&b);
-  return eq;
+  elem->ptr = arr.ptr + start;
+  elem->len = (size_t)end - start;
+  i = skip_ws(arr.ptr, arr.len, (size_t)end);
+  *pos = i < arr.len && arr.ptr[i] == ',' ? i + 1 : arr.len + 1;
+  return 1;
 }
 
 int sio_array_next(kds_slice arr, size_t *pos, kds_slice *elem) {
-  jscan j = {arr.ptr, arr.len, *pos, 0};
-  size_t start;
+  size_t i = *pos;
   if (*pos > arr.len) return 0;
   if (*pos == 0) {
-    skip_ws(&j);
-    if (j.i >= j.len || j.s[j.i] != '[') goto end;
-    j.i++;
-    skip_ws(&j);
-    if (j.i < j.len && j.s[j.i] == ']') goto end;
+    i = skip_ws(arr.ptr, arr.len, 0);
+    if (i >= arr.len || arr.ptr[i] != '[' ||
+        ((i = skip_ws(arr.ptr, arr.len, i + 1)) < arr.len && arr.ptr[i] == ']')) {
+      *pos = arr.len + 1;
+      return 0;
+    }
   }
-  skip_ws(&j);
-  start = j.i;
-  if (scan_value(&j) != 0) goto end;
-  elem->ptr = arr.ptr + start;
-  elem->len = j.i - start;
-  skip_ws(&j);
-  if (j.i < j.len && j.s[j.i] == ',') {
-    *pos = j.i + 1;
-  } else {
-    *pos = arr.len + 1;
-  }
-  return 1;
-end:
-  *pos = arr.len + 1;
-  return 0;
+  return next_elem(arr, i, pos, elem);
+}
+
+int sio_args_next(kds_slice args, size_t *pos, kds_slice *elem) {
+  if (*pos > args.len) return 0;
+  return next_elem(args, *pos, pos, elem);
 }
 
 int sio_args_split(kds_slice data, kds_slice *first, kds_slice *rest) {
@@ -379,17 +83,17 @@ int sio_args_split(kds_slice data, kds_slice *first, kds_slice *rest) {
   first->len = rest->len = 0;
   if (sio_json_check(data.ptr, data.len) != 0) return KDS_EPROTO;
   end = data.len;
-  while (end > 0 && is_ws(data.ptr[end - 1])) end--;
+  while (end > 0 && json_is_space(data.ptr[end - 1])) end--;
   {
     size_t b = 0;
-    while (b < end && is_ws(data.ptr[b])) b++;
+    while (b < end && json_is_space(data.ptr[b])) b++;
     if (b >= end || data.ptr[b] != '[') return KDS_EPROTO;
   }
   if (!sio_array_next(data, &pos, first)) return 0;
   if (pos > data.len) return 0;
   end--; /* the closing bracket */
-  while (end > pos && is_ws(data.ptr[end - 1])) end--;
-  while (pos < end && is_ws(data.ptr[pos])) pos++;
+  while (end > pos && json_is_space(data.ptr[end - 1])) end--;
+  while (pos < end && json_is_space(data.ptr[pos])) pos++;
   rest->ptr = data.ptr + pos;
   rest->len = end - pos;
   return 0;
@@ -408,7 +112,7 @@ int sio_event_reserved(const char *name) {
 
 static char first_char(kds_slice v) {
   size_t i = 0;
-  while (i < v.len && is_ws(v.ptr[i])) i++;
+  while (i < v.len && json_is_space(v.ptr[i])) i++;
   return i < v.len ? v.ptr[i] : '\0';
 }
 
@@ -531,7 +235,7 @@ static void decoder_reset(sio_decoder *d) {
 
 static int has_ws(kds_slice v) {
   for (size_t i = 0; i < v.len; i++)
-    if (is_ws(v.ptr[i])) return 1;
+    if (json_is_space(v.ptr[i])) return 1;
   return 0;
 }
 

@@ -122,6 +122,15 @@ int sio_args_split(kds_slice data, kds_slice *first, kds_slice *rest);
  * array). */
 int sio_array_next(kds_slice arr, size_t *pos, kds_slice *elem);
 
+/* The same over a raw argument list: the array's text without its brackets, as an event's
+ * `args` ("1,{\"a\":2}", from sio_args_split or a client's event callback). Start with
+ * *pos = 0; returns 1 with the next argument (trimmed), or 0 at the end (an empty list has
+ * none). */
+int sio_args_next(kds_slice args, size_t *pos, kds_slice *elem);
+
+/* The raw-JSON helpers below are json.h's at SIO_JSON_MAX_DEPTH; sio_json_quote uses its
+ * JSON_UTF8_PASS policy (bytes >= 0x80 copied: what is quoted here is UTF-8 already). */
+
 /* Checks that s[0..len) is one valid JSON value (surrounding whitespace allowed). Returns 0
  * or KDS_EPROTO. */
 int sio_json_check(const char *s, size_t len);

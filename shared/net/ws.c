@@ -29,6 +29,7 @@
 
 #include "err.h"
 #include "list.h"
+#include "utf8.h"
 
 #define WS_READ_BUF (64 * 1024)
 #define WS_IDLE_RELEASE_MS 2000 /* a wslay context unused this long is freed */
@@ -104,38 +105,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* ---- UTF-8 ------------------------------------------------------------------------ */
 
-/* Strict RFC 3629 check: no overlongs, no surrogates, nothing above U+10FFFF. */
-static int utf8_valid(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      need = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      need = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      need = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return 0;
-    }
-    if (n - i - 1 < need) return 0;
-    if (s[i + 1] < lo || s[i + 1] > hi) return 0;
-    for (size_t k = 2; k <= need; k++)
-      if ((s[i + k] & 0xC0) != 0x80) return 0;
-    i += need + 1;
-  }
-  return 1;
-}
+/* Text messages are checked by utf8_valid (utf8.h): strict RFC 3629, as RFC 6455 asks. */
 
 /* ---- shared frames --------------------------------------------------------------------- */
 

@@ -1,12 +1,25 @@
 /* test_json_body.c: request text read the way the Node reference reads it (SPEC 3 bodies,
  * checked end to end by tests/integration/differential.test.js): the JSON grammar check in
- * front of cJSON (server/http.c, included for its statics), the repeated-key rule, and
- * order.h's text helpers (WHATWG replacement of invalid UTF-8, C0 80 for U+0000, lone
- * surrogates, JavaScript string lengths and number formatting). Inputs sit against a guard
- * page: reading past the end crashes. */
-#include "../../server/http.c"
+ * front of cJSON (json.h's json_rewrite with the rewrites server/http.c asks for), the
+ * repeated-key rule, and order.h's text helpers (WHATWG replacement of invalid UTF-8, C0 80
+ * for U+0000, lone surrogates, JavaScript string lengths and number formatting). Inputs sit
+ * against a guard page: reading past the end crashes. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "err.h"
+#include "json.h"
+#include "order.h"
 #include "test.h"
+
+/* The body check of http_req_json_body (its HTTP_JSON_REWRITES): 0 valid, -1 invalid, or
+ * KDS_ENOMEM; the rewritten text appended to *out. */
+static int json_strict(const char *s, size_t len, kds_buf *out) {
+  int rc = json_rewrite(out, s, len, JSON_NUL_AS_C080 | JSON_LONE_KEEP | JSON_SHORT_NUMBERS);
+  return rc == KDS_EPROTO ? -1 : rc;
+}
 
 /* json_strict on a guarded copy of `s`: 0 valid, -1 invalid; the rewritten text in *out. */
 static int strict(const char *s, size_t len, kds_buf *out) {

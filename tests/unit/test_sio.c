@@ -394,6 +394,20 @@ static void t_json(void) {
   ok(n == 4, "four elements");
   pos = 0;
   ok(sio_array_next(kds_slice_of("{}"), &pos, &e) == 0, "not an array: no elements");
+
+  /* the same over an argument list without its brackets (an event's args) */
+  pos = 0;
+  n = 0;
+  arr = kds_slice_of(" 1, \"x\" ,[2,3],{\"a\":null} ");
+  while (sio_args_next(arr, &pos, &e)) {
+    ok(n < 4 && kds_slice_eq(e, want[n]), "argument %d", n);
+    n++;
+  }
+  ok(n == 4, "four arguments");
+  pos = 0;
+  ok(sio_args_next(kds_slice_of(""), &pos, &e) == 0, "no arguments");
+  pos = 0;
+  ok(sio_args_next(kds_slice_of("{\"a\":"), &pos, &e) == 0, "a broken first argument: none");
 }
 
 int main(void) {

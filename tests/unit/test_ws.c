@@ -176,17 +176,6 @@ static void raw_frames(raw *r, kds_buf *out) {
   }
 }
 
-static void t_utf8(void) {
-  ok(utf8_valid((const unsigned char *)"plain", 5), "ascii");
-  ok(utf8_valid((const unsigned char *)"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8d\x94", 14),
-     "2, 3, 4-byte sequences");
-  ok(!utf8_valid((const unsigned char *)"\xc0\xaf", 2), "overlong");
-  ok(!utf8_valid((const unsigned char *)"\xed\xa0\x80", 3), "surrogate");
-  ok(!utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4), "above U+10FFFF");
-  ok(!utf8_valid((const unsigned char *)"\xe2\x82", 2), "truncated");
-  ok(!utf8_valid((const unsigned char *)"\xff", 1), "0xff");
-}
-
 /* ---- frames -------------------------------------------------------------------------------- */
 
 static void t_shared_frame(void) {
@@ -1109,7 +1098,6 @@ int main(void) {
   test_loop_start(60000, NULL);
   hub = ws_hub_new(loop);
 
-  subtest("utf8", t_utf8);
   subtest("shared frame", t_shared_frame);
   subtest("server raw", t_server_raw);
   subtest("refusals", t_server_refusals);

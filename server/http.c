@@ -11,26 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "http_int.h"
+#include "json.h"
 #include "log.h"
-#include "order.h" /* order_json_str, order_text_clean: until the shared JSON module */
+#include "order.h" /* order_json_str (error bodies), order_text_clean (body text) */
 
 /* ---- small helpers ------------------------------------------------------------------ */
-
-static int hexval(int ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
 
 int http_pct_decode(kds_buf *out, const char *s, size_t len, int plus_space) {
   if (kds_buf_grow(out, len) != 0) return KDS_ENOMEM;
   for (size_t i = 0; i < len; i++) {
     char ch = s[i];
-    if (ch == '%' && i + 2 < len && hexval((unsigned char)s[i + 1]) >= 0 &&
-        hexval((unsigned char)s[i + 2]) >= 0) {
-      ch = (char)(hexval((unsigned char)s[i + 1]) * 16 + hexval((unsigned char)s[i + 2]));
+    if (ch == '%' && i + 2 < len && hex_digit((unsigned char)s[i + 1]) >= 0 &&
+        hex_digit((unsigned char)s[i + 2]) >= 0) {
+      ch = (char)(hex_digit((unsigned char)s[i + 1]) * 16 + hex_digit((unsigned char)s[i + 2]));
       i += 2;
     } else if (ch == '+' && plus_space) {
       ch = ' ';
@@ -203,8 +198,6 @@ int http_reply_error(http_req_t *req, const kds_err *e) {
 }
 
 /* ---- JSON bodies exactly as JSON.parse reads them ----------------------------------------- */
-
-#include "json.h" /* here, with the section it serves */
 
 /* The grammar check and the rewrites that let cJSON read what JSON.parse reads are json.h's:
  * "\u0000" as C0 80 and a lone surrogate as its 3 bytes (our text, order.h), and a number

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "hex.h"
 #include "log.h"
 
 int static_init(static_files_t *s, const char *public_dir) {
@@ -32,13 +33,6 @@ void static_release(static_files_t *s) {
   s->public_real = NULL;
 }
 
-static int hexval(int ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
-
 /* Strict decoding of the path onto `out`: a '%' needs two hex digits, and the decoded
  * bytes may not be NUL, '/' or '\' (an encoded separator is always an attack or a bug). */
 static int decode_path(kds_slice p, kds_buf *out) {
@@ -46,8 +40,8 @@ static int decode_path(kds_slice p, kds_buf *out) {
     int ch = (unsigned char)p.ptr[i];
     if (ch == '%') {
       int hi, lo;
-      if (i + 2 >= p.len + 0 || (hi = hexval((unsigned char)p.ptr[i + 1])) < 0 ||
-          (lo = hexval((unsigned char)p.ptr[i + 2])) < 0)
+      if (i + 2 >= p.len + 0 || (hi = hex_digit((unsigned char)p.ptr[i + 1])) < 0 ||
+          (lo = hex_digit((unsigned char)p.ptr[i + 2])) < 0)
         return KDS_EINVAL;
       ch = hi * 16 + lo;
       i += 2;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "err.h"
 #include "http_token.h"
 
@@ -38,7 +39,7 @@ int ws_handshake_accept(const char *key, size_t key_len, char out[WS_ACCEPT_LEN 
   memcpy(in + key_len, ws_guid, sizeof(ws_guid) - 1);
   if (EVP_Digest(in, key_len + sizeof(ws_guid) - 1, md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
     return KDS_EINVAL;
-  EVP_EncodeBlock((unsigned char *)out, md, 20); /* 28 characters + NUL */
+  base64_encode_to(out, md, 20, 0); /* 28 characters + NUL */
   return 0;
 }
 
@@ -60,7 +61,7 @@ int ws_handshake_reply(kds_buf *out, const char *key, size_t key_len, const char
 int ws_handshake_key(char out[WS_KEY_LEN + 1]) {
   unsigned char raw[16];
   if (RAND_bytes(raw, sizeof(raw)) != 1) return KDS_EINVAL;
-  EVP_EncodeBlock((unsigned char *)out, raw, sizeof(raw));
+  base64_encode_to(out, raw, sizeof(raw), 0); /* 24 characters + NUL */
   return 0;
 }
 

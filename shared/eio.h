@@ -1,5 +1,5 @@
 /* eio.h: Engine.IO protocol v4 packet codec, sans-I/O (bytes in, results out; no uv.h).
- * Used by the server (server/eio_server.c), the kitchen display and the bench.
+ * Used by the server (server/realtime/eio_server.c), the kitchen display and the bench.
  *
  * Wire format (engine.io-parser v5, PROTOCOL.md section 1):
  *   packet       = <type digit 0-6><data>          text; type 4 = message

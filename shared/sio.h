@@ -1,6 +1,6 @@
 /* sio.h: Socket.IO protocol v5 packet codec, sans-I/O, plus the small raw-JSON helpers it
  * needs (JSON is kept as text: compact, key order and numbers as received).
- * Used by the server (server/sio_server.c), the kitchen display and the bench.
+ * Used by the server (server/realtime/sio_server.c), the kitchen display and the bench.
  *
  * A Socket.IO packet is the data of one Engine.IO message (the "4" is not part of it):
  *   <type>[<attachments>-][<nsp>,][<ack id>][<JSON>]        (socket.io-parser v4)

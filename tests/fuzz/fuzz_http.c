@@ -1,4 +1,4 @@
-/* fuzz_http: kds-server's HTTP request path (server/http.c): llhttp and its callbacks,
+/* fuzz_http: kds-server's HTTP request path (server/http/http.c): llhttp and its callbacks,
  * limits, routing, keep-alive and pipelining, chunked bodies, the reply writer, the
  * upgrade hand-off and the JSON body reader (http_req_json_body: the strict grammar,
  * UTF-8 clean-up, cJSON, repeated keys). Per input: a fresh loop and server whose listener
@@ -9,7 +9,7 @@
  * Routes: POST /json (body reader, 4 KiB limit), * /echo/:a/ * (params, query, headers),
  * GET /async (answered on a later loop iteration, or when the client leaves), GET /ws
  * (upgrade: takes the stream and closes it), * /abort (http_req_abort). */
-#include "../../server/http.c"
+#include "../../server/http/http.c"
 
 #include <errno.h>
 #include <signal.h>

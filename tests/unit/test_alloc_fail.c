@@ -7,9 +7,9 @@
  * leak nothing (ASan's leak check at exit). The seam is the linker: this executable is linked with
  * --wrap=malloc,calloc,realloc,strdup,strndup (tests/CMakeLists.txt), so every call from the
  * statically linked project code lands in the __wrap_ functions below; cJSON, a shared
- * library, gets the same counter through cJSON_InitHooks. server/http.c is included to
+ * library, gets the same counter through cJSON_InitHooks. server/http/http.c is included to
  * build a request for the JSON body reader without a connection. */
-#include "../../server/http.c"
+#include "../../server/http/http.c"
 
 #include <cjson/cJSON.h>
 

@@ -1,4 +1,4 @@
-/* Unit tests for server/auth.c: scrypt hashes, tokens and their hashes, the async token
+/* Unit tests for server/api/auth.c: scrypt hashes, tokens and their hashes, the async token
  * lookup (never synchronous) and its cache, forgetting, the rate limiters, and closing with
  * lookups in flight. */
 #include "test.h"

@@ -1,4 +1,4 @@
-/* Unit tests for server/db.c + db_sqlite.c on a real loop and a real file: migrations,
+/* Unit tests for server/store/db.c + db_sqlite.c on a real loop and a real file: migrations,
  * the invoice sequence across days and restarts, group commit with failing orders in the
  * batch (validation and a storage failure mid-order), idempotency keys, status changes,
  * voids, listings, tokens, menu rules, and close finishing queued commits. */

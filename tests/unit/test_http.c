@@ -1,4 +1,4 @@
-/* test_http.c: the HTTP layer (server/http.c) on its own loop: a server on 127.0.0.1 port 0
+/* test_http.c: the HTTP layer (server/http/http.c) on its own loop: a server on 127.0.0.1 port 0
  * with test routes, and libuv clients in the same loop. Every split of a few request
  * scripts is fed (the server reads each part separately), then keep-alive, pipelining with
  * async handlers, HEAD, 404/405/413/431/400/408, the refusals of SPEC 11.27 (Host, Expect,
@@ -8,7 +8,7 @@
  * static files, the client bundle) are wired as server_run wires them, with a registry of the
  * test's own. The loop must close with nothing left alive. http.c is included to read its
  * byte counter. */
-#include "../../server/http.c"
+#include "../../server/http/http.c"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
 /* test_json_body.c: request text read the way the Node reference reads it (SPEC 3 bodies,
  * checked end to end by tests/integration/differential.test.js): the JSON grammar check in
- * front of cJSON (json.h's json_rewrite with the rewrites server/http.c asks for), the
+ * front of cJSON (json.h's json_rewrite with the rewrites server/http/http.c asks for), the
  * repeated-key rule, and order.h's text helpers (WHATWG replacement of invalid UTF-8, C0 80
  * for U+0000, lone surrogates, JavaScript string lengths and number formatting). Inputs sit
  * against a guard page: reading past the end crashes. */

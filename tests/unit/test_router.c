@@ -1,4 +1,4 @@
-/* test_router.c: the method + path table (server/router.c). */
+/* test_router.c: the method + path table (server/http/router.c). */
 #include <string.h>
 
 #include "err.h"

@@ -1,4 +1,4 @@
-/* test_sio_recovery.c: connection state recovery's memory alone (server/sio_recovery.c):
+/* test_sio_recovery.c: connection state recovery's memory alone (server/realtime/sio_recovery.c):
  * the replay buffer and its bound, sessions saved and replaced, a restore bound to the
  * owner and to a buffered offset that replays only what the session's rooms select, and
  * expiry. */

@@ -1,4 +1,4 @@
-/* test_sio_rooms.c: a namespace's rooms alone (server/sio_rooms.c): join and leave on both
+/* test_sio_rooms.c: a namespace's rooms alone (server/realtime/sio_rooms.c): join and leave on both
  * sides, rooms freed when they empty, the hash growing, names in join order, and the
  * selections a broadcast makes (each member once, exclusions, stopping early). */
 #include "sio_rooms.c"

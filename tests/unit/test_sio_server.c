@@ -1,4 +1,4 @@
-/* Tests for server/sio_server.c (with eio_server.c and http.c) in one process: the server
+/* Tests for server/realtime/sio_server.c (with eio_server.c and http.c) in one process: the server
  * and C Socket.IO clients (shared/net/sioc.c) on the same loop, over loopback. Covers what
  * the conformance server cannot show: rooms and broadcasts with exclusions (encoded once,
  * each socket served once), server-to-client acks, the async middleware (accept later,

@@ -26,7 +26,7 @@ function bench(args, timeoutMs = 120000) {
     }, timeoutMs);
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { err += d; });
-    p.on('exit', (code) => {
+    p.on('close', (code) => { // 'close': stdout fully read, unlike 'exit'
       clearTimeout(t);
       let json;
       try { json = JSON.parse(out.trim().split('\n').pop()); } catch { json = undefined; }

@@ -1140,7 +1140,9 @@ function cliAsync(target, db, args, input) {
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { err += d; });
     p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${target} ${args.join(' ')}: exit ${code}: ${err}`))));
+    // 'close', not 'exit': only then has all of stdout been read (under load 'exit' came first
+    // and the output was still empty)
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${target} ${args.join(' ')}: exit ${code}: ${err}`))));
     p.stdin.end(input || '');
   });
 }

@@ -50,6 +50,8 @@ ssize_t json_value_end(const char *s, size_t len, size_t at, int max_depth);
 #define JSON_SHORT_NUMBERS                                          \
   8u /* a number over JSON_NUMBER_MAX characters as the same double \
       * in 17 digits (1e999 / -1e999 when it overflows) */
+/* All three that keep what JSON.parse reads whole: the server's request bodies (server/http.c). */
+#define JSON_READ_AS_JS (JSON_NUL_AS_C080 | JSON_LONE_KEEP | JSON_SHORT_NUMBERS)
 
 /* Checks s[0..len) as json_check (depth JSON_DEPTH_MAX) and appends it to `out` with the
  * rewrites `flags` asks for; everything else is copied as it is (a surrogate pair stays an

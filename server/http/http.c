@@ -199,10 +199,9 @@ int http_reply_error(http_req_t *req, const kds_err *e) {
 
 /* ---- JSON bodies exactly as JSON.parse reads them ----------------------------------------- */
 
-/* The grammar check and the rewrites that let cJSON read what JSON.parse reads are json.h's:
- * "\u0000" as C0 80 and a lone surrogate as its 3 bytes (our text, order.h), and a number
- * longer than cJSON reads as the same double. */
-#define HTTP_JSON_REWRITES (JSON_NUL_AS_C080 | JSON_LONE_KEEP | JSON_SHORT_NUMBERS)
+/* The grammar check and the rewrites that let cJSON read what JSON.parse reads are json.h's
+ * (JSON_READ_AS_JS): "\u0000" as C0 80 and a lone surrogate as its 3 bytes (our text,
+ * order.h), and a number longer than cJSON reads as the same double. */
 
 int http_req_json_body(const http_req_t *req, cJSON **out, kds_err *err) {
   kds_slice ct = http_req_header(req, "content-type");
@@ -268,7 +267,7 @@ int http_req_json_body(const http_req_t *req, cJSON **out, kds_err *err) {
       *out = json;
       return 0;
     }
-    rc = json_rewrite(&strict, text.base + skip, text.len - skip, HTTP_JSON_REWRITES);
+    rc = json_rewrite(&strict, text.base + skip, text.len - skip, JSON_READ_AS_JS);
   }
   kds_buf_release(&text);
   json = rc == 0 ? cJSON_ParseWithLength(strict.base, strict.len) : NULL;

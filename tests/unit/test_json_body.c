@@ -14,10 +14,10 @@
 #include "order.h"
 #include "test.h"
 
-/* The body check of http_req_json_body (its HTTP_JSON_REWRITES): 0 valid, -1 invalid, or
- * KDS_ENOMEM; the rewritten text appended to *out. */
+/* The body check of http_req_json_body (json_rewrite with JSON_READ_AS_JS, as it calls it):
+ * 0 valid, -1 invalid, or KDS_ENOMEM; the rewritten text appended to *out. */
 static int json_strict(const char *s, size_t len, kds_buf *out) {
-  int rc = json_rewrite(out, s, len, JSON_NUL_AS_C080 | JSON_LONE_KEEP | JSON_SHORT_NUMBERS);
+  int rc = json_rewrite(out, s, len, JSON_READ_AS_JS);
   return rc == KDS_EPROTO ? -1 : rc;
 }
 

@@ -20,6 +20,7 @@ static const char usage_text[] =
     "             [--ws-auth on|off] [--log-level error|warn|info|debug] [--demo]\n"
     "             [--body-limit BYTES] [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
     "             [--login-rate N] [--order-rate N] [--max-connections N] [--client-dir DIR]\n"
+    "             [--chart-dir DIR]\n"
     "             [--max-pending-sessions N] [--max-pending-sessions-per-address N]\n"
     "  kds-server --db kds.db useradd NAME --role admin|cashier|kitchen [--outlet ID]  (password: first line "
     "of stdin)\n"
@@ -80,6 +81,10 @@ static void set_defaults(kds_config *c) {
     strcpy(c->client_dir, "node_modules/socket.io-client/dist");
   else
     snprintf(c->client_dir, sizeof(c->client_dir), "%s/node_modules/socket.io-client/dist", KDS_SOURCE_DIR);
+  if (is_dir("node_modules/chart.js/dist"))
+    strcpy(c->chart_dir, "node_modules/chart.js/dist");
+  else
+    snprintf(c->chart_dir, sizeof(c->chart_dir), "%s/node_modules/chart.js/dist", KDS_SOURCE_DIR);
   strcpy(c->cors_origins, "*");
   c->ws_auth = 1;
   strcpy(c->log_level, "info");
@@ -112,6 +117,8 @@ static int apply(kds_config *c, const char *name, const char *v, char *err, size
     return copy_str(c->public_dir, sizeof(c->public_dir), name, v, err, errlen);
   if (strcmp(name, "client-dir") == 0)
     return copy_str(c->client_dir, sizeof(c->client_dir), name, v, err, errlen);
+  if (strcmp(name, "chart-dir") == 0)
+    return copy_str(c->chart_dir, sizeof(c->chart_dir), name, v, err, errlen);
   if (strcmp(name, "cors-origin") == 0)
     return copy_str(c->cors_origins, sizeof(c->cors_origins), name, v, err, errlen);
   if (strcmp(name, "ws-auth") == 0) {

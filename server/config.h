@@ -12,6 +12,7 @@ typedef struct kds_config {
   char db_path[1024];      /* --db / KDS_DB, default kds.db */
   char public_dir[1024];   /* --public / KDS_PUBLIC, default <source>/public or ./public */
   char client_dir[1024];   /* --client-dir / KDS_CLIENT_DIR: socket.io-client's dist/ folder */
+  char chart_dir[1024];    /* --chart-dir: chart.js's dist/ folder (/vendor/chart.umd.js) */
   char cors_origins[1024]; /* --cors-origin / KDS_CORS_ORIGIN, comma list, default "*" */
   int ws_auth;             /* --ws-auth on|off / KDS_WS_AUTH, default on (1) */
   char log_level[16];      /* --log-level / KDS_LOG_LEVEL, default info */

@@ -114,7 +114,7 @@ static int server_http_new(server_t *srv) {
   server_http_options(srv, &o);
   if ((rc = http_server_new_opts(srv->loop, srv, &o, &srv->http)) != 0) return rc;
   if ((rc = server_routes_add(srv, srv->http)) != 0) return rc;
-  return static_site_new(srv->http, srv->cfg.public_dir, srv->cfg.client_dir, &srv->site);
+  return static_site_new(srv->http, srv->cfg.public_dir, srv->cfg.client_dir, srv->cfg.chart_dir, &srv->site);
 }
 
 /* The store has finished every queued commit and answered it; now the HTTP connections

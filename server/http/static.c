@@ -268,7 +268,7 @@ void static_serve_file(http_req_t *req, const static_files_t *s, const char *dir
 
 static void on_client_file(http_req_t *req, void *ud) {
   const static_client_file *f = ud;
-  static_serve_file(req, &f->site->files, f->site->client_dir, f->name, f->ctype);
+  static_serve_file(req, &f->site->files, f->dir, f->name, f->ctype);
 }
 
 static void on_public(http_req_t *req, void *ud) {
@@ -276,24 +276,32 @@ static void on_public(http_req_t *req, void *ud) {
   static_serve_public(req, &site->files);
 }
 
-int static_site_new(http_server_t *hs, const char *public_dir, const char *client_dir, static_site_t **out) {
+int static_site_new(http_server_t *hs, const char *public_dir, const char *client_dir, const char *chart_dir,
+                    static_site_t **out) {
   static const struct {
+    int chart; /* 0: from client_dir under /socket.io/, 1: from chart_dir under /vendor/ */
     const char *name, *ctype;
   } bundle[STATIC_N_CLIENT_FILES] = {
-      {"socket.io.js", "application/javascript; charset=utf-8"},
-      {"socket.io.min.js", "application/javascript; charset=utf-8"},
-      {"socket.io.js.map", "application/json; charset=utf-8"},
-      {"socket.io.min.js.map", "application/json; charset=utf-8"},
+      {0, "socket.io.js", "application/javascript; charset=utf-8"},
+      {0, "socket.io.min.js", "application/javascript; charset=utf-8"},
+      {0, "socket.io.js.map", "application/json; charset=utf-8"},
+      {0, "socket.io.min.js.map", "application/json; charset=utf-8"},
+      {1, "chart.umd.js", "application/javascript; charset=utf-8"},
+      {1, "chart.umd.min.js", "application/javascript; charset=utf-8"},
+      {1, "chart.umd.js.map", "application/json; charset=utf-8"},
+      {1, "chart.umd.min.js.map", "application/json; charset=utf-8"},
   };
   static_site_t *site = calloc(1, sizeof(*site));
   int rc = KDS_ENOMEM;
   if (site == NULL) return KDS_ENOMEM;
   if ((site->client_dir = strdup(client_dir ? client_dir : "")) == NULL) goto fail;
+  if ((site->chart_dir = strdup(chart_dir ? chart_dir : "")) == NULL) goto fail;
   if ((rc = static_init(&site->files, public_dir)) != 0) goto fail;
   for (size_t i = 0; i < STATIC_N_CLIENT_FILES; i++) {
     char pattern[64];
-    site->client[i] = (static_client_file){site, bundle[i].name, bundle[i].ctype};
-    snprintf(pattern, sizeof(pattern), "/socket.io/%s", bundle[i].name);
+    site->client[i] = (static_client_file){site, bundle[i].chart ? site->chart_dir : site->client_dir,
+                                           bundle[i].name, bundle[i].ctype};
+    snprintf(pattern, sizeof(pattern), "/%s/%s", bundle[i].chart ? "vendor" : "socket.io", bundle[i].name);
     if ((rc = http_route_add(hs, "GET", pattern, on_client_file, &site->client[i], 0)) != 0) goto fail;
   }
   http_server_set_fallback(hs, on_public, site);
@@ -308,5 +316,6 @@ void static_site_free(static_site_t *site) {
   if (site == NULL) return;
   static_release(&site->files);
   free(site->client_dir);
+  free(site->chart_dir);
   free(site);
 }

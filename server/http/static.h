@@ -40,28 +40,33 @@ void static_serve_file(http_req_t *req, const static_files_t *s, const char *dir
                        const char *ctype);
 
 /* The static part of kds-server's site on one HTTP server: GET (and HEAD) of
- * /socket.io/socket.io{,.min}.js{,.map} from the socket.io-client dist/ folder, and the
- * public folder for every GET/HEAD no route matches (the HTTP server's fallback). */
+ * /socket.io/socket.io{,.min}.js{,.map} from the socket.io-client dist/ folder,
+ * /vendor/chart.umd{,.min}.js{,.map} from the chart.js dist/ folder, and the public folder for
+ * every GET/HEAD no route matches (the HTTP server's fallback). */
 typedef struct static_client_file {
   struct static_site *site;
-  const char *name;  /* file name in client_dir, and the route /socket.io/<name> */
+  const char *dir;   /* the folder it is read from: the site's client_dir or chart_dir */
+  const char *name;  /* file name in dir, and the last part of its route */
   const char *ctype; /* its Content-Type */
 } static_client_file;
 
-#define STATIC_N_CLIENT_FILES 4
+#define STATIC_N_CLIENT_FILES 8 /* 4 socket.io-client files, 4 chart.js files */
 
 typedef struct static_site {
   static_files_t files; /* the public folder */
   char *client_dir;     /* the client bundle's folder; "" : none (its routes are 404s) */
+  char *chart_dir;      /* chart.js's dist/ folder; "" : none */
   static_client_file client[STATIC_N_CLIENT_FILES]; /* route data: the site's address must not move */
 } static_site_t;
 
-/* Creates the site for `public_dir` and `client_dir` (either NULL or "": none; both copied),
+/* Creates the site for `public_dir`, `client_dir` and `chart_dir` (each NULL or "": none; all
+ * copied),
  * registers the bundle's routes on `hs` and makes the public folder its fallback. The site
  * must outlive every request of `hs`: free it after http_server_close has finished. Returns
  * 0, KDS_ENOMEM or the error of http_route_add; on error nothing is left allocated (routes
  * already registered stay, so close `hs` then). */
-int static_site_new(http_server_t *hs, const char *public_dir, const char *client_dir, static_site_t **out);
+int static_site_new(http_server_t *hs, const char *public_dir, const char *client_dir, const char *chart_dir,
+                    static_site_t **out);
 
 /* Frees the site; NULL is a no-op. */
 void static_site_free(static_site_t *site);

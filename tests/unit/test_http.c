@@ -461,7 +461,8 @@ static void setup(void) {
   o.cors_origins = "*";
   ok(http_server_new_opts(&loop, NULL, &o, &hs) == 0, "server created");
   ok(server_routes_add(&product, hs) == 0, "product routes");
-  ok(static_site_new(hs, pub, KDS_SOURCE_DIR "/node_modules/socket.io-client/dist", &site) == 0,
+  ok(static_site_new(hs, pub, KDS_SOURCE_DIR "/node_modules/socket.io-client/dist",
+                     KDS_SOURCE_DIR "/node_modules/chart.js/dist", &site) == 0,
      "static site");
   ok(http_route_add(hs, "GET", "/echo/:a", h_echo, NULL, 0) == 0, "route GET echo");
   ok(http_route_add(hs, "POST", "/echo/:a", h_echo, NULL, 0) == 0, "route POST echo");
@@ -1269,6 +1270,12 @@ static void t_static(void) {
          r[0].status == 200 &&
          strcmp(resp_header(&r[0], "Content-Type"), "application/json; charset=utf-8") == 0,
      "its source map");
+  ok(one_shot("GET /vendor/chart.umd.js HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 200 &&
+         strcmp(resp_header(&r[0], "Content-Type"), "application/javascript; charset=utf-8") == 0 &&
+         atoi(resp_header(&r[0], "Content-Length")) > 10000,
+     "chart.umd.js from the chart.js folder (%s bytes)", resp_header(&r[0], "Content-Length"));
+  ok(one_shot("GET /vendor/chart.umd.js.map HTTP/1.1\r\nHost: a\r\n\r\n", r, 0) == 1 && r[0].status == 200,
+     "and its source map");
 }
 
 static void t_metrics(void) {

@@ -1,0 +1,332 @@
+/* Customer board (SPEC 10.6): the order numbers being prepared and ready to collect, live over
+ * Socket.IO, readable across a room. Server data goes into the page only as textContent. */
+(function () {
+  'use strict';
+
+  const TOKEN_KEY = 'kds.token';
+  const DEFAULT_READY_FOR_S = 300;
+  const FRESH_MS = 10000; // how long a just-ready number pulses
+  const SHOWN = ['new', 'preparing', 'ready'];
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    token: '',
+    socket: null,
+    readyForS: DEFAULT_READY_FOR_S,
+    orders: new Map(), // invoice -> order (only those on the board)
+    readySince: new Map(), // invoice -> ms since the epoch when it became ready
+    loading: null, // events that arrive during a load: [[event, data]]
+    audio: null,
+  };
+  // For tests and for staff at the screen's console.
+  const pub = { chimes: 0, loads: 0, state };
+  window.kdsBoard = pub;
+
+  // ---- sign-in: ?token= (a wall screen's start-up URL) or this tab's sessionStorage -------
+
+  function takeUrlToken() {
+    const url = new URL(location.href);
+    const t = url.searchParams.get('token');
+    if (!t) return;
+    sessionStorage.setItem(TOKEN_KEY, t);
+    // Keep the token out of the address bar, screenshots and the history.
+    url.searchParams.delete('token');
+    history.replaceState(null, '', url.pathname + url.search + url.hash);
+  }
+
+  function showSignin(msg) {
+    $('signin').hidden = false;
+    $('signin-msg').textContent = msg || '';
+    setConn('refused', 'Not signed in');
+  }
+
+  async function signin(ev) {
+    ev.preventDefault();
+    const token = $('signin-token').value.trim();
+    const username = $('signin-user').value.trim();
+    const password = $('signin-pass').value;
+    let t = token;
+    if (!t) {
+      if (!username || !password) {
+        $('signin-msg').textContent = 'Paste a display token, or enter a username and a password.';
+        return;
+      }
+      try {
+        const res = await fetch('/api/v1/auth/login', {
+          method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password }),
+        });
+        const body = await res.json().catch(() => null);
+        if (!res.ok) {
+          $('signin-msg').textContent = res.status === 401 ? 'Wrong username or password.'
+            : `Sign-in failed: ${(body && body.error && body.error.message) || res.status}`;
+          return;
+        }
+        t = body.token;
+      } catch (e) {
+        $('signin-msg').textContent = 'The server cannot be reached.';
+        return;
+      }
+    }
+    $('signin-pass').value = '';
+    $('signin-token').value = '';
+    sessionStorage.setItem(TOKEN_KEY, t);
+    $('signin').hidden = true;
+    begin();
+  }
+
+  function signedOut(msg) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.token = '';
+    if (state.socket) {
+      state.socket.disconnect();
+      state.socket = null;
+    }
+    showSignin(msg);
+  }
+
+  async function api(path) {
+    const res = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
+    if (res.status === 401) {
+      signedOut('The token was not accepted: sign in again.');
+      throw new Error('unauthorized');
+    }
+    const body = await res.json().catch(() => null);
+    if (!res.ok) {
+      const err = new Error((body && body.error && body.error.message) || `HTTP ${res.status}`);
+      err.status = res.status;
+      throw err;
+    }
+    return body;
+  }
+
+  // ---- connection ---------------------------------------------------------------------
+
+  function setConn(name, text) {
+    $('conn').dataset.state = name;
+    $('conn-text').textContent = text;
+  }
+
+  function connect() {
+    if (typeof io !== 'function') {
+      setConn('error', 'No connection library');
+      return;
+    }
+    const socket = io({ auth: { token: state.token }, reconnectionDelayMax: 5000 });
+    state.socket = socket;
+    setConn('connecting', 'Connecting…');
+    socket.on('connect', () => {
+      if (state.socket !== socket) return;
+      setConn('connected', 'Live');
+      // A recovered session replays what it missed; anything else starts from the server's list.
+      if (!socket.recovered) load();
+    });
+    socket.on('disconnect', () => {
+      if (state.socket === socket) setConn('reconnecting', 'Reconnecting…');
+    });
+    socket.on('connect_error', (err) => {
+      if (state.socket !== socket) return;
+      if (!socket.active) signedOut(err.message === 'unauthorized' ? 'The token was not accepted: sign in again.' : err.message);
+      else setConn('reconnecting', 'Reconnecting…');
+    });
+    for (const ev of ['new-order', 'order-updated', 'order-deleted']) {
+      socket.on(ev, (data) => {
+        if (state.socket !== socket) return;
+        if (state.loading) state.loading.push([ev, data]);
+        else apply(ev, data, true);
+      });
+    }
+  }
+
+  // ---- the orders ---------------------------------------------------------------------
+
+  function localDate(d = new Date()) {
+    const two = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+  }
+
+  async function loadSettings() {
+    try {
+      const s = await api('/api/v1/settings');
+      if (s && Number.isFinite(s.board_ready_for_s) && s.board_ready_for_s > 0) state.readyForS = s.board_ready_for_s;
+    } catch (e) {
+      // An older server without /settings: the documented default.
+    }
+  }
+
+  async function load() {
+    state.loading = [];
+    try {
+      await loadSettings();
+      const list = await api(`/api/v1/orders?status=new,preparing,ready&date=${localDate()}&limit=1000`);
+      const seen = new Set();
+      for (const o of list) {
+        seen.add(o.invoice_number);
+        // First seen ready from a list: it has been ready since its last change.
+        if (o.status === 'ready' && !state.readySince.has(o.invoice_number)) {
+          const t = Date.parse(o.updated_at);
+          state.readySince.set(o.invoice_number, Number.isFinite(t) ? t : Date.now());
+        } else if (o.status !== 'ready') {
+          state.readySince.delete(o.invoice_number);
+        }
+        state.orders.set(o.invoice_number, o);
+      }
+      for (const inv of [...state.orders.keys(), ...state.readySince.keys()]) if (!seen.has(inv)) forget(inv);
+      pub.loads++;
+    } catch (e) {
+      if (e.message !== 'unauthorized') setConn('error', `Could not load the orders (${e.message})`);
+    } finally {
+      const queued = state.loading || [];
+      state.loading = null;
+      for (const [ev, data] of queued) apply(ev, data, true);
+      expire();
+      render();
+    }
+  }
+
+  function forget(inv) {
+    state.orders.delete(inv);
+    state.readySince.delete(inv);
+  }
+
+  function apply(ev, data, live) {
+    if (!data || typeof data.invoice_number !== 'string') return;
+    const inv = data.invoice_number;
+    if (ev === 'order-deleted' || !SHOWN.includes(data.status)) {
+      forget(inv);
+    } else {
+      if (data.status === 'ready') {
+        // A recall then ready again chimes again; a ready order whose note changed does not.
+        if (!state.readySince.has(inv)) {
+          state.readySince.set(inv, live ? Date.now() : Date.parse(data.updated_at) || Date.now());
+          if (live) chime();
+        }
+      } else {
+        state.readySince.delete(inv);
+      }
+      state.orders.set(inv, data);
+    }
+    expire();
+    render();
+  }
+
+  /** Ready orders leave after readyForS; a later update that keeps them ready does not bring them back. */
+  function expire() {
+    const now = Date.now();
+    let changed = false;
+    for (const [inv, since] of state.readySince) {
+      const o = state.orders.get(inv);
+      if (o && o.status === 'ready' && now - since >= state.readyForS * 1000) {
+        state.orders.delete(inv);
+        changed = true; // readySince stays: the order is known to have been shown long enough
+      }
+    }
+    return changed;
+  }
+
+  function label(o) {
+    if (typeof o.customer_name === 'string' && o.customer_name.trim()) return { text: o.customer_name.trim(), name: true };
+    const parts = String(o.invoice_number).split('-');
+    return { text: parts[parts.length - 1], name: false };
+  }
+
+  function tile(o, col) {
+    const l = label(o);
+    const li = document.createElement('li');
+    li.className = `tile${l.name ? ' is-name' : ''}`;
+    li.dataset.invoice = o.invoice_number;
+    li.dataset.status = o.status;
+    if (col === 'ready') {
+      const since = state.readySince.get(o.invoice_number) || 0;
+      if (Date.now() - since < FRESH_MS) li.classList.add('fresh');
+    }
+    const span = document.createElement('span');
+    span.className = 'label';
+    span.textContent = l.text;
+    if (l.name) {
+      // Long names shrink so the whole name stays on the tile.
+      const len = [...l.text].length;
+      if (len > 5) span.style.fontSize = `${Math.max(0.34, 5.2 / len).toFixed(2)}em`;
+    }
+    li.title = l.name ? `${l.text} · ${o.invoice_number}` : o.invoice_number;
+    li.append(span);
+    return li;
+  }
+
+  function render() {
+    const all = [...state.orders.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0));
+    const cols = { preparing: all.filter((o) => o.status !== 'ready'), ready: all.filter((o) => o.status === 'ready') };
+    for (const [col, list] of Object.entries(cols)) {
+      $(col).replaceChildren(...list.map((o) => tile(o, col)));
+      $(`${col}-count`).textContent = String(list.length);
+      fit($(col), list.length);
+    }
+  }
+
+  /** The largest type at which every tile of the column is on the screen: no scrollbars. */
+  function fit(list, n) {
+    let scale = n <= 2 ? 1.1 : 1;
+    list.style.setProperty('--fit', String(scale));
+    while (scale > 0.15 && list.scrollHeight > list.clientHeight + 1) {
+      scale *= 0.9;
+      list.style.setProperty('--fit', scale.toFixed(3));
+    }
+  }
+
+  function chime() {
+    pub.chimes++;
+    try {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) return;
+      if (!state.audio) state.audio = new Ctx();
+      const ctx = state.audio;
+      if (ctx.state === 'suspended') ctx.resume().catch(() => {});
+      // Two soft notes, like a counter bell: no audio file to serve or to fail to load.
+      const t0 = ctx.currentTime + 0.02;
+      [[880, 0], [1318.5, 0.18]].forEach(([freq, at]) => {
+        const osc = ctx.createOscillator();
+        const gain = ctx.createGain();
+        osc.type = 'sine';
+        osc.frequency.value = freq;
+        gain.gain.setValueAtTime(0.0001, t0 + at);
+        gain.gain.exponentialRampToValueAtTime(0.35, t0 + at + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, t0 + at + 0.9);
+        osc.connect(gain).connect(ctx.destination);
+        osc.start(t0 + at);
+        osc.stop(t0 + at + 1);
+      });
+    } catch (e) {
+      // No sound is not an error: the board is still right.
+    }
+  }
+
+  function tick() {
+    const now = new Date();
+    $('clock').textContent = now.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
+    const fresh = document.querySelector('#ready .tile.fresh');
+    if (expire() || fresh) render();
+  }
+
+  function begin() {
+    state.token = sessionStorage.getItem(TOKEN_KEY) || '';
+    if (!state.token) {
+      showSignin('');
+      return;
+    }
+    connect();
+  }
+
+  // Browsers start audio only after a gesture: a tap anywhere on the board unlocks the chime.
+  document.addEventListener('pointerdown', () => {
+    if (state.audio && state.audio.state === 'suspended') state.audio.resume().catch(() => {});
+    else if (!state.audio && (window.AudioContext || window.webkitAudioContext)) {
+      state.audio = new (window.AudioContext || window.webkitAudioContext)();
+    }
+  });
+  window.addEventListener('resize', render);
+  $('signin-form').addEventListener('submit', signin);
+  setInterval(tick, 1000);
+
+  takeUrlToken();
+  tick();
+  begin();
+}());

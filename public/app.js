@@ -30,6 +30,10 @@
     completed: () => 'Complete',
     cancelled: () => 'Cancel',
   };
+  const ORDER_TYPES = { dine_in: 'Dine in', takeaway: 'Takeaway', delivery: 'Delivery' };
+  // Who may rush an order and who may mark its lines done (SPEC 10.2, 10.3).
+  const MAY_RUSH = ['admin', 'cashier', 'kitchen'];
+  const MAY_DONE = ['admin', 'kitchen'];
   const AGE_WARN = 5 * 60;
   const AGE_LATE = 10 * 60;
 
@@ -47,6 +51,7 @@
     pending: new Set(), // invoices with a status change in flight
     products: [],
     qty: new Map(), // product id -> qty in the form
+    lineExtra: new Map(), // product id -> {note, modifiers} typed in the form
     loading: null, // events that arrive while the order list loads: [[event, data]]
     wantConnected: true,
   };
@@ -416,8 +421,8 @@
     return cats.map((name) => {
       const cat = order[name];
       const items = lines
-        ? lines.filter((l) => l.category === name).map((l) => ({ qty: l.qty, name: l.name }))
-        : (cat.items || []).map((n) => ({ qty: null, name: n })); // seed shape only: no per-item qty
+        ? lines.map((l, i) => ({ qty: l.qty, name: l.name, n: i + 1, line: l })).filter((it) => it.line.category === name)
+        : (cat.items || []).map((n) => ({ qty: null, name: n, n: 0, line: null })); // seed shape only: no per-item qty
       return { name, quantity: cat.quantity, total: cat.total_amount, items };
     });
   }
@@ -429,43 +434,92 @@
     return role ? next.filter((t) => ROLE_TARGETS[role].includes(t)) : next;
   }
 
+  function mayDo(list) {
+    const role = state.user && state.user.role;
+    if (!state.token) return false;
+    return role ? list.includes(role) : true; // a device token's role is unknown: offer it
+  }
+
+  /** One kitchen line: done toggle, qty, name, then its modifiers and note (SPEC 10.1, 10.3). */
+  function lineItem(order, it, busy) {
+    const l = it.line;
+    const done = !!(l && l.done);
+    const li = el('li', { class: done ? 'line done' : 'line', dataset: it.n ? { line: String(it.n) } : undefined });
+    if (l && mayDo(MAY_DONE)) {
+      // No text inside: the line's text stays "2× Mie" for readers and tests; the box is drawn by CSS.
+      li.append(el('button', {
+        type: 'button', class: 'line-done', disabled: busy,
+        dataset: { lineDone: String(it.n), invoice: order.invoice_number },
+        'aria-pressed': done ? 'true' : 'false',
+        'aria-label': `${done ? 'Not done' : 'Done'}: line ${it.n}, ${it.name}`,
+        title: done ? 'Mark not done' : 'Mark done',
+      }));
+    }
+    if (done) li.append(el('span', { class: 'tick', 'aria-label': 'done', text: '✓' }), ' ');
+    if (it.qty !== null) li.append(el('b', { class: 'qty', text: `${it.qty}×` }), ' ');
+    li.append(el('span', { class: 'lname', text: it.name }));
+    const mods = l && Array.isArray(l.modifiers) ? l.modifiers : [];
+    if (mods.length || (l && l.note)) {
+      li.append(el('div', { class: 'line-extra' },
+        mods.map((m) => el('span', { class: 'mod', text: m })),
+        l && l.note ? el('span', { class: 'line-note', text: l.note }) : null));
+    }
+    return li;
+  }
+
   function card(order) {
     const inv = order.invoice_number;
     const status = order.status || 'new';
     const created = Date.parse(order.created_at);
     const isFresh = state.fresh.has(inv) && Date.now() - state.fresh.get(inv) < 8000;
     const node = el('article', {
-      class: `card status-${status}${isFresh ? ' fresh' : ''}`,
-      dataset: { invoice: inv, status, created: Number.isFinite(created) ? String(created) : '' },
+      class: `card status-${status}${isFresh ? ' fresh' : ''}${order.rush ? ' rush' : ''}`,
+      dataset: { invoice: inv, status, created: Number.isFinite(created) ? String(created) : '', rush: order.rush ? 'true' : 'false' },
       'aria-labelledby': `h-${inv}`,
     });
 
     const head = el('header', { class: 'card-head' },
+      order.rush ? el('span', { class: 'rush-mark', title: 'Rush order', text: '⚡ RUSH' }) : null,
       el('h3', { id: `h-${inv}`, text: inv }),
       el('span', { class: `badge badge-${status}`, text: status }));
+    const ctx = [ORDER_TYPES[order.order_type] || order.order_type, order.table ? `Table ${order.table}` : null, order.customer_name]
+      .filter(Boolean);
     const meta = el('p', { class: 'card-meta' },
       el('span', { class: 'age', 'aria-label': 'age', text: Number.isFinite(created) ? fmtAge((Date.now() - created) / 1000) : '–' }),
       el('span', { text: order.outlet_id ? `outlet ${order.outlet_id}` : '' }),
       el('span', { text: order.payment_method || '' }),
       el('span', { class: 'total', text: typeof order.total_amount === 'number' ? rp(order.total_amount) : '' }));
-    node.append(head, meta);
+    node.append(head);
+    if (ctx.length) {
+      node.append(el('p', { class: 'card-context' },
+        order.order_type ? el('span', { class: `otype otype-${order.order_type}`, text: ORDER_TYPES[order.order_type] || order.order_type }) : null,
+        order.table ? el('span', { class: 'table', text: `Table ${order.table}` }) : null,
+        order.customer_name ? el('span', { class: 'customer', text: order.customer_name }) : null));
+    }
+    node.append(meta);
+    const busy = state.pending.has(inv);
 
     const body = el('div', { class: 'groups' });
     for (const g of groups(order)) {
       body.append(el('section', { class: 'group' },
         el('h4', {}, el('span', { text: g.name }), el('span', { class: 'gqty', 'aria-label': `${g.quantity} items`, text: `${g.quantity}` })),
-        el('ul', {}, g.items.map((it) => el('li', {},
-          it.qty === null ? null : el('b', { class: 'qty', text: `${it.qty}×` }),
-          it.qty === null ? null : ' ',
-          el('span', { text: it.name }))))));
+        el('ul', {}, g.items.map((it) => lineItem(order, it, busy)))));
     }
     node.append(body);
     if (order.note) node.append(el('p', { class: 'note' }, el('span', { class: 'note-label', text: 'Note' }), el('span', { text: order.note })));
 
     const targets = allowedTargets(order);
-    if (targets.length) {
-      const busy = state.pending.has(inv);
-      node.append(el('footer', { class: 'actions' }, targets.map((t) => el('button', {
+    const rushBtn = OPEN.includes(status) && mayDo(MAY_RUSH) ? el('button', {
+      type: 'button',
+      class: `btn btn-small act-rush${order.rush ? ' on' : ''}`,
+      dataset: { rush: order.rush ? 'false' : 'true', invoice: inv },
+      'aria-pressed': order.rush ? 'true' : 'false',
+      disabled: busy,
+      text: order.rush ? 'Unrush' : 'Rush',
+      'aria-label': `${order.rush ? 'Unrush' : 'Rush'} ${inv}`,
+    }) : null;
+    if (targets.length || rushBtn) {
+      node.append(el('footer', { class: 'actions' }, rushBtn, targets.map((t) => el('button', {
         type: 'button',
         class: `btn btn-small act act-${t}`,
         dataset: { action: t, invoice: inv },
@@ -482,17 +536,29 @@
   function renderOrders() {
     const showDone = $('show-done').checked;
     const all = [...state.orders.values()];
-    const open = all.filter((o) => OPEN.includes(o.status)).sort((a, b) => (a.created_at < b.created_at ? -1 : 1));
+    const open = all.filter((o) => OPEN.includes(o.status))
+      .sort((a, b) => (!!b.rush - !!a.rush) || (a.created_at < b.created_at ? -1 : 1));
     const done = showDone ? all.filter((o) => !OPEN.includes(o.status)).sort((a, b) => (a.updated_at > b.updated_at ? -1 : 1)) : [];
     const box = $('orders');
     const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset : null;
     const refocus = focused && focused.action ? `${focused.invoice}|${focused.action}` : null;
+    const refocusLine = focused && focused.lineDone ? `${focused.invoice}|${focused.lineDone}` : null;
+    const refocusRush = focused && focused.rush ? focused.invoice : null;
     box.replaceChildren(...open.concat(done).map(card));
     $('order-count').textContent = String(open.length);
     $('orders-empty').hidden = open.length + done.length > 0;
     if (refocus) {
       const [inv, action] = refocus.split('|');
       const b = box.querySelector(`button[data-invoice="${CSS.escape(inv)}"][data-action="${CSS.escape(action)}"]`);
+      if (b) b.focus();
+    }
+    if (refocusLine) {
+      const [inv, n] = refocusLine.split('|');
+      const b = box.querySelector(`button[data-invoice="${CSS.escape(inv)}"][data-line-done="${CSS.escape(n)}"]`);
+      if (b) b.focus();
+    }
+    if (refocusRush) {
+      const b = box.querySelector(`button[data-invoice="${CSS.escape(refocusRush)}"][data-rush]`);
       if (b) b.focus();
     }
     tickAges();
@@ -556,12 +622,29 @@
     }
   }
 
+  /** PATCH priority or a line's done flag over REST; the card shows the answer or the refusal. */
+  async function patchOrder(inv, path, body) {
+    state.pending.add(inv);
+    state.cardErrors.delete(inv);
+    renderOrders();
+    try {
+      const order = await api('PATCH', `/api/v1/orders/${encodeURIComponent(inv)}/${path}`, body);
+      if (order && order.invoice_number) state.orders.set(order.invoice_number, order);
+    } catch (e) {
+      state.cardErrors.set(inv, `${e.code}: ${e.message}${e.currentStatus ? ` (now ${e.currentStatus})` : ''}`);
+    } finally {
+      state.pending.delete(inv);
+      renderOrders();
+    }
+  }
+
   // ---- the create-order form ----------------------------------------------------
 
   async function loadMenu() {
     const menu = $('menu');
     state.products = [];
     state.qty.clear();
+    state.lineExtra.clear();
     if (!state.token) {
       menu.replaceChildren(el('p', { class: 'muted', text: 'Sign in to load the menu.' }));
       updateSum();
@@ -601,14 +684,21 @@
       updateSum();
     };
     input.addEventListener('input', () => set(input.value));
-    return el('div', { class: `product${p.active ? '' : ' inactive'}` },
+    const extra = state.lineExtra.get(p.id) || { note: '', modifiers: '' };
+    state.lineExtra.set(p.id, extra);
+    const noteIn = el('input', { id: `line-note-${p.id}`, class: 'line-note-input', maxlength: 140, autocomplete: 'off', placeholder: 'line note', 'aria-label': `note for ${p.name}` });
+    const modsIn = el('input', { id: `line-mods-${p.id}`, class: 'line-mods-input', autocomplete: 'off', placeholder: 'modifiers, comma-separated', 'aria-label': `modifiers for ${p.name}` });
+    noteIn.addEventListener('input', () => { extra.note = noteIn.value; });
+    modsIn.addEventListener('input', () => { extra.modifiers = modsIn.value; });
+    return el('div', { class: `product${p.active ? '' : ' inactive'}`, dataset: { productRow: p.id } },
       el('label', { for: id },
         el('span', { class: 'pname', text: p.name }),
         el('span', { class: 'pprice', text: p.active ? rp(p.price) : 'inactive' })),
       el('div', { class: 'stepper' },
         el('button', { type: 'button', class: 'btn btn-step', 'aria-label': `one less ${p.name}`, disabled: !p.active, onclick: () => set(Number(input.value) - 1) }, '−'),
         input,
-        el('button', { type: 'button', class: 'btn btn-step', 'aria-label': `one more ${p.name}`, disabled: !p.active, onclick: () => set(Number(input.value) + 1) }, '+')));
+        el('button', { type: 'button', class: 'btn btn-step', 'aria-label': `one more ${p.name}`, disabled: !p.active, onclick: () => set(Number(input.value) + 1) }, '+')),
+      el('div', { class: 'line-extra-inputs' }, modsIn, noteIn));
   }
 
   function updateSum() {
@@ -621,13 +711,22 @@
       total += q * p.price;
     }
     $('order-sum').textContent = count ? `${count} item${count === 1 ? '' : 's'} · ${rp(total)}` : 'No items';
+    // A product's note and modifiers fields show only while it is in the order.
+    for (const row of document.querySelectorAll('.product[data-product-row]')) {
+      row.classList.toggle('chosen', state.qty.has(Number(row.dataset.productRow)));
+    }
     $('post-order').disabled = !count || !state.token;
   }
 
   function clearForm() {
     state.qty.clear();
     for (const i of document.querySelectorAll('.qty-input')) i.value = '0';
+    for (const i of document.querySelectorAll('.line-note-input, .line-mods-input')) i.value = '';
+    for (const x of state.lineExtra.values()) { x.note = ''; x.modifiers = ''; }
     $('note').value = '';
+    $('order-type').value = '';
+    $('table').value = '';
+    $('customer-name').value = '';
     updateSum();
   }
 
@@ -639,11 +738,24 @@
 
   async function postOrder(ev) {
     ev.preventDefault();
-    const items = [...state.qty.entries()].map(([product_id, qty]) => ({ product_id, qty }));
+    const items = [...state.qty.entries()].map(([product_id, qty]) => {
+      const item = { product_id, qty };
+      const x = state.lineExtra.get(product_id);
+      // Only what was filled in: an order without them is byte-for-byte the old one.
+      if (x && x.note.trim()) item.note = x.note.trim();
+      const mods = x ? x.modifiers.split(',').map((m) => m.trim()).filter(Boolean) : [];
+      if (mods.length) item.modifiers = mods;
+      return item;
+    });
     if (!items.length) return;
     const body = { payment_method: $('payment').value, items };
     const note = $('note').value.trim();
     if (note) body.note = note;
+    if ($('order-type').value) body.order_type = $('order-type').value;
+    const table = $('table').value.trim();
+    if (table) body.table = table;
+    const customer = $('customer-name').value.trim();
+    if (customer) body.customer_name = customer;
     // One key per order: a double submit or a retry never makes a second order.
     const key = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
     $('post-order').disabled = true;
@@ -680,6 +792,15 @@
   $('orders').addEventListener('click', (e) => {
     const b = e.target.closest('button[data-action]');
     if (b && !b.disabled) changeStatus(b.dataset.invoice, b.dataset.action);
+    const r = e.target.closest('button[data-rush]');
+    if (r && !r.disabled) patchOrder(r.dataset.invoice, 'priority', { rush: r.dataset.rush === 'true' });
+    const d = e.target.closest('button[data-line-done]');
+    if (d && !d.disabled) {
+      const o = state.orders.get(d.dataset.invoice);
+      const n = Number(d.dataset.lineDone);
+      const line = o && Array.isArray(o.lines) ? o.lines[n - 1] : null;
+      patchOrder(d.dataset.invoice, `lines/${n}`, { done: !(line && line.done) });
+    }
   });
   setInterval(tickAges, 1000);
 

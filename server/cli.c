@@ -36,7 +36,7 @@ int cli_useradd(const kds_config *cfg) {
     return 2;
   }
   if (!order_role_valid(cfg->role)) {
-    fprintf(stderr, "kds-server: useradd needs --role admin|cashier|kitchen\n");
+    fprintf(stderr, "kds-server: useradd needs --role admin|cashier|kitchen|display\n");
     return 2;
   }
   if (fgets(password, sizeof(password), stdin) == NULL) password[0] = '\0';

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "order.h"
 
 #ifndef KDS_SOURCE_DIR
 #define KDS_SOURCE_DIR "."
@@ -22,13 +23,16 @@ static const char usage_text[] =
     "             [--login-rate N] [--order-rate N] [--max-connections N] [--client-dir DIR]\n"
     "             [--chart-dir DIR]\n"
     "             [--max-pending-sessions N] [--max-pending-sessions-per-address N]\n"
-    "  kds-server --db kds.db useradd NAME --role admin|cashier|kitchen [--outlet ID]  (password: first line "
+    "             [--late-after SECONDS] [--auto-complete MINUTES] [--board-ready-for SECONDS]\n"
+    "  kds-server --db kds.db useradd NAME --role admin|cashier|kitchen|display [--outlet ID]  (password: "
+    "first line "
     "of stdin)\n"
     "  kds-server --db kds.db token NAME [--ttl DAYS]                                 (prints a device "
     "token)\n"
     "\n"
     "Environment: PORT, KDS_HOST, KDS_PORT, KDS_DB, KDS_PUBLIC, KDS_CORS_ORIGIN, KDS_WS_AUTH,\n"
-    "KDS_LOG_LEVEL, KDS_DEMO, KDS_CLIENT_DIR. The command line wins over the environment.\n";
+    "KDS_LOG_LEVEL, KDS_DEMO, KDS_CLIENT_DIR, KDS_LATE_AFTER, KDS_AUTO_COMPLETE, KDS_BOARD_READY_FOR.\n"
+    "The command line wins over the environment.\n";
 
 const char *config_usage(void) {
   return usage_text;
@@ -100,6 +104,9 @@ static void set_defaults(kds_config *c) {
    * address stays far below these, while a flood is held to ~30 MB (~540 B a session). */
   c->max_pending = 50000;
   c->max_pending_ip = 5000;
+  c->late_after = 600;
+  c->auto_complete = 0;
+  c->board_ready_for = 300;
 }
 
 /* One option value, from argv or the environment; `name` without dashes. */
@@ -153,9 +160,13 @@ static int apply(kds_config *c, const char *name, const char *v, char *err, size
     return parse_int(name, v, 1, 100000000, &c->max_pending, err, errlen);
   if (strcmp(name, "max-pending-sessions-per-address") == 0)
     return parse_int(name, v, 1, 100000000, &c->max_pending_ip, err, errlen);
+  if (strcmp(name, "late-after") == 0) return parse_int(name, v, 1, 86400, &c->late_after, err, errlen);
+  if (strcmp(name, "auto-complete") == 0) return parse_int(name, v, 0, 1440, &c->auto_complete, err, errlen);
+  if (strcmp(name, "board-ready-for") == 0)
+    return parse_int(name, v, 1, 86400, &c->board_ready_for, err, errlen);
   if (strcmp(name, "role") == 0) {
-    if (strcmp(v, "admin") && strcmp(v, "cashier") && strcmp(v, "kitchen")) {
-      snprintf(err, errlen, "--role must be admin, cashier or kitchen");
+    if (!order_role_valid(v)) {
+      snprintf(err, errlen, "--role must be admin, cashier, kitchen or display");
       return KDS_EINVAL;
     }
     return copy_str(c->role, sizeof(c->role), name, v, err, errlen);
@@ -170,9 +181,18 @@ static const struct {
   const char *env;
   const char *option;
 } env_map[] = {
-    {"KDS_HOST", "host"},       {"KDS_PORT", "port"},           {"PORT", "port"},
-    {"KDS_DB", "db"},           {"KDS_PUBLIC", "public"},       {"KDS_CORS_ORIGIN", "cors-origin"},
-    {"KDS_WS_AUTH", "ws-auth"}, {"KDS_LOG_LEVEL", "log-level"}, {"KDS_CLIENT_DIR", "client-dir"},
+    {"KDS_HOST", "host"},
+    {"KDS_PORT", "port"},
+    {"PORT", "port"},
+    {"KDS_DB", "db"},
+    {"KDS_PUBLIC", "public"},
+    {"KDS_CORS_ORIGIN", "cors-origin"},
+    {"KDS_WS_AUTH", "ws-auth"},
+    {"KDS_LOG_LEVEL", "log-level"},
+    {"KDS_CLIENT_DIR", "client-dir"},
+    {"KDS_LATE_AFTER", "late-after"},
+    {"KDS_AUTO_COMPLETE", "auto-complete"},
+    {"KDS_BOARD_READY_FOR", "board-ready-for"},
 };
 
 int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen) {
@@ -253,7 +273,7 @@ int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen)
     return KDS_EINVAL;
   }
   if (strcmp(c->command, "useradd") == 0 && c->role[0] == '\0') {
-    snprintf(err, errlen, "useradd needs --role admin|cashier|kitchen");
+    snprintf(err, errlen, "useradd needs --role admin|cashier|kitchen|display");
     return KDS_EINVAL;
   }
   return 0;

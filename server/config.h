@@ -26,6 +26,9 @@ typedef struct kds_config {
   int64_t max_conns;       /* --max-connections N, default 20000 */
   int64_t max_pending;     /* --max-pending-sessions N, default 50000 (SPEC 11.25) */
   int64_t max_pending_ip;  /* --max-pending-sessions-per-address N, default 5000 */
+  int64_t late_after;      /* --late-after SECONDS: a ticket is late past it, default 600 */
+  int64_t auto_complete;   /* --auto-complete MINUTES: ready orders completed after it, 0 = off */
+  int64_t board_ready_for; /* --board-ready-for SECONDS: the board's ready column, default 300 */
 
   /* Subcommands: "useradd", "token" or "" to serve. */
   char command[16];

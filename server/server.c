@@ -129,6 +129,7 @@ void server_stop(server_t *srv) {
   srv->stopping = 1;
   uv_close((uv_handle_t *)&srv->sigint, NULL);
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
+  uv_close((uv_handle_t *)&srv->auto_complete, NULL);
   /* Live clients first (they hold no durable state), then let the store finish its
    * commits in flight (their 201s are written by the still-open HTTP layer), then HTTP. */
   realtime_close(srv->rt);
@@ -151,8 +152,20 @@ static int cmd_order_status(void *ud, const kds_user *user, const char *invoice,
   return ordersvc_change_status(ud, user, invoice, status, cb, cb_ud);
 }
 
+static int cmd_line_done(void *ud, const kds_user *user, const char *invoice, int64_t line, int done,
+                         realtime_result_cb cb, void *cb_ud) {
+  return ordersvc_line_done(ud, user, invoice, line, done, 0, cb, cb_ud);
+}
+
+/* --auto-complete: a sweep every 15 s (the option counts in minutes). */
+static void on_auto_complete(uv_timer_t *t) {
+  server_t *srv = t->data;
+  int rc = ordersvc_auto_complete(srv, order_now_ms());
+  if (rc) log_warn("auto-complete: not started: %s", kds_strerror(rc));
+}
+
 int server_run(const kds_config *cfg) {
-  realtime_commands cmds = {cmd_order_status, NULL};
+  realtime_commands cmds = {cmd_order_status, cmd_line_done, NULL};
   server_t srv;
   uv_loop_t loop;
   int r;
@@ -171,6 +184,8 @@ int server_run(const kds_config *cfg) {
    * even when start-up fails before they are armed. */
   uv_signal_init(&loop, &srv.sigint);
   uv_signal_init(&loop, &srv.sigterm);
+  uv_timer_init(&loop, &srv.auto_complete);
+  srv.auto_complete.data = &srv;
 
   if ((r = db_open(&srv)) != 0) {
     log_error("kds-server: cannot open the database %s: %s", cfg->db_path, kds_strerror(r));
@@ -192,6 +207,7 @@ int server_run(const kds_config *cfg) {
   }
   uv_signal_start(&srv.sigint, on_signal, SIGINT);
   uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
+  if (cfg->auto_complete > 0) uv_timer_start(&srv.auto_complete, on_auto_complete, 1000, 15000);
   log_info("🚀 kds-server listening on http://%s:%d (db %s, ws-auth %s)", cfg->host, srv.port, cfg->db_path,
            cfg->ws_auth ? "on" : "off");
 

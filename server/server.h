@@ -35,8 +35,9 @@ typedef struct server {
   void *health_ud;
   uv_signal_t sigint; /* graceful shutdown */
   uv_signal_t sigterm;
-  int port;     /* the port actually bound (cfg.port may be 0) */
-  int stopping; /* set once shutdown has begun */
+  uv_timer_t auto_complete; /* --auto-complete's sweep (SPEC 10.7) */
+  int port;                 /* the port actually bound (cfg.port may be 0) */
+  int stopping;             /* set once shutdown has begun */
   int exit_code;
 } server_t;
 

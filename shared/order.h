@@ -19,6 +19,12 @@ struct cJSON;
 #define ORDER_MAX_QTY 999   /* per entry */
 #define ORDER_MAX_NOTE 500  /* characters (UTF-16 units, as the reference counts) */
 #define ORDER_MAX_NAME 100  /* category and product names */
+/* SPEC 10.1, in characters (UTF-16 units, as the note) */
+#define ORDER_MAX_TABLE 16
+#define ORDER_MAX_CUSTOMER 64
+#define ORDER_MAX_LINE_NOTE 140
+#define ORDER_MAX_MODIFIERS 10
+#define ORDER_MAX_MODIFIER 40
 /* 2^53 - 1, the largest integer every JSON reader (JavaScript's Number) keeps exactly: no
  * price, subtotal, category total or order total may exceed it (SPEC 11.23). */
 #define ORDER_MAX_AMOUNT INT64_C(9007199254740991)
@@ -40,6 +46,10 @@ typedef struct order_line {
   int64_t qty;
   int64_t price;
   int64_t subtotal; /* qty * price */
+  char *note;       /* owned; NULL when there is none (SPEC 10.1) */
+  char **modifiers; /* owned array of owned strings; NULL when none */
+  size_t nmodifiers;
+  int done; /* item-level done (SPEC 10.3) */
 } order_line;
 
 /* An order. Fixed strings are NUL-terminated (truncated when a parsed value is longer). */
@@ -54,6 +64,11 @@ typedef struct order {
   char payment_method[16];
   int64_t outlet_id;
   char *note; /* owned; NULL when there is none */
+  /* SPEC 10: "" / NULL / 0 when not set (then not rendered) */
+  char order_type[16]; /* dine_in | takeaway | delivery */
+  char *table;         /* owned */
+  char *customer_name; /* owned */
+  int rush;
   order_line *lines;
   size_t nlines;
   size_t cap;
@@ -72,6 +87,20 @@ int order_line_add(order_t *o, int64_t product_id, const char *name, int64_t cat
 
 /* Replaces the note with a copy of `note` (NULL or "" clears it). Returns 0 or KDS_ENOMEM. */
 int order_set_note(order_t *o, const char *note);
+
+/* Replaces the owned string *dst with a copy of `s` (NULL or "" frees it and leaves NULL):
+ * for o->table, o->customer_name, a line's note. Returns 0 or KDS_ENOMEM. */
+int order_str_set(char **dst, const char *s);
+
+/* Appends a copy of `m` to the line's modifiers. Returns 0 or KDS_ENOMEM. */
+int order_line_add_modifier(order_line *l, const char *m);
+
+/* 1 if two lines carry the same note and the same modifiers in the same order (the merge
+ * rule of SPEC 10.1: only such lines of one product are one line). */
+int order_line_extras_equal(const order_line *a, const order_line *b);
+
+/* Counts of lines done, for the automatic `ready` (SPEC 10.3). */
+size_t order_lines_done(const order_t *o);
 
 /* Checked money arithmetic: *out = a * b (or a + b). Returns 0, or KDS_ETOOBIG when the
  * exact result leaves [-ORDER_MAX_AMOUNT, ORDER_MAX_AMOUNT] (*out is then untouched).
@@ -129,7 +158,8 @@ int order_is_reserved_key(const char *name);
 
 int order_payment_method_valid(const char *s); /* CASH, QRIS, CARD, TRANSFER, EWALLET */
 int order_status_valid(const char *s);         /* new, preparing, ready, completed, cancelled */
-int order_role_valid(const char *s);           /* admin, cashier, kitchen */
+int order_role_valid(const char *s);           /* admin, cashier, kitchen, display */
+int order_type_valid(const char *s);           /* dine_in, takeaway, delivery */
 
 /* 1 if an order in status `from` may move to `to` (SPEC 3 transitions; recalls included). */
 int order_transition_ok(const char *from, const char *to);

@@ -30,6 +30,35 @@ static int group_cmp(const order_line *a, const order_line *b) {
   return 0;
 }
 
+/* A key and its string value, when the value is set (SPEC 10: keys only when they carry
+ * information). Returns 0 or KDS_ENOMEM. */
+static int opt_str(kds_buf *b, const char *key, const char *v) {
+  if (v == NULL || *v == '\0') return 0;
+  if (kds_buf_adds(b, key) || order_json_str(b, v, strlen(v))) return KDS_ENOMEM;
+  return 0;
+}
+
+static int render_line_extras(kds_buf *b, const order_line *l) {
+  if (opt_str(b, ",\"note\":", l->note)) return KDS_ENOMEM;
+  if (l->nmodifiers) {
+    if (kds_buf_adds(b, ",\"modifiers\":[")) return KDS_ENOMEM;
+    for (size_t m = 0; m < l->nmodifiers; m++)
+      if ((m && kds_buf_addc(b, ',')) || order_json_str(b, l->modifiers[m], strlen(l->modifiers[m])))
+        return KDS_ENOMEM;
+    if (kds_buf_addc(b, ']')) return KDS_ENOMEM;
+  }
+  if (l->done && kds_buf_adds(b, ",\"done\":true")) return KDS_ENOMEM;
+  return 0;
+}
+
+/* After `lines`, in SPEC 10's order: order_type, table, customer_name, rush. */
+static int render_context(kds_buf *b, const order_t *o) {
+  if (opt_str(b, ",\"order_type\":", o->order_type) || opt_str(b, ",\"table\":", o->table) ||
+      opt_str(b, ",\"customer_name\":", o->customer_name) || (o->rush && kds_buf_adds(b, ",\"rush\":true")))
+    return KDS_ENOMEM;
+  return 0;
+}
+
 int order_render(const order_t *o, kds_buf *b) {
   group small[16], *groups = small;
   size_t ngroups = 0;
@@ -101,10 +130,10 @@ int order_render(const order_t *o, kds_buf *b) {
         kds_buf_adds(b, ",\"category\":") || order_json_str(b, l->category, strlen(l->category)) ||
         kds_buf_adds(b, ",\"qty\":") || json_int(b, l->qty) || kds_buf_adds(b, ",\"price\":") ||
         json_int(b, l->price) || kds_buf_adds(b, ",\"subtotal\":") || json_int(b, l->subtotal) ||
-        kds_buf_addc(b, '}'))
+        render_line_extras(b, l) || kds_buf_addc(b, '}'))
       goto out;
   }
-  if (kds_buf_adds(b, "]}")) goto out;
+  if (kds_buf_addc(b, ']') || render_context(b, o) || kds_buf_addc(b, '}')) goto out;
   rc = 0;
 out:
   if (groups != small) free(groups);
@@ -134,6 +163,28 @@ static int64_t category_index(const cJSON *obj, const char *name) {
   return 0;
 }
 
+/* A line's note, modifiers and done as a screen reads them: what is not the right type is
+ * ignored (a display shows what it can). */
+static int parse_line_extras(const cJSON *l, order_line *line) {
+  const cJSON *note = cJSON_GetObjectItemCaseSensitive(l, "note");
+  const cJSON *mods = cJSON_GetObjectItemCaseSensitive(l, "modifiers");
+  if (cJSON_IsString(note) && order_str_set(&line->note, note->valuestring)) return KDS_ENOMEM;
+  for (const cJSON *m = cJSON_IsArray(mods) ? mods->child : NULL; m; m = m->next)
+    if (cJSON_IsString(m) && order_line_add_modifier(line, m->valuestring)) return KDS_ENOMEM;
+  line->done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(l, "done"));
+  return 0;
+}
+
+static int parse_context(const cJSON *obj, order_t *o) {
+  const cJSON *table = cJSON_GetObjectItemCaseSensitive(obj, "table");
+  const cJSON *customer = cJSON_GetObjectItemCaseSensitive(obj, "customer_name");
+  copy_str(o->order_type, sizeof(o->order_type), cJSON_GetObjectItemCaseSensitive(obj, "order_type"));
+  if (cJSON_IsString(table) && order_str_set(&o->table, table->valuestring)) return KDS_ENOMEM;
+  if (cJSON_IsString(customer) && order_str_set(&o->customer_name, customer->valuestring)) return KDS_ENOMEM;
+  o->rush = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, "rush"));
+  return 0;
+}
+
 int order_from_json(const cJSON *obj, order_t *o) {
   const cJSON *inv, *lines, *note;
   int64_t ncat = 0;
@@ -153,6 +204,7 @@ int order_from_json(const cJSON *obj, order_t *o) {
   o->outlet_id = num_or(cJSON_GetObjectItemCaseSensitive(obj, "outlet_id"), 0);
   note = cJSON_GetObjectItemCaseSensitive(obj, "note");
   if (cJSON_IsString(note) && order_set_note(o, note->valuestring) != 0) goto fail;
+  if (parse_context(obj, o) != 0) goto fail;
 
   for (const cJSON *k = obj->child; k; k = k->next)
     if (cJSON_IsObject(k) && k->string && !order_is_reserved_key(k->string)) ncat++;
@@ -175,6 +227,7 @@ int order_from_json(const cJSON *obj, order_t *o) {
         goto fail;
       o->lines[o->nlines - 1].subtotal =
           num_or(cJSON_GetObjectItemCaseSensitive(l, "subtotal"), o->lines[o->nlines - 1].subtotal);
+      if ((rc = parse_line_extras(l, &o->lines[o->nlines - 1])) != 0) goto fail;
     }
   } else {
     /* Seed shape only: one line per item of each category. */

@@ -17,10 +17,11 @@ const char order_payment_methods_text[] = "CASH, QRIS, CARD, TRANSFER, EWALLET";
 
 /* The seed's keys, the extension keys, and the keys SPEC 10 reserves for later. */
 static const char *const reserved_keys[] = {
-    "invoice_number", "date",           "total_amount",  "status", "created_at",
-    "updated_at",     "payment_method", "outlet_id",     "note",   "lines",
-    "order_type",     "table",          "customer_name", "rush",   "done_lines",
+    "invoice_number", "date",      "total_amount", "status",    "created_at", "updated_at",
+    "payment_method", "outlet_id", "note",         "lines",     "order_type", "table",
+    "customer_name",  "rush",      "done_lines",   "modifiers", "done",
 };
+static const char *const order_types[] = {"dine_in", "takeaway", "delivery"};
 
 /* Transitions (SPEC 3): a row per current status, the statuses it may become. */
 static const struct {
@@ -43,6 +44,7 @@ static const struct {
     {"admin", {"new", "preparing", "ready", "completed", "cancelled"}},
     {"kitchen", {"preparing", "ready", "completed"}},
     {"cashier", {"completed", "cancelled"}},
+    {"display", {NULL}}, /* SPEC 10.6: a wall screen reads and never writes */
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -228,6 +230,10 @@ int order_role_valid(const char *s) {
   for (size_t i = 0; i < COUNT(role_targets); i++)
     if (s && strcmp(s, role_targets[i].role) == 0) return 1;
   return 0;
+}
+
+int order_type_valid(const char *s) {
+  return in_list(s, order_types, COUNT(order_types));
 }
 
 unsigned order_status_bit(const char *s) {

@@ -21,7 +21,8 @@
 #define ROLE_ADMIN 1u
 #define ROLE_CASHIER 2u
 #define ROLE_KITCHEN 4u
-#define ROLE_ANY 7u
+#define ROLE_DISPLAY 8u /* SPEC 10.6: a wall screen; read-only */
+#define ROLE_ANY 15u
 #define IDEMPOTENCY_KEY_MAX 255
 
 typedef struct api_call api_call;
@@ -106,6 +107,7 @@ static int role_bit(const char *role) {
   if (strcmp(role, "admin") == 0) return ROLE_ADMIN;
   if (strcmp(role, "cashier") == 0) return ROLE_CASHIER;
   if (strcmp(role, "kitchen") == 0) return ROLE_KITCHEN;
+  if (strcmp(role, "display") == 0) return ROLE_DISPLAY;
   return 0;
 }
 
@@ -611,6 +613,119 @@ static void order_status(api_call *c) {
   if (rc) reply_unavailable(c, rc);
 }
 
+/* true/false as 1/0; anything else (absent too) -1, which the rules refuse with 422. */
+static int bool_field(const cJSON *body, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
+  return cJSON_IsBool(v) ? cJSON_IsTrue(v) : -1;
+}
+
+static void order_priority(api_call *c) {
+  kds_buf inv = KDS_BUF_INIT;
+  cJSON *body;
+  int rc;
+  if (json_body(c, &body) != 0) return;
+  rc = param_text(c, 0, &inv);
+  if (rc == 0) rc = ordersvc_set_rush(c->srv, &c->user, inv.base, bool_field(body, "rush"), on_order, c);
+  kds_buf_release(&inv);
+  cJSON_Delete(body);
+  if (rc) reply_unavailable(c, rc);
+}
+
+/* The line position of the path: 1..99999 in plain digits, else 0 (no such line: 404). */
+static int64_t path_line(const api_call *c) {
+  kds_slice v = http_req_param(c->req, 1);
+  int64_t n = 0;
+  if (v.len == 0 || v.len > 5) return 0;
+  for (size_t i = 0; i < v.len; i++) {
+    if (v.ptr[i] < '0' || v.ptr[i] > '9') return 0;
+    n = n * 10 + (v.ptr[i] - '0');
+  }
+  return n;
+}
+
+static void order_line_patch(api_call *c) {
+  kds_buf inv = KDS_BUF_INIT;
+  cJSON *body;
+  int rc;
+  if (json_body(c, &body) != 0) return;
+  rc = param_text(c, 0, &inv);
+  if (rc == 0)
+    rc = ordersvc_line_done(c->srv, &c->user, inv.base, path_line(c), bool_field(body, "done"), 1, on_order,
+                            c);
+  kds_buf_release(&inv);
+  cJSON_Delete(body);
+  if (rc) reply_unavailable(c, rc);
+}
+
+static void recall_get(api_call *c) {
+  int rc = ordersvc_recall(c->srv, &c->user, on_order, c);
+  if (rc) reply_unavailable(c, rc);
+}
+
+static void stats_get(api_call *c) {
+  kds_buf date = KDS_BUF_INIT, outlet = KDS_BUF_INIT;
+  int64_t outlet_id = 0;
+  kds_err e;
+  int rc = query_joined(c->req, "date", &date), orc = query_joined(c->req, "outlet_id", &outlet);
+  if (rc == KDS_ENOMEM || orc == KDS_ENOMEM) {
+    rc = KDS_ENOMEM;
+    goto unavailable;
+  }
+  if (rc == 0 && !order_date_valid(date.base)) {
+    kds_err_set(&e, 400, "invalid_query", "date", "date must be a real calendar day (YYYY-MM-DD)");
+    goto bad;
+  }
+  if (orc == 0) {
+    for (size_t i = 0; i < outlet.len; i++)
+      if (outlet.base[i] < '0' || outlet.base[i] > '9') outlet_id = -1;
+    if (outlet_id == 0 && outlet.len > 0 && outlet.len < 10) outlet_id = atoll(outlet.base);
+    if (outlet_id < 1) {
+      kds_err_set(&e, 400, "invalid_query", "outlet_id", "outlet_id must be a positive integer");
+      goto bad;
+    }
+  }
+  rc = ordersvc_stats(c->srv, &c->user, rc == 0 ? date.base : NULL, outlet_id, on_order, c);
+  kds_buf_release(&date);
+  kds_buf_release(&outlet);
+  if (rc) reply_unavailable(c, rc);
+  return;
+bad:
+  kds_buf_release(&date);
+  kds_buf_release(&outlet);
+  reply_err(c, &e);
+  return;
+unavailable:
+  kds_buf_release(&date);
+  kds_buf_release(&outlet);
+  reply_unavailable(c, rc);
+}
+
+/* What the pages need to know of the server's options (the board's ready column). */
+static void settings_get(api_call *c) {
+  char json[160];
+  int n = snprintf(json, sizeof(json),
+                   "{\"board_ready_for_s\":%" PRId64 ",\"late_after_s\":%" PRId64
+                   ",\"auto_complete_minutes\":%" PRId64 "}",
+                   c->srv->cfg.board_ready_for, c->srv->cfg.late_after, c->srv->cfg.auto_complete);
+  reply_json(c, 200, NULL, json, (size_t)n);
+}
+
+static void h_order_priority(http_req_t *req, void *ud) {
+  authenticate(req, ud, ROLE_ANY, order_priority);
+}
+static void h_order_line(http_req_t *req, void *ud) {
+  authenticate(req, ud, ROLE_ANY, order_line_patch);
+}
+static void h_recall(http_req_t *req, void *ud) {
+  authenticate(req, ud, ROLE_ANY, recall_get);
+}
+static void h_stats(http_req_t *req, void *ud) {
+  authenticate(req, ud, ROLE_ANY, stats_get);
+}
+static void h_settings(http_req_t *req, void *ud) {
+  authenticate(req, ud, ROLE_ANY, settings_get);
+}
+
 static void h_orders_get(http_req_t *req, void *ud) {
   authenticate(req, ud, ROLE_ANY, orders_get);
 }
@@ -652,6 +767,11 @@ int api_init(server_t *srv) {
       {"GET", "/api/v1/orders/:invoice", h_order_get},
       {"DELETE", "/api/v1/orders/:invoice", h_order_delete},
       {"PATCH", "/api/v1/orders/:invoice/status", h_order_status},
+      {"PATCH", "/api/v1/orders/:invoice/priority", h_order_priority},
+      {"PATCH", "/api/v1/orders/:invoice/lines/:n", h_order_line},
+      {"GET", "/api/v1/recall", h_recall},
+      {"GET", "/api/v1/stats", h_stats},
+      {"GET", "/api/v1/settings", h_settings},
   };
   server_set_health(srv, api_health, srv);
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {

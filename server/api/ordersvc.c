@@ -2,6 +2,7 @@
 #include "ordersvc.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +89,15 @@ static void on_void(db_req *r) {
   free(c);
 }
 
+/* Rush and line changes: broadcast only what changed (a repeated tap is no news). */
+static void on_change(db_req *r) {
+  call *c = r->ud;
+  if (r->rc == 0 && r->changed)
+    publish(c->srv, "order-updated", r->outlet_id, r->json.base, r->json.len, METRICS_BCAST_ORDER_UPDATED);
+  c->cb(c->ud, r->rc, result_err(r), r->json.base, r->json.len);
+  free(c);
+}
+
 static void on_plain(db_req *r) {
   call *c = r->ud;
   c->cb(c->ud, r->rc, result_err(r), r->json.base, r->json.len);
@@ -166,6 +176,86 @@ int ordersvc_change_status(struct server *srv, const kds_user *user, const char 
   if (status && strlen(status) < sizeof(r->in.order_status.status))
     memcpy(r->in.order_status.status, status, strlen(status) + 1);
   return submit(srv, r, c);
+}
+
+static int invoice_copy(char **dst, const char *invoice) {
+  return invoice && (*dst = strdup(invoice)) == NULL ? KDS_ENOMEM : 0;
+}
+
+int ordersvc_set_rush(struct server *srv, const kds_user *user, const char *invoice, int rush, ordersvc_cb cb,
+                      void *ud) {
+  call *c;
+  db_req *r = prepare(srv, DB_ORDER_PRIORITY, on_change, user, ud, &c);
+  if (r == NULL) return KDS_ENOMEM;
+  c->cb = cb;
+  if (invoice_copy(&r->in.order_priority.invoice, invoice)) {
+    db_req_free(r);
+    free(c);
+    return KDS_ENOMEM;
+  }
+  r->in.order_priority.rush = rush;
+  r->in.order_priority.anonymous = user == NULL;
+  return submit(srv, r, c);
+}
+
+int ordersvc_line_done(struct server *srv, const kds_user *user, const char *invoice, int64_t line, int done,
+                       int in_path, ordersvc_cb cb, void *ud) {
+  call *c;
+  db_req *r = prepare(srv, DB_ORDER_LINE, on_change, user, ud, &c);
+  if (r == NULL) return KDS_ENOMEM;
+  c->cb = cb;
+  if (invoice_copy(&r->in.order_line.invoice, invoice)) {
+    db_req_free(r);
+    free(c);
+    return KDS_ENOMEM;
+  }
+  r->in.order_line.line = line;
+  r->in.order_line.done = done;
+  r->in.order_line.in_path = in_path;
+  r->in.order_line.anonymous = user == NULL;
+  return submit(srv, r, c);
+}
+
+int ordersvc_recall(struct server *srv, const kds_user *user, ordersvc_cb cb, void *ud) {
+  call *c;
+  db_req *r = prepare(srv, DB_RECALL, on_plain, user, ud, &c);
+  if (r == NULL) return KDS_ENOMEM;
+  c->cb = cb;
+  return submit(srv, r, c);
+}
+
+int ordersvc_stats(struct server *srv, const kds_user *user, const char *date, int64_t outlet_id,
+                   ordersvc_cb cb, void *ud) {
+  call *c;
+  db_req *r = prepare(srv, DB_STATS, on_plain, user, ud, &c);
+  if (r == NULL) return KDS_ENOMEM;
+  c->cb = cb;
+  if (date) snprintf(r->in.stats.date, sizeof(r->in.stats.date), "%s", date);
+  r->in.stats.outlet_id = outlet_id;
+  r->in.stats.late_after_s = srv->cfg.late_after;
+  return submit(srv, r, c);
+}
+
+static void on_auto_completed(db_req *r) {
+  struct server *srv = r->ud;
+  if (r->rc != 0) {
+    log_error("auto-complete failed: %s", kds_strerror(r->rc));
+    return;
+  }
+  for (size_t i = 0; i < r->nitems; i++) {
+    metrics_inc(srv, METRICS_STATUS_COMPLETED);
+    publish(srv, "order-updated", r->items[i].outlet_id, r->json.base + r->items[i].off, r->items[i].len,
+            METRICS_BCAST_ORDER_UPDATED);
+  }
+  if (r->nitems) log_info("auto-complete: %zu ready order%s completed", r->nitems, r->nitems == 1 ? "" : "s");
+}
+
+int ordersvc_auto_complete(struct server *srv, int64_t now_ms) {
+  db_req *r;
+  if (srv->cfg.auto_complete <= 0 || srv->db == NULL) return 0;
+  if ((r = db_req_new(DB_AUTO_COMPLETE, on_auto_completed, srv)) == NULL) return KDS_ENOMEM;
+  r->in.auto_complete.before_ms = now_ms - srv->cfg.auto_complete * 60000;
+  return db_submit(srv->db, r);
 }
 
 int ordersvc_void(struct server *srv, const kds_user *user, const char *invoice, ordersvc_cb cb, void *ud) {

@@ -44,6 +44,32 @@ int ordersvc_change_status(struct server *srv, const kds_user *user, const char 
  * Broadcasts `order-deleted` {invoice_number}. Returns as above. */
 int ordersvc_void(struct server *srv, const kds_user *user, const char *invoice, ordersvc_cb cb, void *ud);
 
+/* Rush (SPEC 10.2): `rush` 0 or 1, -1 when the body had no boolean (422 on `rush`). 401
+ * without a user, 403 for a role other than cashier, kitchen, admin, 404, 409 for a closed
+ * order. Broadcasts `order-updated` when it changed. Returns as above. */
+int ordersvc_set_rush(struct server *srv, const kds_user *user, const char *invoice, int rush, ordersvc_cb cb,
+                      void *ud);
+
+/* Item-level done (SPEC 10.3): line `line` (1-based; < 1 is no line: a 422 on `line`, or
+ * a 404 when `in_path`, the REST path's) done (0/1; -1: not a boolean, 422 on `done`). The
+ * kitchen and admin only; every line done makes the order ready, a line undone recalls a
+ * ready order; one `order-updated` when something changed. Returns as above. */
+int ordersvc_line_done(struct server *srv, const kds_user *user, const char *invoice, int64_t line, int done,
+                       int in_path, ordersvc_cb cb, void *ud);
+
+/* GET /api/v1/recall (SPEC 10.4), outlet-scoped. Returns as above. */
+int ordersvc_recall(struct server *srv, const kds_user *user, ordersvc_cb cb, void *ud);
+
+/* GET /api/v1/stats (SPEC 10.5): `date` YYYY-MM-DD already checked (NULL: today),
+ * `outlet_id` an admin's choice (0: the user's scope; 403 for others). Returns as above. */
+int ordersvc_stats(struct server *srv, const kds_user *user, const char *date, int64_t outlet_id,
+                   ordersvc_cb cb, void *ud);
+
+/* --auto-complete (SPEC 10.7): completes ready orders that became ready more than the
+ * configured minutes before now_ms, broadcasting each. A no-op when the option is off.
+ * Returns 0 or the submit error. */
+int ordersvc_auto_complete(struct server *srv, int64_t now_ms);
+
 /* One order, if `user` may see it (404 otherwise). Returns as above. */
 int ordersvc_get(struct server *srv, const kds_user *user, const char *invoice, ordersvc_cb cb, void *ud);
 

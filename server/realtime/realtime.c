@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -79,13 +80,16 @@ typedef struct rt_identity {
   char hash[AUTH_HASH_SIZE]; /* the token's sha256 hex; "" when anonymous */
 } rt_identity;
 
-/* An `order-status` in flight: the socket is referenced until the ack is sent. */
+/* An `order-status` or `line-done` in flight: the socket is referenced until the ack is sent. */
 typedef struct rt_job {
   server_t *srv;
   sio_socket_t *s;
   int64_t ack_id;
+  int line_done; /* 1: a `line-done` {invoice_number, line, done}; 0: an `order-status` */
   char *invoice;
   char *status;
+  int64_t line; /* line-done: the 1-based line; 0 when not a positive integer */
+  int done;     /* line-done: 0/1; -1 when not a boolean */
 } rt_job;
 
 static const rt_identity *identity_of(const sio_socket_t *s) {
@@ -426,11 +430,13 @@ static void on_status_changed(void *ud, int rc, const kds_err *err, const char *
 
 static void job_run(rt_job *j, const kds_user *user) {
   struct realtime *rt = j->srv->rt;
-  int rc = rt && rt->cmds.order_status
-               ? rt->cmds.order_status(rt->cmds.ud, user, j->invoice, j->status, on_status_changed, j)
-               : KDS_ECLOSED;
+  int rc = KDS_ECLOSED;
+  if (rt && !j->line_done && rt->cmds.order_status)
+    rc = rt->cmds.order_status(rt->cmds.ud, user, j->invoice, j->status, on_status_changed, j);
+  else if (rt && j->line_done && rt->cmds.line_done)
+    rc = rt->cmds.line_done(rt->cmds.ud, user, j->invoice, j->line, j->done, on_status_changed, j);
   if (rc != 0) {
-    log_warn("realtime: order-status not started: %s", kds_strerror(rc));
+    log_warn("realtime: %s not started: %s", j->line_done ? "line-done" : "order-status", kds_strerror(rc));
     job_fail(j, rc == KDS_EFULL ? "busy" : "internal_error", "the server failed");
   }
 }
@@ -446,7 +452,17 @@ static char *string_field(const cJSON *o, const char *key) {
   return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
 }
 
-static void order_status(struct realtime *rt, sio_socket_t *s, const sio_event *ev) {
+/* A line number as JSON gives it: a positive integer, else 0 (refused with 422). */
+static int64_t line_field(const cJSON *o) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "line");
+  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != trunc(v->valuedouble) ||
+      v->valuedouble < 1 || v->valuedouble > 1e6)
+    return 0;
+  return (int64_t)v->valuedouble;
+}
+
+/* Runs `order-status` (line_done 0) or `line-done` (1) for socket `s`. */
+static void order_command(struct realtime *rt, sio_socket_t *s, const sio_event *ev, int line_done) {
   const rt_identity *id = identity_of(s);
   rt_job *j = calloc(1, sizeof(*j));
   kds_slice first;
@@ -459,9 +475,17 @@ static void order_status(struct realtime *rt, sio_socket_t *s, const sio_event *
   j->ack_id = ev->id;
   sio_socket_ref(s);
   if (sio_args_next(ev->args, &pos, &first) == 1) payload = cJSON_ParseWithLength(first.ptr, first.len);
+  j->line_done = line_done;
+  j->done = -1;
   if (cJSON_IsObject(payload)) {
+    const cJSON *done = cJSON_GetObjectItemCaseSensitive(payload, "done");
     j->invoice = string_field(payload, "invoice_number");
-    j->status = string_field(payload, "status");
+    if (line_done) {
+      j->line = line_field(payload);
+      j->done = cJSON_IsBool(done) ? cJSON_IsTrue(done) : -1;
+    } else {
+      j->status = string_field(payload, "status");
+    }
   }
   cJSON_Delete(payload);
   if (id == NULL || id->anonymous) {
@@ -475,7 +499,8 @@ static void order_status(struct realtime *rt, sio_socket_t *s, const sio_event *
 }
 
 static void on_event(sio_socket_t *s, const sio_event *ev, void *ud) {
-  if (ev->name && strcmp(ev->name, "order-status") == 0) order_status(ud, s, ev);
+  if (ev->name && strcmp(ev->name, "order-status") == 0) order_command(ud, s, ev, 0);
+  if (ev->name && strcmp(ev->name, "line-done") == 0) order_command(ud, s, ev, 1);
 }
 
 /* ---- HTTP glue ------------------------------------------------------------------------------- */

@@ -24,6 +24,9 @@ typedef void (*realtime_result_cb)(void *cb_ud, int rc, const struct kds_err *er
 typedef struct realtime_commands {
   int (*order_status)(void *ud, const struct kds_user *user, const char *invoice, const char *status,
                       realtime_result_cb cb, void *cb_ud);
+  /* `line-done` (SPEC 10.3): line 0 = not a positive integer, done -1 = not a boolean */
+  int (*line_done)(void *ud, const struct kds_user *user, const char *invoice, int64_t line, int done,
+                   realtime_result_cb cb, void *cb_ud);
   void *ud;
 } realtime_commands;
 

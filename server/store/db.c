@@ -108,10 +108,17 @@ void db_req_free(db_req *req) {
     case DB_ORDER_LIST:
       free(req->in.order_list.before);
       break;
+    case DB_ORDER_PRIORITY:
+      free(req->in.order_priority.invoice);
+      break;
+    case DB_ORDER_LINE:
+      free(req->in.order_line.invoice);
+      break;
     default: /* nothing owned */
       break;
   }
   kds_buf_release(&req->json);
+  free(req->items);
   free(req);
 }
 
@@ -120,6 +127,8 @@ static void req_fail(db_req *req, int rc) {
   kds_buf_reset(&req->json);
   kds_err_clear(&req->err);
   req->replayed = 0;
+  req->changed = 0;
+  req->nitems = 0;
   req->rc = rc;
 }
 

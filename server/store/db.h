@@ -25,7 +25,7 @@ typedef struct uv_loop_s uv_loop_t;
 typedef struct kds_user {
   int64_t id;
   char username[64];
-  char role[16];     /* admin | cashier | kitchen */
+  char role[16];     /* admin | cashier | kitchen | display */
   int64_t outlet_id; /* 0 = all outlets */
 } kds_user;
 
@@ -47,6 +47,11 @@ typedef enum db_op {
   DB_ORDER_VOID,     /* user, in.order -> json {invoice_number}, outlet_id, invoice; 404 */
   DB_ORDER_GET,      /* user, in.order -> json; 404 */
   DB_ORDER_LIST,     /* user (outlet scope), in.order_list -> json array; 400 before */
+  DB_ORDER_PRIORITY, /* user, in.order_priority -> json, changed, outlet_id; 401, 403, 404, 409, 422 rush */
+  DB_ORDER_LINE,     /* user, in.order_line -> json, changed, outlet_id; 401, 403, 404, 409, 422 line/done */
+  DB_RECALL,         /* user (outlet scope) -> json array of orders with bumped_at */
+  DB_STATS,          /* user (outlet scope), in.stats -> json (SPEC 10.5) */
+  DB_AUTO_COMPLETE,  /* in.auto_complete -> items: the orders completed, rendered one after another */
   DB_OP_COUNT
 } db_op;
 
@@ -105,6 +110,26 @@ struct db_req {
       char *before;      /* owned: an invoice number, NULL: from the newest */
       int64_t limit;     /* 0: the default */
     } order_list;
+    struct {
+      char *invoice; /* owned */
+      int rush;      /* 0 or 1; -1: the body had no boolean `rush` (422) */
+      int anonymous;
+    } order_priority;
+    struct {
+      char *invoice; /* owned */
+      int64_t line;  /* the 1-based position; 0: not a positive integer (422 on `line`) */
+      int done;      /* 0 or 1; -1: not a boolean (422 on `done`) */
+      int anonymous;
+      int in_path; /* the line came from the REST path: a bad one is a 404, not a 422 */
+    } order_line;
+    struct {
+      char date[16];        /* YYYY-MM-DD; "" = today */
+      int64_t outlet_id;    /* an admin's outlet_id=N; 0: the user's scope */
+      int64_t late_after_s; /* --late-after */
+    } stats;
+    struct {
+      int64_t before_ms; /* ready orders that became ready before this are completed */
+    } auto_complete;
   } in;
 
   /* out: rc is 0, KDS_EREQUEST with `err` filled (a user-facing error: 4xx), or another
@@ -118,6 +143,12 @@ struct db_req {
   kds_user found;          /* DB_USER_BY_NAME, DB_TOKEN_USER */
   char password_hash[256]; /* DB_USER_BY_NAME */
   int64_t expires_at;      /* DB_TOKEN_USER: epoch ms, 0 = never */
+  int changed;             /* DB_ORDER_PRIORITY, DB_ORDER_LINE: 0 when it already was so */
+  struct db_item {         /* DB_AUTO_COMPLETE: orders in json, one after another */
+    int64_t outlet_id;
+    size_t off, len;
+  } * items; /* owned, freed by db_req_free */
+  size_t nitems;
 };
 
 /* Opens srv->cfg.db_path on srv->loop (migrations applied; the demo menu loaded when

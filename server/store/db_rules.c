@@ -36,6 +36,9 @@ int db_rules_is_write(db_op op) {
     case DB_ORDER_CREATE:
     case DB_ORDER_STATUS:
     case DB_ORDER_VOID:
+    case DB_ORDER_PRIORITY:
+    case DB_ORDER_LINE:
+    case DB_AUTO_COMPLETE:
       return 1;
     default:
       return 0;
@@ -272,7 +275,8 @@ static int exec_order_create(exec_ctx *x) {
    * rolled back with the order and handed to the next one (gapless, SPEC 11.10) */
   if ((rc = x->ops->invoice_next(x->store, o.date, &seq)) != 0) goto out;
   if ((rc = order_invoice_format(o.invoice_number, o.date, seq)) != 0) goto out;
-  if ((rc = x->ops->order_insert(x->store, &o, r->user.id)) != 0) goto out;
+  if ((rc = x->ops->order_insert(x->store, &o, r->user.id, now)) != 0) goto out;
+  if ((rc = x->ops->history_add(x->store, o.id, r->user.id, NULL, "new", now)) != 0) goto out;
   if (r->in.order_create.key && (rc = x->ops->idem_put(x->store, r->user.id, r->in.order_create.key,
                                                        r->in.order_create.body_hash, o.id, now)) != 0)
     goto out;
@@ -294,12 +298,24 @@ static int find_visible(exec_ctx *x, const char *invoice, order_t *o) {
   return rc;
 }
 
+/* Moves `o` (loaded, its updated_at already set to now) to `to` in the store and in memory,
+ * with its history entry (the acting user; 0 for the server itself). */
+static int move(exec_ctx *x, order_t *o, const char *to) {
+  int changed = 0;
+  int rc = x->ops->order_set_status(x->store, o->id, o->status, to, o->updated_at, x->now, &changed);
+  if (rc) return rc;
+  if (!changed) return KDS_EDB; /* one writer: cannot happen, but never report a change not made */
+  if ((rc = x->ops->history_add(x->store, o->id, x->req->user.id, o->status, to, x->now)) != 0) return rc;
+  snprintf(o->status, sizeof(o->status), "%s", to);
+  return 0;
+}
+
 /* The reference's order of checks: signed in (401), a known status (422), the role may set
  * it (403), the order is visible (404), the transition is allowed (409). */
 static int exec_order_status(exec_ctx *x) {
   db_req *r = x->req;
   order_t o;
-  int changed = 0, rc;
+  int rc;
   if (r->in.order_status.anonymous)
     return kds_err_set(&r->err, 401, "unauthorized", NULL, "sign in to change an order");
   if (!order_status_valid(r->in.order_status.status))
@@ -317,14 +333,7 @@ static int exec_order_status(exec_ctx *x) {
     goto out;
   }
   order_local_iso(x->now, o.updated_at);
-  if ((rc = x->ops->order_set_status(x->store, o.id, o.status, r->in.order_status.status, o.updated_at,
-                                     &changed)) != 0)
-    goto out;
-  if (!changed) { /* one writer: cannot happen, but never report a change that was not made */
-    rc = KDS_EDB;
-    goto out;
-  }
-  snprintf(o.status, sizeof(o.status), "%s", r->in.order_status.status);
+  if ((rc = move(x, &o, r->in.order_status.status)) != 0) goto out;
   if ((rc = order_render(&o, &r->json)) != 0) goto out;
   r->outlet_id = o.outlet_id;
   snprintf(r->invoice, sizeof(r->invoice), "%s", o.invoice_number);
@@ -342,6 +351,8 @@ static int exec_order_void(exec_ctx *x) {
   if ((rc = find_visible(x, r->in.order.invoice, &o)) != 0) goto out;
   order_local_iso(x->now, at);
   if ((rc = x->ops->order_void(x->store, o.id, at, &changed)) != 0) goto out;
+  if (changed && (rc = x->ops->history_add(x->store, o.id, r->user.id, o.status, "voided", x->now)) != 0)
+    goto out;
   r->outlet_id = o.outlet_id;
   snprintf(r->invoice, sizeof(r->invoice), "%s", o.invoice_number);
   if (kds_buf_adds(&r->json, "{\"invoice_number\":") ||
@@ -382,6 +393,316 @@ static int exec_order_list(exec_ctx *x) {
   if (kds_buf_addc(&r->json, '[')) return KDS_ENOMEM;
   if ((rc = x->ops->order_list(x->store, &q, each_order, &r->json)) != 0) return rc;
   return kds_buf_addc(&r->json, ']');
+}
+
+/* ---- kitchen operations (SPEC 10) ------------------------------------------------------- */
+
+static int role_in(const char *role, const char *const *roles) {
+  for (; *roles; roles++)
+    if (strcmp(role, *roles) == 0) return 1;
+  return 0;
+}
+
+/* 409 for a change to an order that is no longer open (completed or cancelled). */
+static int closed(db_req *r, const order_t *o, const char *what) {
+  int rc = kds_err_set(&r->err, 409, "invalid_transition", NULL, "order %s is %s; its %s cannot change",
+                       o->invoice_number, o->status, what);
+  snprintf(r->err.current_status, sizeof(r->err.current_status), "%s", o->status);
+  return rc;
+}
+
+static int is_open(const order_t *o) {
+  return strcmp(o->status, "new") == 0 || strcmp(o->status, "preparing") == 0 ||
+         strcmp(o->status, "ready") == 0;
+}
+
+static int finish_change(db_req *r, order_t *o) {
+  int rc = order_render(o, &r->json);
+  r->outlet_id = o->outlet_id;
+  snprintf(r->invoice, sizeof(r->invoice), "%s", o->invoice_number);
+  return rc;
+}
+
+static int exec_order_priority(exec_ctx *x) {
+  static const char *const may[] = {"admin", "cashier", "kitchen", NULL};
+  db_req *r = x->req;
+  order_t o;
+  int rc;
+  if (r->in.order_priority.anonymous)
+    return kds_err_set(&r->err, 401, "unauthorized", NULL, "sign in to change an order");
+  if (r->in.order_priority.rush < 0)
+    return kds_err_set(&r->err, 422, "validation_failed", "rush", "rush must be true or false");
+  if (!role_in(r->user.role, may))
+    return kds_err_set(&r->err, 403, "forbidden", NULL, "a %s may not change an order's rush", r->user.role);
+  order_init(&o);
+  if ((rc = find_visible(x, r->in.order_priority.invoice, &o)) != 0) goto out;
+  if (!is_open(&o)) {
+    rc = closed(r, &o, "rush");
+    goto out;
+  }
+  if (o.rush != r->in.order_priority.rush) {
+    order_local_iso(x->now, o.updated_at);
+    if ((rc = x->ops->order_set_rush(x->store, o.id, r->in.order_priority.rush, o.updated_at)) != 0) goto out;
+    o.rush = r->in.order_priority.rush;
+    r->changed = 1;
+  }
+  rc = finish_change(r, &o);
+out:
+  order_release(&o);
+  return rc;
+}
+
+/* Item-level done (SPEC 10.3): the checks of a status change, then the line; every line done
+ * makes a new or preparing order ready, a line undone recalls a ready one to preparing. */
+static int exec_order_line(exec_ctx *x) {
+  static const char *const may[] = {"admin", "kitchen", NULL};
+  db_req *r = x->req;
+  int64_t n = r->in.order_line.line;
+  order_t o;
+  order_line *l;
+  int rc;
+  if (r->in.order_line.anonymous)
+    return kds_err_set(&r->err, 401, "unauthorized", NULL, "sign in to change an order");
+  if (r->in.order_line.done < 0)
+    return kds_err_set(&r->err, 422, "validation_failed", "done", "done must be true or false");
+  if (n < 1 && !r->in.order_line.in_path)
+    return kds_err_set(&r->err, 422, "validation_failed", "line",
+                       "line must be a line number (1 is the first)");
+  if (!role_in(r->user.role, may))
+    return kds_err_set(&r->err, 403, "forbidden", NULL, "a %s may not mark order lines done", r->user.role);
+  order_init(&o);
+  if ((rc = find_visible(x, r->in.order_line.invoice, &o)) != 0) goto out;
+  if (n < 1 || (uint64_t)n > o.nlines) {
+    rc = kds_err_set(&r->err, 404, "not_found", NULL, "order %s has no line %" PRId64 " (it has %zu)",
+                     o.invoice_number, n < 0 ? 0 : n, o.nlines);
+    goto out;
+  }
+  if (!is_open(&o)) {
+    rc = closed(r, &o, "lines");
+    goto out;
+  }
+  l = &o.lines[n - 1];
+  if ((l->done != 0) != r->in.order_line.done) {
+    order_local_iso(x->now, o.updated_at);
+    if ((rc = x->ops->line_set_done(x->store, o.id, n, r->in.order_line.done, o.updated_at)) != 0) goto out;
+    l->done = r->in.order_line.done;
+    r->changed = 1;
+    if (l->done && order_lines_done(&o) == o.nlines && strcmp(o.status, "ready") != 0)
+      rc = move(x, &o, "ready");
+    else if (!l->done && strcmp(o.status, "ready") == 0)
+      rc = move(x, &o, "preparing");
+    if (rc) goto out;
+  }
+  rc = finish_change(r, &o);
+out:
+  order_release(&o);
+  return rc;
+}
+
+#define RECALL_WINDOW_MS (30 * 60 * 1000)
+#define RECALL_MAX 20
+
+static int each_recall(void *ud, order_t *o, int64_t bumped_ms) {
+  kds_buf *b = ud;
+  char at[ORDER_TIME_SIZE];
+  int rc;
+  if (b->len > 1 && kds_buf_addc(b, ',')) return KDS_ENOMEM;
+  if ((rc = order_render(o, b)) != 0) return rc;
+  b->len--; /* the closing brace: bumped_at goes last */
+  order_local_iso(bumped_ms, at);
+  if (kds_buf_adds(b, ",\"bumped_at\":") || order_json_str(b, at, strlen(at)) || kds_buf_addc(b, '}'))
+    return KDS_ENOMEM;
+  return 0;
+}
+
+static int exec_recall(exec_ctx *x) {
+  db_req *r = x->req;
+  int rc;
+  if (kds_buf_addc(&r->json, '[')) return KDS_ENOMEM;
+  rc = x->ops->recall_list(x->store, r->user.outlet_id, x->now - RECALL_WINDOW_MS, RECALL_MAX, each_recall,
+                           &r->json);
+  return rc ? rc : kds_buf_addc(&r->json, ']');
+}
+
+/* The day's figures (SPEC 10.5), gathered in one pass over the day's orders. */
+typedef struct day_stats {
+  int64_t count[5]; /* by status, order_statuses' order */
+  int64_t total;
+  int64_t sales;
+  int64_t by_method[5];
+  int64_t method_orders[5];
+  int64_t hour_orders[24], hour_amount[24];
+  int64_t *ticket_ms; /* owned */
+  size_t nticket, cap;
+} day_stats;
+
+static const char *const stat_methods[] = {"CASH", "QRIS", "CARD", "TRANSFER", "EWALLET"};
+
+/* Money adds up without overflow whatever was stored: past INT64_MAX it stays there. */
+static void sat_add(int64_t *sum, int64_t v) {
+  if (__builtin_add_overflow(*sum, v, sum)) *sum = v > 0 ? INT64_MAX : INT64_MIN;
+}
+
+static int each_stat_order(void *ud, const db_stat_order *so) {
+  day_stats *d = ud;
+  unsigned bit = order_status_bit(so->status);
+  int cancelled = strcmp(so->status, "cancelled") == 0;
+  for (int i = 0; i < 5; i++)
+    if (bit == 1u << i) d->count[i]++;
+  d->total++;
+  if (cancelled) return 0; /* not a sale, not a ticket */
+  sat_add(&d->sales, so->total_amount);
+  for (int i = 0; i < 5; i++)
+    if (strcmp(so->payment_method, stat_methods[i]) == 0) {
+      sat_add(&d->by_method[i], so->total_amount);
+      d->method_orders[i]++;
+    }
+  if (strlen(so->created_at) >= 13 && so->created_at[11] >= '0' && so->created_at[11] <= '2' &&
+      so->created_at[12] >= '0' && so->created_at[12] <= '9') {
+    int h = (so->created_at[11] - '0') * 10 + (so->created_at[12] - '0');
+    if (h < 24) {
+      d->hour_orders[h]++;
+      sat_add(&d->hour_amount[h], so->total_amount);
+    }
+  }
+  if (so->created_ms > 0 && so->ready_ms > 0) {
+    if (d->nticket == d->cap) {
+      size_t cap = d->cap ? d->cap * 2 : 256;
+      int64_t *p = realloc(d->ticket_ms, cap * sizeof(*p));
+      if (p == NULL) return KDS_ENOMEM;
+      d->ticket_ms = p;
+      d->cap = cap;
+    }
+    d->ticket_ms[d->nticket++] = so->ready_ms > so->created_ms ? so->ready_ms - so->created_ms : 0;
+  }
+  return 0;
+}
+
+static int each_stat_category(void *ud, const db_stat_category *c) {
+  kds_buf *b = ud;
+  if (b->base[b->len - 1] != '[' && kds_buf_addc(b, ',')) return KDS_ENOMEM;
+  if (kds_buf_adds(b, "{\"name\":") || order_json_str(b, c->name, strlen(c->name)) ||
+      kds_buf_addf(b, ",\"quantity\":%" PRId64 ",\"total_amount\":%" PRId64 "}", c->quantity,
+                   c->total_amount))
+    return KDS_ENOMEM;
+  return 0;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Milliseconds as seconds, exactly: 412500 is 412.5, 380000 is 380. */
+static int add_seconds(kds_buf *b, int64_t ms) {
+  char frac[8];
+  int64_t rest = ms % 1000;
+  if (kds_buf_addf(b, "%" PRId64, ms / 1000)) return KDS_ENOMEM;
+  if (rest == 0) return 0;
+  snprintf(frac, sizeof(frac), "%03d", (int)rest);
+  for (int i = 2; i > 0 && frac[i] == '0'; i--) frac[i] = '\0';
+  return kds_buf_addf(b, ".%s", frac);
+}
+
+/* The value at rank ceil(p * n / 100) of the sorted times (nearest rank: always a time that
+ * was measured; ties need nothing special). */
+static int64_t nearest_rank(const int64_t *sorted, size_t n, unsigned p) {
+  size_t rank = (n * p + 99) / 100;
+  return sorted[rank ? rank - 1 : 0];
+}
+
+static int exec_stats(exec_ctx *x) {
+  db_req *r = x->req;
+  kds_buf *b = &r->json;
+  day_stats d = {0};
+  char date[ORDER_DATE_SIZE];
+  int64_t scope = r->user.outlet_id, late_ms = r->in.stats.late_after_s * 1000, late = 0, sum = 0;
+  int rc, first;
+  if (r->in.stats.outlet_id) {
+    if (strcmp(r->user.role, "admin") != 0)
+      return kds_err_set(&r->err, 403, "forbidden", "outlet_id", "only an admin may choose the outlet");
+    scope = r->in.stats.outlet_id;
+  }
+  if (r->in.stats.date[0]) { /* checked YYYY-MM-DD by the caller */
+    memcpy(date, r->in.stats.date, sizeof(date) - 1);
+    date[sizeof(date) - 1] = '\0';
+  } else {
+    order_local_date(x->now, date);
+  }
+  if ((rc = x->ops->stats_orders(x->store, date, scope, each_stat_order, &d)) != 0) goto out;
+  qsort(d.ticket_ms, d.nticket, sizeof(*d.ticket_ms), cmp_i64);
+  for (size_t i = 0; i < d.nticket; i++) {
+    sat_add(&sum, d.ticket_ms[i]);
+    late += d.ticket_ms[i] > late_ms;
+  }
+  rc = KDS_ENOMEM;
+  if (kds_buf_adds(b, "{\"date\":") || order_json_str(b, date, strlen(date)) ||
+      kds_buf_adds(b, ",\"outlet_id\":"))
+    goto out;
+  if (scope ? kds_buf_addf(b, "%" PRId64, scope) : kds_buf_adds(b, "null")) goto out;
+  if (kds_buf_addf(b, ",\"orders\":{\"total\":%" PRId64, d.total)) goto out;
+  for (int i = 0; i < 5; i++)
+    if (kds_buf_addf(b, ",\"%s\":%" PRId64, order_statuses[i], d.count[i])) goto out;
+  if (kds_buf_addf(b, "},\"sales\":{\"total_amount\":%" PRId64 ",\"by_payment_method\":{", d.sales)) goto out;
+  first = 1;
+  for (int i = 0; i < 5; i++) {
+    if (!d.method_orders[i]) continue;
+    if (kds_buf_addf(b, "%s\"%s\":%" PRId64, first ? "" : ",", stat_methods[i], d.by_method[i])) goto out;
+    first = 0;
+  }
+  if (kds_buf_addf(b, "}},\"ticket_time\":{\"count\":%zu,\"avg_s\":", d.nticket)) goto out;
+  if (d.nticket == 0) {
+    if (kds_buf_adds(b, "null,\"p50_s\":null,\"p90_s\":null")) goto out;
+  } else {
+    /* the mean rounded to the millisecond, half away from zero */
+    int64_t avg = (sum + (int64_t)d.nticket / 2) / (int64_t)d.nticket;
+    if (add_seconds(b, avg) || kds_buf_adds(b, ",\"p50_s\":") ||
+        add_seconds(b, nearest_rank(d.ticket_ms, d.nticket, 50)) || kds_buf_adds(b, ",\"p90_s\":") ||
+        add_seconds(b, nearest_rank(d.ticket_ms, d.nticket, 90)))
+      goto out;
+  }
+  if (kds_buf_addf(b, ",\"late\":%" PRId64 ",\"late_after_s\":%" PRId64 "},\"categories\":[", late,
+                   r->in.stats.late_after_s))
+    goto out;
+  if ((rc = x->ops->stats_categories(x->store, date, scope, each_stat_category, b)) != 0) goto out;
+  rc = KDS_ENOMEM;
+  if (kds_buf_adds(b, "],\"hours\":[")) goto out;
+  first = 1;
+  for (int h = 0; h < 24; h++) {
+    if (!d.hour_orders[h]) continue;
+    if (kds_buf_addf(b, "%s{\"hour\":%d,\"orders\":%" PRId64 ",\"total_amount\":%" PRId64 "}",
+                     first ? "" : ",", h, d.hour_orders[h], d.hour_amount[h]))
+      goto out;
+    first = 0;
+  }
+  if (kds_buf_adds(b, "]}")) goto out;
+  rc = 0;
+out:
+  free(d.ticket_ms);
+  return rc;
+}
+
+#define AUTO_COMPLETE_BATCH 100
+
+/* --auto-complete (SPEC 10.7): ready orders left too long are completed by the server. */
+static int exec_auto_complete(exec_ctx *x) {
+  db_req *r = x->req;
+  int64_t ids[AUTO_COMPLETE_BATCH];
+  size_t n = 0;
+  order_t o;
+  int rc = x->ops->ready_due(x->store, r->in.auto_complete.before_ms, ids, AUTO_COMPLETE_BATCH, &n);
+  if (rc || n == 0) return rc;
+  if ((r->items = calloc(n, sizeof(*r->items))) == NULL) return KDS_ENOMEM;
+  order_init(&o);
+  for (size_t i = 0; i < n; i++) {
+    size_t off = r->json.len;
+    if ((rc = x->ops->order_by_id(x->store, ids[i], &o)) != 0) break;
+    order_local_iso(x->now, o.updated_at);
+    if ((rc = move(x, &o, "completed")) != 0 || (rc = order_render(&o, &r->json)) != 0) break;
+    r->items[r->nitems++] = (struct db_item){o.outlet_id, off, r->json.len - off};
+  }
+  order_release(&o);
+  return rc;
 }
 
 void db_rules_exec(const db_store_ops *ops, void *store, db_req *r, int64_t now) {
@@ -439,10 +760,29 @@ void db_rules_exec(const db_store_ops *ops, void *store, db_req *r, int64_t now)
     case DB_ORDER_LIST:
       rc = exec_order_list(&x);
       break;
+    case DB_ORDER_PRIORITY:
+      rc = exec_order_priority(&x);
+      break;
+    case DB_ORDER_LINE:
+      rc = exec_order_line(&x);
+      break;
+    case DB_RECALL:
+      rc = exec_recall(&x);
+      break;
+    case DB_STATS:
+      rc = exec_stats(&x);
+      break;
+    case DB_AUTO_COMPLETE:
+      rc = exec_auto_complete(&x);
+      break;
     default:
       rc = KDS_EINVAL;
   }
-  if (rc) kds_buf_reset(&r->json);
+  if (rc) {
+    kds_buf_reset(&r->json);
+    r->changed = 0;
+    r->nitems = 0;
+  }
   r->rc = rc;
 }
 

@@ -81,9 +81,44 @@ static const char *const migrations[] = {
     "  created_at   INTEGER NOT NULL," /* epoch ms; kept 24 h */
     "  PRIMARY KEY (user_id, key));"
     "CREATE INDEX idempotency_by_time ON idempotency_keys(created_at);",
+    /* 2: SPEC 10 (kitchen operations). The role CHECK gains `display`: SQLite cannot alter a
+     * CHECK, so users is rebuilt (foreign keys are off while migrations run). */
+    "CREATE TABLE users_v2 ("
+    "  id            INTEGER PRIMARY KEY,"
+    "  username      TEXT NOT NULL UNIQUE,"
+    "  password_hash TEXT NOT NULL,"
+    "  role          TEXT NOT NULL CHECK (role IN ('admin', 'cashier', 'kitchen', 'display')),"
+    "  outlet_id     INTEGER,"
+    "  created_at    TEXT NOT NULL);"
+    "INSERT INTO users_v2 SELECT id, username, password_hash, role, outlet_id, created_at FROM users;"
+    "DROP TABLE users;"
+    "ALTER TABLE users_v2 RENAME TO users;"
+    "ALTER TABLE orders ADD COLUMN order_type TEXT;"
+    "ALTER TABLE orders ADD COLUMN table_label TEXT;"
+    "ALTER TABLE orders ADD COLUMN customer_name TEXT;"
+    "ALTER TABLE orders ADD COLUMN rush INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE orders ADD COLUMN created_ms INTEGER;" /* epoch ms of created_at */
+    "ALTER TABLE orders ADD COLUMN ready_ms INTEGER;"   /* first time it reached ready */
+    "ALTER TABLE order_lines ADD COLUMN note TEXT;"
+    "ALTER TABLE order_lines ADD COLUMN modifiers TEXT;" /* joined by U+001F (never in one) */
+    "ALTER TABLE order_lines ADD COLUMN done INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE order_history ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  order_id    INTEGER NOT NULL REFERENCES orders(id),"
+    "  at_ms       INTEGER NOT NULL,"
+    "  user_id     INTEGER," /* NULL: the server (auto-complete) */
+    "  from_status TEXT,"    /* NULL: created */
+    "  to_status   TEXT NOT NULL);"
+    "CREATE INDEX order_history_by_time ON order_history(at_ms);"
+    "CREATE INDEX order_history_by_order ON order_history(order_id, to_status);",
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+
+/* The columns read_order reads, in its order (voided_at is column 10). */
+#define ORDER_COLUMNS                                                                             \
+  "id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, " \
+  "updated_at, voided_at, order_type, table_label, customer_name, rush"
 
 /* The statements, prepared once at open. */
 #define STMT_MAP(XX)                                                                                         \
@@ -124,21 +159,44 @@ static const char *const migrations[] = {
   XX(counter_add, "INSERT INTO invoice_counters (day, last_seq) VALUES (?, ?)")                              \
   XX(order_add,                                                                                              \
      "INSERT INTO orders (invoice_number, date, outlet_id, status, payment_method, note, total_amount, "     \
-     "created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                            \
+     "created_by, created_at, updated_at, order_type, table_label, customer_name, rush, created_ms) "        \
+     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                                                 \
   XX(line_add,                                                                                               \
      "INSERT INTO order_lines (order_id, line_no, product_id, name, category_id, category, category_sort, "  \
-     "qty, price, subtotal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                                          \
-  XX(order_by_invoice,                                                                                       \
-     "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "  \
-     "updated_at, voided_at FROM orders WHERE invoice_number = ?")                                           \
-  XX(order_by_id,                                                                                            \
-     "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "  \
-     "updated_at, voided_at FROM orders WHERE id = ?")                                                       \
+     "qty, price, subtotal, note, modifiers, done) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")          \
+  XX(order_by_invoice, "SELECT " ORDER_COLUMNS " FROM orders WHERE invoice_number = ?")                      \
+  XX(order_by_id, "SELECT " ORDER_COLUMNS " FROM orders WHERE id = ?")                                       \
   XX(order_lines,                                                                                            \
-     "SELECT product_id, name, category_id, category, category_sort, qty, price, subtotal "                  \
-     "FROM order_lines WHERE order_id = ? ORDER BY line_no")                                                 \
+     "SELECT product_id, name, category_id, category, category_sort, qty, price, subtotal, note, "           \
+     "modifiers, done FROM order_lines WHERE order_id = ? ORDER BY line_no")                                 \
   XX(order_id_of, "SELECT id, outlet_id FROM orders WHERE invoice_number = ?")                               \
-  XX(order_set_status, "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?")           \
+  XX(order_set_status,                                                                                       \
+     "UPDATE orders SET status = ?1, updated_at = ?2, "                                                      \
+     "ready_ms = CASE WHEN ?1 = 'ready' AND ready_ms IS NULL THEN ?5 ELSE ready_ms END "                     \
+     "WHERE id = ?3 AND status = ?4")                                                                        \
+  XX(order_set_rush, "UPDATE orders SET rush = ?, updated_at = ? WHERE id = ?")                              \
+  XX(line_set_done, "UPDATE order_lines SET done = ? WHERE order_id = ? AND line_no = ?")                    \
+  XX(order_touch, "UPDATE orders SET updated_at = ? WHERE id = ?")                                           \
+  XX(history_add,                                                                                            \
+     "INSERT INTO order_history (order_id, at_ms, user_id, from_status, to_status) VALUES (?, ?, ?, ?, ?)")  \
+  XX(recall_list,                                                                                            \
+     "SELECT o.id, max(h.at_ms) AS bumped FROM order_history h JOIN orders o ON o.id = h.order_id "          \
+     "WHERE h.at_ms >= ?1 AND h.to_status = o.status AND o.status IN ('ready', 'completed') "                \
+     "AND o.voided_at IS NULL AND (?2 = 0 OR o.outlet_id = ?2) GROUP BY o.id ORDER BY bumped DESC, o.id "    \
+     "DESC "                                                                                                 \
+     "LIMIT ?3")                                                                                             \
+  XX(ready_due,                                                                                              \
+     "SELECT o.id FROM orders o WHERE o.status = 'ready' AND o.voided_at IS NULL AND coalesce((SELECT "      \
+     "max(h.at_ms) FROM order_history h WHERE h.order_id = o.id AND h.to_status = 'ready'), 0) < ?1 "        \
+     "ORDER BY o.id LIMIT ?2")                                                                               \
+  XX(stats_orders,                                                                                           \
+     "SELECT status, payment_method, created_at, total_amount, created_ms, ready_ms FROM orders "            \
+     "WHERE date = ?1 AND voided_at IS NULL AND (?2 = 0 OR outlet_id = ?2)")                                 \
+  XX(stats_categories,                                                                                       \
+     "SELECT l.category, sum(l.qty), sum(l.subtotal) FROM order_lines l JOIN orders o ON o.id = l.order_id " \
+     "WHERE o.date = ?1 AND o.voided_at IS NULL AND o.status <> 'cancelled' AND (?2 = 0 OR o.outlet_id = "   \
+     "?2) "                                                                                                  \
+     "GROUP BY l.category ORDER BY min(l.category_sort), min(l.category_id), l.category")                    \
   XX(order_void, "UPDATE orders SET voided_at = ? WHERE id = ? AND voided_at IS NULL")                       \
   XX(idem_find,                                                                                              \
      "SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND key = ? AND created_at > ?") \
@@ -402,8 +460,10 @@ static int sqlite_open(const char *path, void **self, char *err, size_t errlen) 
   }
   sqlite3_finalize(st);
   /* FULL: a commit is on disk before we answer (SPEC 3: 201 after a durable commit). */
-  if (exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err, errlen)) goto fail;
+  if (exec(s, "PRAGMA synchronous = FULL", err, errlen)) goto fail;
+  /* migrations run with foreign keys off: one of them rebuilds a table others refer to */
   if (migrate(s, err, errlen)) goto fail;
+  if (exec(s, "PRAGMA foreign_keys = ON", err, errlen)) goto fail;
   for (int i = 0; i < ST_COUNT; i++) {
     if (sqlite3_prepare_v3(s->conn, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
         SQLITE_OK) {
@@ -796,7 +856,30 @@ static int sqlite_invoice_next(void *self, const char *day, int64_t *seq) {
   return 0;
 }
 
-static int sqlite_order_insert(void *self, order_t *o, int64_t created_by) {
+/* A line's modifiers as one column: joined by U+001F, which order_validate never lets into a
+ * modifier. NULL (nothing in *b) when there are none. */
+static const char *modifiers_join(kds_buf *b, const order_line *l) {
+  kds_buf_reset(b);
+  if (l->nmodifiers == 0) return NULL;
+  for (size_t m = 0; m < l->nmodifiers; m++)
+    if ((m && kds_buf_addc(b, 0x1f)) || kds_buf_adds(b, l->modifiers[m])) return NULL;
+  return b->base;
+}
+
+static int modifiers_split(order_line *l, const char *joined) {
+  while (joined && *joined) {
+    const char *end = strchr(joined, 0x1f);
+    size_t n = end ? (size_t)(end - joined) : strlen(joined);
+    char *m = strndup(joined, n);
+    int rc = m ? order_line_add_modifier(l, m) : KDS_ENOMEM;
+    free(m);
+    if (rc) return rc;
+    joined = end ? end + 1 : NULL;
+  }
+  return 0;
+}
+
+static int sqlite_order_insert(void *self, order_t *o, int64_t created_by, int64_t created_ms) {
   db_sqlite *s = self;
   sqlite3_stmt *st = s->st[ST_order_add];
   int rc;
@@ -810,6 +893,11 @@ static int sqlite_order_insert(void *self, order_t *o, int64_t created_by) {
   bind_id(st, 8, created_by);
   bind_text(st, 9, o->created_at);
   bind_text(st, 10, o->updated_at);
+  bind_text(st, 11, o->order_type[0] ? o->order_type : NULL);
+  bind_text(st, 12, o->table);
+  bind_text(st, 13, o->customer_name);
+  sqlite3_bind_int(st, 14, o->rush != 0);
+  bind_id(st, 15, created_ms);
   rc = sqlite3_step(st);
   done(st);
   if (rc != SQLITE_DONE) return fail(s, "adding an order");
@@ -827,6 +915,13 @@ static int sqlite_order_insert(void *self, order_t *o, int64_t created_by) {
     sqlite3_bind_int64(st, 8, l->qty);
     sqlite3_bind_int64(st, 9, l->price);
     sqlite3_bind_int64(st, 10, l->subtotal);
+    bind_text(st, 11, l->note);
+    if (l->nmodifiers && modifiers_join(&s->s1, l) == NULL) {
+      done(st);
+      return KDS_ENOMEM;
+    }
+    bind_text(st, 12, l->nmodifiers ? s->s1.base : NULL);
+    sqlite3_bind_int(st, 13, l->done != 0);
     if (run(s, ST_line_add, "adding an order line")) return KDS_EDB;
   }
   return 0;
@@ -851,6 +946,12 @@ static int read_order(db_sqlite *s, sqlite3_stmt *st, order_t *o) {
   o->total_amount = sqlite3_column_int64(st, 7);
   copy_col(o->created_at, sizeof(o->created_at), st, 8);
   copy_col(o->updated_at, sizeof(o->updated_at), st, 9);
+  copy_col(o->order_type, sizeof(o->order_type), st, 11);
+  if (sqlite3_column_type(st, 12) != SQLITE_NULL && order_str_set(&o->table, col_text(st, 12)))
+    return KDS_ENOMEM;
+  if (sqlite3_column_type(st, 13) != SQLITE_NULL && order_str_set(&o->customer_name, col_text(st, 13)))
+    return KDS_ENOMEM;
+  o->rush = sqlite3_column_int(st, 14) != 0;
   sqlite3_bind_int64(ls, 1, o->id);
   while ((rc = sqlite3_step(ls)) == SQLITE_ROW) {
     if (order_line_add(o, sqlite3_column_int64(ls, 0), col_text(ls, 1), sqlite3_column_int64(ls, 2),
@@ -859,7 +960,14 @@ static int read_order(db_sqlite *s, sqlite3_stmt *st, order_t *o) {
       done(ls);
       return KDS_ENOMEM;
     }
-    o->lines[o->nlines - 1].subtotal = sqlite3_column_int64(ls, 7);
+    order_line *l = &o->lines[o->nlines - 1];
+    l->subtotal = sqlite3_column_int64(ls, 7);
+    l->done = sqlite3_column_int(ls, 10) != 0;
+    if ((sqlite3_column_type(ls, 8) != SQLITE_NULL && order_str_set(&l->note, col_text(ls, 8))) ||
+        (sqlite3_column_type(ls, 9) != SQLITE_NULL && modifiers_split(l, col_text(ls, 9)))) {
+      done(ls);
+      return KDS_ENOMEM;
+    }
   }
   done(ls);
   return rc == SQLITE_DONE ? 0 : fail(s, "reading order lines");
@@ -907,13 +1015,14 @@ static int sqlite_order_id_of(void *self, const char *invoice, int64_t outlet_id
 }
 
 static int sqlite_order_set_status(void *self, int64_t id, const char *from, const char *to, const char *at,
-                                   int *changed) {
+                                   int64_t at_ms, int *changed) {
   db_sqlite *s = self;
   sqlite3_stmt *st = s->st[ST_order_set_status];
   bind_text(st, 1, to);
   bind_text(st, 2, at);
   sqlite3_bind_int64(st, 3, id);
   bind_text(st, 4, from);
+  sqlite3_bind_int64(st, 5, at_ms);
   if (run(s, ST_order_set_status, "changing an order's status")) return KDS_EDB;
   *changed = sqlite3_changes(s->conn) == 1;
   return 0;
@@ -932,10 +1041,7 @@ static int sqlite_order_void(void *self, int64_t id, const char *at, int *change
 static sqlite3_stmt *list_stmt(db_sqlite *s, unsigned mask) {
   kds_buf sql = KDS_BUF_INIT;
   if (s->list[mask]) return s->list[mask];
-  kds_buf_adds(
-      &sql,
-      "SELECT id, invoice_number, date, outlet_id, status, payment_method, note, total_amount, created_at, "
-      "updated_at, voided_at FROM orders WHERE voided_at IS NULL");
+  kds_buf_adds(&sql, "SELECT " ORDER_COLUMNS " FROM orders WHERE voided_at IS NULL");
   if (mask & LIST_STATUS) kds_buf_adds(&sql, " AND status IN (?1, ?2, ?3, ?4, ?5)");
   if (mask & LIST_DATE) kds_buf_adds(&sql, " AND date = ?6");
   if (mask & LIST_OUTLET) kds_buf_adds(&sql, " AND outlet_id = ?7");
@@ -977,6 +1083,124 @@ static int sqlite_order_list(void *self, const db_list_query *q, int (*each)(voi
   done(st);
   if (urc) return urc;
   return rc == SQLITE_DONE ? 0 : fail(s, "listing orders");
+}
+
+/* ---- kitchen operations (SPEC 10) -------------------------------------------------------- */
+
+static int sqlite_order_set_rush(void *self, int64_t id, int rush, const char *at) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_order_set_rush];
+  sqlite3_bind_int(st, 1, rush != 0);
+  bind_text(st, 2, at);
+  sqlite3_bind_int64(st, 3, id);
+  return run(s, ST_order_set_rush, "changing an order's rush");
+}
+
+static int sqlite_line_set_done(void *self, int64_t id, int64_t n, int is_done, const char *at) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_line_set_done];
+  sqlite3_bind_int(st, 1, is_done != 0);
+  sqlite3_bind_int64(st, 2, id);
+  sqlite3_bind_int64(st, 3, n);
+  if (run(s, ST_line_set_done, "marking an order line")) return KDS_EDB;
+  st = s->st[ST_order_touch];
+  bind_text(st, 1, at);
+  sqlite3_bind_int64(st, 2, id);
+  return run(s, ST_order_touch, "marking an order line");
+}
+
+static int sqlite_history_add(void *self, int64_t order_id, int64_t user_id, const char *from, const char *to,
+                              int64_t at_ms) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_history_add];
+  sqlite3_bind_int64(st, 1, order_id);
+  sqlite3_bind_int64(st, 2, at_ms);
+  bind_id(st, 3, user_id);
+  bind_text(st, 4, from);
+  bind_text(st, 5, to);
+  return run(s, ST_history_add, "keeping an order's history");
+}
+
+/* Steps `st` (first column an order id, second a time) to the end, collecting at most `max`
+ * rows: callers load and change orders only after the scan is over. */
+static int collect_ids(db_sqlite *s, sqlite3_stmt *st, int64_t *ids, int64_t *times, size_t max, size_t *n,
+                       const char *what) {
+  int rc;
+  *n = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+    ids[*n] = sqlite3_column_int64(st, 0);
+    if (times) times[*n] = sqlite3_column_int64(st, 1);
+    (*n)++;
+  }
+  done(st);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(s, what);
+}
+
+static int sqlite_recall_list(void *self, int64_t outlet_id, int64_t since_ms, int64_t limit,
+                              int (*each)(void *ud, order_t *o, int64_t bumped_ms), void *ud) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_recall_list];
+  int64_t ids[64], times[64];
+  size_t n;
+  order_t o;
+  int rc;
+  if (limit > 64) limit = 64;
+  sqlite3_bind_int64(st, 1, since_ms);
+  sqlite3_bind_int64(st, 2, outlet_id);
+  sqlite3_bind_int64(st, 3, limit);
+  if ((rc = collect_ids(s, st, ids, times, (size_t)limit, &n, "listing the recall list")) != 0) return rc;
+  order_init(&o);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    rc = sqlite_order_by_id(s, ids[i], &o);
+    if (rc == 0) rc = each(ud, &o, times[i]);
+  }
+  order_release(&o);
+  return rc;
+}
+
+static int sqlite_ready_due(void *self, int64_t before_ms, int64_t *ids, size_t max, size_t *n) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_ready_due];
+  sqlite3_bind_int64(st, 1, before_ms);
+  sqlite3_bind_int64(st, 2, (int64_t)max);
+  return collect_ids(s, st, ids, NULL, max, n, "finding ready orders to complete");
+}
+
+static int sqlite_stats_orders(void *self, const char *date, int64_t outlet_id,
+                               int (*each)(void *ud, const db_stat_order *so), void *ud) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_stats_orders];
+  int rc, urc = 0;
+  bind_text(st, 1, date);
+  sqlite3_bind_int64(st, 2, outlet_id);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_stat_order so = {col_text(st, 0),
+                        col_text(st, 1),
+                        col_text(st, 2),
+                        sqlite3_column_int64(st, 3),
+                        sqlite3_column_int64(st, 4),
+                        sqlite3_column_int64(st, 5)};
+    if ((urc = each(ud, &so)) != 0) break;
+  }
+  done(st);
+  if (urc) return urc;
+  return rc == SQLITE_DONE ? 0 : fail(s, "reading the day's orders");
+}
+
+static int sqlite_stats_categories(void *self, const char *date, int64_t outlet_id,
+                                   int (*each)(void *ud, const db_stat_category *c), void *ud) {
+  db_sqlite *s = self;
+  sqlite3_stmt *st = s->st[ST_stats_categories];
+  int rc, urc = 0;
+  bind_text(st, 1, date);
+  sqlite3_bind_int64(st, 2, outlet_id);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_stat_category c = {col_text(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2)};
+    if ((urc = each(ud, &c)) != 0) break;
+  }
+  done(st);
+  if (urc) return urc;
+  return rc == SQLITE_DONE ? 0 : fail(s, "reading the day's categories");
 }
 
 /* ---- idempotency keys -------------------------------------------------------------------- */
@@ -1054,6 +1278,13 @@ const db_store_ops db_sqlite_ops = {
     .order_set_status = sqlite_order_set_status,
     .order_void = sqlite_order_void,
     .order_list = sqlite_order_list,
+    .order_set_rush = sqlite_order_set_rush,
+    .line_set_done = sqlite_line_set_done,
+    .history_add = sqlite_history_add,
+    .recall_list = sqlite_recall_list,
+    .ready_due = sqlite_ready_due,
+    .stats_orders = sqlite_stats_orders,
+    .stats_categories = sqlite_stats_categories,
     .idem_find = sqlite_idem_find,
     .idem_put = sqlite_idem_put,
     .idem_purge = sqlite_idem_purge,

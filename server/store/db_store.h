@@ -48,6 +48,23 @@ typedef struct db_list_query {
   int64_t limit;     /* >= 1 */
 } db_list_query;
 
+/* An order as the day's figures need it (SPEC 10.5). Strings valid during the callback. */
+typedef struct db_stat_order {
+  const char *status;
+  const char *payment_method;
+  const char *created_at; /* local ISO time: its hour is the chart's */
+  int64_t total_amount;
+  int64_t created_ms; /* 0: unknown (an order from before the history was kept) */
+  int64_t ready_ms;   /* the first time it reached `ready`; 0: never */
+} db_stat_order;
+
+/* A category's share of a day's sales (cancelled and voided orders left out). */
+typedef struct db_stat_category {
+  const char *name;
+  int64_t quantity;
+  int64_t total_amount;
+} db_stat_category;
+
 /* Every op returns 0, KDS_ENOTFOUND where it says so, or KDS_EDB (logged with the
  * backend's message). Strings handed out (names, hashes) stay valid until the next call. */
 typedef struct db_store_ops {
@@ -101,15 +118,36 @@ typedef struct db_store_ops {
   /* The day's next invoice number: gapless per day, taken inside the caller's savepoint
    * (so a rollback returns it), durable with the commit. */
   int (*invoice_next)(void *self, const char *day, int64_t *seq);
-  int (*order_insert)(void *self, order_t *o, int64_t created_by); /* sets o->id */
+  /* Stores the order, its lines and their SPEC 10 extras; created_ms is the epoch ms of
+   * created_at (ticket times). Sets o->id. */
+  int (*order_insert)(void *self, order_t *o, int64_t created_by, int64_t created_ms);
   /* Loads the order (and its lines) by invoice number; `live` skips voided ones. ENOTFOUND. */
   int (*order_by_invoice)(void *self, const char *invoice, int live, order_t *o);
   int (*order_by_id)(void *self, int64_t id, order_t *o); /* ENOTFOUND */
   /* id of `invoice` (voided too) in outlet `outlet_id` (0: any outlet); KDS_ENOTFOUND when
    * there is none or it is another outlet's (so its existence does not leak). */
   int (*order_id_of)(void *self, const char *invoice, int64_t outlet_id, int64_t *id);
+  /* Moves the order from `from` to `to` (*changed = 0 when it was not in `from`); the first
+   * move to `ready` also keeps at_ms as its ready time. */
   int (*order_set_status)(void *self, int64_t id, const char *from, const char *to, const char *at,
-                          int *changed);
+                          int64_t at_ms, int *changed);
+  int (*order_set_rush)(void *self, int64_t id, int rush, const char *at);
+  int (*line_set_done)(void *self, int64_t id, int64_t n /* 1-based */, int done, const char *at);
+  /* The status history (SPEC 10.5: who, when, from, to); from NULL: created; user 0: the
+   * server itself (auto-complete). */
+  int (*history_add)(void *self, int64_t order_id, int64_t user_id, const char *from, const char *to,
+                     int64_t at_ms);
+  /* Live orders now `ready` or `completed` that got there at or after since_ms, newest move
+   * first, at most `limit` (SPEC 10.4); bumped_ms is when they got there. */
+  int (*recall_list)(void *self, int64_t outlet_id, int64_t since_ms, int64_t limit,
+                     int (*each)(void *ud, order_t *o, int64_t bumped_ms), void *ud);
+  /* Ids of live `ready` orders that became ready before before_ms, at most `max`. */
+  int (*ready_due)(void *self, int64_t before_ms, int64_t *ids, size_t max, size_t *n);
+  /* The live orders of `date` (outlet 0: all), and the categories of its sales. */
+  int (*stats_orders)(void *self, const char *date, int64_t outlet_id,
+                      int (*each)(void *ud, const db_stat_order *so), void *ud);
+  int (*stats_categories)(void *self, const char *date, int64_t outlet_id,
+                          int (*each)(void *ud, const db_stat_category *c), void *ud);
   int (*order_void)(void *self, int64_t id, const char *at, int *changed);
   /* Live orders matching q, newest first; `each` returning non-zero stops with that code. */
   int (*order_list)(void *self, const db_list_query *q, int (*each)(void *ud, order_t *o), void *ud);

@@ -124,7 +124,7 @@ static void t_migrations(void) {
   sqlite3_prepare_v2(c, "SELECT version FROM schema_version", -1, &st, NULL);
   if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
-  ok(v == 1, "schema_version is 1");
+  ok(v == 2, "schema_version is 2 (the base schema and SPEC 10's)");
   sqlite3_prepare_v2(c, "PRAGMA journal_mode", -1, &st, NULL);
   ok(sqlite3_step(st) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0, "WAL");
   sqlite3_finalize(st);
@@ -144,7 +144,7 @@ static void t_migrations(void) {
   sqlite3_exec(c, "UPDATE schema_version SET version = 99", NULL, NULL, NULL);
   struct db *d2 = NULL;
   ok(db_new(&loop, path, 0, &d2) == KDS_EDB && d2 == NULL, "a newer schema version is refused");
-  sqlite3_exec(c, "UPDATE schema_version SET version = 1", NULL, NULL, NULL);
+  sqlite3_exec(c, "UPDATE schema_version SET version = 2", NULL, NULL, NULL);
   sqlite3_close(c);
 
   /* users 1..5 for the tests below (orders reference their creator) */
@@ -170,6 +170,122 @@ static void t_migrations(void) {
   ok(db_new(&loop, bad, 0, &d2) == KDS_EDB, "a non-database file is refused");
   snprintf(bad, sizeof(bad), "%s/no/such/dir/kds.db", dir);
   ok(db_new(&loop, bad, 0, &d2) == KDS_EDB, "an impossible path is refused");
+}
+
+/* The schema as version 1 left it (a fixture: migrations never edit an old entry), with a
+ * user, a token and an order in it. */
+static const char v1_schema[] =
+    "CREATE TABLE users ("
+    "  id            INTEGER PRIMARY KEY,"
+    "  username      TEXT NOT NULL UNIQUE,"
+    "  password_hash TEXT NOT NULL," /* scrypt$N$r$p$salt$key */
+    "  role          TEXT NOT NULL CHECK (role IN ('admin', 'cashier', 'kitchen')),"
+    "  outlet_id     INTEGER," /* NULL: sees every outlet */
+    "  created_at    TEXT NOT NULL);"
+    "CREATE TABLE tokens ("
+    "  token_hash TEXT PRIMARY KEY," /* sha256 hex of the bearer token; never the token */
+    "  user_id    INTEGER NOT NULL REFERENCES users(id),"
+    "  kind       TEXT NOT NULL CHECK (kind IN ('session', 'device')),"
+    "  created_at TEXT NOT NULL,"
+    "  expires_at INTEGER," /* epoch ms; NULL: never */
+    "  revoked    INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE categories ("
+    "  id         INTEGER PRIMARY KEY,"
+    "  name       TEXT NOT NULL UNIQUE,"
+    "  sort_order INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE products ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  name        TEXT NOT NULL,"
+    "  price       INTEGER NOT NULL CHECK (price >= 0),"
+    "  category_id INTEGER NOT NULL REFERENCES categories(id),"
+    "  active      INTEGER NOT NULL DEFAULT 1);"
+    "CREATE TABLE invoice_counters (" /* the last number handed out per local day */
+    "  day      TEXT PRIMARY KEY,"
+    "  last_seq INTEGER NOT NULL);"
+    "CREATE TABLE orders ("
+    "  id             INTEGER PRIMARY KEY," /* creation order: newest first and `before` use it */
+    "  invoice_number TEXT NOT NULL UNIQUE,"
+    "  date           TEXT NOT NULL,"
+    "  outlet_id      INTEGER NOT NULL,"
+    "  status         TEXT NOT NULL,"
+    "  payment_method TEXT NOT NULL,"
+    "  note           TEXT,"
+    "  total_amount   INTEGER NOT NULL,"
+    "  created_by     INTEGER REFERENCES users(id),"
+    "  created_at     TEXT NOT NULL,"
+    "  updated_at     TEXT NOT NULL,"
+    "  voided_at      TEXT);" /* set by DELETE: hidden from reads, number never reused */
+    "CREATE INDEX orders_by_date ON orders(date);"
+    "CREATE INDEX orders_by_status ON orders(status);"
+    /* Lines copy the product and its category at order time: later menu edits never
+     * rewrite history. */
+    "CREATE TABLE order_lines ("
+    "  order_id      INTEGER NOT NULL REFERENCES orders(id),"
+    "  line_no       INTEGER NOT NULL,"
+    "  product_id    INTEGER NOT NULL,"
+    "  name          TEXT NOT NULL,"
+    "  category_id   INTEGER NOT NULL,"
+    "  category      TEXT NOT NULL,"
+    "  category_sort INTEGER NOT NULL,"
+    "  qty           INTEGER NOT NULL,"
+    "  price         INTEGER NOT NULL,"
+    "  subtotal      INTEGER NOT NULL,"
+    "  PRIMARY KEY (order_id, line_no)) WITHOUT ROWID;"
+    "CREATE TABLE idempotency_keys ("
+    "  user_id      INTEGER NOT NULL,"
+    "  key          TEXT NOT NULL,"
+    "  request_hash TEXT NOT NULL," /* sha256 of the canonical JSON body */
+    "  order_id     INTEGER NOT NULL REFERENCES orders(id),"
+    "  created_at   INTEGER NOT NULL," /* epoch ms; kept 24 h */
+    "  PRIMARY KEY (user_id, key));"
+    "CREATE INDEX idempotency_by_time ON idempotency_keys(created_at);";
+
+static void t_migrate_v1(void) {
+  char p1[320], err[256];
+  sqlite3 *c;
+  void *store = NULL;
+  kds_user u;
+  const char *hash;
+  order_t o;
+  int64_t id;
+  snprintf(p1, sizeof(p1), "%s/v1.db", dir);
+  ok(sqlite3_open(p1, &c) == SQLITE_OK, "a version 1 database");
+  ok(sqlite3_exec(c, v1_schema, NULL, NULL, NULL) == SQLITE_OK &&
+         sqlite3_exec(
+             c,
+             "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+             "INSERT INTO schema_version VALUES (1);"
+             "INSERT INTO users VALUES (1, 'old', 'scrypt$x', 'kitchen', 2, 'then');"
+             "INSERT INTO tokens VALUES ('abc', 1, 'device', 'then', NULL, 0);"
+             "INSERT INTO orders VALUES (1, 'INV-20231103-0001', '2023-11-03', 2, 'ready', 'CASH', "
+             "NULL, 6000, 1, '2023-11-03T10:00:00.000+07:00', '2023-11-03T10:05:00.000+07:00', NULL);"
+             "INSERT INTO order_lines VALUES (1, 1, 1, 'Corndog Sosis', 1, 'ISI CORNDOG', 1, 1, 6000, 6000);",
+             NULL, NULL, NULL) == SQLITE_OK,
+     "filled as version 1 (%s)", sqlite3_errmsg(c));
+  sqlite3_close(c);
+  ok(db_sqlite_ops.open(p1, &store, err, sizeof(err)) == 0, "migrates to version 2 (%s)", err);
+  if (store == NULL) return;
+  ok(db_sqlite_ops.user_by_name(store, "old", &u, &hash) == 0 && u.id == 1 &&
+         strcmp(u.role, "kitchen") == 0 && u.outlet_id == 2,
+     "the user is kept");
+  ok(db_sqlite_ops.token_user(store, "abc", 0, &u, &id) == 0 && u.id == 1, "its token still finds it");
+  ok(db_sqlite_ops.user_add(store, "board", "scrypt$x", "display", 2, "now", &id) == 0, "a display user");
+  order_init(&o);
+  ok(db_sqlite_ops.order_by_invoice(store, "INV-20231103-0001", 1, &o) == 0 && o.nlines == 1 && !o.rush &&
+         !o.order_type[0] && o.table == NULL && o.lines[0].note == NULL && !o.lines[0].done,
+     "the old order reads back with no SPEC 10 keys");
+  kds_buf b = KDS_BUF_INIT;
+  ok(order_render(&o, &b) == 0 && strstr(b.base, "\"rush\"") == NULL && strstr(b.base, "\"done\"") == NULL,
+     "and renders as before");
+  kds_buf_release(&b);
+  order_release(&o);
+  db_sqlite_ops.close(store);
+  ok(sqlite3_open(p1, &c) == SQLITE_OK, "reopen with sqlite");
+  sqlite3_stmt *st;
+  sqlite3_prepare_v2(c, "PRAGMA foreign_key_check", -1, &st, NULL);
+  ok(sqlite3_step(st) == SQLITE_DONE, "no foreign key is left dangling");
+  sqlite3_finalize(st);
+  sqlite3_close(c);
 }
 
 static void t_sequence(void) {
@@ -600,6 +716,7 @@ int main(void) {
   snprintf(path, sizeof(path), "%s/kds.db", dir);
   uv_loop_init(&loop);
   subtest("migrations", t_migrations);
+  subtest("migration from version 1", t_migrate_v1);
   subtest("sequence", t_sequence);
   subtest("group commit", t_group_commit);
   subtest("idempotency", t_idempotency);

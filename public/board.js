@@ -242,11 +242,8 @@
     const span = document.createElement('span');
     span.className = 'label';
     span.textContent = l.text;
-    if (l.name) {
-      // Long names shrink so the whole name stays on the tile.
-      const len = [...l.text].length;
-      if (len > 5) span.style.fontSize = `${Math.max(0.34, 5.2 / len).toFixed(2)}em`;
-    }
+    // A name longer than a number takes two tiles' width (fitNames shrinks what still overflows).
+    if (l.name && [...l.text].length > 5) li.classList.add('wide');
     li.title = l.name ? `${l.text} · ${o.invoice_number}` : o.invoice_number;
     li.append(span);
     return li;
@@ -259,6 +256,19 @@
       $(col).replaceChildren(...list.map((o) => tile(o, col)));
       $(`${col}-count`).textContent = String(list.length);
       fit($(col), list.length);
+      fitNames($(col));
+    }
+  }
+
+  /** A customer's whole name, smaller if need be, rather than a cut one. */
+  function fitNames(list) {
+    for (const label of list.querySelectorAll('.tile.is-name .label')) {
+      let f = 1;
+      label.style.fontSize = '';
+      while (label.scrollWidth > label.clientWidth + 1 && f > 0.4) {
+        f *= 0.92;
+        label.style.fontSize = `${f.toFixed(3)}em`;
+      }
     }
   }
 

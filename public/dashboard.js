@@ -29,7 +29,7 @@
     stats: null,
   };
   // For tests: how many notifications and fetches the page made, and the last stats it drew.
-  const pub = { notifications: 0, fetches: 0, draws: 0, get stats() { return state.stats; } };
+  const pub = { notifications: 0, fetches: 0, draws: 0, get stats() { return state.stats; }, get socket() { return state.socket; } };
   window.kdsDashboard = pub;
 
   function readJson(t) {

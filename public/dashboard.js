@@ -278,7 +278,7 @@
       data: {
         labels: [],
         datasets: [
-          { type: 'bar', label: 'Orders', data: [], backgroundColor: '#2563eb', borderRadius: 4, yAxisID: 'y', order: 2 },
+          { type: 'bar', label: 'Orders', data: [], backgroundColor: '#2563eb', borderRadius: 4, maxBarThickness: 72, yAxisID: 'y', order: 2 },
           { type: 'line', label: 'Sales', data: [], borderColor: '#16a34a', backgroundColor: '#16a34a', cubicInterpolationMode: 'monotone', pointRadius: 3, yAxisID: 'y1', order: 1 },
         ],
       },
@@ -308,7 +308,7 @@
     });
     state.charts.category = new Chart($('category-chart'), {
       type: 'bar',
-      data: { labels: [], datasets: [{ label: 'Sales', data: [], backgroundColor: [], borderRadius: 4, quantities: [] }] },
+      data: { labels: [], datasets: [{ label: 'Sales', data: [], backgroundColor: [], borderRadius: 4, maxBarThickness: 48, quantities: [] }] },
       options: {
         indexAxis: 'y',
         plugins: {

@@ -1,0 +1,238 @@
+'use strict';
+// The POS dashboard (public/dashboard.html, SPEC 10.6) in headless Chromium at 1920x1080 and
+// 1280x720: signed in as admin (token in the URL, then the login form), 50 orders posted and
+// a few cancelled through the API; the page's figures must come to equal GET /api/v1/stats
+// without a reload, a notification shows each new order, the Chart.js canvases are drawn and
+// updated in place, and a reconnect re-fetches. Screenshots go to $KDS_BUILD_DIR/screenshots/.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+const { start, sampleOrder, SOURCE_DIR } = require('../lib/harness');
+const { shutdown, postOrder, sleep } = require('../lib/wait');
+
+const CHROMIUM = process.env.KDS_CHROMIUM || '/usr/bin/chromium';
+const BUILD_DIR = process.env.KDS_BUILD_DIR || path.join(SOURCE_DIR, 'build');
+const SHOTS = path.join(BUILD_DIR, 'screenshots');
+const WAIT = 10000;
+const PAYMENTS = ['CASH', 'QRIS', 'CASH', 'CARD', 'EWALLET', 'QRIS', 'TRANSFER'];
+
+/** The page's figures as the test reads them: data-value (raw) and the text shown. */
+const figures = (page) => page.evaluate(() => Object.fromEntries(
+  ['total-sales', 'order-count', 'avg-ticket', 'p90-ticket', 'late-count'].map((id) => {
+    const n = document.getElementById(id);
+    return [id, { raw: n.dataset.value, text: n.textContent.trim() }];
+  })));
+
+/** What the figures must be for these stats. */
+function expected(s) {
+  const raw = (v) => (v === null || v === undefined ? '' : String(v));
+  return {
+    'total-sales': raw(s.sales.total_amount),
+    'order-count': raw(s.orders.total),
+    'avg-ticket': raw(s.ticket_time.avg_s),
+    'p90-ticket': raw(s.ticket_time.p90_s),
+    'late-count': raw(s.ticket_time.late),
+  };
+}
+
+describe('POS dashboard in headless Chromium', () => {
+  let h;
+  let context;
+  let profile;
+  let adminToken;
+  const pageErrors = [];
+
+  before(async () => {
+    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: install the Debian package chromium (scripts/deps.sh --tests)`);
+    // A late threshold of 1 s makes some tickets late within the test.
+    h = await start({ wsAuth: 'on', args: ['--late-after', '1'] });
+    adminToken = await h.login('admin', 'admin-secret');
+    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'kds-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1920, height: 1080 },
+      colorScheme: 'light',
+    });
+    context.setDefaultTimeout(WAIT);
+    fs.mkdirSync(SHOTS, { recursive: true });
+  });
+
+  after(async () => {
+    if (context) await context.close();
+    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+    await shutdown(h);
+  });
+
+  async function openPage([width, height], query = '') {
+    const page = await context.newPage();
+    await page.setViewportSize({ width, height });
+    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' && !/^Failed to load resource/.test(msg.text())) pageErrors.push(`console: ${msg.text()}`);
+    });
+    page.on('response', (res) => {
+      if (res.status() === 404 || res.status() >= 500) pageErrors.push(`${res.status()} ${res.request().method()} ${res.url()}`);
+    });
+    await page.goto(`${h.url}/dashboard.html${query}`);
+    return page;
+  }
+
+  async function stats() {
+    const r = await h.api('GET', '/api/v1/stats', { token: adminToken });
+    assert.equal(r.status, 200, r.text);
+    return r.json;
+  }
+
+  /** Waits until the page shows what GET /api/v1/stats says (the page fetches after events). */
+  async function settled(page, ms = 15000) {
+    const until = Date.now() + ms;
+    let s;
+    let f;
+    for (;;) {
+      s = await stats();
+      f = await figures(page);
+      const want = expected(s);
+      if (Object.keys(want).every((k) => f[k].raw === want[k])) break;
+      if (Date.now() > until) assert.fail(`the page never matched the stats:\n${JSON.stringify(f)}\n${JSON.stringify(want)}`);
+      await sleep(200);
+    }
+    for (const k of ['avg-ticket', 'p90-ticket']) {
+      if (f[k].raw === '') assert.equal(f[k].text, '—', `${k} shows a dash while there is no ticket time`);
+      else assert.match(f[k].text, /^\d+:\d\d(:\d\d)?$/, `${k} is a duration`);
+    }
+    assert.match(f['total-sales'].text, /^Rp\s?[\d.]+$/, 'Rupiah, id-ID grouping');
+    return s;
+  }
+
+  /** Non-transparent pixels on a canvas: Chart.js drew something. */
+  const inked = (page, id) => page.evaluate((cid) => {
+    const c = document.getElementById(cid);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n;
+  }, id);
+
+  it('at 1920x1080 (token in the URL): 50 orders and some cancelled; figures equal the stats, notifications, charts', async () => {
+    const page = await openPage([1920, 1080], `?token=${encodeURIComponent(adminToken)}`);
+    await page.waitForSelector('#conn[data-state="connected"]');
+    assert.equal(new URL(page.url()).search, '', 'the token left the address bar');
+    // Nothing yet: zeros and dashes.
+    let s = await settled(page);
+    assert.equal(s.ticket_time.avg_s, null);
+    await page.evaluate(() => {
+      window.notReloaded = true;
+      window.firstCharts = ['hours-chart', 'payment-chart', 'category-chart'].map((id) => Chart.getChart(id));
+    });
+
+    const orders = [];
+    for (let i = 0; i < 50; i++) {
+      const items = [{ product_id: 1 + (i % 8), qty: 1 + (i % 3) }];
+      if (i % 4 === 0) items.push({ product_id: 1 + ((i + 3) % 8), qty: 1 });
+      const token = i % 5 === 4 ? h.tokens.kasir2 : h.tokens.kasir1; // two outlets: an admin sees both
+      orders.push(await postOrder(h, token, sampleOrder(items, { payment_method: PAYMENTS[i % PAYMENTS.length] })));
+    }
+    const lastInv = orders[orders.length - 1].invoice_number;
+    // The newest notification is on screen as a toast and in the feed.
+    await page.waitForSelector(`#toasts .toast[data-invoice="${lastInv}"]`);
+    assert.equal((await page.textContent(`#toasts .toast[data-invoice="${lastInv}"] strong`)).trim(), `New order: ${lastInv}`);
+    await page.waitForSelector(`#feed li[data-invoice="${lastInv}"]`);
+    await page.waitForFunction(() => window.kdsDashboard.notifications === 50);
+
+    // Some fast tickets, some late ones (> 1 s), some cancelled, one voided.
+    const dapur = (o) => (o.outlet_id === 2 ? h.tokens.dapur2 : h.tokens.dapur1);
+    const kasir = (o) => (o.outlet_id === 2 ? h.tokens.kasir2 : h.tokens.kasir1);
+    const patch = async (o, status, token) => {
+      const r = await h.api('PATCH', `/api/v1/orders/${o.invoice_number}/status`, { token, body: { status } });
+      assert.equal(r.status, 200, `${o.invoice_number} → ${status}: ${r.status} ${r.text}`);
+    };
+    for (const o of orders.slice(0, 10)) await patch(o, 'ready', dapur(o));
+    await sleep(1200);
+    for (const o of orders.slice(10, 20)) await patch(o, 'ready', dapur(o));
+    for (const o of orders.slice(0, 15)) await patch(o, 'completed', kasir(o));
+    for (const o of orders.slice(40, 45)) await patch(o, 'cancelled', kasir(o));
+    assert.equal((await h.api('DELETE', `/api/v1/orders/${orders[49].invoice_number}`, { token: h.tokens.admin })).status, 204);
+
+    s = await settled(page);
+    assert.equal(s.orders.total, 49);
+    assert.equal(s.orders.cancelled, 5);
+    assert.ok(s.ticket_time.count === 20 && s.ticket_time.late >= 10, JSON.stringify(s.ticket_time));
+    assert.notEqual(s.ticket_time.avg_s, null);
+
+    // The charts are the same Chart.js objects, redrawn with the stats' numbers.
+    const charts = await page.evaluate(() => {
+      const now = ['hours-chart', 'payment-chart', 'category-chart'].map((id) => Chart.getChart(id));
+      return {
+        same: now.every((c, i) => c && c === window.firstCharts[i]),
+        notReloaded: window.notReloaded === true,
+        hours: now[0].data.datasets[0].data.reduce((a, b) => a + b, 0),
+        pay: Object.fromEntries(now[1].data.datasets[0].data.map((v, i) => [now[1].data.labels[i].split(' ')[0], v])),
+        cat: now[2].data.labels.map((name, i) => [name, now[2].data.datasets[0].data[i]]),
+      };
+    });
+    assert.ok(charts.same && charts.notReloaded, 'updated in place, no reload');
+    assert.equal(charts.hours, s.hours.reduce((a, x) => a + x.orders, 0));
+    assert.deepStrictEqual(charts.pay, Object.fromEntries(Object.entries(s.sales.by_payment_method).filter(([, v]) => v > 0)));
+    assert.deepStrictEqual(charts.cat, s.categories.map((c) => [c.name, c.total_amount]));
+    await sleep(500); // the charts' short animation
+    for (const id of ['hours-chart', 'payment-chart', 'category-chart']) {
+      assert.ok(await inked(page, id) > 2000, `${id} has pixels drawn`);
+    }
+
+    const fit = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, iw: innerWidth }));
+    assert.ok(fit.sw <= fit.iw, `no horizontal scrollbar: ${JSON.stringify(fit)}`);
+    const shot = path.join(SHOTS, 'dashboard-1920x1080.png');
+    await page.screenshot({ path: shot, animations: 'disabled' });
+    assert.ok(fs.statSync(shot).size > 10000, 'a screenshot was written');
+    await page.close();
+    assert.deepStrictEqual(pageErrors, []);
+  });
+
+  it('at 1280x720 (login form): the same figures; a reconnect re-fetches what it missed', async () => {
+    const page = await openPage([1280, 720]);
+    await page.waitForSelector('#signin:not([hidden])');
+    await page.fill('#login-username', 'admin');
+    await page.fill('#login-password', 'admin-secret');
+    await page.click('#login-btn');
+    await page.waitForSelector('#conn[data-state="connected"]');
+    assert.ok(await page.evaluate(() => sessionStorage.getItem('kds.token')), 'the token is kept in sessionStorage');
+    await settled(page);
+    await sleep(800); // a fetch asked for by the sign-in and the connect together may still follow
+
+    // Orders and a cancel while the socket is down: the reconnect's fetch brings them in.
+    await page.evaluate(() => window.kdsDashboard.socket.disconnect());
+    await page.waitForFunction(() => !window.kdsDashboard.socket.connected);
+    const a = await postOrder(h, h.tokens.kasir1, sampleOrder([{ product_id: 2, qty: 5 }], { payment_method: 'TRANSFER' }));
+    await postOrder(h, h.tokens.kasir1, sampleOrder([{ product_id: 4, qty: 2 }]));
+    assert.equal((await h.api('PATCH', `/api/v1/orders/${a.invoice_number}/status`,
+      { token: h.tokens.kasir1, body: { status: 'cancelled' } })).status, 200);
+    await sleep(500);
+    const before = await figures(page);
+    const now = expected(await stats());
+    assert.notEqual(before['order-count'].raw, now['order-count'], 'missed while disconnected');
+    await page.evaluate(() => window.kdsDashboard.socket.connect());
+    await page.waitForSelector('#conn[data-state="connected"]');
+    await settled(page);
+
+    // And live again after it.
+    const b = await postOrder(h, h.tokens.kasir1, sampleOrder([{ product_id: 1, qty: 1 }]));
+    await page.waitForSelector(`#feed li[data-invoice="${b.invoice_number}"]`);
+    await settled(page);
+    await sleep(500);
+    assert.ok(await inked(page, 'payment-chart') > 1000);
+    const fit = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, iw: innerWidth }));
+    assert.ok(fit.sw <= fit.iw, `no horizontal scrollbar: ${JSON.stringify(fit)}`);
+    const shot = path.join(SHOTS, 'dashboard-1280x720.png');
+    await page.screenshot({ path: shot, animations: 'disabled' });
+    assert.ok(fs.statSync(shot).size > 10000, 'a screenshot was written');
+    await page.close();
+    assert.deepStrictEqual(pageErrors, []);
+  });
+});

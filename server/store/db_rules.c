@@ -630,7 +630,7 @@ static int exec_stats(exec_ctx *x) {
     order_local_date(x->now, date);
   }
   if ((rc = x->ops->stats_orders(x->store, date, scope, each_stat_order, &d)) != 0) goto out;
-  qsort(d.ticket_ms, d.nticket, sizeof(*d.ticket_ms), cmp_i64);
+  if (d.nticket) qsort(d.ticket_ms, d.nticket, sizeof(*d.ticket_ms), cmp_i64);
   for (size_t i = 0; i < d.nticket; i++) {
     sat_add(&sum, d.ticket_ms[i]);
     late += d.ticket_ms[i] > late_ms;

@@ -5,7 +5,10 @@
  * (JSON). A body that validates becomes an order that is rendered; the render must be valid
  * JSON that order_parse reads back with the same lines and total. Money is checked (SPEC
  * 11.23): an accepted order has every subtotal and its total <= 2^53-1, and UBSan aborts
- * on integer overflow (qty * price, merged quantities, the totals). */
+ * on integer overflow (qty * price, merged quantities, the totals). SPEC 10: an accepted order
+ * has at most 10 modifiers a line, none empty or with a control character, no two lines of
+ * one product with the same note and modifiers (the merge rule), and its context, notes,
+ * modifiers and rush survive the render/parse round trip. */
 #include <cjson/cJSON.h>
 #include <string.h>
 
@@ -112,6 +115,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                  "line: subtotal == qty * price");
       fuzz_check(o.lines[i].subtotal <= MONEY_MAX, "accepted order: subtotal <= 2^53-1");
     }
+    for (size_t i = 0; i < o.nlines; i++) {
+      const order_line *l = &o.lines[i];
+      fuzz_check(l->nmodifiers <= ORDER_MAX_MODIFIERS, "at most 10 modifiers");
+      for (size_t k = 0; k < l->nmodifiers; k++) {
+        fuzz_check(l->modifiers[k][0] != '\0', "no empty modifier");
+        for (const unsigned char *c = (const unsigned char *)l->modifiers[k]; *c; c++)
+          fuzz_check(*c >= 0x20 && *c != 0x7f, "no control character in a modifier");
+      }
+      fuzz_check(l->note == NULL || l->note[0] != '\0', "a line note is NULL or not empty");
+      for (size_t j = 0; j < i; j++)
+        fuzz_check(o.lines[j].product_id != l->product_id || !order_line_extras_equal(&o.lines[j], l),
+                   "merge rule: equal extras of one product are one line");
+    }
+    fuzz_check(o.order_type[0] == '\0' || order_type_valid(o.order_type), "order_type from the vocabulary");
     order_fixture_header(&o);
     fuzz_check(order_render(&o, &out) == 0, "render");
     cJSON *again = cJSON_ParseWithLength(out.base, out.len);
@@ -122,6 +139,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_check(back.nlines == o.nlines && back.total_amount == o.total_amount &&
                    strcmp(back.invoice_number, o.invoice_number) == 0,
                "render/parse round trip: lines and total");
+    fuzz_check(strcmp(back.order_type, o.order_type) == 0 && back.rush == o.rush &&
+                   (back.table == NULL) == (o.table == NULL) &&
+                   (back.customer_name == NULL) == (o.customer_name == NULL),
+               "round trip: order context");
+    for (size_t i = 0; i < o.nlines && back.nlines == o.nlines; i++)
+      fuzz_check(back.lines[i].nmodifiers == o.lines[i].nmodifiers &&
+                     (back.lines[i].note == NULL) == (o.lines[i].note == NULL),
+                 "round trip: line note and modifiers");
     order_release(&back);
   }
   order_release(&o);

@@ -131,4 +131,10 @@ write("fuzz_order", "all-products", menu(MENU) + json.dumps(
     {"payment_method": "QRIS", "items": [{"product_id": i, "qty": 999} for i in range(1, 8)]}).encode())
 write("fuzz_order", "huge-price", menu([(1, "Mahal", 1, "X", 9 * 10**15)], kind=1) + json.dumps(
     {"payment_method": "CARD", "items": [{"product_id": 1, "qty": 1}]}).encode())
+write("fuzz_order", "kitchen-ops", menu(MENU) + json.dumps(
+    {"payment_method": "CASH", "order_type": "dine_in", "table": "12", "customer_name": "Budi",
+     "items": [{"product_id": 1, "qty": 1, "note": "well done", "modifiers": ["no mayo", "extra spicy"]},
+               {"product_id": 1, "qty": 2, "modifiers": ["no mayo", "extra spicy"], "note": "well done"},
+               {"product_id": 1, "qty": 1, "modifiers": ["no mayo"]}, {"product_id": 5, "qty": 1, "note": ""}]}).encode())
+write("fuzz_order", "bad-modifiers", menu(MENU[:2]) + b'{"payment_method":"CASH","items":[{"product_id":1,"qty":1,"modifiers":["a\\u0000",""," ",null,7]}],"table":"\\t"}')
 write("fuzz_order", "bad-items", menu(MENU[:2]) + b'{"payment_method":"CASH","items":[{"product_id":"1","qty":1.5}],"note":7}')

@@ -682,6 +682,92 @@ static void t_menu(void) {
   close_db();
 }
 
+static void stats(kds_user u, const char *date, int64_t outlet) {
+  db_req *r = db_req_new(DB_STATS, on_done, NULL);
+  r->user = u;
+  snprintf(r->in.stats.date, sizeof(r->in.stats.date), "%s", date);
+  r->in.stats.outlet_id = outlet;
+  r->in.stats.late_after_s = 600;
+  ok(db_submit(d, r) == 0, "submit stats");
+}
+
+/* SPEC 10.5 on a clock the test moves: ticket times known to the millisecond, with ties,
+ * a first `ready` that counts over a later one, a cancelled order that is no sale. */
+static void t_stats(void) {
+  kds_user cashier1 = user(1, "cashier", 1), cashier2 = user(4, "cashier", 2),
+           kitchen1 = user(3, "kitchen", 1);
+  kds_user admin = user(5, "admin", 0);
+  static const char *QRIS =
+      "{\"payment_method\":\"QRIS\",\"items\":[{\"product_id\":1,\"qty\":1},{\"product_id\":5,\"qty\":2}]}";
+  int64_t t0 = day_ms(25);
+  open_db();
+  fake_now = t0;
+  nres = 0;
+  stats(cashier1, "2024-03-25", 0);
+  run();
+  ok(res[0].rc == 0 &&
+         strcmp(res[0].json,
+                "{\"date\":\"2024-03-25\",\"outlet_id\":1,\"orders\":{\"total\":0,\"new\":0,\"preparing\":0,"
+                "\"ready\":0,\"completed\":0,\"cancelled\":0},\"sales\":{\"total_amount\":0,\"by_payment_"
+                "method\":{}},"
+                "\"ticket_time\":{\"count\":0,\"avg_s\":null,\"p50_s\":null,\"p90_s\":null,\"late\":0,"
+                "\"late_after_s\":600},\"categories\":[],\"hours\":[]}") == 0,
+     "no orders: zeros, nulls and empty lists (%s)", res[0].json);
+  nres = 0;
+  create(cashier1, ORDER1, NULL); /* 0001 */
+  create(cashier1, QRIS, NULL);   /* 0002 */
+  create(cashier1, ORDER1, NULL); /* 0003 */
+  create(cashier1, ORDER1, NULL); /* 0004 */
+  create(cashier1, ORDER1, NULL); /* 0005: cancelled */
+  create(cashier2, ORDER1, NULL); /* 0006: outlet 2 */
+  run();
+  nres = 0;
+  fake_now = t0 + 300000; /* a tie: two tickets of 300 s */
+  simple(DB_ORDER_STATUS, kitchen1, "INV-20240325-0001", "ready");
+  simple(DB_ORDER_STATUS, kitchen1, "INV-20240325-0002", "ready");
+  simple(DB_ORDER_STATUS, cashier1, "INV-20240325-0005", "cancelled");
+  run();
+  fake_now = t0 + 600500;
+  simple(DB_ORDER_STATUS, kitchen1, "INV-20240325-0003", "ready");
+  run();
+  fake_now = t0 + 900000;
+  simple(DB_ORDER_STATUS, kitchen1, "INV-20240325-0004", "ready");
+  run();
+  fake_now = t0 + 950000; /* recalled and bumped again: the first ready counts */
+  simple(DB_ORDER_STATUS, kitchen1, "INV-20240325-0004", "preparing");
+  run();
+  fake_now = t0 + 1000000;
+  simple(DB_ORDER_STATUS, kitchen1, "INV-20240325-0004", "ready");
+  run();
+  for (int i = 0; i < nres; i++) ok(res[i].rc == 0, "change %d (%s)", i, res[i].json);
+  nres = 0;
+  stats(cashier1, "2024-03-25", 0);
+  stats(admin, "2024-03-25", 2);
+  stats(kitchen1, "2024-03-25", 2);
+  stats(admin, "2024-03-26", 0);
+  run();
+  /* tickets 300, 300, 600.5, 900 s: mean 525.125, nearest rank p50 = 2nd = 300, p90 = 4th */
+  ok(res[0].rc == 0 &&
+         strcmp(res[0].json,
+                "{\"date\":\"2024-03-25\",\"outlet_id\":1,\"orders\":{\"total\":5,\"new\":0,\"preparing\":0,"
+                "\"ready\":4,\"completed\":0,\"cancelled\":1},\"sales\":{\"total_amount\":32000,"
+                "\"by_payment_method\":{\"CASH\":24000,\"QRIS\":8000}},\"ticket_time\":{\"count\":4,"
+                "\"avg_s\":525.125,\"p50_s\":300,\"p90_s\":900,\"late\":2,\"late_after_s\":600},"
+                "\"categories\":[{\"name\":\"ISI CORNDOG\",\"quantity\":4,\"total_amount\":24000},"
+                "{\"name\":\"SAUS ASIN\",\"quantity\":8,\"total_amount\":8000}],"
+                "\"hours\":[{\"hour\":12,\"orders\":4,\"total_amount\":32000}]}") == 0,
+     "the day's figures (%s)", res[0].json);
+  ok(res[1].rc == 0 && strstr(res[1].json, "\"outlet_id\":2,\"orders\":{\"total\":1,\"new\":1") &&
+         strstr(res[1].json, "\"count\":0,\"avg_s\":null"),
+     "an admin chooses the outlet (%s)", res[1].json);
+  ok(res[2].rc == KDS_EREQUEST && res[2].status == 403 && strcmp(res[2].field, "outlet_id") == 0,
+     "nobody else does");
+  ok(res[3].rc == 0 &&
+         strstr(res[3].json, "{\"date\":\"2024-03-26\",\"outlet_id\":null,\"orders\":{\"total\":0"),
+     "another day, every outlet (%s)", res[3].json);
+  close_db();
+}
+
 static void t_close_finishes(void) {
   sqlite3 *c;
   sqlite3_stmt *st;
@@ -724,6 +810,7 @@ int main(void) {
   subtest("list", t_list);
   subtest("tokens and users", t_tokens_users);
   subtest("menu", t_menu);
+  subtest("stats", t_stats);
   subtest("close", t_close_finishes);
   ok(uv_loop_close(&loop) == 0, "nothing left on the loop");
   char cmd[300];

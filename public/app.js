@@ -47,6 +47,8 @@
     socket: null,
     orders: new Map(), // invoice -> order
     fresh: new Map(), // invoice -> time it arrived live (for the highlight)
+    loud: new Map(), // invoice -> {order, kind, until}: a cancel or void shown before it leaves (SPEC 10.8)
+    bells: 0,
     cardErrors: new Map(), // invoice -> message
     pending: new Set(), // invoices with a status change in flight
     products: [],
@@ -366,12 +368,56 @@
     applyEvent(event, data, true);
   }
 
+  const LOUD_MS = 5000;
+
+  function localDay() {
+    const d = new Date();
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  }
+
+  /** A cook must stop cooking it: the card stays, marked, with the bell, for a few seconds. */
+  function loud(inv, order, kind) {
+    state.loud.set(inv, { order, kind, until: Date.now() + LOUD_MS });
+    bell();
+    announce(`Order ${inv} ${kind}`);
+    setTimeout(renderOrders, LOUD_MS + 50);
+  }
+
+  function bell() {
+    state.bells++;
+    try {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) return;
+      if (!state.audio) state.audio = new Ctx();
+      const ctx = state.audio;
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.frequency.value = 440;
+      gain.gain.setValueAtTime(0.2, ctx.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.6);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start();
+      osc.stop(ctx.currentTime + 0.6);
+    } catch (e) {
+      // no sound is not an error: the card says it
+    }
+  }
+
+  /** Lines done or rush changed: highlighted like a new order (SPEC 10.8). */
+  function workChanged(a, b) {
+    return !!a.rush !== !!b.rush || JSON.stringify(a.lines) !== JSON.stringify(b.lines);
+  }
+
   function applyEvent(event, data, live) {
     if (!data || typeof data.invoice_number !== 'string') return;
     const inv = data.invoice_number;
+    const prev = state.orders.get(inv);
     if (event === 'order-deleted') {
+      if (live && prev && OPEN.includes(prev.status)) loud(inv, prev, 'voided');
       state.orders.delete(inv);
     } else {
+      if (live && prev && data.status === 'cancelled' && OPEN.includes(prev.status)) loud(inv, data, 'cancelled');
+      else if (live && prev && event === 'order-updated' && workChanged(prev, data)) state.fresh.set(inv, Date.now());
       state.orders.set(inv, data);
       if (event === 'new-order' && live) {
         state.fresh.set(inv, Date.now());
@@ -472,8 +518,9 @@
     const status = order.status || 'new';
     const created = Date.parse(order.created_at);
     const isFresh = state.fresh.has(inv) && Date.now() - state.fresh.get(inv) < 8000;
+    const loudKind = state.loud.has(inv) ? state.loud.get(inv).kind : '';
     const node = el('article', {
-      class: `card status-${status}${isFresh ? ' fresh' : ''}${order.rush ? ' rush' : ''}`,
+      class: `card status-${status}${isFresh ? ' fresh' : ''}${order.rush ? ' rush' : ''}${loudKind ? ' loud' : ''}`,
       dataset: { invoice: inv, status, created: Number.isFinite(created) ? String(created) : '', rush: order.rush ? 'true' : 'false' },
       'aria-labelledby': `h-${inv}`,
     });
@@ -490,6 +537,12 @@
       el('span', { text: order.payment_method || '' }),
       el('span', { class: 'total', text: typeof order.total_amount === 'number' ? rp(order.total_amount) : '' }));
     node.append(head);
+    if (loudKind) {
+      node.append(el('p', { class: 'loud-banner', role: 'alert', text: `${loudKind.toUpperCase()}: stop, do not make it` }));
+    }
+    if (order.date && order.date !== localDay()) {
+      node.append(el('p', { class: 'card-day', text: `from ${order.date}` })); // an earlier business day (SPEC 10.7)
+    }
     if (ctx.length) {
       node.append(el('p', { class: 'card-context' },
         order.order_type ? el('span', { class: `otype otype-${order.order_type}`, text: ORDER_TYPES[order.order_type] || order.order_type }) : null,
@@ -518,7 +571,7 @@
       text: order.rush ? 'Unrush' : 'Rush',
       'aria-label': `${order.rush ? 'Unrush' : 'Rush'} ${inv}`,
     }) : null;
-    if (targets.length || rushBtn) {
+    if (!loudKind && (targets.length || rushBtn)) {
       node.append(el('footer', { class: 'actions' }, rushBtn, targets.map((t) => el('button', {
         type: 'button',
         class: `btn btn-small act act-${t}`,
@@ -536,9 +589,12 @@
   function renderOrders() {
     const showDone = $('show-done').checked;
     const all = [...state.orders.values()];
-    const open = all.filter((o) => OPEN.includes(o.status))
+    const now = Date.now();
+    for (const [inv, l] of state.loud) if (l.until <= now) state.loud.delete(inv);
+    const open = all.filter((o) => OPEN.includes(o.status) || state.loud.has(o.invoice_number))
+      .concat([...state.loud.values()].filter((l) => !state.orders.has(l.order.invoice_number)).map((l) => l.order))
       .sort((a, b) => (!!b.rush - !!a.rush) || (a.created_at < b.created_at ? -1 : 1));
-    const done = showDone ? all.filter((o) => !OPEN.includes(o.status)).sort((a, b) => (a.updated_at > b.updated_at ? -1 : 1)) : [];
+    const done = showDone ? all.filter((o) => !OPEN.includes(o.status) && !state.loud.has(o.invoice_number)).sort((a, b) => (a.updated_at > b.updated_at ? -1 : 1)) : [];
     const box = $('orders');
     const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset : null;
     const refocus = focused && focused.action ? `${focused.invoice}|${focused.action}` : null;

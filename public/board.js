@@ -7,6 +7,7 @@
   const DEFAULT_READY_FOR_S = 300;
   const FRESH_MS = 10000; // how long a just-ready number pulses
   const SHOWN = ['new', 'preparing', 'ready'];
+  const LOUD_MS = 5000; // how long a cancelled or voided number stays, marked
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -14,12 +15,13 @@
     socket: null,
     readyForS: DEFAULT_READY_FOR_S,
     orders: new Map(), // invoice -> order (only those on the board)
+    loud: new Map(), // invoice -> {order, until}: cancelled or voided, shown a few seconds more
     readySince: new Map(), // invoice -> ms since the epoch when it became ready
     loading: null, // events that arrive during a load: [[event, data]]
     audio: null,
   };
   // For tests and for staff at the screen's console.
-  const pub = { chimes: 0, loads: 0, state };
+  const pub = { chimes: 0, bells: 0, loads: 0, state };
   window.kdsBoard = pub;
 
   // ---- sign-in: ?token= (a wall screen's start-up URL) or this tab's sessionStorage -------
@@ -157,7 +159,8 @@
     state.loading = [];
     try {
       await loadSettings();
-      const list = await api(`/api/v1/orders?status=new,preparing,ready&date=${localDate()}&limit=1000`);
+      // every date: an order still open from an earlier business day shows, with its date (SPEC 10.7)
+      const list = await api('/api/v1/orders?status=new,preparing,ready&limit=1000');
       const seen = new Set();
       for (const o of list) {
         seen.add(o.invoice_number);
@@ -192,6 +195,12 @@
     if (!data || typeof data.invoice_number !== 'string') return;
     const inv = data.invoice_number;
     if (ev === 'order-deleted' || !SHOWN.includes(data.status)) {
+      // a cancel or a void is said before the number leaves (SPEC 10.8); a completed one just goes
+      if (live && (ev === 'order-deleted' || data.status === 'cancelled') && state.orders.has(inv)) {
+        state.loud.set(inv, { order: state.orders.get(inv), until: Date.now() + LOUD_MS });
+        pub.bells++;
+        setTimeout(render, LOUD_MS + 50);
+      }
       forget(inv);
     } else {
       if (data.status === 'ready') {
@@ -242,6 +251,17 @@
     const span = document.createElement('span');
     span.className = 'label';
     span.textContent = l.text;
+    if (state.loud.has(o.invoice_number)) {
+      li.classList.add('cancelled');
+      li.dataset.status = 'cancelled';
+      span.textContent = `✕ ${l.text}`;
+    }
+    if (o.date && o.date !== localDate()) {
+      const day = document.createElement('small');
+      day.className = 'day';
+      day.textContent = o.date.slice(5); // MM-DD: from an earlier day
+      li.append(day);
+    }
     // A name longer than a number takes two tiles' width (fitNames shrinks what still overflows).
     if (l.name && [...l.text].length > 5) li.classList.add('wide');
     li.title = l.name ? `${l.text} · ${o.invoice_number}` : o.invoice_number;
@@ -250,7 +270,9 @@
   }
 
   function render() {
-    const all = [...state.orders.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0));
+    const now = Date.now();
+    for (const [inv, l] of state.loud) if (l.until <= now || state.orders.has(inv)) state.loud.delete(inv);
+    const all = [...state.orders.values(), ...[...state.loud.values()].map((l) => l.order)].sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0));
     const cols = { preparing: all.filter((o) => o.status !== 'ready'), ready: all.filter((o) => o.status === 'ready') };
     for (const [col, list] of Object.entries(cols)) {
       $(col).replaceChildren(...list.map((o) => tile(o, col)));

@@ -153,8 +153,13 @@
       schedule(DEBOUNCE_MS);
     });
     for (const ev of ['order-updated', 'order-deleted']) {
-      socket.on(ev, () => {
-        if (state.socket === socket) schedule(DEBOUNCE_MS);
+      socket.on(ev, (data) => {
+        if (state.socket !== socket) return;
+        // a cancel or a void is said out loud (SPEC 10.8), not only counted
+        if (data && typeof data.invoice_number === 'string' && (ev === 'order-deleted' || data.status === 'cancelled')) {
+          alertLoud(ev === 'order-deleted' ? `Voided: ${data.invoice_number}` : `Cancelled: ${data.invoice_number}`, data.invoice_number);
+        }
+        schedule(DEBOUNCE_MS);
       });
     }
   }
@@ -368,6 +373,21 @@
   }
 
   // ---- notifications --------------------------------------------------------------------
+
+  function alertLoud(text, invoice) {
+    pub.alerts = (pub.alerts || 0) + 1;
+    const toast = document.createElement('li');
+    toast.className = 'toast loud';
+    toast.dataset.invoice = invoice;
+    toast.setAttribute('role', 'alert');
+    const strong = document.createElement('strong');
+    strong.textContent = text;
+    toast.append(strong);
+    const box = $('toasts');
+    box.prepend(toast);
+    while (box.children.length > 4) box.lastElementChild.remove();
+    setTimeout(() => toast.remove(), TOAST_MS);
+  }
 
   function notify(order) {
     if (!order || typeof order.invoice_number !== 'string') return;

@@ -148,13 +148,13 @@ static void on_walk_close(uv_handle_t *h, void *arg) {
 /* The socket commands run the same rules as REST: the realtime layer gets them as ops so
  * that it does not depend on the order service (which publishes through srv->bcast). */
 static int cmd_order_status(void *ud, const kds_user *user, const char *invoice, const char *status,
-                            realtime_result_cb cb, void *cb_ud) {
-  return ordersvc_change_status(ud, user, invoice, status, cb, cb_ud);
+                            const char *action_id, realtime_result_cb cb, void *cb_ud) {
+  return ordersvc_change_status(ud, user, invoice, status, action_id, cb, cb_ud);
 }
 
 static int cmd_line_done(void *ud, const kds_user *user, const char *invoice, int64_t line, int done,
-                         realtime_result_cb cb, void *cb_ud) {
-  return ordersvc_line_done(ud, user, invoice, line, done, 0, cb, cb_ud);
+                         const char *action_id, realtime_result_cb cb, void *cb_ud) {
+  return ordersvc_line_done(ud, user, invoice, line, done, 0, action_id, cb, cb_ud);
 }
 
 /* --auto-complete: a sweep every 15 s (the option counts in minutes). */

@@ -607,7 +607,7 @@ static void order_status(api_call *c) {
   rc = param_text(c, 0, &inv);
   if (rc == 0)
     rc = ordersvc_change_status(c->srv, &c->user, inv.base,
-                                cJSON_IsString(status) ? status->valuestring : NULL, on_order, c);
+                                cJSON_IsString(status) ? status->valuestring : NULL, NULL, on_order, c);
   kds_buf_release(&inv);
   cJSON_Delete(body);
   if (rc) reply_unavailable(c, rc);
@@ -650,8 +650,8 @@ static void order_line_patch(api_call *c) {
   if (json_body(c, &body) != 0) return;
   rc = param_text(c, 0, &inv);
   if (rc == 0)
-    rc = ordersvc_line_done(c->srv, &c->user, inv.base, path_line(c), bool_field(body, "done"), 1, on_order,
-                            c);
+    rc = ordersvc_line_done(c->srv, &c->user, inv.base, path_line(c), bool_field(body, "done"), 1, NULL,
+                            on_order, c);
   kds_buf_release(&inv);
   cJSON_Delete(body);
   if (rc) reply_unavailable(c, rc);

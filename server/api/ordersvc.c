@@ -63,7 +63,7 @@ static void on_create(db_req *r) {
 
 static void on_status(db_req *r) {
   call *c = r->ud;
-  if (r->rc == 0) {
+  if (r->rc == 0 && !r->replayed) {
     static const struct {
       const char *status;
       metrics_id id;
@@ -166,7 +166,7 @@ static int invoice_op(struct server *srv, db_op op, db_cb done, const kds_user *
 }
 
 int ordersvc_change_status(struct server *srv, const kds_user *user, const char *invoice, const char *status,
-                           ordersvc_cb cb, void *ud) {
+                           const char *action_id, ordersvc_cb cb, void *ud) {
   db_req *r;
   call *c;
   int rc = invoice_op(srv, DB_ORDER_STATUS, on_status, user, invoice, cb, ud, &r, &c);
@@ -175,6 +175,11 @@ int ordersvc_change_status(struct server *srv, const kds_user *user, const char 
   /* an over-long value is no status at all: it fails the same check */
   if (status && strlen(status) < sizeof(r->in.order_status.status))
     memcpy(r->in.order_status.status, status, strlen(status) + 1);
+  if (action_id && (r->in.order_status.action_id = strdup(action_id)) == NULL) {
+    db_req_free(r);
+    free(c);
+    return KDS_ENOMEM;
+  }
   return submit(srv, r, c);
 }
 
@@ -199,12 +204,13 @@ int ordersvc_set_rush(struct server *srv, const kds_user *user, const char *invo
 }
 
 int ordersvc_line_done(struct server *srv, const kds_user *user, const char *invoice, int64_t line, int done,
-                       int in_path, ordersvc_cb cb, void *ud) {
+                       int in_path, const char *action_id, ordersvc_cb cb, void *ud) {
   call *c;
   db_req *r = prepare(srv, DB_ORDER_LINE, on_change, user, ud, &c);
   if (r == NULL) return KDS_ENOMEM;
   c->cb = cb;
-  if (invoice_copy(&r->in.order_line.invoice, invoice)) {
+  if (invoice_copy(&r->in.order_line.invoice, invoice) ||
+      (action_id && (r->in.order_line.action_id = strdup(action_id)) == NULL)) {
     db_req_free(r);
     free(c);
     return KDS_ENOMEM;

@@ -36,9 +36,11 @@ int ordersvc_create(struct server *srv, const kds_user *user, struct cJSON *body
 /* Sets the status of order `invoice` (SPEC 3, 11.1, 11.2): 401 when `user` is NULL, 422 for
  * an unknown status (`invoice` and `status` may be NULL: not given), 403 when the role may
  * not set it, 404 when the user cannot see the order, 409 with current_status for a
- * transition not allowed. Broadcasts `order-updated` after the commit. Returns as above. */
+ * transition not allowed. Broadcasts `order-updated` after the commit. `action_id` (NULL:
+ * none; the socket commands' id, SPEC 5.1) makes a repeat of the same command answer the
+ * order as it is now without applying anything again. Returns as above. */
 int ordersvc_change_status(struct server *srv, const kds_user *user, const char *invoice, const char *status,
-                           ordersvc_cb cb, void *ud);
+                           const char *action_id, ordersvc_cb cb, void *ud);
 
 /* Voids order `invoice` (the caller checked the admin role): 404 when not visible.
  * Broadcasts `order-deleted` {invoice_number}. Returns as above. */
@@ -53,9 +55,10 @@ int ordersvc_set_rush(struct server *srv, const kds_user *user, const char *invo
 /* Item-level done (SPEC 10.3): line `line` (1-based; < 1 is no line: a 422 on `line`, or
  * a 404 when `in_path`, the REST path's) done (0/1; -1: not a boolean, 422 on `done`). The
  * kitchen and admin only; every line done makes the order ready, a line undone recalls a
- * ready order; one `order-updated` when something changed. Returns as above. */
+ * ready order; one `order-updated` when something changed. `action_id` as for status
+ * changes. Returns as above. */
 int ordersvc_line_done(struct server *srv, const kds_user *user, const char *invoice, int64_t line, int done,
-                       int in_path, ordersvc_cb cb, void *ud);
+                       int in_path, const char *action_id, ordersvc_cb cb, void *ud);
 
 /* GET /api/v1/recall (SPEC 10.4), outlet-scoped. Returns as above. */
 int ordersvc_recall(struct server *srv, const kds_user *user, ordersvc_cb cb, void *ud);

@@ -88,8 +88,9 @@ typedef struct rt_job {
   int line_done; /* 1: a `line-done` {invoice_number, line, done}; 0: an `order-status` */
   char *invoice;
   char *status;
-  int64_t line; /* line-done: the 1-based line; 0 when not a positive integer */
-  int done;     /* line-done: 0/1; -1 when not a boolean */
+  int64_t line;    /* line-done: the 1-based line; 0 when not a positive integer */
+  int done;        /* line-done: 0/1; -1 when not a boolean */
+  char *action_id; /* SPEC 5.1: NULL when the payload has none */
 } rt_job;
 
 static const rt_identity *identity_of(const sio_socket_t *s) {
@@ -379,6 +380,7 @@ static void job_free(rt_job *j) {
   sio_socket_unref(j->s);
   free(j->invoice);
   free(j->status);
+  free(j->action_id);
   free(j);
 }
 
@@ -432,9 +434,10 @@ static void job_run(rt_job *j, const kds_user *user) {
   struct realtime *rt = j->srv->rt;
   int rc = KDS_ECLOSED;
   if (rt && !j->line_done && rt->cmds.order_status)
-    rc = rt->cmds.order_status(rt->cmds.ud, user, j->invoice, j->status, on_status_changed, j);
+    rc = rt->cmds.order_status(rt->cmds.ud, user, j->invoice, j->status, j->action_id, on_status_changed, j);
   else if (rt && j->line_done && rt->cmds.line_done)
-    rc = rt->cmds.line_done(rt->cmds.ud, user, j->invoice, j->line, j->done, on_status_changed, j);
+    rc = rt->cmds.line_done(rt->cmds.ud, user, j->invoice, j->line, j->done, j->action_id, on_status_changed,
+                            j);
   if (rc != 0) {
     log_warn("realtime: %s not started: %s", j->line_done ? "line-done" : "order-status", kds_strerror(rc));
     job_fail(j, rc == KDS_EFULL ? "busy" : "internal_error", "the server failed");
@@ -479,7 +482,10 @@ static void order_command(struct realtime *rt, sio_socket_t *s, const sio_event 
   j->done = -1;
   if (cJSON_IsObject(payload)) {
     const cJSON *done = cJSON_GetObjectItemCaseSensitive(payload, "done");
+    const cJSON *action = cJSON_GetObjectItemCaseSensitive(payload, "action_id");
     j->invoice = string_field(payload, "invoice_number");
+    /* present but not a string: "" fails the id check with a 422 on action_id */
+    if (action) j->action_id = strdup(cJSON_IsString(action) ? action->valuestring : "");
     if (line_done) {
       j->line = line_field(payload);
       j->done = cJSON_IsBool(done) ? cJSON_IsTrue(done) : -1;

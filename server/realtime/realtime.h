@@ -22,11 +22,12 @@ typedef void (*realtime_result_cb)(void *cb_ud, int rc, const struct kds_err *er
                                    size_t len);
 
 typedef struct realtime_commands {
+  /* action_id: the payload's `action_id` (SPEC 5.1), NULL when absent, "" when not a string */
   int (*order_status)(void *ud, const struct kds_user *user, const char *invoice, const char *status,
-                      realtime_result_cb cb, void *cb_ud);
+                      const char *action_id, realtime_result_cb cb, void *cb_ud);
   /* `line-done` (SPEC 10.3): line 0 = not a positive integer, done -1 = not a boolean */
   int (*line_done)(void *ud, const struct kds_user *user, const char *invoice, int64_t line, int done,
-                   realtime_result_cb cb, void *cb_ud);
+                   const char *action_id, realtime_result_cb cb, void *cb_ud);
   void *ud;
 } realtime_commands;
 

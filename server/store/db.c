@@ -100,6 +100,7 @@ void db_req_free(db_req *req) {
       break;
     case DB_ORDER_STATUS:
       free(req->in.order_status.invoice);
+      free(req->in.order_status.action_id);
       break;
     case DB_ORDER_VOID:
     case DB_ORDER_GET:
@@ -113,6 +114,7 @@ void db_req_free(db_req *req) {
       break;
     case DB_ORDER_LINE:
       free(req->in.order_line.invoice);
+      free(req->in.order_line.action_id);
       break;
     default: /* nothing owned */
       break;

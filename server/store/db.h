@@ -42,13 +42,14 @@ typedef enum db_op {
   DB_PRODUCT_ADD,    /* in.menu_add -> json; 422 name/price/category_id */
   DB_PRODUCT_UPDATE, /* in.product_update -> json; 404, 422 */
   DB_ORDER_CREATE,   /* user, in.order_create -> json, replayed, outlet_id, invoice */
-  DB_ORDER_STATUS,   /* user, in.order_status -> json, outlet_id; 401, 422 status, 403, 404, 409 with
-                        current_status */
+  DB_ORDER_STATUS,   /* user, in.order_status -> json, outlet_id, replayed; 401, 422 status/action_id,
+                        403, 404, 409 with current_status, 409 action_id_reused */
   DB_ORDER_VOID,     /* user, in.order -> json {invoice_number}, outlet_id, invoice; 404 */
   DB_ORDER_GET,      /* user, in.order -> json; 404 */
   DB_ORDER_LIST,     /* user (outlet scope), in.order_list -> json array; 400 before */
   DB_ORDER_PRIORITY, /* user, in.order_priority -> json, changed, outlet_id; 401, 403, 404, 409, 422 rush */
-  DB_ORDER_LINE,     /* user, in.order_line -> json, changed, outlet_id; 401, 403, 404, 409, 422 line/done */
+  DB_ORDER_LINE,     /* user, in.order_line -> json, changed, outlet_id, replayed; 401, 403, 404, 409,
+                        422 line/done/action_id */
   DB_RECALL,         /* user (outlet scope) -> json array of orders with bumped_at */
   DB_STATS,          /* user (outlet scope), in.stats -> json (SPEC 10.5) */
   DB_AUTO_COMPLETE,  /* in.auto_complete -> items: the orders completed, rendered one after another */
@@ -100,6 +101,7 @@ struct db_req {
       char *invoice;   /* owned; NULL: none given */
       char status[16]; /* "": none given */
       int anonymous;   /* nobody is signed in (a socket without a user): 401 */
+      char *action_id; /* owned: the socket command's action id (SPEC 5.1), NULL: none */
     } order_status;
     struct {
       char *invoice; /* owned */
@@ -120,7 +122,8 @@ struct db_req {
       int64_t line;  /* the 1-based position; 0: not a positive integer (422 on `line`) */
       int done;      /* 0 or 1; -1: not a boolean (422 on `done`) */
       int anonymous;
-      int in_path; /* the line came from the REST path: a bad one is a 404, not a 422 */
+      int in_path;     /* the line came from the REST path: a bad one is a 404, not a 422 */
+      char *action_id; /* owned: as order_status.action_id */
     } order_line;
     struct {
       char date[16];        /* YYYY-MM-DD; "" = today */
@@ -137,7 +140,8 @@ struct db_req {
   int rc;
   kds_err err;
   kds_buf json; /* response body when rc == 0 */
-  int replayed; /* DB_ORDER_CREATE: an idempotent replay */
+  int replayed; /* DB_ORDER_CREATE: an idempotent replay; DB_ORDER_STATUS/LINE: an action id seen
+                   before (nothing applied, nothing to broadcast) */
   int64_t outlet_id;
   char invoice[48];
   kds_user found;          /* DB_USER_BY_NAME, DB_TOKEN_USER */

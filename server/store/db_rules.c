@@ -4,6 +4,7 @@
  * listings; the menu; users and tokens; the demo menu. Nothing here knows the backend. */
 #include "db_rules.h"
 
+#include <ctype.h>
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
@@ -310,11 +311,69 @@ static int move(exec_ctx *x, order_t *o, const char *to) {
   return 0;
 }
 
+/* ---- action ids (SPEC 5.1: offline bumps sent again after a lost ack) ------------------- */
+
+/* A screen that lost an ack sends the same command again with the same action id; applying
+ * it twice could undo what happened in between (a `preparing` replayed after the order went
+ * `ready` would recall it). Action ids share the idempotency table with POST's keys: theirs
+ * start with a line feed, which no HTTP header value can hold, so the two never meet. The
+ * request column holds the command itself (short), not a hash. */
+#define ACTION_ID_MAX 64
+
+static int action_id_ok(const char *id) {
+  size_t n = strlen(id);
+  if (n < 1 || n > ACTION_ID_MAX) return 0;
+  for (const char *p = id; *p; p++)
+    if (!isalnum((unsigned char)*p) && !strchr("-_.:", *p)) return 0;
+  return 1;
+}
+
+typedef struct action {
+  char key[ACTION_ID_MAX + 16];
+  char request[160];
+} action;
+
+/* Looks the action up: 1 when it was applied before (r->json holds the order as it is now,
+ * r->replayed is set), 0 when it is new (then `a` is ready for action_done), or an error
+ * (422 for a malformed id, 409 for an id used for another command). */
+static int action_seen(exec_ctx *x, const char *id, const char *request, action *a) {
+  db_req *r = x->req;
+  const char *stored;
+  int64_t order_id;
+  order_t o;
+  int rc;
+  if (!action_id_ok(id))
+    return kds_err_set(&r->err, 422, "validation_failed", "action_id",
+                       "action_id must be 1 to %d letters, digits or -_.:", ACTION_ID_MAX);
+  snprintf(a->key, sizeof(a->key), "\naction:%s", id);
+  snprintf(a->request, sizeof(a->request), "%s", request);
+  rc = x->ops->idem_find(x->store, r->user.id, a->key, x->now - DB_IDEMPOTENCY_TTL_MS, &stored, &order_id);
+  if (rc == KDS_ENOTFOUND) return 0;
+  if (rc) return rc;
+  if (strcmp(stored, a->request) != 0)
+    return kds_err_set(&r->err, 409, "action_id_reused", "action_id",
+                       "this action_id was already used for another command");
+  order_init(&o);
+  if ((rc = x->ops->order_by_id(x->store, order_id, &o)) == 0 && (rc = order_render(&o, &r->json)) == 0) {
+    r->replayed = 1;
+    r->outlet_id = o.outlet_id;
+    snprintf(r->invoice, sizeof(r->invoice), "%s", o.invoice_number);
+  }
+  order_release(&o);
+  return rc ? rc : 1;
+}
+
+/* Remembers an applied action, in the transaction of its change. */
+static int action_done(exec_ctx *x, const action *a, int64_t order_id) {
+  return x->ops->idem_put(x->store, x->req->user.id, a->key, a->request, order_id, x->now);
+}
+
 /* The reference's order of checks: signed in (401), a known status (422), the role may set
  * it (403), the order is visible (404), the transition is allowed (409). */
 static int exec_order_status(exec_ctx *x) {
   db_req *r = x->req;
   order_t o;
+  action act;
   int rc;
   if (r->in.order_status.anonymous)
     return kds_err_set(&r->err, 401, "unauthorized", NULL, "sign in to change an order");
@@ -324,6 +383,12 @@ static int exec_order_status(exec_ctx *x) {
   if (!order_role_may_set(r->user.role, r->in.order_status.status))
     return kds_err_set(&r->err, 403, "forbidden", NULL, "a %s may not set an order to %s", r->user.role,
                        r->in.order_status.status);
+  if (r->in.order_status.action_id) {
+    char request[160];
+    snprintf(request, sizeof(request), "order-status %s %s",
+             r->in.order_status.invoice ? r->in.order_status.invoice : "", r->in.order_status.status);
+    if ((rc = action_seen(x, r->in.order_status.action_id, request, &act)) != 0) return rc > 0 ? 0 : rc;
+  }
   order_init(&o);
   if ((rc = find_visible(x, r->in.order_status.invoice, &o)) != 0) goto out;
   if (!order_transition_ok(o.status, r->in.order_status.status)) {
@@ -334,6 +399,7 @@ static int exec_order_status(exec_ctx *x) {
   }
   order_local_iso(x->now, o.updated_at);
   if ((rc = move(x, &o, r->in.order_status.status)) != 0) goto out;
+  if (r->in.order_status.action_id && (rc = action_done(x, &act, o.id)) != 0) goto out;
   if ((rc = order_render(&o, &r->json)) != 0) goto out;
   r->outlet_id = o.outlet_id;
   snprintf(r->invoice, sizeof(r->invoice), "%s", o.invoice_number);
@@ -460,6 +526,7 @@ static int exec_order_line(exec_ctx *x) {
   int64_t n = r->in.order_line.line;
   order_t o;
   order_line *l;
+  action act;
   int rc;
   if (r->in.order_line.anonymous)
     return kds_err_set(&r->err, 401, "unauthorized", NULL, "sign in to change an order");
@@ -470,6 +537,12 @@ static int exec_order_line(exec_ctx *x) {
                        "line must be a line number (1 is the first)");
   if (!role_in(r->user.role, may))
     return kds_err_set(&r->err, 403, "forbidden", NULL, "a %s may not mark order lines done", r->user.role);
+  if (r->in.order_line.action_id) {
+    char request[160];
+    snprintf(request, sizeof(request), "line-done %s %" PRId64 " %d",
+             r->in.order_line.invoice ? r->in.order_line.invoice : "", n, r->in.order_line.done);
+    if ((rc = action_seen(x, r->in.order_line.action_id, request, &act)) != 0) return rc > 0 ? 0 : rc;
+  }
   order_init(&o);
   if ((rc = find_visible(x, r->in.order_line.invoice, &o)) != 0) goto out;
   if (n < 1 || (uint64_t)n > o.nlines) {
@@ -493,6 +566,7 @@ static int exec_order_line(exec_ctx *x) {
       rc = move(x, &o, "preparing");
     if (rc) goto out;
   }
+  if (r->in.order_line.action_id && (rc = action_done(x, &act, o.id)) != 0) goto out;
   rc = finish_change(r, &o);
 out:
   order_release(&o);

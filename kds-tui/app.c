@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "app_net.h"
@@ -669,6 +670,13 @@ int app_start(app_t *app, uv_loop_t *loop, const app_args *args, char *err, size
   app->model_ready = 1;
   app->model.warn_ms = (int64_t)args->warn_min * 60000;
   app->model.late_ms = (int64_t)args->late_min * 60000;
+  {
+    /* ids of this run's changes: two screens signed in as one user must never share one */
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+      r = (uint64_t)app_now_ms() ^ ((uint64_t)getpid() << 32);
+    outbox_init(&app->outbox, r);
+  }
 
   keys_init(&app->keys);
   {

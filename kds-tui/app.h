@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "keys.h"
 #include "model.h"
+#include "outbox.h"
 #include "ui.h"
 
 #define APP_BACKOFF_MIN_MS 500
@@ -56,16 +57,6 @@ typedef struct app_event {
   size_t len;
 } app_event;
 
-/* A status change sent and not yet acknowledged (freed by its ack callback). */
-typedef struct app_bump {
-  struct app *app;
-  char invoice[48];
-  enum ticket_status from, to;
-  int recall; /* 1: a recall (not pushed on the stack again) */
-  int push;   /* 1: a bump, pushed on the recall stack when acknowledged */
-  int64_t sent_ms;
-} app_bump;
-
 typedef struct app {
   uv_loop_t *loop;
   app_args args;
@@ -104,7 +95,7 @@ typedef struct app {
   app_event *buf_head, *buf_tail; /* events held while loading */
   size_t buf_count;
   int loaded_once; /* the first load does not highlight/ring */
-  size_t bumps;    /* status changes awaiting their ack */
+  outbox outbox;   /* changes on their way to the server, in order (SPEC 5.1) */
   char last_error[160];
 
   /* --feed */

@@ -9,6 +9,7 @@
  * the load is in the held events: nothing is missed. */
 #include "app_net.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,7 @@ static void load_done(app_t *app) {
   app->retry_at_ms = 0;
   app->last_error[0] = '\0';
   if (app->args.plain) plain_line(app->out, app_now_ms(), "live");
+  app_net_flush(app); /* what was done while the link was down, in order */
   app__dirty(app);
 }
 
@@ -316,29 +318,59 @@ void app_net_reload_later(app_t *app) {
   app->reload_again = 1;
 }
 
-/* ---- status changes ------------------------------------------------------------------------- */
+/* ---- changes to the server: the outbox ------------------------------------------------------ */
 
-static void on_status_ack(void *ud, int err, const char *args, size_t len) {
-  app_bump *b = ud;
-  app_t *app = b->app;
+static void send_next(app_t *app);
+
+/* A ticket is pending while the outbox holds a change for it. */
+static void mark_pending(app_t *app, const char *invoice) {
+  model_set_pending(&app->model, invoice, outbox_count_for(&app->outbox, invoice) > 0);
+}
+
+static void describe(const outbox_item *it, char *buf, size_t size) {
+  if (it->kind == OUTBOX_LINE)
+    snprintf(buf, size, "%s line %" PRId64 " %s", it->invoice, it->line, it->done ? "done" : "not done");
+  else
+    snprintf(buf, size, "%s -> %s", it->invoice, model_status_label(it->to));
+}
+
+static int link_live(const app_t *app) {
+  return app->sio && app->conn == APP_LIVE && sioc_connected(app->sio);
+}
+
+static void on_change_ack(void *ud, int err, const char *args, size_t len) {
+  app_t *app = ud;
+  outbox_item done;
   kds_slice first;
   size_t pos = 0;
   cJSON *a = NULL;
-  const cJSON *reply = NULL, *okv;
-  app->bumps--;
-  model_set_pending(&app->model, b->invoice, 0);
-  if (app->quitting) goto out;
+  const cJSON *reply = NULL;
+  char what[96];
+  if (app->quitting || !app->outbox.in_flight) return;
+  describe(outbox_head(&app->outbox), what, sizeof(what));
   if (err) {
-    /* Never silent: the change may or may not have been made; the next load tells. */
-    app__say(app, UI_ERROR, "%s -> %s: %s (not confirmed; check the ticket)", b->invoice,
-             model_status_label(b->to),
-             err == UV_ETIMEDOUT ? "no answer from the server" : "link lost before the answer");
-    goto out;
+    /* The change may or may not have been made: send it again with the same id, which the
+     * server applies at most once. */
+    if (!outbox_unanswered(&app->outbox)) {
+      if (err == UV_ETIMEDOUT)
+        app__say(app, UI_ERROR, "%s: no answer from the server; sending it again (same action id)", what);
+      else
+        log_info("%s: link lost before the answer; it goes again on reconnect", what);
+      send_next(app);
+      return;
+    }
+    outbox_settle(&app->outbox, &done);
+    mark_pending(app, done.invoice);
+    app__say(app, UI_ERROR, "%s: no answer after %d tries (not confirmed; check the ticket)", what,
+             OUTBOX_MAX_SENDS);
+    send_next(app);
+    return;
   }
+  outbox_settle(&app->outbox, &done);
+  mark_pending(app, done.invoice);
   if (sio_args_next((kds_slice){args, len}, &pos, &first) == 1)
     reply = a = app_json_parse(first.ptr, first.len);
-  okv = cJSON_GetObjectItemCaseSensitive(reply, "ok");
-  if (cJSON_IsTrue(okv)) {
+  if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
     cJSON *order = cJSON_GetObjectItemCaseSensitive(reply, "order");
     if (cJSON_IsObject(order)) {
       /* show it now rather than waiting for the broadcast (which changes nothing then) */
@@ -346,64 +378,93 @@ static void on_status_ack(void *ud, int err, const char *args, size_t len) {
       if (text) app_event_in(app, "order-updated", text, strlen(text));
       free(text);
     }
-    if (b->push) model_recall_push(&app->model, b->invoice, b->from, b->to, app_now_ms());
-    app__say(app, UI_OK, "%s %s %s%s", b->invoice, b->recall ? "recalled to" : "is now",
-             model_status_label(b->to), b->push ? "  (r: recall)" : "");
+    if (done.push) model_recall_push(&app->model, done.invoice, done.from, done.to, app_now_ms());
+    if (done.kind == OUTBOX_LINE)
+      app__say(app, UI_OK, "%s", what);
+    else
+      app__say(app, UI_OK, "%s %s %s%s", done.invoice, done.recall ? "recalled to" : "is now",
+               model_status_label(done.to), done.push ? "  (r: recall)" : "");
   } else {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
-    app__say(app, UI_ERROR, "%s -> %s refused: %.150s", b->invoice, model_status_label(b->to),
+    app__say(app, UI_ERROR, "%s refused: %.150s", what,
              cJSON_IsString(m)   ? m->valuestring
              : cJSON_IsString(c) ? c->valuestring
                                  : "no reason given");
   }
-out:
   cJSON_Delete(a);
-  free(b);
+  send_next(app);
+}
+
+/* Sends the oldest waiting change when the link is live and nothing is in flight. */
+static void send_next(app_t *app) {
+  kds_buf payload = KDS_BUF_INIT;
+  outbox_item *it;
+  int rc;
+  if (app->quitting || app->net_stopping || !link_live(app) || !(it = outbox_next(&app->outbox))) return;
+  rc = outbox_payload(it, &payload);
+  if (!rc)
+    rc = sioc_emit(app->sio, outbox_event(it), payload.base, payload.len, on_change_ack, app,
+                   APP_ACK_TIMEOUT_MS);
+  kds_buf_release(&payload);
+  if (rc) {
+    /* not even queued on the link (no memory, link closing): it waits for the next LIVE */
+    log_warn("%s %s: not sent: %s", outbox_event(it), it->id, kds_strerror(rc));
+    outbox_unanswered(&app->outbox);
+  }
+}
+
+void app_net_flush(app_t *app) {
+  for (size_t i = 0; i < app->outbox.n; i++) mark_pending(app, outbox_at(&app->outbox, i)->invoice);
+  send_next(app);
+}
+
+/* Queues `change`; said on the status line when it has to wait for the link. */
+static int queue_change(app_t *app, const outbox_item *change) {
+  char what[96];
+  describe(change, what, sizeof(what));
+  if (app->args.feed[0]) {
+    app__say(app, UI_ERROR, "%s NOT SENT: no server (feed mode)", what);
+    return KDS_ECLOSED;
+  }
+  if (outbox_add(&app->outbox, change, NULL) != 0) {
+    app__say(app, UI_ERROR, "%s NOT SENT: %d changes are already waiting for the link", what, OUTBOX_MAX);
+    return KDS_EFULL;
+  }
+  mark_pending(app, change->invoice);
+  if (link_live(app)) {
+    if (app->outbox.n == 1) app__say(app, UI_INFO, "%s: sent, waiting for the server…", what);
+    send_next(app);
+  } else {
+    app__say(app, UI_INFO, "%s: queued (%zu waiting); sent when the link is back", what, app->outbox.n);
+  }
+  return 0;
 }
 
 int app_net_set_status(app_t *app, const char *invoice, enum ticket_status from, enum ticket_status to,
                        int bump, int recall) {
-  kds_buf args = KDS_BUF_INIT;
-  app_bump *b;
-  int rc;
-  if (app->args.feed[0] || !app->sio || app->conn != APP_LIVE || !sioc_connected(app->sio)) {
-    const char *why = app->args.feed[0]             ? "no server (feed mode)"
-                      : app->conn == APP_LOADING    ? "still loading the open orders"
-                      : app->conn == APP_CONNECTING ? "connecting"
-                                                    : "offline";
-    app__say(app, UI_ERROR, "%s -> %s NOT SENT: %s. Try again when LIVE.", invoice, model_status_label(to),
-             why);
-    return KDS_ECLOSED;
-  }
-  b = calloc(1, sizeof(*b));
-  if (!b) {
-    app__say(app, UI_ERROR, "%s -> %s NOT SENT: out of memory", invoice, model_status_label(to));
-    return KDS_ENOMEM;
-  }
-  b->app = app;
-  snprintf(b->invoice, sizeof(b->invoice), "%s", invoice);
-  b->from = from;
-  b->to = to;
-  b->push = bump;
-  b->recall = recall;
-  b->sent_ms = app_now_ms();
-  rc = kds_buf_adds(&args, "{\"invoice_number\":");
-  if (!rc) rc = sio_json_quote(&args, invoice, strlen(invoice));
-  if (!rc) rc = kds_buf_addf(&args, ",\"status\":\"%s\"}", model_status_name(to));
-  if (!rc)
-    rc = sioc_emit(app->sio, "order-status", args.base, args.len, on_status_ack, b, APP_ACK_TIMEOUT_MS);
-  kds_buf_release(&args);
-  if (rc) {
-    free(b);
-    app__say(app, UI_ERROR, "%s -> %s NOT SENT: %s", invoice, model_status_label(to), kds_strerror(rc));
-    return rc;
-  }
-  app->bumps++;
-  model_set_pending(&app->model, invoice, 1);
-  app__say(app, UI_INFO, "%s -> %s: sent, waiting for the server…", invoice, model_status_label(to));
-  return 0;
+  outbox_item c;
+  memset(&c, 0, sizeof(c));
+  c.kind = OUTBOX_STATUS;
+  snprintf(c.invoice, sizeof(c.invoice), "%s", invoice);
+  c.from = from;
+  c.to = to;
+  c.push = bump;
+  c.recall = recall;
+  c.made_ms = app_now_ms();
+  return queue_change(app, &c);
+}
+
+int app_net_line_done(app_t *app, const char *invoice, int64_t line, int done) {
+  outbox_item c;
+  memset(&c, 0, sizeof(c));
+  c.kind = OUTBOX_LINE;
+  snprintf(c.invoice, sizeof(c.invoice), "%s", invoice);
+  c.line = line;
+  c.done = done;
+  c.made_ms = app_now_ms();
+  return queue_change(app, &c);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */

@@ -18,12 +18,20 @@ void app_net_stop(app_t *app);
 /* Frees what is left after the loop ended. */
 void app_net_release(app_t *app);
 
-/* Sends order-status {invoice, to} with an ack. `bump` pushes the change on the recall stack
- * once acknowledged; `recall` marks a recall (for the messages). The outcome is shown on the
- * status line either way. Returns 0 if sent, or a negative error when it could not be sent
- * (offline...), after saying so. */
+/* Queues order-status {invoice, to} in the outbox (outbox.h): sent at once when the link is
+ * live, else on reconnect, with an action id so that it lands once. `bump` pushes the change
+ * on the recall stack once acknowledged; `recall` marks a recall (for the messages). The
+ * outcome is shown on the status line either way. Returns 0 if queued, or a negative error
+ * after saying so (feed mode, outbox full). */
 int app_net_set_status(app_t *app, const char *invoice, enum ticket_status from, enum ticket_status to,
                        int bump, int recall);
+
+/* Queues line-done {invoice, line, done} the same way (SPEC 10.3). */
+int app_net_line_done(app_t *app, const char *invoice, int64_t line, int done);
+
+/* Marks the tickets with waiting changes pending and sends the next one if the link is live
+ * (after a load: the listing made new ticket objects). */
+void app_net_flush(app_t *app);
 
 /* Too many events arrived during a load: drop them and load again when this load ends. */
 void app_net_reload_later(app_t *app);

@@ -5,7 +5,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { Tui, BACKENDS, ticketNumber } = require('./tui-lib');
+const { Tui, BACKENDS, ticketNumber, waitFor } = require('./tui-lib');
 
 /** The status word on the ticket of `inv` ("NEW", "PREPARING", "READY") or null if absent. */
 function statusOf(screen, inv) {
@@ -85,23 +85,30 @@ for (const backend of BACKENDS) {
       });
 
       if (backend.key === 'peer') {
-        await t.test('an unanswered bump is reported, not dropped', async () => {
+        await t.test('an unanswered bump is reported and sent again with the same action id', async () => {
           srv.peer.ackMode = 'drop';
+          const seen = srv.peer.statusLog.length;
           const n = ticketNumber(one.screen(), b.invoice_number);
           one.keys(String(n));
           await one.waitScreen(new RegExp(`${b.invoice_number}\\s+…`), 'the pending mark');
-          await one.waitScreen(new RegExp(`✗ ${b.invoice_number} -> READY: no answer from the server`), 'the timeout',
-            20000);
-          srv.peer.ackMode = 'normal';
+          await waitFor(() => srv.peer.statusLog.length > seen, { what: 'the first send' });
+          srv.peer.ackMode = 'normal'; // the first send stays unanswered, the next is answered
+          await one.waitScreen(new RegExp(`✓ ${b.invoice_number} is now READY`), 'the second send answered', 20000);
+          // said on the status line (then replaced by the answer) and in the log
+          assert.match(one.log(), new RegExp(`${b.invoice_number} -> READY: no answer from the server; sending it again`));
+          const sends = srv.peer.statusLog.slice(seen).filter((p) => p.invoice_number === b.invoice_number);
+          assert.equal(sends.length, 2, JSON.stringify(sends));
+          assert.match(sends[0].action_id, /^k[0-9a-f]{16}-\d+$/);
+          assert.equal(sends[1].action_id, sends[0].action_id, 'the same action id both times');
         });
       }
 
-      await t.test('a bump while the server is down is not sent, and says so', async () => {
+      await t.test('a bump while the server is down is queued, and says so', async () => {
         await srv.stop();
         await one.waitScreen(/RECONNECTING/, 'reconnecting');
         one.keys('Enter');
-        const s = await one.waitScreen(/✗ INV-\S+ -> \w+ NOT SENT: (offline|connecting)/, 'the refusal to send');
-        assert.ok(s.includes('Try again when LIVE'));
+        const s = await one.waitScreen(/INV-\S+ -> \w+: queued \(\d+ waiting\); sent when the link is back/, 'queued');
+        assert.match(s, /INV-\S+\s+…/, 'the ticket is marked pending');
       });
 
       await t.test('every display exits 0', async () => {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "app_net.h"
+#include "app_rest.h"
 #include "err.h"
 #include "json.h"
 #include "log.h"
@@ -45,6 +46,11 @@ static const char usage[] =
     "  --keys FILE       keymap file (default ~/.config/kds/keys if present)\n"
     "  --log FILE        write diagnostics there (the screen has no room for them)\n"
     "  --feed FIFO       read events from a FIFO instead of a server (tests, demos)\n"
+    "  --orders-url PATH the open-orders listing on the server (default\n"
+    "                    /api/v1/orders?status=new,preparing,ready); without one the\n"
+    "                    display runs live-only\n"
+    "  --sound CMD       run CMD (with sh -c) for each new ticket and each cancel,\n"
+    "                    e.g. \"aplay -q /usr/share/sounds/bell.wav\"; the bell stays\n"
     "  --help, --version\n"
     "\n"
     "Plain http:// only: for TLS run a local stunnel or an SSH tunnel (see the README).\n";
@@ -79,6 +85,8 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
     O_LOG,
     O_WARN,
     O_LATE,
+    O_ORDERS_URL,
+    O_SOUND,
     O_HELP,
     O_VERSION
   };
@@ -89,7 +97,8 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
       {"feed", required_argument, NULL, O_FEED},       {"keys", required_argument, NULL, O_KEYS},
       {"log", required_argument, NULL, O_LOG},         {"warn", required_argument, NULL, O_WARN},
       {"late", required_argument, NULL, O_LATE},       {"help", no_argument, NULL, O_HELP},
-      {"version", no_argument, NULL, O_VERSION},       {NULL, 0, NULL, 0}};
+      {"version", no_argument, NULL, O_VERSION},       {"orders-url", required_argument, NULL, O_ORDERS_URL},
+      {"sound", required_argument, NULL, O_SOUND},     {NULL, 0, NULL, 0}};
   const char *env;
   int c, rc = 0;
   memset(a, 0, sizeof(*a));
@@ -123,6 +132,16 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
         break;
       case O_LOG:
         rc = copy_opt(a->log_file, sizeof(a->log_file), optarg, "--log", err, errlen);
+        break;
+      case O_ORDERS_URL:
+        rc = copy_opt(a->orders_url, sizeof(a->orders_url), optarg, "--orders-url", err, errlen);
+        if (!rc && (a->orders_url[0] != '/' || strpbrk(a->orders_url, " \r\n"))) {
+          snprintf(err, errlen, "--orders-url wants a path on the server, e.g. /api/v1/orders?status=new");
+          return KDS_EINVAL;
+        }
+        break;
+      case O_SOUND:
+        rc = copy_opt(a->sound, sizeof(a->sound), optarg, "--sound", err, errlen);
         break;
       case O_NOBELL:
         a->no_bell = 1;
@@ -367,7 +386,13 @@ static void apply_event(app_t *app, const char *name, const char *json, size_t l
       plain_line(app->out, now, "%s %s %s", name, inv, status[0] ? status : "removed");
     return;
   }
-  if (rc == MODEL_ADDED && t && t->nvisible) ui_ring(&app->ui);
+  if ((rc == MODEL_ADDED && t && t->nvisible) ||
+      (rc == MODEL_REMOVED && (strcmp(name, "order-deleted") == 0 || strcmp(status, "cancelled") == 0))) {
+    /* a new ticket, and a cancelled or voided one: the kitchen must hear both (SPEC 10.8) */
+    ui_ring(&app->ui);
+    sound_play(&app->sound);
+  }
+  if (rc != MODEL_NONE && rc != MODEL_STALE) app_rest_stats_soon(app);
   app__dirty(app);
 }
 
@@ -438,9 +463,13 @@ void app_listing_apply(app_t *app, const cJSON *list) {
     }
   } else if (added && app->loaded_once) {
     ui_ring(&app->ui);
+    sound_play(&app->sound);
   }
   app->loaded_once = 1;
-  /* Then what arrived during the load, in order. */
+  app__apply_held(app); /* then what arrived during the load, in order */
+}
+
+void app__apply_held(app_t *app) {
   app_event *e = app->buf_head;
   app->buf_head = app->buf_tail = NULL;
   app->buf_count = 0;
@@ -480,17 +509,15 @@ static void act_set_status(void *ud, const char *invoice, enum ticket_status fro
 }
 
 static void act_recall(void *ud) {
-  app_t *app = ud;
-  model_recall r;
-  enum ticket_status to;
-  if (model_recall_pop(&app->model, app_now_ms(), &r) != 0) {
-    app__say(app, UI_INFO, "Nothing to recall (bumps of the last 30 minutes on this screen)");
-    return;
-  }
-  /* ready goes back to preparing, completed back to ready (the recall transitions of SPEC 3) */
-  to = r.to == TS_COMPLETED ? TS_READY : TS_PREPARING;
-  if (app_net_set_status(app, r.invoice, r.to, to, 0, 1) != 0)
-    model_recall_push(&app->model, r.invoice, r.from, r.to, r.at_ms); /* not sent: keep it */
+  app_rest_recall(ud, 1);
+}
+
+static void act_recall_list(void *ud) {
+  app_rest_recall(ud, 0);
+}
+
+static void act_recall_pick(void *ud, const char *invoice, enum ticket_status status) {
+  app_rest_recall_pick(ud, invoice, status);
 }
 
 static void act_quit(void *ud) {
@@ -498,7 +525,13 @@ static void act_quit(void *ud) {
   app_close(app);
 }
 
-static const ui_actions actions = {act_set_status, act_recall, act_quit};
+static const ui_actions actions = {
+    .set_status = act_set_status,
+    .recall = act_recall,
+    .recall_list = act_recall_list,
+    .recall_pick = act_recall_pick,
+    .quit = act_quit,
+};
 
 /* ---- keys and signals ------------------------------------------------------------------- */
 
@@ -628,6 +661,14 @@ void app__handle_closed(app_t *app) {
   app->handles--;
 }
 
+static void on_sound_closed(void *ud) {
+  app__handle_closed(ud);
+}
+
+static void on_sound_failed(void *ud, const char *why) {
+  app__say(ud, UI_ERROR, "--sound: %s (said once; the bell still rings)", why);
+}
+
 static void on_handle_closed(uv_handle_t *h) {
   app_t *app = h->data;
   app__handle_closed(app);
@@ -706,6 +747,7 @@ int app_start(app_t *app, uv_loop_t *loop, const app_args *args, char *err, size
 
   /* Handles first (SIGWINCH before curses, so that libuv, not ncurses, owns the signal). */
   if ((rc = start_handle_timer(app, &app->tick)) || (rc = start_handle_timer(app, &app->retry)) ||
+      (rc = start_handle_timer(app, &app->stats_timer)) || (rc = start_handle_timer(app, &app->list_timer)) ||
       (rc = start_signal(app, &app->sigint, SIGINT)) || (rc = start_signal(app, &app->sigterm, SIGTERM)) ||
       (rc = start_signal(app, &app->sighup, SIGHUP))) {
     snprintf(err, errlen, "start-up: %s", uv_strerror(rc));
@@ -717,6 +759,10 @@ int app_start(app_t *app, uv_loop_t *loop, const app_args *args, char *err, size
   }
   app->prep.data = app;
   app->handles++;
+  sound_init(&app->sound, loop, app->args.sound, app);
+  app->sound.on_fail = on_sound_failed;
+  app->sound.on_closed = on_sound_closed;
+  app->handles++; /* counted down by on_sound_closed */
 
   if (!args->plain) {
     if ((rc = start_signal(app, &app->sigwinch, SIGWINCH))) {
@@ -771,12 +817,14 @@ void app_close(app_t *app) {
   app->quitting = 1;
   app_net_stop(app);
   app__drop_held(app);
+  if (app->sound.loop) sound_close(&app->sound);
   if (app->feed_open && !uv_is_closing((uv_handle_t *)&app->feed))
     uv_close((uv_handle_t *)&app->feed, on_feed_closed);
-  uv_handle_t *hs[] = {(uv_handle_t *)&app->tick,   (uv_handle_t *)&app->retry,
-                       (uv_handle_t *)&app->sigint, (uv_handle_t *)&app->sigterm,
-                       (uv_handle_t *)&app->sighup, (uv_handle_t *)&app->sigwinch,
-                       (uv_handle_t *)&app->input,  (uv_handle_t *)&app->prep};
+  uv_handle_t *hs[] = {(uv_handle_t *)&app->stats_timer, (uv_handle_t *)&app->list_timer,
+                       (uv_handle_t *)&app->tick,        (uv_handle_t *)&app->retry,
+                       (uv_handle_t *)&app->sigint,      (uv_handle_t *)&app->sigterm,
+                       (uv_handle_t *)&app->sighup,      (uv_handle_t *)&app->sigwinch,
+                       (uv_handle_t *)&app->input,       (uv_handle_t *)&app->prep};
   for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
     /* only handles that were initialised (they have our app in data) */
     if (hs[i]->data == app && !uv_is_closing(hs[i])) uv_close(hs[i], on_handle_closed);

@@ -14,6 +14,7 @@
 #include "keys.h"
 #include "model.h"
 #include "outbox.h"
+#include "sound.h"
 #include "ui.h"
 
 #define APP_BACKOFF_MIN_MS 500
@@ -31,6 +32,8 @@ typedef struct app_args {
   char feed[512];         /* --feed PATH: events from a FIFO instead of a server (tests, demos) */
   char keys_file[512];    /* --keys PATH; default ~/.config/kds/keys if it exists */
   char log_file[512];     /* --log PATH: where log lines go in screen mode (default: nowhere) */
+  char orders_url[512];   /* --orders-url PATH: the open-orders listing (default: SPEC 3's) */
+  char sound[512];        /* --sound CMD: run (sh -c) for each new ticket and each cancel */
   int no_bell;            /* --no-bell */
   int plain;              /* --plain: one line per event on stdout, no curses */
   int no_color;           /* --no-color or NO_COLOR set */
@@ -96,6 +99,17 @@ typedef struct app {
   size_t buf_count;
   int loaded_once; /* the first load does not highlight/ring */
   outbox outbox;   /* changes on their way to the server, in order (SPEC 5.1) */
+
+  /* app_rest.c: the header's stats and the recall list */
+  uv_timer_t stats_timer; /* the next GET /api/v1/stats */
+  unsigned rest_gen;      /* bumped on every link change: older answers are dropped */
+  int stats_inflight, stats_again, stats_gone;
+
+  /* live-only (SPEC 5.1): the server has no order listing; it is asked again now and then */
+  uv_timer_t list_timer;
+  int live_only;
+
+  sound_t sound; /* --sound */
   char last_error[160];
 
   /* --feed */
@@ -154,7 +168,8 @@ void app__redraw(app_t *app); /* draw a frame now */
 void app__dirty(app_t *app);  /* draw a frame before the loop sleeps */
 void app__say(app_t *app, enum ui_msg_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void app__drop_held(app_t *app); /* forget events held during a load */
+void app__drop_held(app_t *app);  /* forget events held during a load */
+void app__apply_held(app_t *app); /* apply them, in order */
 void app__handle_closed(app_t *app);
 
 /* Plain mode output (plain.c): one line per event. */

@@ -9,6 +9,8 @@
  * the load is in the held events: nothing is missed. */
 #include "app_net.h"
 
+#include "app_rest.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +70,7 @@ static void on_sio_connect(sioc_t *s, const char *sid, const char *pid, int reco
   app->last_error[0] = '\0';
   if (app->args.plain) plain_line(app->out, app_now_ms(), "connected to %s", app->args.server);
   app->conn = APP_LOADING;
+  app_rest_link_changed(app);
   forget_load(app);
   start_load(app);
   app__dirty(app);
@@ -115,6 +118,8 @@ static void on_sio_disconnect(sioc_t *s, int err, const char *reason) {
   app_t *app = sioc_data(s);
   int was_live = app->conn == APP_LIVE;
   app->link_open = 0;
+  app_rest_link_changed(app);
+  uv_timer_stop(&app->list_timer);
   forget_load(app);
   if (app->net_stopping) {
     net_finish(app);
@@ -197,8 +202,54 @@ static void load_done(app_t *app) {
   app->attempt = 0;
   app->retry_at_ms = 0;
   app->last_error[0] = '\0';
+  if (app->live_only) app__say(app, UI_OK, "The order listing answers again: every open order is shown");
+  app->live_only = app->ui.live_only = 0;
   if (app->args.plain) plain_line(app->out, app_now_ms(), "live");
   app_net_flush(app); /* what was done while the link was down, in order */
+  app_rest_stats_soon(app);
+  app__dirty(app);
+}
+
+#define LIST_RETRY_MS 30000
+
+static void on_list_retry(uv_timer_t *t) {
+  app_t *app = t->data;
+  if (app->conn != APP_LIVE || !app->live_only || app->net_stopping) return;
+  /* hold events meanwhile, as on connect: the listing must not undo what they did */
+  app->conn = APP_LOADING;
+  forget_load(app);
+  start_load(app);
+  app__dirty(app);
+}
+
+/* The server has no order listing (SPEC 5.1: the official socket.io server with only the
+ * seed's events): show what arrives live rather than nothing, say so, and try the listing
+ * again now and then. Tickets already on screen stay. */
+static int looks_like_json(const char *body, size_t len) {
+  size_t i = 0;
+  while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n')) i++;
+  return i < len && (body[i] == '[' || body[i] == '{');
+}
+
+static void go_live_only(app_t *app, const char *why) {
+  if (!app->live_only)
+    app__say(app, UI_ERROR, "No order listing here (%s): live orders only, the listing is tried every %d s",
+             why, LIST_RETRY_MS / 1000);
+  log_warn("listing unavailable (%s): live only", why);
+  app->live_only = app->ui.live_only = 1;
+  app->load_gen++;
+  cJSON_Delete(app->listing);
+  app->listing = NULL;
+  app->before[0] = '\0';
+  app->reload_again = 0;
+  app->conn = APP_LIVE;
+  app__apply_held(app); /* what arrived while the listing was asked for */
+  app->attempt = 0;
+  app->retry_at_ms = 0;
+  app->last_error[0] = '\0';
+  if (app->args.plain) plain_line(app->out, app_now_ms(), "live (no listing: live orders only)");
+  uv_timer_start(&app->list_timer, on_list_retry, LIST_RETRY_MS, 0);
+  app_net_flush(app);
   app__dirty(app);
 }
 
@@ -250,6 +301,10 @@ static void on_load(void *ud, int err, const httpc_response *resp) {
       if (app->link_open) sioc_disconnect(app->sio);
       return;
     }
+    if (resp->status == 404 && !app->listing) {
+      go_live_only(app, msg);
+      return;
+    }
     load_failed(app, "could not load the open orders: %s", msg);
     return;
   }
@@ -257,6 +312,12 @@ static void on_load(void *ud, int err, const httpc_response *resp) {
   page = app_json_parse(resp->body, resp->body_len);
   if (!cJSON_IsArray(page)) {
     cJSON_Delete(page);
+    /* A page of HTML or text is a server without our API: run live-only. Broken or
+     * wrong-shaped JSON is our API failing: an error, retried as any other. */
+    if (!app->listing && !looks_like_json(resp->body, resp->body_len)) {
+      go_live_only(app, "the answer is not JSON");
+      return;
+    }
     load_failed(app, "could not load the open orders: %s", "the answer is not a JSON array");
     return;
   }
@@ -271,7 +332,8 @@ static void on_load(void *ud, int err, const httpc_response *resp) {
     cJSON_AddItemToArray(app->listing, it);
   }
   cJSON_Delete(page);
-  if (count >= APP_LOAD_PAGE && cJSON_GetArraySize(app->listing) < MODEL_MAX_TICKETS) {
+  if (count >= APP_LOAD_PAGE && !app->args.orders_url[0] &&
+      cJSON_GetArraySize(app->listing) < MODEL_MAX_TICKETS) {
     /* a full page: there may be more, older ones (the listing is newest first) */
     const cJSON *inv = cJSON_GetObjectItemCaseSensitive(last, "invoice_number");
     if (cJSON_IsString(inv) && strlen(inv->valuestring) < sizeof(app->before) &&
@@ -303,8 +365,11 @@ static void start_load(app_t *app) {
   }
   req->app = app;
   req->gen = ++app->load_gen;
-  snprintf(path, sizeof(path), "%s/api/v1/orders?status=new,preparing,ready&limit=%d%s%s", app->base_path,
-           APP_LOAD_PAGE, app->before[0] ? "&before=" : "", app->before);
+  if (app->args.orders_url[0]) /* --orders-url: one request, as given (no paging) */
+    snprintf(path, sizeof(path), "%s", app->args.orders_url);
+  else
+    snprintf(path, sizeof(path), "%s/api/v1/orders?status=new,preparing,ready&limit=%d%s%s", app->base_path,
+             APP_LOAD_PAGE, app->before[0] ? "&before=" : "", app->before);
   snprintf(headers, sizeof(headers), "Authorization: Bearer %s\r\n", app->args.token);
   rc = httpc_request(app->http, "GET", path, headers, NULL, 0, on_load, req);
   if (rc) {

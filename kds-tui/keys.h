@@ -19,7 +19,8 @@
   X(START, "start", "start the selected ticket (preparing)")              \
   X(BUMP, "bump", "bump the selected ticket: ready, then completed")      \
   X(BUMP_NTH, "bump-nth", "bump the ticket with that number on screen")   \
-  X(RECALL, "recall", "recall the last ticket bumped here")               \
+  X(RECALL, "recall", "recall the last ticket bumped (on any screen)")    \
+  X(RECALL_LIST, "recall-list", "the recall list: pick a bumped ticket")  \
   X(ALLDAY, "all-day", "all-day view: each item's total on open tickets") \
   X(HELP, "help", "this help")                                            \
   X(BACK, "back", "back to the tickets")                                  \

@@ -255,6 +255,16 @@ void ui_request(ui_t *ui, enum request req, int arg, int64_t now_ms) {
     case REQ_RECALL:
       if (ui->act && ui->act->recall) ui->act->recall(ui->ud);
       break;
+    case REQ_RECALL_LIST:
+      if (ui->view == &view_recall_ops) {
+        ui->view = &view_tickets_ops;
+      } else if (ui->act && ui->act->recall_list) {
+        ui->nrecall = ui->recall_sel = 0;
+        ui->recall_loading = 1;
+        ui->view = &view_recall_ops;
+        ui->act->recall_list(ui->ud);
+      }
+      break;
     case REQ_START:
     case REQ_BUMP:
     case REQ_BUMP_NTH:
@@ -288,7 +298,7 @@ void ui_input(ui_t *ui, int64_t now_ms) {
 
 static void draw_header(ui_t *ui, int64_t now_ms) {
   WINDOW *w = W(ui->hdr);
-  char state[64], stats[96], clock[16], age[16];
+  char state[64], stats[128], clock[16], age[16];
   enum ui_color sc;
   int cols = ui->cols, x = 0;
   time_t t = (time_t)(now_ms / 1000);
@@ -300,7 +310,9 @@ static void draw_header(ui_t *ui, int64_t now_ms) {
   wclrtoeol(w);
   switch (ui->conn) {
     case UI_LIVE:
-      snprintf(state, sizeof(state), " LIVE "), sc = UC_LIVE;
+      /* live-only: events arrive but the open orders could not be listed */
+      snprintf(state, sizeof(state), ui->live_only ? " LIVE ONLY " : " LIVE ");
+      sc = ui->live_only ? UC_WAIT : UC_LIVE;
       break;
     case UI_CONNECTING:
       snprintf(state, sizeof(state), " CONNECTING "), sc = UC_WAIT;
@@ -324,13 +336,38 @@ static void draw_header(ui_t *ui, int64_t now_ms) {
   }
   x += ui_put(w, 0, x, state, cols - x, ui_color(ui, sc) | A_BOLD);
 
-  int64_t avg = model_avg_ticket_secs(ui->model, now_ms, &navg);
-  size_t late = model_late_count(ui->model, now_ms);
-  if (avg >= 0)
-    ui_fmt_age(avg * 1000, age);
-  else
-    snprintf(age, sizeof(age), "--:--");
-  snprintf(stats, sizeof(stats), " Open %zu  Late %zu  Avg %s ", ui->model->nvis, late, age);
+  {
+    size_t n[3] = {0, 0, 0};
+    for (size_t i = 0; i < ui->model->nvis; i++)
+      if (ui->model->vis[i]->status <= TS_READY) n[ui->model->vis[i]->status]++;
+    snprintf(stats, sizeof(stats), " Open %zu (%zu new %zu prep %zu ready) ", ui->model->nvis, n[0], n[1],
+             n[2]);
+    x += ui_put(w, 0, x, stats, cols - x, A_BOLD);
+  }
+  if (ui->stats.have) {
+    /* the server's figures of the day: the same on every screen of the outlet */
+    char p90[16];
+    if (ui->stats.avg_s >= 0) {
+      ui_fmt_age((int64_t)(ui->stats.avg_s * 1000), age);
+      ui_fmt_age((int64_t)(ui->stats.p90_s * 1000), p90);
+    } else {
+      snprintf(age, sizeof(age), "--:--");
+      snprintf(p90, sizeof(p90), "--:--");
+    }
+    if (cols >= 100)
+      snprintf(stats, sizeof(stats), " Today avg %s p90 %s late %ld ", age, p90, ui->stats.late);
+    else /* 80 columns: the p90 makes room for the clock */
+      snprintf(stats, sizeof(stats), " Today avg %s late %ld ", age, ui->stats.late);
+  } else {
+    /* no stats from the server (not ours, or not yet): what this screen saw, marked so */
+    int64_t avg = model_avg_ticket_secs(ui->model, now_ms, &navg);
+    size_t late = model_late_count(ui->model, now_ms);
+    if (avg >= 0)
+      ui_fmt_age(avg * 1000, age);
+    else
+      snprintf(age, sizeof(age), "--:--");
+    snprintf(stats, sizeof(stats), " Late %zu  Avg %s (here) ", late, age);
+  }
   x += ui_put(w, 0, x, stats, cols - x, A_BOLD);
 
   localtime_r(&t, &tm);

@@ -23,8 +23,12 @@ typedef struct ui_actions {
   /* Change a ticket's status from `from` to `to`; `bump` says whether it goes on the recall
    * stack when acknowledged. The app reports the outcome with ui_message. */
   void (*set_status)(void *ud, const char *invoice, enum ticket_status from, enum ticket_status to, int bump);
-  /* Recall the newest bump of the recall stack. */
+  /* Recall the newest order of the server's recall list (SPEC 10.4). */
   void (*recall)(void *ud);
+  /* Fetch the server's recall list into ui->recall and open the recall view (R). */
+  void (*recall_list)(void *ud);
+  /* Bring `invoice`, now `status` (ready or completed), back one step. */
+  void (*recall_pick)(void *ud, const char *invoice, enum ticket_status status);
   /* Leave the program. */
   void (*quit)(void *ud);
 } ui_actions;
@@ -40,6 +44,25 @@ typedef struct view_ops {
 extern const view_ops view_tickets_ops;
 extern const view_ops view_allday_ops;
 extern const view_ops view_help_ops;
+extern const view_ops view_recall_ops;
+
+#define UI_RECALL_MAX 20 /* the server's list holds 20 at most (SPEC 10.4) */
+
+/* The header's figures of the day from GET /api/v1/stats (exact, for every screen of the
+ * outlet); `have` 0 until the server answered (then the header shows this screen's own). */
+typedef struct ui_stats {
+  int have;
+  double avg_s, p90_s; /* < 0: no ticket yet today */
+  long count, late;
+} ui_stats;
+
+/* One order of the server's recall list, as the recall view shows it. */
+typedef struct ui_recall_item {
+  char invoice[48];
+  enum ticket_status status; /* ready or completed */
+  char at[16];               /* when it was bumped, HH:MM:SS local */
+  char what[128];            /* its context and first lines */
+} ui_recall_item;
 
 enum ui_msg_level { UI_INFO, UI_OK, UI_ERROR };
 
@@ -83,6 +106,12 @@ struct ui {
   void *hdr, *body, *foot; /* WINDOW *, kept opaque so this header needs no curses.h */
   void *screen;            /* SCREEN * from newterm */
   int tty_fd;              /* the terminal curses writes to (for its size) */
+
+  ui_stats stats; /* the header's figures of the day */
+  int live_only;  /* the server has no order listing: live events only (SPEC 5.1) */
+  ui_recall_item recall[UI_RECALL_MAX];
+  size_t nrecall, recall_sel;
+  int recall_loading; /* the recall view waits for the server's list */
 };
 
 /* Sets up `ui` (does not start curses). Returns 0. */

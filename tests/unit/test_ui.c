@@ -138,7 +138,7 @@ static void a_recall(void *ud) {
 static void a_quit(void *ud) {
   ((calls *)ud)->quits++;
 }
-static const ui_actions acts = {a_status, a_recall, a_quit};
+static const ui_actions acts = {.set_status = a_status, .recall = a_recall, .quit = a_quit};
 
 static int master_fd = -1;
 
@@ -217,8 +217,9 @@ static void t_screen(void) {
   ui_draw(&ui, T0 + 65000);
   drain();
 
-  ok(strstr(row(0), " LIVE ") == row(0) && strstr(row(0), "Open 3") && strstr(row(0), "http://kds:3000"),
-     "header: state, open count, server");
+  ok(strstr(row(0), " LIVE ") == row(0) && strstr(row(0), "Open 3 (1 new 1 prep 1 ready)") &&
+         strstr(row(0), "(here)") && strstr(row(0), " http:"),
+     "header: state, counts per status, this screen's figures marked, the server as far as it fits");
   ok(strstr(row(1), "╔") == row(1), "the first card is selected (double border)");
   ok(strstr(row(2), "1 INV-20231103-0001") != NULL, "ticket 1 with its number");
   ok(strstr(row(3), "NEW") && strstr(row(3), "01:05"), "status and age (mm:ss)");

@@ -155,7 +155,7 @@ static void item_from(ui_recall_item *it, const cJSON *o) {
   if (cJSON_IsString(cust) && n < sizeof(what))
     n += (size_t)snprintf(what + n, sizeof(what) - n, "%.60s ", cust->valuestring);
   cJSON_ArrayForEach(l, lines) {
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(l, "product_name");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(l, "name");
     const cJSON *qty = cJSON_GetObjectItemCaseSensitive(l, "qty");
     if (n >= sizeof(what) - 1 || !cJSON_IsString(name)) break;
     n += (size_t)snprintf(what + n, sizeof(what) - n, "%s%.0fx %.60s", l == lines->child ? "" : ", ",

@@ -1,0 +1,264 @@
+/* layout.c: card text and the side-by-side geometry of the tickets view (see layout.h). */
+#include "layout.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ui.h" /* the UTF-8 width helpers only: no curses here */
+
+#define MAX_WRAP 4 /* rows one item name or note may take */
+
+/* ---- card text ------------------------------------------------------------------------------ */
+
+/* Bytes of s to put on one row of `cols` columns, breaking after a space when it can;
+ * `*skip` gets the bytes to skip after them (the space). */
+static size_t wrap_take(const char *s, int cols, size_t *skip) {
+  size_t fit = ui_text_fit(s, cols, NULL), len = strlen(s);
+  *skip = 0;
+  if (fit == 0 && len) {
+    /* not even one character fits: take one anyway so the caller makes progress */
+    fit = 1;
+    while (fit < len && ((unsigned char)s[fit] & 0xc0) == 0x80) fit++;
+    return fit;
+  }
+  if (fit >= len) return len;
+  for (size_t i = fit; i > 0; i--) {
+    if (s[i] == ' ') {
+      *skip = 1;
+      return i;
+    }
+  }
+  return fit;
+}
+
+typedef struct rowsink {
+  const layout_ctx *c;
+  layout_row *out;
+  size_t max, n;
+} rowsink;
+
+static layout_row *add(rowsink *r, enum layout_row_kind kind, int line, int done, const char *text,
+                       const char *right) {
+  layout_row *row = NULL;
+  if (r->out && r->n < r->max) {
+    row = &r->out[r->n];
+    row->kind = kind;
+    row->line = line;
+    row->done = done;
+    ui_copy(row->text, sizeof(row->text), text ? text : "");
+    ui_copy(row->right, sizeof(row->right), right ? right : "");
+  }
+  r->n++;
+  return row;
+}
+
+/* Text wrapped under a prefix (first row) and an indent of the same width (the others). */
+static void add_wrapped(rowsink *r, enum layout_row_kind kind, int line, int done, const char *prefix,
+                        const char *text) {
+  int pw = ui_text_width(prefix, -1);
+  int avail = r->c->inner_w - pw;
+  char indent[40], row[LAYOUT_TEXT];
+  const char *s = text;
+  snprintf(indent, sizeof(indent), "%*s", pw < 30 ? pw : 30, "");
+  if (avail < 4) { /* no room to wrap under a prefix: one cut row */
+    snprintf(row, sizeof(row), "%s%s", prefix, text);
+    add(r, kind, line, done, row, NULL);
+    return;
+  }
+  for (int n = 0; *s; n++) {
+    size_t skip, take = wrap_take(s, avail, &skip);
+    if (n == MAX_WRAP - 1 && s[take + skip]) {
+      /* the last row allowed: cut with an ellipsis */
+      size_t t2 = ui_text_fit(s, avail - 1, NULL);
+      snprintf(row, sizeof(row), "%s%.*s…", n ? indent : prefix, (int)t2, s);
+      add(r, kind, line, done, row, NULL);
+      return;
+    }
+    snprintf(row, sizeof(row), "%s%.*s", n ? indent : prefix, (int)take, s);
+    add(r, kind, line, done, row, NULL);
+    s += take + skip;
+  }
+}
+
+size_t layout_ticket_rows(const layout_ctx *c, const ticket_t *t, int number, layout_row *out, size_t max) {
+  rowsink r = {c, out, max, 0};
+  char buf[LAYOUT_TEXT], right[64], age[16];
+  int w = c->inner_w;
+  int64_t now = c->now_ms;
+  int hot = t->seen_ms > 0 && now - t->seen_ms < UI_HIGHLIGHT_MS;
+  int changed = t->changed_ms > 0 && now - t->changed_ms < MODEL_CHANGED_MS;
+  int level = c->m && !t->gone ? model_age_level(c->m, t, now) : 0;
+
+  /* Row 1: number, invoice and the marks (rush first: it must never be left out). The
+   * invoice loses its "INV-" when space is short, then the marks shorten. */
+  {
+    const char *inv = t->invoice;
+    char num[4] = "";
+    if (number) snprintf(num, sizeof(num), "%d ", number);
+    snprintf(right, sizeof(right), "%s%s%s%s", t->pending ? "… " : "",
+             t->gone   ? ""
+             : hot     ? "NEW! "
+             : changed ? "UPD! "
+                       : "",
+             t->rush ? "RUSH " : "", "");
+    size_t rl = strlen(right);
+    if (rl && right[rl - 1] == ' ') right[--rl] = '\0';
+    int need = ui_text_width(num, -1) + (int)strlen(inv) + 1 + ui_text_width(right, -1);
+    if (need > w && strncmp(inv, "INV-", 4) == 0) inv += 4, need -= 4;
+    if (need > w) /* the short marks: rush stays, as "!!" */
+      snprintf(right, sizeof(right), "%s%s%s", t->pending ? "…" : "",
+               hot       ? "*"
+               : changed ? "~"
+                         : "",
+               t->rush ? "!!" : "");
+    snprintf(buf, sizeof(buf), "%s%s", num, inv);
+    add(&r, LR_TITLE, -1, 0, buf, right);
+  }
+  if (t->gone) add(&r, LR_BANNER, -1, 0, t->gone == TG_VOIDED ? "✗ VOID ✗ stop" : "✗ CANCELLED ✗ stop", NULL);
+
+  /* Row 2: status, the order context when it fits, the age; late is said in words too
+   * (colour is never the only signal). */
+  {
+    const char *lm = level == 2 ? "LATE " : level == 1 ? "! " : "";
+    const char *st = t->gone == TG_VOIDED ? "VOID" : model_status_label(t->status);
+    char count[32] = "";
+    if (c->expo) {
+      size_t done = 0;
+      for (size_t i = 0; i < t->nlines; i++) done += (size_t)(t->lines[i].visible && t->lines[i].done);
+      snprintf(count, sizeof(count), " %zu/%zu✓", done, t->nvisible);
+    }
+    ui_fmt_age(c->m ? model_age_ms(c->m, t, now) : now - t->created_ms, age);
+    snprintf(right, sizeof(right), "%s%s", lm, age);
+    int left = ui_text_width(st, -1) + ui_text_width(count, -1);
+    int ctx_fits = t->context && left + 1 + ui_text_width(t->context, -1) + 1 + ui_text_width(right, -1) <= w;
+    snprintf(buf, sizeof(buf), "%s%s%s%s", st, count, ctx_fits ? " " : "", ctx_fits ? t->context : "");
+    add(&r, LR_STATUS, -1, 0, buf, right);
+    if (t->context && !ctx_fits) add_wrapped(&r, LR_CONTEXT, -1, 0, "", t->context);
+  }
+  if (t->rush && !t->gone) add(&r, LR_BANNER, -1, 0, "!! RUSH !!", NULL);
+
+  const char *cat = NULL;
+  size_t hidden = 0;
+  for (size_t i = 0; i < t->nlines; i++) {
+    const model_line *l = &t->lines[i];
+    char q[32], indent[40];
+    if (!l->visible) {
+      hidden++;
+      continue;
+    }
+    if (l->category && (!cat || strcmp(cat, l->category) != 0)) {
+      add(&r, LR_CATEGORY, -1, 0, l->category, NULL);
+      cat = l->category;
+    }
+    /* the first column is the line cursor's (the view draws "▶" there); then the done
+     * state, as a mark and not only as dim text */
+    const char *mark = c->expo ? (l->done ? "[✓] " : "[ ] ") : (l->done ? "✓ " : "  ");
+    if (l->qty > 0)
+      snprintf(q, sizeof(q), " %s%dx ", mark, l->qty);
+    else
+      snprintf(q, sizeof(q), " %s• ", mark);
+    add_wrapped(&r, LR_ITEM, (int)i, l->done, q, l->name);
+    snprintf(indent, sizeof(indent), "%*s", ui_text_width(q, -1), "");
+    for (size_t k = 0; k < l->nmods; k++) {
+      char p[48];
+      snprintf(p, sizeof(p), "%s+ ", indent);
+      add_wrapped(&r, LR_MOD, (int)i, l->done, p, l->mods[k]);
+    }
+    if (l->note) {
+      char p[48];
+      snprintf(p, sizeof(p), "%s↳ ", indent);
+      add_wrapped(&r, LR_LNOTE, (int)i, l->done, p, l->note);
+    }
+  }
+  if (hidden) {
+    snprintf(buf, sizeof(buf), "(+%zu for other stations)", hidden);
+    add(&r, LR_HIDDEN, -1, 0, buf, NULL);
+  }
+  if (t->note) add_wrapped(&r, LR_NOTE, -1, 0, "» ", t->note);
+  return r.n;
+}
+
+/* ---- geometry ------------------------------------------------------------------------------- */
+
+int layout_columns(int cols, int *colw) {
+  int n = cols / LAYOUT_CARD_MIN_W;
+  if (n < 1) n = 1;
+  if (colw) *colw = cols / n; /* the columns share the width: no empty band at the right */
+  return n;
+}
+
+/* Columns a ticket of `need` content rows takes in a body of `rows` rows: the first piece
+ * holds rows-3 (border, "continued" row), middle ones rows-4 (also the "…cont." row), the
+ * last rows-3. */
+static int columns_for(int need, int rows) {
+  int k = 1, rem;
+  if (need + 2 <= rows) return 1;
+  rem = need - (rows - 3);
+  while (rem > 0) {
+    k++;
+    rem -= rem <= rows - 3 ? rows - 3 : rows - 4;
+  }
+  return k;
+}
+
+size_t layout_page(const int *heights, size_t n, size_t first, int rows, int cols, layout_piece *out,
+                   size_t max, size_t *next) {
+  int colw, ncols = layout_columns(cols, &colw), col = 0;
+  size_t np = 0, i = first;
+  if (next) *next = first < n ? first : n;
+  if (rows < LAYOUT_MIN_ROWS || cols < 8 || first >= n) return 0;
+  while (i < n && col < ncols) {
+    int need = heights[i], k = columns_for(need, rows), shown = 0;
+    if (k > ncols - col && col > 0) break; /* it starts the next page, whole */
+    for (int piece = 0; piece < k && col < ncols; piece++, col++) {
+      layout_piece p;
+      int last = piece == k - 1;
+      memset(&p, 0, sizeof(p));
+      p.idx = i;
+      p.col = col;
+      p.x = col * colw;
+      p.y = 0;
+      p.w = colw;
+      p.first = shown;
+      p.cont_from = piece > 0;
+      p.cont_to = !last;
+      int room = rows - 2 - p.cont_from - p.cont_to;
+      if (!last && col == ncols - 1) {
+        /* the page ends inside a ticket taller than the whole page: cut it here */
+        p.cont_to = 0;
+        room = rows - 2 - p.cont_from - 1; /* the "+N more" row */
+        p.cut = need - shown - room;
+      }
+      p.count = need - shown < room ? need - shown : room;
+      /* a piece that ends the ticket is as tall as its rows; the others fill the column */
+      p.h = last || p.cut ? 2 + p.cont_from + p.count + (p.cut ? 1 : 0) : rows;
+      shown += p.count;
+      if (out && np < max) out[np] = p;
+      np++;
+    }
+    i++;
+  }
+  if (next) *next = i;
+  return np;
+}
+
+size_t layout_pages(const int *heights, size_t n, int rows, int cols, size_t *starts, size_t max) {
+  size_t np = 0, first = 0;
+  if (max == 0) return 0;
+  starts[np++] = 0;
+  while (first < n && np < max) {
+    size_t next;
+    if (layout_page(heights, n, first, rows, cols, NULL, 0, &next) == 0 || next >= n) break;
+    starts[np++] = next;
+    first = next;
+  }
+  return np;
+}
+
+void layout_heights(const layout_ctx *c, ticket_t *const *list, size_t n, int cols, int *heights) {
+  layout_ctx cc = *c;
+  int colw;
+  layout_columns(cols, &colw);
+  cc.inner_w = colw - 2;
+  for (size_t i = 0; i < n; i++) heights[i] = (int)layout_ticket_rows(&cc, list[i], 1, NULL, 0);
+}

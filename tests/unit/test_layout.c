@@ -194,6 +194,34 @@ static void t_text(void) {
   ok(strcmp(r[0].right, "RUSH") == 0 && r[2].kind == LR_BANNER && strcmp(r[2].text, "!! RUSH !!") == 0,
      "rush: a mark on the title and a banner");
   ok(m.disp[0] == rush, "rush first");
+  {
+    /* an update that makes B rush: highlighted as changed, first in the queue */
+    cJSON *j = cJSON_Parse(
+        "{\"invoice_number\":\"INV-20231103-0002\",\"status\":\"new\","
+        "\"created_at\":\"2023-11-03T08:26:41.000Z\",\"updated_at\":\"2030-01-01T00:00:00.000Z\","
+        "\"rush\":true,\"lines\":[{\"name\":\"Kopi Susu\",\"category\":\"MINUMAN\",\"qty\":3}]}");
+    ok(model_apply(&m, "order-updated", j, NOW - 1000, NULL) == MODEL_UPDATED, "B updated");
+    cJSON_Delete(j);
+    ticket_t *b = model_find(&m, "INV-20231103-0002");
+    layout_row rr[16];
+    layout_ticket_rows(&c, b, 1, rr, 16);
+    ok(b->changed_ms == NOW - 1000 && strcmp(rr[0].right, "UPD! RUSH") == 0 &&
+           strcmp(rr[0].text, "1 20231103-0002") == 0,
+       "a change of rush: UPD! next to RUSH (%s|%s)", rr[0].text, rr[0].right);
+    c.now_ms = NOW + MODEL_CHANGED_MS;
+    layout_ticket_rows(&c, b, 1, rr, 16);
+    ok(strcmp(rr[0].right, "RUSH") == 0, "... for a few seconds");
+    c.now_ms = NOW;
+    j = cJSON_Parse(
+        "{\"invoice_number\":\"INV-20231103-0002\",\"status\":\"preparing\","
+        "\"created_at\":\"2023-11-03T08:26:41.000Z\",\"updated_at\":\"2030-01-01T00:00:01.000Z\","
+        "\"rush\":true,\"lines\":[{\"name\":\"Kopi "
+        "Susu\",\"category\":\"MINUMAN\",\"qty\":3,\"done\":true}]}");
+    model_apply(&m, "order-updated", j, NOW + 10000, NULL);
+    cJSON_Delete(j);
+    ok(model_find(&m, "INV-20231103-0002")->changed_ms == NOW - 1000,
+       "a status or done change is not a change of content");
+  }
   c.inner_w = 18;
   layout_ticket_rows(&c, rush, 1, r, 64);
   ok(strcmp(r[0].text, "1 20231103-0003") == 0 && strcmp(r[0].right, "!!") == 0,

@@ -16,9 +16,7 @@
 #define MAX_PAGES 4096
 #define MAX_ROWS 4096 /* content rows of one ticket drawn (200 lines of 4 rows + modifiers) */
 
-/* The ticket list the view shows: the open tickets plus the ones leaving (SPEC 10.8). */
-#define LIST(ui) ((ui)->model->disp)
-#define NLIST(ui) ((ui)->model->ndisp)
+/* The view shows model->disp: the open tickets plus the ones leaving (SPEC 10.8). */
 
 static layout_ctx ctx_of(const ui_t *ui, int64_t now_ms, int cols) {
   layout_ctx c = {ui->model, now_ms, 0, ui->expo};
@@ -32,19 +30,19 @@ static layout_ctx ctx_of(const ui_t *ui, int64_t now_ms, int cols) {
 static int *heights_of(const ui_t *ui, int cols, int64_t now_ms) {
   layout_ctx c = ctx_of(ui, now_ms, cols);
   int *h;
-  if (NLIST(ui) == 0 || !(h = malloc(NLIST(ui) * sizeof(*h)))) return NULL;
-  layout_heights(&c, LIST(ui), NLIST(ui), cols, h);
+  if (ui->model->ndisp == 0 || !(h = malloc(ui->model->ndisp * sizeof(*h)))) return NULL;
+  layout_heights(&c, ui->model->disp, ui->model->ndisp, cols, h);
   return h;
 }
 
 /* Resolves the selection (by invoice; by position when that ticket is gone), the line cursor
  * and the page. */
 static void resolve(ui_t *ui, const int *heights, int rows, int cols, size_t *starts, size_t *npages) {
-  size_t idx = ui->sel_idx, n = NLIST(ui);
+  size_t idx = ui->sel_idx, n = ui->model->ndisp;
   int found = 0;
   if (ui->sel[0]) {
     for (size_t i = 0; i < n; i++) {
-      if (strcmp(LIST(ui)[i]->invoice, ui->sel) == 0) {
+      if (strcmp(ui->model->disp[i]->invoice, ui->sel) == 0) {
         idx = i;
         found = 1;
         break;
@@ -57,13 +55,13 @@ static void resolve(ui_t *ui, const int *heights, int rows, int cols, size_t *st
   } else {
     if (!found && idx >= n) idx = n - 1;
     ui->sel_idx = idx;
-    snprintf(ui->sel, sizeof(ui->sel), "%s", LIST(ui)[idx]->invoice);
+    snprintf(ui->sel, sizeof(ui->sel), "%s", ui->model->disp[idx]->invoice);
   }
   if (strcmp(ui->line_inv, ui->sel) != 0) {
     ui->line_sel = -1; /* the cursor belongs to one ticket */
     snprintf(ui->line_inv, sizeof(ui->line_inv), "%s", ui->sel);
   }
-  if (n && ui->line_sel >= (int)LIST(ui)[ui->sel_idx]->nlines) ui->line_sel = -1;
+  if (n && ui->line_sel >= (int)ui->model->disp[ui->sel_idx]->nlines) ui->line_sel = -1;
   *npages = heights ? layout_pages(heights, n, rows, cols, starts, MAX_PAGES) : 1;
   if (!heights) starts[0] = 0;
   ui->page_no = 0;
@@ -83,9 +81,9 @@ static void body_size(ui_t *ui, int *rows, int *cols) {
 }
 
 static void select_idx(ui_t *ui, size_t idx) {
-  if (idx >= NLIST(ui)) return;
+  if (idx >= ui->model->ndisp) return;
   ui->sel_idx = idx;
-  snprintf(ui->sel, sizeof(ui->sel), "%s", LIST(ui)[idx]->invoice);
+  snprintf(ui->sel, sizeof(ui->sel), "%s", ui->model->disp[idx]->invoice);
 }
 
 /* ---- drawing -------------------------------------------------------------------------------- */
@@ -209,8 +207,10 @@ static void tickets_draw(ui_t *ui, void *vwin, int64_t now_ms) {
   heights = heights_of(ui, cols, now_ms);
   resolve(ui, heights, rows, cols, starts, &npages);
   ui->nshown = 0;
-  if (NLIST(ui) == 0 || !heights) {
-    const char *s = NLIST(ui) ? "Out of memory" : m->n ? "No tickets for this station" : "No open tickets";
+  if (ui->model->ndisp == 0 || !heights) {
+    const char *s = ui->model->ndisp ? "Out of memory"
+                    : m->n           ? "No tickets for this station"
+                                     : "No open tickets";
     int sw = ui_text_width(s, -1);
     ui_put(w, rows / 2, cols > sw ? (cols - sw) / 2 : 0, s, cols, A_BOLD);
     free(heights);
@@ -218,9 +218,9 @@ static void tickets_draw(ui_t *ui, void *vwin, int64_t now_ms) {
   }
   pieces = malloc(MAX_PIECES * sizeof(*pieces));
   rowbuf = malloc(MAX_ROWS * sizeof(*rowbuf));
-  size_t n = pieces && rowbuf
-                 ? layout_page(heights, NLIST(ui), ui->page_first, rows, cols, pieces, MAX_PIECES, &next)
-                 : 0;
+  size_t n = pieces && rowbuf ? layout_page(heights, ui->model->ndisp, ui->page_first, rows, cols, pieces,
+                                            MAX_PIECES, &next)
+                              : 0;
   if (n == 0) {
     ui_put(w, 0, 0, pieces && rowbuf ? "Terminal too small" : "Out of memory", cols, A_BOLD);
   }
@@ -230,7 +230,7 @@ static void tickets_draw(ui_t *ui, void *vwin, int64_t now_ms) {
   int number = 0;
   for (size_t k = 0; k < n; k++) {
     const layout_piece *p = &pieces[k];
-    const ticket_t *t = LIST(ui)[p->idx];
+    const ticket_t *t = ui->model->disp[p->idx];
     if (p->idx != drawn_idx) {
       /* a new ticket on the page: its number (open tickets only) and its rows */
       number = 0;
@@ -293,7 +293,7 @@ static void bump(ui_t *ui, const char *invoice, enum request req, int64_t now_ms
 /* Moves the line cursor to the next (dir 1) or previous (-1) visible line of the selected
  * ticket; up from the first line leaves the lines (no cursor). */
 static void line_move(ui_t *ui, int dir) {
-  const ticket_t *t = NLIST(ui) ? LIST(ui)[ui->sel_idx] : NULL;
+  const ticket_t *t = ui->model->ndisp ? ui->model->disp[ui->sel_idx] : NULL;
   if (!t) return;
   for (int i = ui->line_sel + dir; i >= 0 && i < (int)t->nlines; i += dir) {
     if (t->lines[i].visible) {

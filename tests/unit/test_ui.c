@@ -145,6 +145,21 @@ static int row_has2(const char *a, const char *b) {
   return 0;
 }
 
+/* Cells of the physical screen drawn with a colour pair. */
+static int coloured_cells(void) {
+  int n = 0;
+  for (int y = 0; y < LINES; y++) {
+    for (int x = 0; x < COLS; x++) {
+      cchar_t cc;
+      wchar_t wch[CCHARW_MAX + 1];
+      attr_t at;
+      short pair = 0;
+      if (mvwin_wch(curscr, y, x, &cc) == OK && getcchar(&cc, wch, &at, &pair, NULL) == OK && pair != 0) n++;
+    }
+  }
+  return n;
+}
+
 static void dump(void) {
   for (int y = 0; y < LINES; y++) printf("# |%s\n", row(y));
 }
@@ -200,6 +215,7 @@ static void t_screen(void) {
   ok(screen_has("PREPARING") && screen_has("READY"), "statuses");
   ok(screen_has("NEW!"), "the ticket that just arrived is marked");
   ok(strstr(row(LINES - 1), "Enter bump") && strstr(row(LINES - 1), "q quit"), "footer keys");
+  ok(coloured_cells() > 0, "with colours: coloured cells (so the --no-color check below means something)");
   if (test_failed) dump();
 
   press(&ui, "\r");
@@ -289,9 +305,61 @@ static void t_screen(void) {
   model_release(&m);
 }
 
+/* --no-color: no colour pair anywhere on the screen, and every state still in the text;
+ * a station screen's Enter marks its lines done instead of bumping the order. */
+static void t_mono_station(void) {
+  model_t m;
+  keys_t k;
+  ui_t ui;
+  calls c = {0};
+  int slave;
+  struct winsize ws = {24, 80, 0, 0};
+  if (openpty(&master_fd, &slave, NULL, NULL, &ws) != 0) {
+    ok(0, "openpty");
+    return;
+  }
+  fcntl(master_fd, F_SETFL, O_NONBLOCK);
+  FILE *out = fdopen(dup(slave), "w"), *in = fdopen(slave, "r");
+  setenv("TERM", "xterm-256color", 1);
+  model_init(&m, "SAUS ASIN");
+  keys_init(&k);
+  add(&m, "INV-20231103-0001", "new", T0,
+      "[{\"name\":\"Corndog Sosis\",\"category\":\"ISI CORNDOG\",\"qty\":2},"
+      "{\"name\":\"Saus Tomat\",\"category\":\"SAUS ASIN\",\"qty\":1,\"done\":true},"
+      "{\"name\":\"Mayonaise\",\"category\":\"SAUS ASIN\",\"qty\":1,\"modifiers\":[\"light\"]}]",
+      NULL);
+  add(&m, "INV-20231103-0002", "new", T0 + 1000, two_lines, NULL);
+  model_find(&m, "INV-20231103-0002")->rush = 1; /* the marks (the order is not re-sorted here) */
+  model_find(&m, "INV-20231103-0001")->seen_ms = 0;
+  model_find(&m, "INV-20231103-0002")->seen_ms = 0;
+  ui_init(&ui, &m, &k, &acts, &c);
+  ui.conn = UI_LIVE;
+  ok(ui_start(&ui, 0, out, in) == 0, "curses on a pty, no colours");
+  ui_draw(&ui, T0 + 65000);
+  drain();
+  int coloured = coloured_cells();
+  ok(coloured == 0, "no cell has a colour pair (%d)", coloured);
+  ok(screen_has("RUSH") && screen_has(" ✓ 1x Saus Tomat") && screen_has("+ light") && screen_has("NEW "),
+     "rush, the done mark, modifiers and the status are text");
+  ok(screen_has("(+1 for other stations)") && strstr(row(LINES - 1), "Enter my lines done"),
+     "the station screen says what Enter does");
+  if (test_failed) dump();
+  press(&ui, "\r"); /* on the first ticket, selected */
+  ok(c.n_status == 0 && c.n_line == 1 && strcmp(c.line_inv, "INV-20231103-0001") == 0 && c.line_n == 3 &&
+         c.line_done == 1,
+     "Enter on a station screen: the station's open line (3) done, the order not bumped (%d %d %lld)",
+     c.n_status, c.n_line, (long long)c.line_n);
+  ui_stop(&ui);
+  fclose(out);
+  fclose(in);
+  close(master_fd);
+  model_release(&m);
+}
+
 int main(void) {
   setlocale(LC_ALL, "C.UTF-8");
   subtest("text", t_text);
   subtest("screen", t_screen);
+  subtest("no colour, station", t_mono_station);
   return done_testing();
 }

@@ -160,6 +160,10 @@ test('the display at a real pass against kds-server', async (t) => {
       assert.match(s, /\[ \] 1x Mie/);
       assert.match(s, /NEW 2\/3✓ DINE IN T4/, 'lines done out of the ticket\'s lines');
       save('expo-200x50', s);
+      // expo bumps the order: the first ticket (the rush one) goes ready
+      ex.keys('Enter');
+      await ex.waitScreen(new RegExp(`✓ ${C} is now READY`), 'the bump ack');
+      assert.equal((await srv.get(C)).status, 'ready');
       assert.equal(await ex.quit(), 0);
     });
 
@@ -189,6 +193,24 @@ test('the display at a real pass against kds-server', async (t) => {
       await wide.waitScreen((x) => !x.includes(D), 'D gone', 12000);
       const shown = Date.now() - t0;
       assert.ok(shown >= 2500, `shown for a few seconds (${shown} ms more after the banner)`);
+    });
+
+    await t.test('a ticket taller than the screen goes on in the next columns, marked', async () => {
+      const items = [];
+      for (let i = 0; i < 40; i++) items.push({ product_id: 7, qty: 1, note: `sauce ${i + 1}` });
+      const tall = await post(items);
+      const st = await tui(['--station', 'SAUS MANIS'], { cols: 120, rows: 36 });
+      const s = await st.waitScreen((x) => / LIVE /.test(x) && x.includes(tall.invoice_number), 'the tall ticket');
+      const row = titleRow(s, C);
+      assert.ok(row.indexOf(C) < row.indexOf(tall.invoice_number), `the rush one first:\n${s}`);
+      assert.equal((row.match(new RegExp(`…cont\\. 2 ${tall.invoice_number}`, 'g')) || []).length, 2,
+        `two continuation columns, marked …cont.:\n${s}`);
+      assert.equal((s.match(/▼ more · continued →/g) || []).length, 2, 'each cut marked');
+      assert.match(s, /↳ sauce 1\b/);
+      assert.match(s, /↳ sauce 40\b/, 'the last line on the last column');
+      assert.doesNotMatch(s, /Pg \d/, 'one page');
+      save('continued-120x36', s);
+      assert.equal(await st.quit(), 0);
     });
 
     await t.test('exits 0', async () => {

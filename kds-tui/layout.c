@@ -178,6 +178,13 @@ size_t layout_ticket_rows(const layout_ctx *c, const ticket_t *t, int number, la
   return r.n;
 }
 
+void layout_cont_title(const layout_row *title, int w, char *out, size_t size) {
+  const char *inv = strstr(title->text, "INV-");
+  snprintf(out, size, "…cont. %s", title->text);
+  if (ui_text_width(out, -1) > w && inv) /* "2 INV-2023..." -> "2 2023..." */
+    snprintf(out, size, "…cont. %.*s%s", (int)(inv - title->text), title->text, inv + 4);
+}
+
 /* ---- geometry ------------------------------------------------------------------------------- */
 
 int layout_columns(int cols, int *colw) {

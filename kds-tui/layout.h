@@ -48,6 +48,10 @@ typedef struct layout_ctx {
  * past `max` are counted, not written (`out` NULL: only counts). Returns the row count. */
 size_t layout_ticket_rows(const layout_ctx *c, const ticket_t *t, int number, layout_row *out, size_t max);
 
+/* The top row of a continuation piece: "…cont. " + the ticket's title text (its first row),
+ * the invoice without "INV-" when `w` columns are too few, into out[size]. */
+void layout_cont_title(const layout_row *title, int w, char *out, size_t size);
+
 /* The columns of a body `cols` wide and the width of each (`*colw`, may be NULL). At least 1. */
 int layout_columns(int cols, int *colw);
 

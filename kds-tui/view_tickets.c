@@ -173,9 +173,7 @@ static void draw_piece(ui_t *ui, WINDOW *w, const layout_piece *p, const ticket_
   if (p->cont_from) {
     /* the top of a continuation says whose it is */
     layout_row head = rows[0];
-    char buf[LAYOUT_TEXT + 16];
-    snprintf(buf, sizeof(buf), "…cont. %s", rows[0].text);
-    ui_copy(head.text, sizeof(head.text), buf);
+    layout_cont_title(&rows[0], iw, head.text, sizeof(head.text));
     draw_row(ui, w, y++, x, iw, t, &head, 0, now_ms);
   }
   for (int i = 0; i < p->count && (size_t)(p->first + i) < nrows; i++) {

@@ -102,7 +102,11 @@ static char *render(model_t *m, int rows, int cols, size_t page, int expo, size_
       strcpy(g.cell[y][q->x + q->w - 1], y == q->y || y == q->y + q->h - 1 ? "+" : "|");
     }
     int y = q->y + 1, x = q->x + 1, w = q->w - 2;
-    if (q->cont_from) g_row(&g, y++, x, w, &rb[0], "…cont. ");
+    if (q->cont_from) {
+      layout_row head = rb[0];
+      layout_cont_title(&rb[0], w, head.text, sizeof(head.text));
+      g_row(&g, y++, x, w, &head, "");
+    }
     for (int i = 0; i < q->count && (size_t)(q->first + i) < nr; i++)
       g_row(&g, y++, x, w, &rb[q->first + i], "");
     if (q->cont_to) g_put(&g, y, x, "▼ more · continued →", w);
@@ -396,6 +400,11 @@ static void t_cut(void) {
   ok(n == 2 && p[0].cont_to && p[1].cont_from && p[0].count == 18 && p[1].count == 17 && p[1].h == 20 &&
          next == 3,
      "page 2: it takes two columns (18 + 17 rows); the huge one waits for page 3 (%zu, %d)", n, p[1].h);
+  char *s2 = render(&m, 21, 80, 1, 0, &np);
+  ok(strstr(s2, "|1 INV-20231103-0003     ||…cont. 1 20231103-0003  |") != NULL,
+     "80x24: the continuation's title loses INV- to fit");
+  if (!strstr(s2, "…cont. 1 20231103-0003  |")) printf("%s", s2);
+  free(s2);
   n = layout_page(h, m.ndisp, 3, 21, 80, p, 16, &next);
   ok(n == 3 && !p[2].cont_to && p[2].cut == 222 - 18 - 17 - 17 && p[2].h == 21 && next == 4,
      "page 3: the huge one fills the page and is cut at the last column (%d)", p[2].cut);

@@ -194,32 +194,34 @@ int layout_columns(int cols, int *colw) {
   return n;
 }
 
-/* Columns a ticket of `need` content rows takes in a body of `rows` rows: the first piece
- * holds rows-3 (border, "continued" row), middle ones rows-4 (also the "…cont." row), the
- * last rows-3. */
-static int columns_for(int need, int rows) {
-  int k = 1, rem;
-  if (need + 2 <= rows) return 1;
-  rem = need - (rows - 3);
-  while (rem > 0) {
+/* Columns the rows [from, need) of a ticket take in a body of `rows` rows: a piece holds
+ * rows-2 (its border) less one row for "…cont." when it continues the ticket and one for
+ * "continued →" when the ticket goes on after it. */
+static int columns_for(int need, int from, int rows) {
+  int k = 0;
+  while (from < need || k == 0) {
+    int room = rows - 2 - (from > 0);
     k++;
-    rem -= rem <= rows - 3 ? rows - 3 : rows - 4;
+    if (need - from <= room) break;
+    from += room - 1;
   }
   return k;
 }
 
-size_t layout_page(const int *heights, size_t n, size_t first, int rows, int cols, layout_piece *out,
-                   size_t max, size_t *next) {
+size_t layout_page(const int *heights, size_t n, layout_pos first, int rows, int cols, layout_piece *out,
+                   size_t max, layout_pos *next) {
   int colw, ncols = layout_columns(cols, &colw), col = 0;
-  size_t np = 0, i = first;
-  if (next) *next = first < n ? first : n;
-  if (rows < LAYOUT_MIN_ROWS || cols < 8 || first >= n) return 0;
+  size_t np = 0, i = first.idx;
+  int from = first.row;
+  if (next) *next = (layout_pos){first.idx < n ? first.idx : n, 0};
+  if (rows < LAYOUT_MIN_ROWS || cols < 8 || first.idx >= n) return 0;
   while (i < n && col < ncols) {
-    int need = heights[i], k = columns_for(need, rows), shown = 0;
-    if (k > ncols - col && col > 0) break; /* it starts the next page, whole */
-    for (int piece = 0; piece < k && col < ncols; piece++, col++) {
+    int need = heights[i], shown = from < need ? from : 0;
+    /* a ticket that would not end on this page starts the next one, whole; unless it is
+     * first on the page: then it fills the page and goes on on the next */
+    if (col > 0 && columns_for(need, shown, rows) > ncols - col) break;
+    while (col < ncols) {
       layout_piece p;
-      int last = piece == k - 1;
       memset(&p, 0, sizeof(p));
       p.idx = i;
       p.col = col;
@@ -227,35 +229,43 @@ size_t layout_page(const int *heights, size_t n, size_t first, int rows, int col
       p.y = 0;
       p.w = colw;
       p.first = shown;
-      p.cont_from = piece > 0;
-      p.cont_to = !last;
-      int room = rows - 2 - p.cont_from - p.cont_to;
-      if (!last && col == ncols - 1) {
-        /* the page ends inside a ticket taller than the whole page: cut it here */
-        p.cont_to = 0;
-        room = rows - 2 - p.cont_from - 1; /* the "+N more" row */
-        p.cut = need - shown - room;
+      p.cont_from = shown > 0;
+      int room = rows - 2 - p.cont_from;
+      if (need - shown > room) {
+        room--; /* the "continued" row */
+        if (col == ncols - 1)
+          p.cut = need - shown - room; /* rows left for the next page */
+        else
+          p.cont_to = 1;
       }
       p.count = need - shown < room ? need - shown : room;
       /* a piece that ends the ticket is as tall as its rows; the others fill the column */
-      p.h = last || p.cut ? 2 + p.cont_from + p.count + (p.cut ? 1 : 0) : rows;
+      p.h = p.cont_to || p.cut ? rows : 2 + p.cont_from + p.count;
       shown += p.count;
       if (out && np < max) out[np] = p;
       np++;
+      col++;
+      if (shown >= need) break;
+    }
+    if (shown < need) { /* the page ends inside this ticket */
+      if (next) *next = (layout_pos){i, shown};
+      return np;
     }
     i++;
+    from = 0;
   }
-  if (next) *next = i;
+  if (next) *next = (layout_pos){i, 0};
   return np;
 }
 
-size_t layout_pages(const int *heights, size_t n, int rows, int cols, size_t *starts, size_t max) {
-  size_t np = 0, first = 0;
+size_t layout_pages(const int *heights, size_t n, int rows, int cols, layout_pos *starts, size_t max) {
+  size_t np = 0;
+  layout_pos first = {0, 0};
   if (max == 0) return 0;
-  starts[np++] = 0;
-  while (first < n && np < max) {
-    size_t next;
-    if (layout_page(heights, n, first, rows, cols, NULL, 0, &next) == 0 || next >= n) break;
+  starts[np++] = first;
+  while (first.idx < n && np < max) {
+    layout_pos next;
+    if (layout_page(heights, n, first, rows, cols, NULL, 0, &next) == 0 || next.idx >= n) break;
     starts[np++] = next;
     first = next;
   }

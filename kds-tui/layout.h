@@ -62,24 +62,31 @@ typedef struct layout_piece {
   int x, y, w, h; /* the box in the body, border included */
   int first;      /* the ticket's first content row in this piece */
   int count;      /* content rows in it */
-  int cont_from;  /* it goes on from the previous column: a "…cont." row on top */
+  int cont_from;  /* it goes on from the previous column or page: a "…cont." row on top */
   int cont_to;    /* it goes on in the next column: a "▼ more · continued →" row at the bottom */
-  int cut;        /* content rows that fit nowhere (a ticket taller than a whole page) */
+  int cut;        /* the page ends inside the ticket: rows left for the next page ("▼ +N ...") */
 } layout_piece;
 
-/* Lays out the page that starts at ticket `first` of a list whose tickets need heights[i]
- * content rows, in a body of rows x cols: one ticket per column, left to right; a ticket too
- * tall for one column takes the next ones too (or starts the next page when they are not
- * left, unless it is first on its page: then it is cut at the last column). Writes at most
- * `max` pieces to `out` (may be NULL: counts) and the first ticket of the next page to
- * `*next` (n when this is the last page; may be NULL). Returns the pieces on the page (0:
- * nothing left, or the body is too small for a card). */
-size_t layout_page(const int *heights, size_t n, size_t first, int rows, int cols, layout_piece *out,
-                   size_t max, size_t *next);
+/* Where a page starts: a ticket, and its first content row on that page (0 but for a ticket
+ * taller than a whole page, which goes on from page to page). */
+typedef struct layout_pos {
+  size_t idx;
+  int row;
+} layout_pos;
 
-/* The first ticket of each page into starts[max] (starts[0] = 0, also for an empty list).
+/* Lays out the page that starts at `first` in a list whose tickets need heights[i] content
+ * rows, in a body of rows x cols: one ticket per column, left to right; a ticket too tall for
+ * one column takes the next ones too, or starts the next page when they are not left; one
+ * that is first on its page and does not end on it fills the page and goes on on the next.
+ * Writes at most `max` pieces to `out` (may be NULL: counts) and where the next page starts
+ * to `*next` (idx n when this is the last page; may be NULL). Returns the pieces on the page
+ * (0: nothing left, or the body is too small for a card). */
+size_t layout_page(const int *heights, size_t n, layout_pos first, int rows, int cols, layout_piece *out,
+                   size_t max, layout_pos *next);
+
+/* Where each page starts into starts[max] (starts[0] = {0, 0}, also for an empty list).
  * Returns the page count (>= 1). */
-size_t layout_pages(const int *heights, size_t n, int rows, int cols, size_t *starts, size_t max);
+size_t layout_pages(const int *heights, size_t n, int rows, int cols, layout_pos *starts, size_t max);
 
 /* heights[i] for list[0..n) at the card width of a body `cols` wide (see layout_ticket_rows). */
 void layout_heights(const layout_ctx *c, ticket_t *const *list, size_t n, int cols, int *heights);

@@ -93,6 +93,7 @@ struct ui {
   char sel[48];         /* selected ticket's invoice ("" = none) */
   size_t sel_idx;       /* its index among visible tickets, kept when it leaves */
   size_t page_first;    /* index of the first ticket on the page shown */
+  int page_row;         /* its first content row there (> 0: it goes on from the page before) */
   size_t page_no, page_count;
   int line_sel;      /* the line cursor in the selected ticket: index into its lines, -1 none */
   char line_inv[48]; /* the ticket the line cursor is in (it resets when the selection moves) */

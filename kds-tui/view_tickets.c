@@ -37,7 +37,13 @@ static int *heights_of(const ui_t *ui, int cols, int64_t now_ms) {
 
 /* Resolves the selection (by invoice; by position when that ticket is gone), the line cursor
  * and the page. */
-static void resolve(ui_t *ui, const int *heights, int rows, int cols, size_t *starts, size_t *npages) {
+/* The last ticket that page p shows (a page may end inside one). */
+static size_t page_last(const layout_pos *starts, size_t np, size_t p, size_t n) {
+  if (p + 1 >= np) return n ? n - 1 : 0;
+  return starts[p + 1].row > 0 ? starts[p + 1].idx : starts[p + 1].idx - 1;
+}
+
+static void resolve(ui_t *ui, const int *heights, int rows, int cols, layout_pos *starts, size_t *npages) {
   size_t idx = ui->sel_idx, n = ui->model->ndisp;
   int found = 0;
   if (ui->sel[0]) {
@@ -63,11 +69,17 @@ static void resolve(ui_t *ui, const int *heights, int rows, int cols, size_t *st
   }
   if (n && ui->line_sel >= (int)ui->model->disp[ui->sel_idx]->nlines) ui->line_sel = -1;
   *npages = heights ? layout_pages(heights, n, rows, cols, starts, MAX_PAGES) : 1;
-  if (!heights) starts[0] = 0;
-  ui->page_no = 0;
-  for (size_t p = 0; p < *npages; p++)
-    if (starts[p] <= ui->sel_idx) ui->page_no = p;
-  ui->page_first = starts[ui->page_no];
+  if (!heights) starts[0] = (layout_pos){0, 0};
+  /* The page shown is the one with the selection; it stays put while it still has it (a
+   * ticket taller than a page is on more than one: PgDn moves through them). */
+  size_t p = ui->page_no;
+  if (p >= *npages || starts[p].idx > ui->sel_idx || page_last(starts, *npages, p, n) < ui->sel_idx) {
+    for (p = 0; p + 1 < *npages && page_last(starts, *npages, p, n) < ui->sel_idx; p++) {
+    }
+  }
+  ui->page_no = p;
+  ui->page_first = starts[p].idx;
+  ui->page_row = starts[p].row;
   ui->page_count = *npages;
 }
 
@@ -188,7 +200,7 @@ static void draw_piece(ui_t *ui, WINDOW *w, const layout_piece *p, const ticket_
   } else if (p->cut) {
     char more[48];
     mvwhline(w, y, x, ' ' | A_REVERSE, iw);
-    snprintf(more, sizeof(more), "▼ +%d more rows", p->cut);
+    snprintf(more, sizeof(more), "▼ +%d rows: next page →", p->cut);
     ui_put(w, y, x, more, iw, A_REVERSE | A_BOLD);
   }
 }
@@ -197,7 +209,8 @@ static void tickets_draw(ui_t *ui, void *vwin, int64_t now_ms) {
   WINDOW *w = W(vwin);
   model_t *m = ui->model;
   int rows, cols;
-  size_t starts[MAX_PAGES], npages, next;
+  size_t npages;
+  layout_pos starts[MAX_PAGES], next;
   layout_piece *pieces;
   layout_row *rowbuf;
   int *heights;
@@ -216,8 +229,8 @@ static void tickets_draw(ui_t *ui, void *vwin, int64_t now_ms) {
   }
   pieces = malloc(MAX_PIECES * sizeof(*pieces));
   rowbuf = malloc(MAX_ROWS * sizeof(*rowbuf));
-  size_t n = pieces && rowbuf ? layout_page(heights, ui->model->ndisp, ui->page_first, rows, cols, pieces,
-                                            MAX_PIECES, &next)
+  size_t n = pieces && rowbuf ? layout_page(heights, ui->model->ndisp, starts[ui->page_no], rows, cols,
+                                            pieces, MAX_PIECES, &next)
                               : 0;
   if (n == 0) {
     ui_put(w, 0, 0, pieces && rowbuf ? "Terminal too small" : "Out of memory", cols, A_BOLD);
@@ -323,7 +336,8 @@ static void line_toggle(ui_t *ui, int64_t now_ms) {
 
 static int tickets_request(ui_t *ui, enum request req, int arg, int64_t now_ms) {
   int rows, cols;
-  size_t starts[MAX_PAGES], npages;
+  size_t npages;
+  layout_pos starts[MAX_PAGES];
   int *heights;
   body_size(ui, &rows, &cols);
   heights = heights_of(ui, cols, now_ms);
@@ -344,13 +358,18 @@ static int tickets_request(ui_t *ui, enum request req, int arg, int64_t now_ms) 
       select_idx(ui, ui->sel_idx + 1);
       return 1;
     case REQ_PAGE_NEXT:
-      if (ui->page_no + 1 < npages) select_idx(ui, starts[ui->page_no + 1]);
+      if (ui->page_no + 1 < npages) {
+        ui->page_no++;
+        select_idx(ui, starts[ui->page_no].idx);
+      }
       return 1;
     case REQ_PAGE_PREV:
-      if (ui->page_no > 0)
-        select_idx(ui, starts[ui->page_no - 1]);
-      else
+      if (ui->page_no > 0) {
+        ui->page_no--;
+        select_idx(ui, starts[ui->page_no].idx);
+      } else {
         select_idx(ui, 0);
+      }
       return 1;
     case REQ_LINE_DONE:
       line_toggle(ui, now_ms);

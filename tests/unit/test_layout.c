@@ -71,7 +71,7 @@ static void g_row(grid *g, int y, int x, int w, const layout_row *r, const char 
 static char *render(model_t *m, int rows, int cols, size_t page, int expo, size_t *npages) {
   static grid g;
   layout_ctx c = {m, NOW, 0, expo};
-  size_t starts[64], next;
+  layout_pos starts[64], next;
   layout_piece p[64];
   int *h = calloc(m->ndisp + 1, sizeof(int));
   layout_row *rb = calloc(4096, sizeof(*rb));
@@ -112,7 +112,7 @@ static char *render(model_t *m, int rows, int cols, size_t page, int expo, size_
     if (q->cont_to) g_put(&g, y, x, "▼ more · continued →", w);
     if (q->cut) {
       char more[48];
-      snprintf(more, sizeof(more), "▼ +%d more rows", q->cut);
+      snprintf(more, sizeof(more), "▼ +%d rows: next page →", q->cut);
       g_put(&g, y, x, more, w);
     }
   }
@@ -331,7 +331,7 @@ static void t_200x50_continued(void) {
   layout_ctx c = {&m, NOW, colw - 2, 0};
   int h[8];
   layout_heights(&c, m.disp, m.ndisp, 200, h);
-  size_t n = layout_page(h, m.ndisp, 0, 47, 200, p, 64, NULL);
+  size_t n = layout_page(h, m.ndisp, (layout_pos){0, 0}, 47, 200, p, 64, NULL);
   ok(n == 6 && p[1].cont_to && !p[1].cont_from && p[2].cont_from && !p[2].cont_to && p[1].count == 44 &&
          p[2].first == 44 && p[2].count == h[1] - 44 && p[1].h == 47,
      "pieces: first 44 rows with the 'continued' row, the rest under a '…cont.' row (%zu %d %d)", n,
@@ -344,7 +344,8 @@ static void t_200x50_continued(void) {
 
 static void t_300x80_paging(void) {
   model_t m;
-  size_t np, starts[16];
+  size_t np;
+  layout_pos starts[16];
   model_init(&m, NULL);
   for (int i = 0; i < 25; i++) {
     char inv[32];
@@ -372,18 +373,21 @@ static void t_300x80_paging(void) {
   int h[32];
   layout_ctx c = {&m, NOW, colw - 2, 0};
   layout_heights(&c, m.disp, m.ndisp, 300, h);
-  ok(layout_pages(h, m.ndisp, 77, 300, starts, 16) == 3 && starts[1] == 11 && starts[2] == 22, "page starts");
-  ok(layout_page(h, m.ndisp, 0, 4, 300, NULL, 0, NULL) == 0, "a body of 4 rows: no card");
-  ok(layout_page(h, 0, 0, 77, 300, NULL, 0, NULL) == 0 && layout_pages(h, 0, 77, 300, starts, 16) == 1,
+  ok(layout_pages(h, m.ndisp, 77, 300, starts, 16) == 3 && starts[1].idx == 11 && starts[2].idx == 22 &&
+         starts[1].row == 0,
+     "page starts");
+  ok(layout_page(h, m.ndisp, (layout_pos){0, 0}, 4, 300, NULL, 0, NULL) == 0, "a body of 4 rows: no card");
+  ok(layout_page(h, 0, (layout_pos){0, 0}, 77, 300, NULL, 0, NULL) == 0 &&
+         layout_pages(h, 0, 77, 300, starts, 16) == 1,
      "no tickets: one empty page");
   model_release(&m);
 }
 
 /* A ticket that does not fit in the columns left starts the next page whole; one taller than
- * a whole page is cut at the last column, saying how much is missing. */
+ * a whole page fills it and goes on from page to page. */
 static void t_cut(void) {
   model_t m;
-  size_t np, next;
+  size_t np;
   layout_piece p[16];
   model_init(&m, NULL);
   add(&m, "INV-20231103-0001", T0, kopi, NULL);
@@ -394,23 +398,37 @@ static void t_cut(void) {
   int h[4];
   layout_heights(&c, m.disp, m.ndisp, 80, h);
   ok(h[2] == 35 && h[3] == 222, "heights (%d, %d)", h[2], h[3]);
-  size_t n = layout_page(h, m.ndisp, 0, 21, 80, p, 16, &next);
-  ok(n == 2 && next == 2, "page 1: two small ones; the two-column one does not fit in the one left (%zu)", n);
-  n = layout_page(h, m.ndisp, 2, 21, 80, p, 16, &next);
+  layout_pos next;
+  size_t n = layout_page(h, m.ndisp, (layout_pos){0, 0}, 21, 80, p, 16, &next);
+  ok(n == 2 && next.idx == 2 && next.row == 0,
+     "page 1: two small ones; the two-column one does not fit in the one left (%zu)", n);
+  n = layout_page(h, m.ndisp, next, 21, 80, p, 16, &next);
   ok(n == 2 && p[0].cont_to && p[1].cont_from && p[0].count == 18 && p[1].count == 17 && p[1].h == 20 &&
-         next == 3,
+         next.idx == 3 && next.row == 0,
      "page 2: it takes two columns (18 + 17 rows); the huge one waits for page 3 (%zu, %d)", n, p[1].h);
   char *s2 = render(&m, 21, 80, 1, 0, &np);
   ok(strstr(s2, "|1 INV-20231103-0003     ||…cont. 1 20231103-0003  |") != NULL,
      "80x24: the continuation's title loses INV- to fit");
   if (!strstr(s2, "…cont. 1 20231103-0003  |")) printf("%s", s2);
   free(s2);
-  n = layout_page(h, m.ndisp, 3, 21, 80, p, 16, &next);
-  ok(n == 3 && !p[2].cont_to && p[2].cut == 222 - 18 - 17 - 17 && p[2].h == 21 && next == 4,
-     "page 3: the huge one fills the page and is cut at the last column (%d)", p[2].cut);
+  n = layout_page(h, m.ndisp, next, 21, 80, p, 16, &next);
+  ok(n == 3 && p[1].cont_from && p[1].cont_to && !p[2].cont_to && p[2].cut == 222 - 18 - 17 - 17 &&
+         p[2].h == 21 && next.idx == 3 && next.row == 52,
+     "page 3: the huge one fills the page, and goes on on page 4 from its row 52 (%d, %d)", p[2].cut,
+     next.row);
+  n = layout_page(h, m.ndisp, next, 21, 80, p, 16, &next);
+  ok(n == 3 && p[0].cont_from && p[0].first == 52 && p[0].count == 17 && p[2].cut == 222 - 52 - 51 &&
+         next.row == 103,
+     "page 4: it goes on, \"…cont.\" on top (%d %d %d)", p[0].first, p[0].count, p[2].cut);
+  layout_pos starts[16];
+  np = layout_pages(h, m.ndisp, 21, 80, starts, 16);
+  ok(np == 7 && starts[6].idx == 3 && starts[6].row == 205, "seven pages: the huge ticket takes five (%zu)",
+     np);
+  n = layout_page(h, m.ndisp, starts[6], 21, 80, p, 16, &next);
+  ok(n == 1 && p[0].count == 17 && !p[0].cut && !p[0].cont_to && p[0].h == 20 && next.idx == 4,
+     "the last page: its last 17 rows");
   char *s = render(&m, 21, 80, 2, 0, &np);
-  ok(np == 3 && strstr(s, "|▼ +170 more rows") != NULL, "the cut says how much is missing (%zu pages)", np);
-  if (!strstr(s, "|▼ +170 more rows")) printf("%s", s);
+  ok(np == 7 && strstr(s, "|▼ more · continued →    |") != NULL, "the page's cut is marked (%zu pages)", np);
   free(s);
   model_release(&m);
 }

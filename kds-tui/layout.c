@@ -2,6 +2,7 @@
 #include "layout.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ui.h" /* the UTF-8 width helpers only: no curses here */
@@ -35,11 +36,21 @@ typedef struct rowsink {
   const layout_ctx *c;
   layout_row *out;
   size_t max, n;
+  unsigned char *keep; /* layout_ticket_keeps: keep[n] for each row (may be NULL) */
+  size_t keep_max;
+  enum layout_row_kind prev;
+  int wrapping; /* the rows after the first of a wrapped text */
 } rowsink;
 
 static layout_row *add(rowsink *r, enum layout_row_kind kind, int line, int done, const char *text,
                        const char *right) {
   layout_row *row = NULL;
+  /* rows that a column must not start with: the header block's, a line's modifiers and note,
+   * the rest of a wrapped text, and the first line under its category heading */
+  int keep = r->n > 0 && (kind == LR_STATUS || kind == LR_CONTEXT || kind == LR_BANNER || kind == LR_MOD ||
+                          kind == LR_LNOTE || r->wrapping || (kind == LR_ITEM && r->prev == LR_CATEGORY));
+  if (r->keep && r->n < r->keep_max) r->keep[r->n] = (unsigned char)keep;
+  r->prev = kind;
   if (r->out && r->n < r->max) {
     row = &r->out[r->n];
     row->kind = kind;
@@ -71,17 +82,34 @@ static void add_wrapped(rowsink *r, enum layout_row_kind kind, int line, int don
       /* the last row allowed: cut with an ellipsis */
       size_t t2 = ui_text_fit(s, avail - 1, NULL);
       snprintf(row, sizeof(row), "%s%.*s…", n ? indent : prefix, (int)t2, s);
+      r->wrapping = n > 0;
       add(r, kind, line, done, row, NULL);
+      r->wrapping = 0;
       return;
     }
     snprintf(row, sizeof(row), "%s%.*s", n ? indent : prefix, (int)take, s);
+    r->wrapping = n > 0;
     add(r, kind, line, done, row, NULL);
+    r->wrapping = 0;
     s += take + skip;
   }
 }
 
+static size_t ticket_rows(rowsink *rs, const ticket_t *t, int number);
+
 size_t layout_ticket_rows(const layout_ctx *c, const ticket_t *t, int number, layout_row *out, size_t max) {
-  rowsink r = {c, out, max, 0};
+  rowsink r = {c, out, max, 0, NULL, 0, LR_TITLE, 0};
+  return ticket_rows(&r, t, number);
+}
+
+size_t layout_ticket_keeps(const layout_ctx *c, const ticket_t *t, unsigned char *keep, size_t max) {
+  rowsink r = {c, NULL, 0, 0, keep, max, LR_TITLE, 0};
+  return ticket_rows(&r, t, 1);
+}
+
+static size_t ticket_rows(rowsink *rs, const ticket_t *t, int number) {
+  rowsink r = *rs; /* (a copy, so the body below reads as before) */
+  const layout_ctx *c = r.c;
   char buf[LAYOUT_TEXT], right[64], age[16];
   int w = c->inner_w;
   int64_t now = c->now_ms;
@@ -194,22 +222,31 @@ int layout_columns(int cols, int *colw) {
   return n;
 }
 
-/* Columns the rows [from, need) of a ticket take in a body of `rows` rows: a piece holds
- * rows-2 (its border) less one row for "…cont." when it continues the ticket and one for
- * "continued →" when the ticket goes on after it. */
-static int columns_for(int need, int from, int rows) {
-  int k = 0;
-  while (from < need || k == 0) {
-    int room = rows - 2 - (from > 0);
-    k++;
-    if (need - from <= room) break;
-    from += room - 1;
+/* Rows of a piece from row `shown` with `room` rows: as many as fit, ended before a row that
+ * must stay with the one before it when there is such a break in the piece. */
+static int piece_count(int need, int shown, int room, layout_keep_fn keep, void *ud, size_t idx) {
+  int count = need - shown < room ? need - shown : room;
+  if (keep && shown + count < need) {
+    int e = shown + count;
+    while (e > shown + 1 && keep(ud, idx, e)) e--;
+    if (!keep(ud, idx, e)) count = e - shown;
   }
-  return k;
+  return count;
 }
 
-size_t layout_page(const int *heights, size_t n, layout_pos first, int rows, int cols, layout_piece *out,
-                   size_t max, layout_pos *next) {
+/* Columns the rows [from, need) of ticket idx take in a body of `rows` rows: a piece holds
+ * rows-2 (its border) less one row for "…cont." when it continues the ticket and one for
+ * "continued →" when the ticket goes on after it. */
+static int columns_for(int need, int from, int rows, layout_keep_fn keep, void *ud, size_t idx) {
+  for (int k = 1;; k++) {
+    int room = rows - 2 - (from > 0);
+    if (need - from <= room) return k;
+    from += piece_count(need, from, room - 1, keep, ud, idx);
+  }
+}
+
+size_t layout_page(const int *heights, size_t n, layout_pos first, int rows, int cols, layout_keep_fn keep,
+                   void *ud, layout_piece *out, size_t max, layout_pos *next) {
   int colw, ncols = layout_columns(cols, &colw), col = 0;
   size_t np = 0, i = first.idx;
   int from = first.row;
@@ -219,7 +256,7 @@ size_t layout_page(const int *heights, size_t n, layout_pos first, int rows, int
     int need = heights[i], shown = from < need ? from : 0;
     /* a ticket that would not end on this page starts the next one, whole; unless it is
      * first on the page: then it fills the page and goes on on the next */
-    if (col > 0 && columns_for(need, shown, rows) > ncols - col) break;
+    if (col > 0 && columns_for(need, shown, rows, keep, ud, i) > ncols - col) break;
     while (col < ncols) {
       layout_piece p;
       memset(&p, 0, sizeof(p));
@@ -230,17 +267,15 @@ size_t layout_page(const int *heights, size_t n, layout_pos first, int rows, int
       p.w = colw;
       p.first = shown;
       p.cont_from = shown > 0;
-      int room = rows - 2 - p.cont_from;
-      if (need - shown > room) {
-        room--; /* the "continued" row */
-        if (col == ncols - 1)
-          p.cut = need - shown - room; /* rows left for the next page */
-        else
-          p.cont_to = 1;
-      }
-      p.count = need - shown < room ? need - shown : room;
+      int room = rows - 2 - p.cont_from, more = need - shown > room;
+      if (more) room--; /* the "continued" row */
+      p.count = piece_count(need, shown, room, keep, ud, i);
+      if (more && col == ncols - 1)
+        p.cut = need - shown - p.count; /* rows left for the next page */
+      else
+        p.cont_to = more;
       /* a piece that ends the ticket is as tall as its rows; the others fill the column */
-      p.h = p.cont_to || p.cut ? rows : 2 + p.cont_from + p.count;
+      p.h = more ? rows : 2 + p.cont_from + p.count;
       shown += p.count;
       if (out && np < max) out[np] = p;
       np++;
@@ -258,18 +293,52 @@ size_t layout_page(const int *heights, size_t n, layout_pos first, int rows, int
   return np;
 }
 
-size_t layout_pages(const int *heights, size_t n, int rows, int cols, layout_pos *starts, size_t max) {
+size_t layout_pages(const int *heights, size_t n, int rows, int cols, layout_keep_fn keep, void *ud,
+                    layout_pos *starts, size_t max) {
   size_t np = 0;
   layout_pos first = {0, 0};
   if (max == 0) return 0;
   starts[np++] = first;
   while (first.idx < n && np < max) {
     layout_pos next;
-    if (layout_page(heights, n, first, rows, cols, NULL, 0, &next) == 0 || next.idx >= n) break;
+    if (layout_page(heights, n, first, rows, cols, keep, ud, NULL, 0, &next) == 0 || next.idx >= n) break;
     starts[np++] = next;
     first = next;
   }
   return np;
+}
+
+void layout_keeper_init(layout_keeper *k, const layout_ctx *c, ticket_t *const *list, int cols) {
+  int colw;
+  memset(k, 0, sizeof(*k));
+  k->ctx = *c;
+  layout_columns(cols, &colw);
+  k->ctx.inner_w = colw - 2;
+  k->list = list;
+  k->idx = (size_t)-1;
+}
+
+void layout_keeper_release(layout_keeper *k) {
+  free(k->keep);
+  k->keep = NULL;
+  k->n = k->cap = 0;
+  k->idx = (size_t)-1;
+}
+
+int layout_keep(void *ud, size_t idx, int row) {
+  layout_keeper *k = ud;
+  if (idx != k->idx) {
+    size_t n = layout_ticket_keeps(&k->ctx, k->list[idx], NULL, 0);
+    if (n > k->cap) {
+      unsigned char *p = realloc(k->keep, n);
+      if (!p) return 0; /* no memory: break anywhere */
+      k->keep = p;
+      k->cap = n;
+    }
+    k->n = layout_ticket_keeps(&k->ctx, k->list[idx], k->keep, k->cap);
+    k->idx = idx;
+  }
+  return row >= 0 && (size_t)row < k->n ? k->keep[row] : 0;
 }
 
 void layout_heights(const layout_ctx *c, ticket_t *const *list, size_t n, int cols, int *heights) {

@@ -48,6 +48,12 @@ typedef struct layout_ctx {
  * past `max` are counted, not written (`out` NULL: only counts). Returns the row count. */
 size_t layout_ticket_rows(const layout_ctx *c, const ticket_t *t, int number, layout_row *out, size_t max);
 
+/* Which rows of ticket `t` must stay in the same column as the row before (keep[r] = 1): the
+ * header block, a line's modifiers and note, the rest of a wrapped text, a category's first
+ * line (so that a heading is never alone at the bottom). Writes keep[0..max), returns the row
+ * count (as layout_ticket_rows). */
+size_t layout_ticket_keeps(const layout_ctx *c, const ticket_t *t, unsigned char *keep, size_t max);
+
 /* The top row of a continuation piece: "…cont. " + the ticket's title text (its first row),
  * the invoice without "INV-" when `w` columns are too few, into out[size]. */
 void layout_cont_title(const layout_row *title, int w, char *out, size_t size);
@@ -76,17 +82,35 @@ typedef struct layout_pos {
 
 /* Lays out the page that starts at `first` in a list whose tickets need heights[i] content
  * rows, in a body of rows x cols: one ticket per column, left to right; a ticket too tall for
- * one column takes the next ones too, or starts the next page when they are not left; one
- * that is first on its page and does not end on it fills the page and goes on on the next.
- * Writes at most `max` pieces to `out` (may be NULL: counts) and where the next page starts
+ * one column takes the next ones too (split where `keep` (may be NULL: anywhere) allows), or starts the next
+ * page when they are not left; one that is first on its page and does not end on it fills the page and goes
+ * on on the next. Writes at most `max` pieces to `out` (may be NULL: counts) and where the next page starts
  * to `*next` (idx n when this is the last page; may be NULL). Returns the pieces on the page
  * (0: nothing left, or the body is too small for a card). */
-size_t layout_page(const int *heights, size_t n, layout_pos first, int rows, int cols, layout_piece *out,
-                   size_t max, layout_pos *next);
+/* Asked where a tall ticket is split: may a column start at row `row` of ticket `idx`?
+ * Returns 1 when that row must stay with the one before it. */
+typedef int (*layout_keep_fn)(void *ud, size_t idx, int row);
+
+size_t layout_page(const int *heights, size_t n, layout_pos first, int rows, int cols, layout_keep_fn keep,
+                   void *ud, layout_piece *out, size_t max, layout_pos *next);
 
 /* Where each page starts into starts[max] (starts[0] = {0, 0}, also for an empty list).
  * Returns the page count (>= 1). */
-size_t layout_pages(const int *heights, size_t n, int rows, int cols, layout_pos *starts, size_t max);
+size_t layout_pages(const int *heights, size_t n, int rows, int cols, layout_keep_fn keep, void *ud,
+                    layout_pos *starts, size_t max);
+
+/* A layout_keep_fn over a ticket list (layout_ticket_keeps of one ticket at a time, cached):
+ * init with the card text's context and the body width; release frees the cache. */
+typedef struct layout_keeper {
+  layout_ctx ctx; /* at the card width */
+  ticket_t *const *list;
+  size_t idx; /* the ticket cached ((size_t)-1: none) */
+  unsigned char *keep;
+  size_t n, cap;
+} layout_keeper;
+void layout_keeper_init(layout_keeper *k, const layout_ctx *c, ticket_t *const *list, int cols);
+void layout_keeper_release(layout_keeper *k);
+int layout_keep(void *keeper, size_t idx, int row);
 
 /* heights[i] for list[0..n) at the card width of a body `cols` wide (see layout_ticket_rows). */
 void layout_heights(const layout_ctx *c, ticket_t *const *list, size_t n, int cols, int *heights);

@@ -43,7 +43,8 @@ static size_t page_last(const layout_pos *starts, size_t np, size_t p, size_t n)
   return starts[p + 1].row > 0 ? starts[p + 1].idx : starts[p + 1].idx - 1;
 }
 
-static void resolve(ui_t *ui, const int *heights, int rows, int cols, layout_pos *starts, size_t *npages) {
+static void resolve(ui_t *ui, const int *heights, int rows, int cols, int64_t now_ms, layout_pos *starts,
+                    size_t *npages) {
   size_t idx = ui->sel_idx, n = ui->model->ndisp;
   int found = 0;
   if (ui->sel[0]) {
@@ -68,7 +69,11 @@ static void resolve(ui_t *ui, const int *heights, int rows, int cols, layout_pos
     snprintf(ui->line_inv, sizeof(ui->line_inv), "%s", ui->sel);
   }
   if (n && ui->line_sel >= (int)ui->model->disp[ui->sel_idx]->nlines) ui->line_sel = -1;
-  *npages = heights ? layout_pages(heights, n, rows, cols, starts, MAX_PAGES) : 1;
+  layout_keeper k;
+  layout_ctx c = ctx_of(ui, now_ms, cols);
+  layout_keeper_init(&k, &c, ui->model->disp, cols);
+  *npages = heights ? layout_pages(heights, n, rows, cols, layout_keep, &k, starts, MAX_PAGES) : 1;
+  layout_keeper_release(&k);
   if (!heights) starts[0] = (layout_pos){0, 0};
   /* The page shown is the one with the selection; it stays put while it still has it (a
    * ticket taller than a page is on more than one: PgDn moves through them). */
@@ -216,7 +221,7 @@ static void tickets_draw(ui_t *ui, void *vwin, int64_t now_ms) {
   int *heights;
   getmaxyx(w, rows, cols);
   heights = heights_of(ui, cols, now_ms);
-  resolve(ui, heights, rows, cols, starts, &npages);
+  resolve(ui, heights, rows, cols, now_ms, starts, &npages);
   ui->nshown = 0;
   if (ui->model->ndisp == 0 || !heights) {
     const char *s = ui->model->ndisp ? "Out of memory"
@@ -229,9 +234,13 @@ static void tickets_draw(ui_t *ui, void *vwin, int64_t now_ms) {
   }
   pieces = malloc(MAX_PIECES * sizeof(*pieces));
   rowbuf = malloc(MAX_ROWS * sizeof(*rowbuf));
+  layout_keeper keeper;
+  layout_ctx kc = ctx_of(ui, now_ms, cols);
+  layout_keeper_init(&keeper, &kc, ui->model->disp, cols);
   size_t n = pieces && rowbuf ? layout_page(heights, ui->model->ndisp, starts[ui->page_no], rows, cols,
-                                            pieces, MAX_PIECES, &next)
+                                            layout_keep, &keeper, pieces, MAX_PIECES, &next)
                               : 0;
+  layout_keeper_release(&keeper);
   if (n == 0) {
     ui_put(w, 0, 0, pieces && rowbuf ? "Terminal too small" : "Out of memory", cols, A_BOLD);
   }
@@ -341,7 +350,7 @@ static int tickets_request(ui_t *ui, enum request req, int arg, int64_t now_ms) 
   int *heights;
   body_size(ui, &rows, &cols);
   heights = heights_of(ui, cols, now_ms);
-  resolve(ui, heights, rows, cols, starts, &npages);
+  resolve(ui, heights, rows, cols, now_ms, starts, &npages);
   free(heights);
   switch (req) {
     case REQ_UP:

@@ -84,8 +84,11 @@ static char *render(model_t *m, int rows, int cols, size_t page, int expo, size_
   for (int y = 0; y < rows; y++)
     for (int x = 0; x < cols; x++) strcpy(g.cell[y][x], " ");
   layout_heights(&c, m->disp, m->ndisp, cols, h);
-  *npages = layout_pages(h, m->ndisp, rows, cols, starts, 64);
-  size_t n = page < *npages ? layout_page(h, m->ndisp, starts[page], rows, cols, p, 64, &next) : 0;
+  layout_keeper kp;
+  layout_keeper_init(&kp, &c, m->disp, cols);
+  *npages = layout_pages(h, m->ndisp, rows, cols, layout_keep, &kp, starts, 64);
+  size_t n =
+      page < *npages ? layout_page(h, m->ndisp, starts[page], rows, cols, layout_keep, &kp, p, 64, &next) : 0;
   size_t cur = (size_t)-1, nr = 0;
   for (size_t k = 0; k < n; k++) {
     const layout_piece *q = &p[k];
@@ -126,6 +129,7 @@ static char *render(model_t *m, int rows, int cols, size_t page, int expo, size_
     while (out.len > start && out.base[out.len - 1] == ' ') out.base[--out.len] = '\0';
     kds_buf_adds(&out, "\n");
   }
+  layout_keeper_release(&kp);
   free(h);
   free(rb);
   return kds_buf_detach(&out, NULL);
@@ -331,7 +335,7 @@ static void t_200x50_continued(void) {
   layout_ctx c = {&m, NOW, colw - 2, 0};
   int h[8];
   layout_heights(&c, m.disp, m.ndisp, 200, h);
-  size_t n = layout_page(h, m.ndisp, (layout_pos){0, 0}, 47, 200, p, 64, NULL);
+  size_t n = layout_page(h, m.ndisp, (layout_pos){0, 0}, 47, 200, NULL, NULL, p, 64, NULL);
   ok(n == 6 && p[1].cont_to && !p[1].cont_from && p[2].cont_from && !p[2].cont_to && p[1].count == 44 &&
          p[2].first == 44 && p[2].count == h[1] - 44 && p[1].h == 47,
      "pieces: first 44 rows with the 'continued' row, the rest under a '…cont.' row (%zu %d %d)", n,
@@ -373,12 +377,13 @@ static void t_300x80_paging(void) {
   int h[32];
   layout_ctx c = {&m, NOW, colw - 2, 0};
   layout_heights(&c, m.disp, m.ndisp, 300, h);
-  ok(layout_pages(h, m.ndisp, 77, 300, starts, 16) == 3 && starts[1].idx == 11 && starts[2].idx == 22 &&
-         starts[1].row == 0,
+  ok(layout_pages(h, m.ndisp, 77, 300, NULL, NULL, starts, 16) == 3 && starts[1].idx == 11 &&
+         starts[2].idx == 22 && starts[1].row == 0,
      "page starts");
-  ok(layout_page(h, m.ndisp, (layout_pos){0, 0}, 4, 300, NULL, 0, NULL) == 0, "a body of 4 rows: no card");
-  ok(layout_page(h, 0, (layout_pos){0, 0}, 77, 300, NULL, 0, NULL) == 0 &&
-         layout_pages(h, 0, 77, 300, starts, 16) == 1,
+  ok(layout_page(h, m.ndisp, (layout_pos){0, 0}, 4, 300, NULL, NULL, NULL, 0, NULL) == 0,
+     "a body of 4 rows: no card");
+  ok(layout_page(h, 0, (layout_pos){0, 0}, 77, 300, NULL, NULL, NULL, 0, NULL) == 0 &&
+         layout_pages(h, 0, 77, 300, NULL, NULL, starts, 16) == 1,
      "no tickets: one empty page");
   model_release(&m);
 }
@@ -399,10 +404,10 @@ static void t_cut(void) {
   layout_heights(&c, m.disp, m.ndisp, 80, h);
   ok(h[2] == 35 && h[3] == 222, "heights (%d, %d)", h[2], h[3]);
   layout_pos next;
-  size_t n = layout_page(h, m.ndisp, (layout_pos){0, 0}, 21, 80, p, 16, &next);
+  size_t n = layout_page(h, m.ndisp, (layout_pos){0, 0}, 21, 80, NULL, NULL, p, 16, &next);
   ok(n == 2 && next.idx == 2 && next.row == 0,
      "page 1: two small ones; the two-column one does not fit in the one left (%zu)", n);
-  n = layout_page(h, m.ndisp, next, 21, 80, p, 16, &next);
+  n = layout_page(h, m.ndisp, next, 21, 80, NULL, NULL, p, 16, &next);
   ok(n == 2 && p[0].cont_to && p[1].cont_from && p[0].count == 18 && p[1].count == 17 && p[1].h == 20 &&
          next.idx == 3 && next.row == 0,
      "page 2: it takes two columns (18 + 17 rows); the huge one waits for page 3 (%zu, %d)", n, p[1].h);
@@ -411,25 +416,71 @@ static void t_cut(void) {
      "80x24: the continuation's title loses INV- to fit");
   if (!strstr(s2, "…cont. 1 20231103-0003  |")) printf("%s", s2);
   free(s2);
-  n = layout_page(h, m.ndisp, next, 21, 80, p, 16, &next);
+  n = layout_page(h, m.ndisp, next, 21, 80, NULL, NULL, p, 16, &next);
   ok(n == 3 && p[1].cont_from && p[1].cont_to && !p[2].cont_to && p[2].cut == 222 - 18 - 17 - 17 &&
          p[2].h == 21 && next.idx == 3 && next.row == 52,
      "page 3: the huge one fills the page, and goes on on page 4 from its row 52 (%d, %d)", p[2].cut,
      next.row);
-  n = layout_page(h, m.ndisp, next, 21, 80, p, 16, &next);
+  n = layout_page(h, m.ndisp, next, 21, 80, NULL, NULL, p, 16, &next);
   ok(n == 3 && p[0].cont_from && p[0].first == 52 && p[0].count == 17 && p[2].cut == 222 - 52 - 51 &&
          next.row == 103,
      "page 4: it goes on, \"…cont.\" on top (%d %d %d)", p[0].first, p[0].count, p[2].cut);
   layout_pos starts[16];
-  np = layout_pages(h, m.ndisp, 21, 80, starts, 16);
+  np = layout_pages(h, m.ndisp, 21, 80, NULL, NULL, starts, 16);
   ok(np == 7 && starts[6].idx == 3 && starts[6].row == 205, "seven pages: the huge ticket takes five (%zu)",
      np);
-  n = layout_page(h, m.ndisp, starts[6], 21, 80, p, 16, &next);
+  n = layout_page(h, m.ndisp, starts[6], 21, 80, NULL, NULL, p, 16, &next);
   ok(n == 1 && p[0].count == 17 && !p[0].cut && !p[0].cont_to && p[0].h == 20 && next.idx == 4,
      "the last page: its last 17 rows");
   char *s = render(&m, 21, 80, 2, 0, &np);
   ok(np == 7 && strstr(s, "|▼ more · continued →    |") != NULL, "the page's cut is marked (%zu pages)", np);
   free(s);
+  model_release(&m);
+}
+
+/* A tall ticket is split between lines: never between a line and its modifiers or note, nor
+ * after a category heading. */
+static void t_keep(void) {
+  model_t m;
+  layout_piece p[16];
+  layout_row rows[256];
+  unsigned char keep[256];
+  model_init(&m, NULL);
+  kds_buf b = KDS_BUF_INIT;
+  kds_buf_adds(&b, "[");
+  for (int i = 0; i < 30; i++)
+    kds_buf_addf(&b, "%s{\"name\":\"Item %d\",\"category\":\"C%d\",\"qty\":1,\"note\":\"note %d\"%s}",
+                 i ? "," : "", i + 1, i / 7, i + 1, i % 3 == 0 ? ",\"modifiers\":[\"no ice\"]" : "");
+  kds_buf_adds(&b, "]");
+  add(&m, "INV-20231103-0001", T0, b.base, NULL);
+  kds_buf_release(&b);
+  layout_ctx c = {&m, NOW, 24, 0};
+  int h[1];
+  layout_heights(&c, m.disp, m.ndisp, 80, h);
+  size_t nr = layout_ticket_rows(&c, m.disp[0], 1, rows, 256);
+  ok(layout_ticket_keeps(&c, m.disp[0], keep, 256) == nr && (size_t)h[0] == nr, "keeps: one per row (%zu)",
+     nr);
+  ok(!keep[0] && keep[1] && rows[3].kind == LR_ITEM && keep[3] && rows[4].kind == LR_MOD && keep[4] &&
+         rows[5].kind == LR_LNOTE && keep[5] && !keep[6],
+     "the header block, a category's first line, the note and modifiers stay together");
+  layout_keeper k;
+  layout_keeper_init(&k, &c, m.disp, 80);
+  layout_pos next;
+  size_t n = layout_page(h, m.ndisp, (layout_pos){0, 0}, 21, 80, layout_keep, &k, p, 16, &next);
+  int clean = n == 3;
+  for (size_t i = 0; i < n; i++) {
+    int end = p[i].first + p[i].count;
+    if (p[i].first > 0 && keep[p[i].first]) clean = 0;                    /* starts inside a block */
+    if ((size_t)end < nr && rows[end - 1].kind == LR_CATEGORY) clean = 0; /* a heading alone */
+  }
+  ok(clean && p[0].count < 18, "no piece starts inside a line's block (%zu pieces, %d rows first)", n,
+     p[0].count);
+  if (!clean) {
+    char *s = render(&m, 21, 80, 0, 0, &n);
+    printf("%s", s);
+    free(s);
+  }
+  layout_keeper_release(&k);
   model_release(&m);
 }
 
@@ -491,6 +542,7 @@ int main(void) {
   subtest("200x50 continued", t_200x50_continued);
   subtest("300x80 paging", t_300x80_paging);
   subtest("cut", t_cut);
+  subtest("keep", t_keep);
   subtest("cancelled", t_cancelled);
   subtest("station", t_station);
   return done_testing();

@@ -37,9 +37,11 @@ static const char usage[] =
     "\n"
     "  --server URL      the kds-server (or KDS_SERVER), e.g. http://127.0.0.1:3000\n"
     "  --token TOKEN     a device token from `kds-server token NAME` (or KDS_TOKEN)\n"
-    "  --station LIST    only these categories, e.g. \"SAUS ASIN,SAUS MANIS\"\n"
+    "  --station LIST    only these categories, e.g. \"SAUS ASIN,SAUS MANIS\"; Enter\n"
+    "                    marks the station's lines of the ticket done (SPEC 10.3)\n"
+    "  --expo            every line with its done state; Enter bumps the order\n"
     "  --no-bell         no terminal bell for new tickets\n"
-    "  --no-color        no colours (also when NO_COLOR is set)\n"
+    "  --no-color        no colours (also when NO_COLOR is set): marks and words only\n"
     "  --plain           no screen: one line per event on standard output\n"
     "  --warn MIN        age at which a ticket turns yellow (default 5)\n"
     "  --late MIN        age at which a ticket is late, red (default 10)\n"
@@ -80,6 +82,7 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
     O_NOBELL,
     O_PLAIN,
     O_NOCOLOR,
+    O_EXPO,
     O_FEED,
     O_KEYS,
     O_LOG,
@@ -90,15 +93,23 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
     O_HELP,
     O_VERSION
   };
-  static const struct option opts[] = {
-      {"server", required_argument, NULL, O_SERVER},   {"token", required_argument, NULL, O_TOKEN},
-      {"station", required_argument, NULL, O_STATION}, {"no-bell", no_argument, NULL, O_NOBELL},
-      {"plain", no_argument, NULL, O_PLAIN},           {"no-color", no_argument, NULL, O_NOCOLOR},
-      {"feed", required_argument, NULL, O_FEED},       {"keys", required_argument, NULL, O_KEYS},
-      {"log", required_argument, NULL, O_LOG},         {"warn", required_argument, NULL, O_WARN},
-      {"late", required_argument, NULL, O_LATE},       {"help", no_argument, NULL, O_HELP},
-      {"version", no_argument, NULL, O_VERSION},       {"orders-url", required_argument, NULL, O_ORDERS_URL},
-      {"sound", required_argument, NULL, O_SOUND},     {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"server", required_argument, NULL, O_SERVER},
+                                       {"token", required_argument, NULL, O_TOKEN},
+                                       {"station", required_argument, NULL, O_STATION},
+                                       {"no-bell", no_argument, NULL, O_NOBELL},
+                                       {"plain", no_argument, NULL, O_PLAIN},
+                                       {"no-color", no_argument, NULL, O_NOCOLOR},
+                                       {"feed", required_argument, NULL, O_FEED},
+                                       {"keys", required_argument, NULL, O_KEYS},
+                                       {"log", required_argument, NULL, O_LOG},
+                                       {"warn", required_argument, NULL, O_WARN},
+                                       {"late", required_argument, NULL, O_LATE},
+                                       {"help", no_argument, NULL, O_HELP},
+                                       {"version", no_argument, NULL, O_VERSION},
+                                       {"orders-url", required_argument, NULL, O_ORDERS_URL},
+                                       {"sound", required_argument, NULL, O_SOUND},
+                                       {"expo", no_argument, NULL, O_EXPO},
+                                       {NULL, 0, NULL, 0}};
   const char *env;
   int c, rc = 0;
   memset(a, 0, sizeof(*a));
@@ -148,6 +159,9 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
         break;
       case O_PLAIN:
         a->plain = 1;
+        break;
+      case O_EXPO:
+        a->expo = 1;
         break;
       case O_NOCOLOR:
         a->no_color = 1;
@@ -302,6 +316,7 @@ void app__redraw(app_t *app) {
 static void on_tick(uv_timer_t *t) {
   app_t *app = t->data;
   int64_t now = app_now_ms();
+  model_tick(&app->model, now); /* cancelled tickets shown long enough leave */
   app__redraw(app);
   /* the next second boundary (+5 ms so that the clock has moved on when we look) */
   uv_timer_start(&app->tick, on_tick, (uint64_t)(1000 - now % 1000 + 5), 0);
@@ -508,6 +523,10 @@ static void act_set_status(void *ud, const char *invoice, enum ticket_status fro
   app_net_set_status(app, invoice, from, to, bump, 0);
 }
 
+static void act_line_done(void *ud, const char *invoice, int64_t n, int done) {
+  app_net_line_done(ud, invoice, n, done);
+}
+
 static void act_recall(void *ud) {
   app_rest_recall(ud, 1);
 }
@@ -527,6 +546,7 @@ static void act_quit(void *ud) {
 
 static const ui_actions actions = {
     .set_status = act_set_status,
+    .line_done = act_line_done,
     .recall = act_recall,
     .recall_list = act_recall_list,
     .recall_pick = act_recall_pick,
@@ -742,6 +762,7 @@ int app_start(app_t *app, uv_loop_t *loop, const app_args *args, char *err, size
 
   ui_init(&app->ui, &app->model, &app->keys, &actions, app);
   app->ui.bell = !args->no_bell;
+  app->ui.expo = args->expo;
   ui_copy(app->ui.server, sizeof(app->ui.server), args->server);
   ui_copy(app->ui.station, sizeof(app->ui.station), args->station);
 

@@ -37,6 +37,7 @@ typedef struct app_args {
   int no_bell;            /* --no-bell */
   int plain;              /* --plain: one line per event on stdout, no curses */
   int no_color;           /* --no-color or NO_COLOR set */
+  int expo;               /* --expo: every line with its done state (SPEC 5.1) */
   int warn_min, late_min; /* --warn MIN (5), --late MIN (10) */
 } app_args;
 

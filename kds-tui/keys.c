@@ -49,6 +49,7 @@ void keys_init(keys_t *k) {
       {'a', REQ_ALLDAY, 0},          {'?', REQ_HELP, 0},
       {KEY_F(1), REQ_HELP, 0},       {27, REQ_BACK, 0},
       {CTRL_('l'), REQ_REDRAW, 0},   {'q', REQ_QUIT, 0},
+      {'d', REQ_LINE_DONE, 0},       {'\t', REQ_DOWN, 0},
   };
   k->n = 0;
   for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) k->b[k->n++] = defaults[i];

@@ -8,23 +8,24 @@
 #include <stddef.h>
 
 /* X(NAME, "name in keymap files", "help text") */
-#define KDS_REQ_MAP(X)                                                    \
-  X(NONE, "none", NULL)                                                   \
-  X(LEFT, "left", "select the ticket to the left")                        \
-  X(RIGHT, "right", "select the ticket to the right")                     \
-  X(UP, "up", "select the ticket above")                                  \
-  X(DOWN, "down", "select the ticket below")                              \
-  X(PAGE_NEXT, "page-next", "next page of tickets")                       \
-  X(PAGE_PREV, "page-prev", "previous page of tickets")                   \
-  X(START, "start", "start the selected ticket (preparing)")              \
-  X(BUMP, "bump", "bump the selected ticket: ready, then completed")      \
-  X(BUMP_NTH, "bump-nth", "bump the ticket with that number on screen")   \
-  X(RECALL, "recall", "recall the last ticket bumped (on any screen)")    \
-  X(RECALL_LIST, "recall-list", "the recall list: pick a bumped ticket")  \
-  X(ALLDAY, "all-day", "all-day view: each item's total on open tickets") \
-  X(HELP, "help", "this help")                                            \
-  X(BACK, "back", "back to the tickets")                                  \
-  X(REDRAW, "redraw", "redraw the screen")                                \
+#define KDS_REQ_MAP(X)                                                        \
+  X(NONE, "none", NULL)                                                       \
+  X(LEFT, "left", "select the ticket to the left")                            \
+  X(RIGHT, "right", "select the ticket to the right")                         \
+  X(UP, "up", "line cursor up (off the ticket's lines from the first)")       \
+  X(DOWN, "down", "line cursor down, through the selected ticket's lines")    \
+  X(LINE_DONE, "line-done", "mark the line under the cursor done / not done") \
+  X(PAGE_NEXT, "page-next", "next page of tickets")                           \
+  X(PAGE_PREV, "page-prev", "previous page of tickets")                       \
+  X(START, "start", "start the selected ticket (preparing)")                  \
+  X(BUMP, "bump", "bump the selected ticket: ready, then completed")          \
+  X(BUMP_NTH, "bump-nth", "bump the ticket with that number on screen")       \
+  X(RECALL, "recall", "recall the last ticket bumped (on any screen)")        \
+  X(RECALL_LIST, "recall-list", "the recall list: pick a bumped ticket")      \
+  X(ALLDAY, "all-day", "all-day view: each item's total on open tickets")     \
+  X(HELP, "help", "this help")                                                \
+  X(BACK, "back", "back to the tickets")                                      \
+  X(REDRAW, "redraw", "redraw the screen")                                    \
   X(QUIT, "quit", "quit")
 
 enum request {

@@ -182,6 +182,8 @@ static void ticket_free(ticket_t *t) {
     free(t->lines[i].category);
     free(t->lines[i].name);
     free(t->lines[i].note);
+    for (size_t k = 0; k < t->lines[i].nmods; k++) free(t->lines[i].mods[k]);
+    free(t->lines[i].mods);
   }
   free(t->lines);
   free(t->note);
@@ -228,7 +230,18 @@ static int copy_lines(ticket_t *t, const order_t *o, const cJSON *json) {
     if (!l->name) continue; /* a nameless line says nothing to the kitchen */
     if (text_set(&l->category, ol->category)) goto nomem;
     l->qty = ol->qty > 0 && ol->qty < 1000000 ? (int)ol->qty : 0;
+    l->done = ol->done;
+    if (ol->nmodifiers) {
+      size_t nm = ol->nmodifiers < MODEL_MAX_MODS ? ol->nmodifiers : MODEL_MAX_MODS;
+      l->mods = calloc(nm, sizeof(*l->mods));
+      if (!l->mods) goto nomem;
+      for (size_t k = 0; k < nm; k++) {
+        if (text_set(&l->mods[l->nmods], ol->modifiers[k])) goto nomem;
+        if (l->mods[l->nmods]) l->nmods++; /* a blank modifier says nothing */
+      }
+    }
     if (extra) {
+      l->n = (int64_t)pos + 1; /* the server numbers lines 1.. in `lines` order (SPEC 10.3) */
       if (text_set(&l->note, json_str(extra, "note"))) goto nomem;
       l->done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(extra, "done"));
     }
@@ -258,6 +271,8 @@ nomem: /* the line being filled is not counted in nlines yet: free its parts her
   free(t->lines[t->nlines].name);
   free(t->lines[t->nlines].category);
   free(t->lines[t->nlines].note);
+  for (size_t k = 0; k < t->lines[t->nlines].nmods; k++) free(t->lines[t->nlines].mods[k]);
+  free(t->lines[t->nlines].mods);
   memset(&t->lines[t->nlines], 0, sizeof(t->lines[0]));
   free(rank);
   return KDS_ENOMEM;
@@ -327,6 +342,7 @@ static int ticket_parse(model_t *m, const cJSON *json, ticket_t **out) {
   for (size_t i = 0; i < t->nlines; i++) {
     t->lines[i].visible = station_match(m, t->lines[i].category);
     t->nvisible += (size_t)t->lines[i].visible;
+    t->nopen += (size_t)(t->lines[i].visible && !t->lines[i].done);
   }
   *out = t;
   return 0;
@@ -351,11 +367,91 @@ ticket_t *model_find(model_t *m, const char *invoice) {
   return i < 0 ? NULL : m->tickets[i];
 }
 
+/* A station screen bumps its own lines (SPEC 10.3): once they are all done, the ticket has
+ * left that station, as a bumped order leaves every screen. */
+static int shown_here(const model_t *m, const ticket_t *t) {
+  return t->nvisible > 0 && (m->nstations == 0 || t->nopen > 0);
+}
+
+/* Rebuilds vis (the open tickets this screen shows) and disp (vis plus the leaving tickets,
+ * each where its order puts it). */
 static void rebuild_visible(model_t *m) {
+  size_t need = m->n + m->nleaving, a = 0, b = 0;
   m->nvis = 0;
   for (size_t i = 0; i < m->n; i++)
-    if (m->tickets[i]->nvisible > 0) m->vis[m->nvis++] = m->tickets[i];
+    if (shown_here(m, m->tickets[i])) m->vis[m->nvis++] = m->tickets[i];
   m->version++;
+  if (need > m->disp_cap) {
+    ticket_t **p = realloc(m->disp, need * sizeof(*p));
+    if (p) {
+      m->disp = p;
+      m->disp_cap = need;
+    }
+  }
+  m->ndisp = 0;
+  while ((a < m->nvis || b < m->nleaving) && m->ndisp < m->disp_cap) {
+    if (b < m->nleaving && (a == m->nvis || ticket_before(m->leaving[b], m->vis[a])))
+      m->disp[m->ndisp++] = m->leaving[b++];
+    else
+      m->disp[m->ndisp++] = m->vis[a++];
+  }
+}
+
+/* Moves a closed ticket to the leaving list (kept sorted like the tickets), the oldest
+ * leaving one dropped when it is full. */
+static void leaving_add(model_t *m, ticket_t *t, enum ticket_gone why, int64_t now_ms) {
+  size_t pos;
+  if (!shown_here(m, t)) { /* this screen never showed it: nothing to warn about */
+    ticket_free(t);
+    return;
+  }
+  t->gone = why;
+  t->gone_ms = now_ms;
+  t->pending = 0;
+  if (m->nleaving == MODEL_LEAVING_MAX) {
+    size_t old = 0;
+    for (size_t i = 1; i < m->nleaving; i++)
+      if (m->leaving[i]->gone_ms < m->leaving[old]->gone_ms) old = i;
+    ticket_free(m->leaving[old]);
+    memmove(&m->leaving[old], &m->leaving[old + 1], (m->nleaving - old - 1) * sizeof(m->leaving[0]));
+    m->nleaving--;
+  }
+  pos = m->nleaving;
+  while (pos > 0 && ticket_before(t, m->leaving[pos - 1])) pos--;
+  memmove(&m->leaving[pos + 1], &m->leaving[pos], (m->nleaving - pos) * sizeof(m->leaving[0]));
+  m->leaving[pos] = t;
+  m->nleaving++;
+}
+
+size_t model_tick(model_t *m, int64_t now_ms) {
+  size_t gone = 0;
+  for (size_t i = 0; i < m->nleaving;) {
+    if (now_ms - m->leaving[i]->gone_ms >= MODEL_LEAVE_MS || now_ms < m->leaving[i]->gone_ms) {
+      ticket_free(m->leaving[i]);
+      memmove(&m->leaving[i], &m->leaving[i + 1], (m->nleaving - i - 1) * sizeof(m->leaving[0]));
+      m->nleaving--;
+      gone++;
+    } else {
+      i++;
+    }
+  }
+  if (gone) rebuild_visible(m);
+  return gone;
+}
+
+/* Did an update change what the kitchen makes (lines, quantities, notes, modifiers) or the
+ * rush? Done marks are progress, not a change. */
+static int content_changed(const ticket_t *a, const ticket_t *b) {
+  if (a->rush != b->rush || a->nlines != b->nlines) return 1;
+  for (size_t i = 0; i < a->nlines; i++) {
+    const model_line *x = &a->lines[i], *y = &b->lines[i];
+    if (x->qty != y->qty || x->nmods != y->nmods || strcmp(x->name, y->name) != 0 ||
+        (x->note == NULL) != (y->note == NULL) || (x->note && strcmp(x->note, y->note) != 0))
+      return 1;
+    for (size_t k = 0; k < x->nmods; k++)
+      if (strcmp(x->mods[k], y->mods[k]) != 0) return 1;
+  }
+  return 0;
 }
 
 static int insert_sorted(model_t *m, ticket_t *t) {
@@ -482,9 +578,19 @@ static int upsert(model_t *m, ticket_t *t, int64_t now_ms, int highlight, ticket
   }
   if (!is_open(t->status)) {
     tomb_add(m, t->invoice, t->updated_ms);
+    if (!old) {
+      ticket_free(t);
+      return MODEL_NONE;
+    }
+    old = remove_at(m, (size_t)i);
+    if (t->status == TS_CANCELLED && highlight) {
+      /* a cook must stop cooking it: it stays up, marked, for a few seconds (SPEC 10.8) */
+      old->status = TS_CANCELLED;
+      leaving_add(m, old, TG_CANCELLED, now_ms);
+    } else {
+      ticket_free(old);
+    }
     ticket_free(t);
-    if (!old) return MODEL_NONE;
-    ticket_free(remove_at(m, (size_t)i));
     rebuild_visible(m);
     return MODEL_REMOVED;
   }
@@ -492,6 +598,7 @@ static int upsert(model_t *m, ticket_t *t, int64_t now_ms, int highlight, ticket
   if (old) {
     t->seen_ms = old->seen_ms;
     t->pending = old->pending;
+    t->changed_ms = highlight && content_changed(old, t) ? now_ms : old->changed_ms;
     ticket_free(remove_at(m, (size_t)i));
   } else {
     t->seen_ms = highlight ? now_ms : 0;
@@ -520,7 +627,7 @@ int model_apply(model_t *m, const char *event, const cJSON *payload, int64_t now
     tomb_add(m, inv, INT64_MAX); /* a voided number is never reused (SPEC 11.12) */
     i = find_index(m, inv);
     if (i < 0) return MODEL_NONE;
-    ticket_free(remove_at(m, (size_t)i));
+    leaving_add(m, remove_at(m, (size_t)i), TG_VOIDED, now_ms);
     rebuild_visible(m);
     return MODEL_REMOVED;
   }
@@ -742,6 +849,8 @@ void model_release(model_t *m) {
   for (size_t i = 0; i < m->n; i++) ticket_free(m->tickets[i]);
   free(m->tickets);
   free(m->vis);
+  free(m->disp);
+  for (size_t i = 0; i < m->nleaving; i++) ticket_free(m->leaving[i]);
   for (size_t i = 0; i < m->nstations; i++) free(m->stations[i]);
   free(m->stats);
   memset(m, 0, sizeof(*m));

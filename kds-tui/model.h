@@ -19,6 +19,10 @@
 #define MODEL_RECALL_MAX 20              /* bumps kept for recall (SPEC 10) */
 #define MODEL_RECALL_MS (30 * 60 * 1000) /* ... made in the last 30 minutes */
 #define MODEL_TOMBS 1024                 /* recently closed invoices remembered against stale events */
+#define MODEL_MAX_MODS 10                /* modifiers kept per line (the server's own limit, SPEC 10.1) */
+#define MODEL_LEAVING_MAX 16             /* cancelled/voided tickets still on screen (SPEC 10.8) */
+#define MODEL_LEAVE_MS 5000              /* ... for this long, then they go */
+#define MODEL_CHANGED_MS 6000            /* an order whose lines or rush changed stands out this long */
 
 enum ticket_status { TS_NEW, TS_PREPARING, TS_READY, TS_COMPLETED, TS_CANCELLED, TS_UNKNOWN };
 
@@ -27,11 +31,17 @@ enum ticket_status { TS_NEW, TS_PREPARING, TS_READY, TS_COMPLETED, TS_CANCELLED,
 typedef struct model_line {
   char *category;
   char *name;
-  char *note;  /* per-line modifier (SPEC 10), or NULL */
+  char *note;  /* the line's note (SPEC 10.1), or NULL */
+  char **mods; /* its modifiers ("no mayo"), nmods of them (NULL when none) */
+  size_t nmods;
+  int64_t n;   /* the line's position in the order's `lines` (1-based, for line-done); 0 unknown */
   int qty;     /* exact quantity; 0 when the server sent only category `items` (unknown) */
-  int done;    /* SPEC 10 item-level done: drawn dimmed */
+  int done;    /* SPEC 10 item-level done: drawn dimmed, with a mark */
   int visible; /* passes the station filter */
 } model_line;
+
+/* Why a ticket is leaving the screen (SPEC 10.8): shown as such for MODEL_LEAVE_MS. */
+enum ticket_gone { TG_NONE, TG_CANCELLED, TG_VOIDED };
 
 typedef struct ticket {
   char invoice[48];
@@ -45,8 +55,12 @@ typedef struct ticket {
   char *context;     /* "dine in T4", "takeaway Budi"... (SPEC 10 keys), or NULL */
   model_line *lines; /* grouped by category, categories in the order's display order */
   size_t nlines;
-  size_t nvisible; /* lines passing the station filter; 0 hides the ticket */
-  int pending;     /* a status change was sent and its ack is awaited */
+  size_t nvisible;       /* lines passing the station filter; 0 hides the ticket */
+  size_t nopen;          /* of those, the ones not done: a station screen hides the ticket at 0 */
+  int pending;           /* a status change was sent and its ack is awaited */
+  int64_t changed_ms;    /* when an update changed its lines or rush (the "changed" highlight); 0 never */
+  enum ticket_gone gone; /* cancelled or voided: on the leaving list, no longer open */
+  int64_t gone_ms;       /* when it was */
 } ticket_t;
 
 /* What one applied event did, for the caller (bell, plain output). */
@@ -68,6 +82,13 @@ typedef struct model {
   size_t n, cap;
   ticket_t **vis; /* the ones the station filter lets through, same order */
   size_t nvis;
+  ticket_t **disp; /* what the screen shows: vis plus the leaving tickets at their place */
+  size_t ndisp, disp_cap;
+
+  /* Cancelled or voided tickets, kept MODEL_LEAVE_MS so every screen shows them as such
+   * (SPEC 10.8). They are not open: model_find, counts and all-day never see them. */
+  ticket_t *leaving[MODEL_LEAVING_MAX];
+  size_t nleaving;
 
   char *stations[MODEL_MAX_STATIONS]; /* --station categories; none = show everything */
   size_t nstations;
@@ -115,6 +136,10 @@ int model_apply(model_t *m, const char *event, const cJSON *payload, int64_t now
  * display had not shown before. Entries that are not orders are skipped. Returns 0,
  * KDS_EINVAL if `list` is not an array, KDS_ENOMEM. */
 int model_load(model_t *m, const cJSON *list, int64_t now_ms, int highlight, size_t *added);
+
+/* Drops the leaving tickets (cancelled or voided) shown for MODEL_LEAVE_MS already. Returns
+ * how many went (the screen changed). */
+size_t model_tick(model_t *m, int64_t now_ms);
 
 /* The open ticket with this invoice number, or NULL. Hidden (filtered) tickets count. */
 ticket_t *model_find(model_t *m, const char *invoice);

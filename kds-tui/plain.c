@@ -50,6 +50,7 @@ void plain_ticket(FILE *out, int64_t now_ms, const char *what, const model_t *m,
       fprintf(out, " %dx %s", l->qty, l->name);
     else
       fprintf(out, " %s", l->name);
+    for (size_t k = 0; k < l->nmods; k++) fprintf(out, " +%s", l->mods[k]);
     if (l->note) fprintf(out, " (%s)", l->note);
     if (l->done) fputs(" [done]", out);
   }

@@ -390,9 +390,10 @@ static void draw_footer(ui_t *ui, int64_t now_ms) {
   static const struct {
     enum request req;
     const char *what;
-  } hints[] = {{REQ_BUMP, "bump"},     {REQ_START, "start"},    {REQ_BUMP_NTH, "bump#"},
-               {REQ_RECALL, "recall"}, {REQ_ALLDAY, "all-day"}, {REQ_HELP, "help"},
-               {REQ_QUIT, "quit"},     {REQ_RIGHT, "select"},   {REQ_PAGE_NEXT, "page"}};
+  } hints[] = {{REQ_BUMP, "bump"},           {REQ_START, "start"},    {REQ_BUMP_NTH, "bump#"},
+               {REQ_RECALL, "recall"},       {REQ_ALLDAY, "all-day"}, {REQ_HELP, "help"},
+               {REQ_QUIT, "quit"},           {REQ_RIGHT, "ticket"},   {REQ_DOWN, "line"},
+               {REQ_LINE_DONE, "line done"}, {REQ_PAGE_NEXT, "page"}};
   size_t o = 0;
   int pw = 0;
   werase(w);
@@ -416,7 +417,9 @@ static void draw_footer(ui_t *ui, int64_t now_ms) {
   for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++) {
     char key[64], what[64];
     if (hints[i].req == REQ_RIGHT) {
-      snprintf(key, sizeof(key), "←↑↓→");
+      snprintf(key, sizeof(key), "←→");
+    } else if (hints[i].req == REQ_DOWN) {
+      snprintf(key, sizeof(key), "↑↓");
     } else {
       keys_label(ui->keys, hints[i].req, label, sizeof(label));
       char *comma = strchr(label, ',');
@@ -424,7 +427,8 @@ static void draw_footer(ui_t *ui, int64_t now_ms) {
       if (!label[0]) continue;
       snprintf(key, sizeof(key), "%s", label);
     }
-    snprintf(what, sizeof(what), " %s", hints[i].what);
+    snprintf(what, sizeof(what), " %s",
+             hints[i].req == REQ_BUMP && ui->model->nstations && !ui->expo ? "my lines done" : hints[i].what);
     int need = (x ? 2 : 1) + ui_text_width(key, -1) + ui_text_width(what, -1);
     if (x + need > ui->cols - pw) break;
     x += x ? 2 : 1;

@@ -23,6 +23,8 @@ typedef struct ui_actions {
   /* Change a ticket's status from `from` to `to`; `bump` says whether it goes on the recall
    * stack when acknowledged. The app reports the outcome with ui_message. */
   void (*set_status)(void *ud, const char *invoice, enum ticket_status from, enum ticket_status to, int bump);
+  /* Mark line `n` (1-based, SPEC 10.3) of `invoice` done or not done (line-done with its ack). */
+  void (*line_done)(void *ud, const char *invoice, int64_t n, int done);
   /* Recall the newest order of the server's recall list (SPEC 10.4). */
   void (*recall)(void *ud);
   /* Fetch the server's recall list into ui->recall and open the recall view (R). */
@@ -80,7 +82,8 @@ struct ui {
   int64_t retry_at_ms; /* UI_RECONNECTING: when the next attempt is */
   char conn_detail[96];
 
-  int color;    /* colours in use */
+  int color;    /* colours in use (0: --no-color, NO_COLOR, or a terminal without) */
+  int expo;     /* --expo: every line with its done state; Enter bumps the order */
   int bell;     /* ring for new tickets */
   int bell_due; /* ring at the next frame */
   int active;   /* curses is up */
@@ -90,7 +93,10 @@ struct ui {
   char sel[48];         /* selected ticket's invoice ("" = none) */
   size_t sel_idx;       /* its index among visible tickets, kept when it leaves */
   size_t page_first;    /* index of the first ticket on the page shown */
+  int page_row;         /* its first content row there (> 0: it goes on from the page before) */
   size_t page_no, page_count;
+  int line_sel;      /* the line cursor in the selected ticket: index into its lines, -1 none */
+  char line_inv[48]; /* the ticket the line cursor is in (it resets when the selection moves) */
   size_t allday_top; /* scroll of the all-day view */
   size_t help_top;
 
@@ -184,23 +190,5 @@ void ui_copy(char *dst, size_t size, const char *src);
 
 /* mm:ss (or h:mm:ss past an hour) of a duration in ms into out[16]. */
 const char *ui_fmt_age(int64_t ms, char out[16]);
-
-/* ---- the tickets view's layout (view_tickets.c), exposed for tests ------------------------ */
-
-typedef struct ui_card {
-  size_t idx; /* index among the model's visible tickets */
-  int x, y, w, h;
-  int cut; /* content rows that did not fit (drawn as "+N more") */
-} ui_card;
-
-#define UI_CARD_MIN_W 26
-
-/* Content rows a ticket needs inside its card border (title rows included). */
-int view_tickets_card_rows(const ticket_t *t, int inner_w);
-
-/* Lays out visible tickets from index `first` into a body of rows x cols, column-major:
- * down the first column, then the next. Fills at most `max` cards (`out` NULL: only counts). Returns how many
- * fit (at least 1 if any ticket is left and the body has room for a card at all). */
-size_t view_tickets_layout(const model_t *m, size_t first, int rows, int cols, ui_card *out, size_t max);
 
 #endif

@@ -10,13 +10,27 @@
 
 static const char *const legend[] = {
     "",
-    "On a ticket:",
+    "Tickets side by side, one per column: rush first, then the oldest at the left.",
+    "Left/Right pick a ticket; Down/Up (j/k, Tab) move the line cursor \"▶\" through its",
+    "lines; d marks that line done / not done. On a --station screen Enter marks the",
+    "station's lines of the ticket done (the order moves on when every station is done);",
+    "--expo shows every line's state and Enter bumps the order.",
+    "",
+    "On a ticket (every mark is text: --no-color and NO_COLOR lose nothing):",
     "  NEW / PREPARING / READY   its status (also its colour)",
+    "  DINE IN T4, TAKEAWAY Budi the order type, table or customer",
     "  mm:ss                     time since the order was placed",
     "  ! mm:ss                   over %d minutes (yellow)",
     "  LATE mm:ss                over %d minutes (red)",
+    "  RUSH, !! RUSH !!          a rush order (first in the queue)",
     "  NEW!                      just arrived (the screen beeps)",
+    "  UPD!                      its lines or rush just changed",
+    "  ✗ CANCELLED ✗ / ✗ VOID ✗  cancelled or voided: stop cooking (it leaves in 5 s)",
+    "  ✓ 2x Item, [✓] / [ ]      a done line (dimmed too) / expo: done, not done",
+    "  + no mayo, ↳ note         the line's modifiers and note, under it",
+    "  » note                    the order's note",
     "  …                         a change was sent, waiting for the server",
+    "  …cont. / continued →      a ticket too tall for one column goes on in the next",
     "  double border             the selected ticket",
     "",
     "Keys can be changed in ~/.config/kds/keys: lines like \"bind F5 bump\".",
@@ -61,7 +75,7 @@ static int help_request(ui_t *ui, enum request req, int arg, int64_t now_ms) {
       if (ui->help_top) ui->help_top--;
       return 1;
     case REQ_DOWN:
-      if (ui->help_top < 40) ui->help_top++;
+      if (ui->help_top < 60) ui->help_top++;
       return 1;
     case REQ_BACK:
       ui->view = &view_tickets_ops; /* Esc: straight back to the tickets (? returns to the previous view) */

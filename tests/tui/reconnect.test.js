@@ -37,7 +37,8 @@ for (const backend of BACKENDS) {
         const pid = x.pid();
         const bells = x.bells();
         const before = x.screen();
-        const o2inv = /INV-\d{8}-\d{4}/g.exec(before.split('\n').filter((l) => /INV-/.test(l)).pop())[0];
+        // the newest ticket is the rightmost (tickets side by side, oldest at the left)
+        const o2inv = before.match(/INV-\d{8}-\d{4}/g).pop();
         process.kill(pid, 'SIGSTOP');
         try {
           // wait until the server has dropped the display (ping timeout)

@@ -1,6 +1,7 @@
 /* Unit tests for kds-tui's screen (ui.c, view_*.c), headless as tig tests its views: curses
  * runs on a pseudo-terminal, keys are written to it, and the screen is read back from curses'
- * own copy and compared with the expected text. Also: text widths, the card layout, paging. */
+ * own copy and compared with the expected text. Also: text widths. The card layout itself is
+ * tested in test_layout.c. */
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <curses.h>
 #include <fcntl.h>
@@ -71,49 +72,6 @@ static void t_text(void) {
   ok(strcmp(small, "ab\xc3\xa9") == 0, "ui_copy cuts on a character boundary");
 }
 
-/* ---- layout ------------------------------------------------------------------------------- */
-
-static void t_layout(void) {
-  model_t m;
-  ui_card c[64];
-  model_init(&m, NULL);
-  for (int i = 0; i < 10; i++) {
-    char inv[32];
-    snprintf(inv, sizeof(inv), "INV-%02d", i);
-    add(&m, inv, "new", T0 + i * 1000, two_lines, NULL);
-  }
-  int rows = view_tickets_card_rows(m.vis[0], 24);
-  ok(rows == 6, "a card: 2 title rows + 2 categories + 2 lines (%d)", rows);
-  /* 80 columns: 3 columns of 26; 21 body rows: 2 cards of 8 rows per column */
-  size_t n = view_tickets_layout(&m, 0, 21, 80, c, 64);
-  ok(n == 6, "6 cards fit at 80x24 (%zu)", n);
-  ok(c[0].x == 0 && c[0].y == 0 && c[0].w == 26 && c[0].h == 8, "first card top-left");
-  ok(c[1].x == 0 && c[1].y == 8, "second below the first (column-major, oldest first)");
-  ok(c[2].x == 26 && c[2].y == 0, "third at the top of the second column");
-  ok(c[5].x == 52 && c[5].y == 8 && c[5].idx == 5, "sixth");
-  ok(view_tickets_layout(&m, 0, 21, 80, NULL, 64) == 6, "counting without output");
-  n = view_tickets_layout(&m, 6, 21, 80, c, 64);
-  ok(n == 4 && c[0].idx == 6, "the next page starts at the seventh");
-  n = view_tickets_layout(&m, 0, 57, 200, c, 64);
-  ok(n == 10, "all ten at 200x60");
-  ok(view_tickets_layout(&m, 0, 3, 80, c, 64) == 0, "no room: nothing");
-  ok(view_tickets_layout(&m, 0, 21, 80, c, 2) == 2, "max respected");
-
-  /* a ticket taller than the screen is cut, with a "+N more" row */
-  kds_buf b = KDS_BUF_INIT;
-  kds_buf_adds(&b, "[");
-  for (int i = 0; i < 40; i++)
-    kds_buf_addf(&b, "%s{\"name\":\"P%d\",\"category\":\"C%d\",\"qty\":1}", i ? "," : "", i, i);
-  kds_buf_adds(&b, "]");
-  add(&m, "INV-XX", "new", T0 - 1000, b.base, NULL); /* oldest: first */
-  kds_buf_release(&b);
-  n = view_tickets_layout(&m, 0, 21, 80, c, 64);
-  ok(c[0].h == 21 && c[0].cut == 84 - 21 + 1, "the tall card fills its column and counts what is cut (%d)",
-     c[0].cut);
-  ok(n >= 2 && c[1].x == 26 && c[1].y == 0, "the next card starts the next column");
-  model_release(&m);
-}
-
 /* ---- headless screen ------------------------------------------------------------------------ */
 
 typedef struct calls {
@@ -122,6 +80,10 @@ typedef struct calls {
   enum ticket_status from, to;
   int bump;
   int recalls, quits;
+  int n_line;
+  char line_inv[48];
+  int64_t line_n;
+  int line_done;
 } calls;
 
 static void a_status(void *ud, const char *inv, enum ticket_status from, enum ticket_status to, int bump) {
@@ -132,13 +94,21 @@ static void a_status(void *ud, const char *inv, enum ticket_status from, enum ti
   c->to = to;
   c->bump = bump;
 }
+static void a_line(void *ud, const char *inv, int64_t n, int done) {
+  calls *c = ud;
+  c->n_line++;
+  snprintf(c->line_inv, sizeof(c->line_inv), "%s", inv);
+  c->line_n = n;
+  c->line_done = done;
+}
 static void a_recall(void *ud) {
   ((calls *)ud)->recalls++;
 }
 static void a_quit(void *ud) {
   ((calls *)ud)->quits++;
 }
-static const ui_actions acts = {.set_status = a_status, .recall = a_recall, .quit = a_quit};
+static const ui_actions acts = {
+    .set_status = a_status, .line_done = a_line, .recall = a_recall, .quit = a_quit};
 
 static int master_fd = -1;
 
@@ -173,6 +143,21 @@ static int row_has2(const char *a, const char *b) {
   for (int y = 0; y < LINES; y++)
     if (strstr(row(y), a) && strstr(row(y), b)) return 1;
   return 0;
+}
+
+/* Cells of the physical screen drawn with a colour pair. */
+static int coloured_cells(void) {
+  int n = 0;
+  for (int y = 0; y < LINES; y++) {
+    for (int x = 0; x < COLS; x++) {
+      cchar_t cc;
+      wchar_t wch[CCHARW_MAX + 1];
+      attr_t at;
+      short pair = 0;
+      if (mvwin_wch(curscr, y, x, &cc) == OK && getcchar(&cc, wch, &at, &pair, NULL) == OK && pair != 0) n++;
+    }
+  }
+  return n;
 }
 
 static void dump(void) {
@@ -230,6 +215,7 @@ static void t_screen(void) {
   ok(screen_has("PREPARING") && screen_has("READY"), "statuses");
   ok(screen_has("NEW!"), "the ticket that just arrived is marked");
   ok(strstr(row(LINES - 1), "Enter bump") && strstr(row(LINES - 1), "q quit"), "footer keys");
+  ok(coloured_cells() > 0, "with colours: coloured cells (so the --no-color check below means something)");
   if (test_failed) dump();
 
   press(&ui, "\r");
@@ -242,21 +228,44 @@ static void t_screen(void) {
   ok(c.n_status == 3 && strcmp(c.invoice, "INV-20231103-0003") == 0 && c.from == TS_READY &&
          c.to == TS_COMPLETED,
      "3 bumps ticket 3: ready -> completed");
-  press(&ui, "j");
+  press(&ui, "l"); /* one ticket per column: l is the next ticket */
   press(&ui, " ");
   ok(c.n_status == 3 && screen_has("INV-20231103-0002 is already preparing"),
      "Space on a preparing ticket: said, not sent");
   press(&ui, "9");
   ok(c.n_status == 3 && screen_has("No ticket 9 on screen"), "9 with three tickets: said");
   press(&ui, "l");
-  ok(strstr(row(1), "╔") != NULL && strstr(row(1), "╔") != row(1),
-     "l moves the selection to the next column");
+  ok(strstr(row(1), "╔") != NULL && strstr(row(1), "╔") - row(1) > 2 * 26,
+     "l moves the selection to the next column (the third)");
   model_set_pending(&m, "INV-20231103-0002", 1);
   press(&ui, "h");
-  press(&ui, "j");
   press(&ui, "\r");
   ok(c.n_status == 3 && screen_has("still waiting for the server"), "no second bump while one is in flight");
-  ok(row_has2("INV-20231103-0002", "…"), "the pending mark");
+  /* just arrived and pending: both marks, the invoice without its INV- to make room */
+  ok(row_has2("2 20231103-0002", "… NEW!"), "the pending mark");
+  model_set_pending(&m, "INV-20231103-0002", 0);
+
+  /* the line cursor: Down (j) walks the selected ticket's lines, d marks one done */
+  press(&ui, "h");
+  press(&ui, "d");
+  ok(c.n_line == 0 && screen_has("Pick a line first"), "d with no line cursor: said");
+  press(&ui, "j");
+  ok(screen_has("▶  2x Corndog Sosis"), "j puts the line cursor on the first line");
+  press(&ui, "j");
+  ok(screen_has("▶  1x Saus Tomat"), "j again: the next line");
+  press(&ui, "d");
+  ok(c.n_line == 1 && strcmp(c.line_inv, "INV-20231103-0001") == 0 && c.line_n == 2 && c.line_done == 1,
+     "d marks that line (2 in the order) done (%d %s %lld %d)", c.n_line, c.line_inv, (long long)c.line_n,
+     c.line_done);
+  model_find(&m, "INV-20231103-0001")->lines[1].done = 1;
+  press(&ui, "d");
+  ok(c.n_line == 2 && c.line_n == 2 && c.line_done == 0 && screen_has("▶✓ 1x Saus Tomat"),
+     "a done line is marked ✓; d again un-does it");
+  press(&ui, "k");
+  press(&ui, "k");
+  press(&ui, "l");
+  press(&ui, "h");
+  ok(!screen_has("▶"), "k off the first line, or moving to another ticket, leaves the lines");
   press(&ui, "r");
   ok(c.recalls == 1, "r recalls");
   press(&ui, "a");
@@ -276,8 +285,9 @@ static void t_screen(void) {
   ui_draw(&ui, T0 + 65000);
   drain();
   ok(LINES == 30 && COLS == 100 && strstr(row(29), "q quit"), "resized to 100x30");
-  ok(ui_text_width(row(1), -1) == 33 && strstr(row(17), "3 INV-20231103-0003"),
-     "cards 33 columns wide, all three down the first column of 30 rows");
+  ok(ui_text_width(row(1), -1) == 99 && strstr(row(2), "1 INV-20231103-0001") &&
+         strstr(row(2), "3 INV-20231103-0003"),
+     "cards 33 columns wide, the three side by side");
   ioctl(master_fd, TIOCSWINSZ, &ws);
   ui_resize(&ui);
   ui_draw(&ui, T0 + 65000);
@@ -295,10 +305,61 @@ static void t_screen(void) {
   model_release(&m);
 }
 
+/* --no-color: no colour pair anywhere on the screen, and every state still in the text;
+ * a station screen's Enter marks its lines done instead of bumping the order. */
+static void t_mono_station(void) {
+  model_t m;
+  keys_t k;
+  ui_t ui;
+  calls c = {0};
+  int slave;
+  struct winsize ws = {24, 80, 0, 0};
+  if (openpty(&master_fd, &slave, NULL, NULL, &ws) != 0) {
+    ok(0, "openpty");
+    return;
+  }
+  fcntl(master_fd, F_SETFL, O_NONBLOCK);
+  FILE *out = fdopen(dup(slave), "w"), *in = fdopen(slave, "r");
+  setenv("TERM", "xterm-256color", 1);
+  model_init(&m, "SAUS ASIN");
+  keys_init(&k);
+  add(&m, "INV-20231103-0001", "new", T0,
+      "[{\"name\":\"Corndog Sosis\",\"category\":\"ISI CORNDOG\",\"qty\":2},"
+      "{\"name\":\"Saus Tomat\",\"category\":\"SAUS ASIN\",\"qty\":1,\"done\":true},"
+      "{\"name\":\"Mayonaise\",\"category\":\"SAUS ASIN\",\"qty\":1,\"modifiers\":[\"light\"]}]",
+      NULL);
+  add(&m, "INV-20231103-0002", "new", T0 + 1000, two_lines, NULL);
+  model_find(&m, "INV-20231103-0002")->rush = 1; /* the marks (the order is not re-sorted here) */
+  model_find(&m, "INV-20231103-0001")->seen_ms = 0;
+  model_find(&m, "INV-20231103-0002")->seen_ms = 0;
+  ui_init(&ui, &m, &k, &acts, &c);
+  ui.conn = UI_LIVE;
+  ok(ui_start(&ui, 0, out, in) == 0, "curses on a pty, no colours");
+  ui_draw(&ui, T0 + 65000);
+  drain();
+  int coloured = coloured_cells();
+  ok(coloured == 0, "no cell has a colour pair (%d)", coloured);
+  ok(screen_has("RUSH") && screen_has(" ✓ 1x Saus Tomat") && screen_has("+ light") && screen_has("NEW "),
+     "rush, the done mark, modifiers and the status are text");
+  ok(screen_has("(+1 for other stations)") && strstr(row(LINES - 1), "Enter my lines done"),
+     "the station screen says what Enter does");
+  if (test_failed) dump();
+  press(&ui, "\r"); /* on the first ticket, selected */
+  ok(c.n_status == 0 && c.n_line == 1 && strcmp(c.line_inv, "INV-20231103-0001") == 0 && c.line_n == 3 &&
+         c.line_done == 1,
+     "Enter on a station screen: the station's open line (3) done, the order not bumped (%d %d %lld)",
+     c.n_status, c.n_line, (long long)c.line_n);
+  ui_stop(&ui);
+  fclose(out);
+  fclose(in);
+  close(master_fd);
+  model_release(&m);
+}
+
 int main(void) {
   setlocale(LC_ALL, "C.UTF-8");
   subtest("text", t_text);
-  subtest("layout", t_layout);
   subtest("screen", t_screen);
+  subtest("no colour, station", t_mono_station);
   return done_testing();
 }

@@ -176,8 +176,10 @@ static void draw_row(ui_t *ui, WINDOW *w, int y, int x, int cols, const ticket_t
     ui_put(w, y, x + cols - rw, r->right, rw, a | (r->kind == LR_TITLE && hot ? A_BLINK : 0));
 }
 
-static void draw_piece(ui_t *ui, WINDOW *w, const layout_piece *p, const ticket_t *t, int number,
-                       const layout_row *rows, size_t nrows, int64_t now_ms) {
+/* One piece of a ticket's card: its box, "…cont." on top when it goes on from the previous
+ * column or page, its rows, and the mark at the bottom when it goes on after it. */
+static void draw_piece(ui_t *ui, WINDOW *w, const layout_piece *p, const ticket_t *t, const layout_row *rows,
+                       size_t nrows, int64_t now_ms) {
   int selected = p->idx == ui->sel_idx;
   int hot = !t->gone && ((t->seen_ms > 0 && now_ms - t->seen_ms < UI_HIGHLIGHT_MS) ||
                          (t->changed_ms > 0 && now_ms - t->changed_ms < MODEL_CHANGED_MS));
@@ -198,7 +200,6 @@ static void draw_piece(ui_t *ui, WINDOW *w, const layout_piece *p, const ticket_
     int cursor = selected && ui->line_sel >= 0 && r->line == ui->line_sel && r->kind == LR_ITEM;
     draw_row(ui, w, y++, x, iw, t, r, cursor, now_ms);
   }
-  (void)number;
   if (p->cont_to) {
     mvwhline(w, y, x, ' ' | A_REVERSE, iw);
     ui_put(w, y, x, "▼ more · continued →", iw, A_REVERSE | A_BOLD);
@@ -262,7 +263,7 @@ static void tickets_draw(ui_t *ui, void *vwin, int64_t now_ms) {
       if (nrows > MAX_ROWS) nrows = MAX_ROWS;
       drawn_idx = p->idx;
     }
-    draw_piece(ui, w, p, t, number, rowbuf, nrows, now_ms);
+    draw_piece(ui, w, p, t, rowbuf, nrows, now_ms);
   }
   free(rowbuf);
   free(pieces);

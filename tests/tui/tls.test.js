@@ -46,6 +46,7 @@ function makeCerts() {
     otherCa: f('other.pem'),
     good: leaf('server', 'IP:127.0.0.1,DNS:localhost'),
     elsewhere: leaf('elsewhere', 'DNS:elsewhere.example'),
+    expired: leaf('expired', 'IP:127.0.0.1,DNS:localhost', '-1'), // notAfter a day before notBefore
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -90,7 +91,8 @@ test('kds-tui over https://', async (t) => {
     cleanups.push(() => srv.cleanup());
     const good = await tlsProxy(certs.good, srv.h.port);
     const elsewhere = await tlsProxy(certs.elsewhere, srv.h.port);
-    cleanups.push(() => good.close(), () => elsewhere.close());
+    const expired = await tlsProxy(certs.expired, srv.h.port);
+    cleanups.push(() => good.close(), () => elsewhere.close(), () => expired.close());
 
     await t.test('kds-server behind TLS: the REST load and live events, with --ca-file', async () => {
       const before = await srv.post([{ product_id: 1, qty: 2 }], 'before the display');
@@ -143,6 +145,14 @@ test('kds-tui over https://', async (t) => {
       assert.ok(noOrders(sa) && noOrders(sb), 'no orders shown');
       assert.equal(await a.quit(), 0, a.log());
       assert.equal(await b.quit(), 0, b.log());
+    });
+
+    await t.test('an expired certificate: said so', async () => {
+      const x = await tui(['--server', `https://127.0.0.1:${expired.port}`, '--token', srv.token, '--ca-file', certs.ca]);
+      const s = await x.waitScreen(/TLS: certificate verify failed: certificate has expired \(host 127\.0\.0\.1\)/,
+        'the expiry error');
+      assert.ok(noOrders(s), 'no orders shown');
+      assert.equal(await x.quit(), 0, x.log());
     });
 
     await t.test('https:// to a plain http server: a TLS error, not a hang', async () => {

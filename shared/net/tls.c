@@ -256,9 +256,16 @@ static void describe_failure(tls_conn_t *t, int ssl_err) {
   ERR_clear_error();
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status);
+
+/* cb runs from the last close callback. The alert OpenSSL wrote (unknown CA, bad certificate)
+ * goes out first, so that the server's log says why we left. */
 static void fail_handshake(tls_conn_t *t, int status) {
   t->status = status;
-  conn_close(t); /* cb runs from the last close callback */
+  t->state = ST_CLOSING;
+  uv_read_stop((uv_stream_t *)t->tcp);
+  t->sreq.data = t;
+  if (uv_shutdown(&t->sreq, (uv_stream_t *)t->tcp, on_shutdown) < 0) conn_close(t);
 }
 
 static void on_app_closed(uv_handle_t *h) {
@@ -447,8 +454,11 @@ int tls_connect(tls_conn_t **out, tls_ctx_t *ctx, uv_tcp_t *tcp, const char *hos
     rc = KDS_ETLS;
     goto fail_ssl;
   }
-  if ((rc = flush_tcp(t)) < 0 || (rc = uv_read_start((uv_stream_t *)tcp, on_alloc, on_tcp_read)) < 0) {
-    /* a write queued to tcp is cancelled by the caller's close; its callback only frees it */
+  /* Reading first: once the ClientHello's write is queued nothing may fail any more (its
+   * callback uses t). */
+  if ((rc = uv_read_start((uv_stream_t *)tcp, on_alloc, on_tcp_read)) < 0) goto fail_ssl;
+  if ((rc = flush_tcp(t)) < 0) {
+    uv_read_stop((uv_stream_t *)tcp);
     goto fail_ssl;
   }
   ctx->refs++;
@@ -468,7 +478,7 @@ fail_ssl:
 }
 
 void tls_connect_cancel(tls_conn_t *t) {
-  if (!t || !t->cb || t->state != ST_HANDSHAKE) return;
-  t->status = UV_ECANCELED;
-  conn_close(t);
+  if (!t || !t->cb) return; /* cb already ran: nothing to cancel */
+  if (t->state == ST_HANDSHAKE) t->status = UV_ECANCELED;
+  conn_close(t); /* also cuts short a failed handshake's alert */
 }

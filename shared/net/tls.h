@@ -3,7 +3,8 @@
  * it reads from and writes to two memory BIOs, and this module moves the bytes between them
  * and the uv_tcp_t. The plaintext side is handed over as an ordinary uv_stream_t (our end of
  * a socketpair relays it), so the HTTP and WebSocket code (httpc.c, ws.c) run unchanged on it.
- * dial_start_tls (dial.h) chains this after the TCP connect. */
+ * dial_start_tls (dial.h) chains this after the TCP connect. As with any libuv stream, the
+ * program must ignore SIGPIPE (kds-tui does). */
 #ifndef KDS_TLS_H
 #define KDS_TLS_H
 

@@ -129,9 +129,9 @@ static void on_sio_disconnect(sioc_t *s, int err, const char *reason) {
   if (!app->auth_failed) {
     if (err == KDS_ETLS) {
       /* a bad certificate needs a person: say it on the status line too, not only in the
-       * header (which may be too narrow for it) */
+       * header (which may be too narrow for it); --plain prints it with the retry anyway */
       snprintf(app->last_error, sizeof(app->last_error), "%s", app_net_strerror(app, err));
-      app__say(app, UI_ERROR, "%s", app->last_error);
+      if (!app->args.plain) app__say(app, UI_ERROR, "%s", app->last_error);
     } else if (err)
       snprintf(app->last_error, sizeof(app->last_error), "%s: %s", reason, kds_strerror(err));
     else

@@ -14,7 +14,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const tls = require('node:tls');
-const { Tui, ourServer, peerServer, waitFor } = require('./tui-lib');
+const { Tui, Plain, ourServer, peerServer, waitFor } = require('./tui-lib');
 
 /** CA + server certificates in a temp dir, with the openssl CLI. */
 function makeCerts() {
@@ -135,6 +135,19 @@ test('kds-tui over https://', async (t) => {
         'the certificate error');
       assert.ok(noOrders(s), 'no orders shown');
       assert.equal(await x.quit(), 0, x.log());
+    });
+
+    await t.test('--plain: the reason with each retry', async () => {
+      const p = Plain.start(['--server', `https://localhost:${good.port}`, '--token', srv.token, '--ca-file', certs.otherCa]);
+      try {
+        const re = /TLS: certificate verify failed: self-signed certificate in certificate chain \(host localhost\); reconnecting in/;
+        await p.waitLine(re);
+        await waitFor(() => p.lines.filter((l) => re.test(l)).length >= 2, { what: 'a second attempt' });
+        assert.ok(!p.lines.some((l) => /INV-/.test(l)), 'no orders');
+      } finally {
+        const r = await p.stop();
+        assert.equal(r.code, 0, p.stderr);
+      }
     });
 
     await t.test('a certificate for another host: the host name error', async () => {

@@ -6,19 +6,19 @@
 #include <stddef.h>
 
 /* Our codes start at -10000 so that libuv's (-errno) pass through unchanged. */
-#define KDS_ERR_MAP(XX)                                         \
-  XX(NOMEM, -10000, "out of memory")                            \
-  XX(INVAL, -10001, "invalid argument")                         \
-  XX(AGAIN, -10002, "need more input")                          \
-  XX(PROTO, -10003, "protocol error")                           \
-  XX(TOOBIG, -10004, "input over its size limit")               \
-  XX(NOTFOUND, -10005, "not found")                             \
-  XX(DB, -10006, "database error")                              \
-  XX(CLOSED, -10007, "connection closed")                       \
-  XX(FULL, -10008, "queue full")                                \
-  XX(STATE, -10009, "operation not valid in this state")        \
-  XX(REQUEST, -10010, "request refused (the kds_err says why)") \
-  XX(TLS, -10011, "TLS handshake or certificate check failed")
+#define KDS_ERR_MAP(XX)                                  \
+  XX(NOMEM, -10000, "out of memory")                     \
+  XX(INVAL, -10001, "invalid argument")                  \
+  XX(AGAIN, -10002, "need more input")                   \
+  XX(PROTO, -10003, "protocol error")                    \
+  XX(TOOBIG, -10004, "input over its size limit")        \
+  XX(NOTFOUND, -10005, "not found")                      \
+  XX(DB, -10006, "database error")                       \
+  XX(CLOSED, -10007, "connection closed")                \
+  XX(FULL, -10008, "queue full")                         \
+  XX(STATE, -10009, "operation not valid in this state") \
+  XX(TLS, -10011, "TLS handshake or certificate error")  \
+  XX(REQUEST, -10010, "request refused (the kds_err says why)")
 
 enum {
 #define XX(name, value, text) KDS_E##name = (value),

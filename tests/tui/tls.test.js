@@ -124,7 +124,7 @@ test('kds-tui over https://', async (t) => {
         'the certificate error');
       assert.ok(noOrders(s), 'no orders shown');
       const tries = good.seen.refused || 0;
-      await waitFor(() => (good.seen.refused || 0) > tries, { what: 'another attempt (backoff)', timeout: 10000 });
+      await waitFor(() => (good.seen.refused || 0) > tries, { what: 'another attempt (backoff)', timeout: 20000 });
       await x.waitScreen(/RECONNECTING in \d+s|CONNECTING/, 'reconnecting');
       assert.equal(await x.quit(), 0, x.log());
     });

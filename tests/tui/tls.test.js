@@ -102,6 +102,7 @@ test('kds-tui over https://', async (t) => {
       const s = await x.waitScreen((y) => y.includes(live.invoice_number), 'the new order (WebSocket over TLS)');
       assert.match(s, /5x Mie/);
       assert.match(s, /2x Corndog Sosis/);
+      await x.waitScreen(/Today avg /, "the header's figures from GET /api/v1/stats (over TLS)");
       assert.ok(good.seen.sessions >= 2, 'the WebSocket and the REST client each went through TLS');
       // no SNI for an address (RFC 6066)
       assert.ok(good.seen.servernames.every((n) => n === null), `no SNI for 127.0.0.1: ${good.seen.servernames}`);

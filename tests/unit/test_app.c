@@ -47,7 +47,8 @@ static void t_args(void) {
   unsetenv("KDS_SERVER");
   unsetenv("KDS_TOKEN");
   ok(parse(&a, err, "--token", "x", NULL) == KDS_EINVAL && strstr(err, "no server"), "no server: said");
-  ok(parse(&a, err, "--server", "https://kds.example", "--token", "t", "--ca-file", "/etc/ca.pem", NULL) == 0 &&
+  ok(parse(&a, err, "--server", "https://kds.example", "--token", "t", "--ca-file", "/etc/ca.pem", NULL) ==
+             0 &&
          strcmp(a.ca_file, "/etc/ca.pem") == 0,
      "https: accepted, with --ca-file");
   ok(parse(&a, err, "--server", "http://kds.example", "--token", "t", "--ca-file", "/etc/ca.pem", NULL) ==
@@ -99,7 +100,8 @@ static void t_url(void) {
   ok(app_parse_url("https://[::1]:8443/kds", host, sizeof(host), &port, path, sizeof(path), &https) == 0 &&
          https && port == 8443 && strcmp(host, "::1") == 0 && strcmp(path, "/kds") == 0,
      "https with v6, port and prefix");
-  ok(app_parse_url("wss://h:9", host, sizeof(host), &port, path, sizeof(path), &https) == 0 && https && port == 9,
+  ok(app_parse_url("wss://h:9", host, sizeof(host), &port, path, sizeof(path), &https) == 0 && https &&
+         port == 9,
      "wss:// is https");
   const char *bad[] = {"http://",         "http://:80",  "http://h:0",     "http://h:65536", "http://h:12x",
                        "http://user@h:1", "http://[::1", "http://h:1/a?b", "http://h h:1"};

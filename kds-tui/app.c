@@ -31,11 +31,15 @@ int64_t app_now_ms(void) {
 /* ---- options -------------------------------------------------------------------------- */
 
 static const char usage[] =
-    "usage: kds-tui --server http://HOST:PORT --token TOKEN [options]\n"
+    "usage: kds-tui --server http[s]://HOST:PORT --token TOKEN [options]\n"
     "\n"
     "The kitchen display: open orders as tickets, live.\n"
     "\n"
-    "  --server URL      the kds-server (or KDS_SERVER), e.g. http://127.0.0.1:3000\n"
+    "  --server URL      the kds-server (or KDS_SERVER), e.g. http://127.0.0.1:3000;\n"
+    "                    https://HOST[:PORT] (default port 443) for TLS, certificate\n"
+    "                    and host name verified\n"
+    "  --ca-file FILE    https: trust the CA certificates in FILE (PEM) instead of\n"
+    "                    the system's\n"
     "  --token TOKEN     a device token from `kds-server token NAME` (or KDS_TOKEN)\n"
     "  --station LIST    only these categories, e.g. \"SAUS ASIN,SAUS MANIS\"; Enter\n"
     "                    marks the station's lines of the ticket done (SPEC 10.3)\n"
@@ -53,9 +57,7 @@ static const char usage[] =
     "                    display runs live-only\n"
     "  --sound CMD       run CMD (with sh -c) for each new ticket and each cancel,\n"
     "                    e.g. \"aplay -q /usr/share/sounds/bell.wav\"; the bell stays\n"
-    "  --help, --version\n"
-    "\n"
-    "Plain http:// only: for TLS run a local stunnel or an SSH tunnel (see the README).\n";
+    "  --help, --version\n";
 
 static int copy_opt(char *dst, size_t size, const char *src, const char *name, char *err, size_t errlen) {
   if (strlen(src) >= size) {
@@ -90,6 +92,7 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
     O_LATE,
     O_ORDERS_URL,
     O_SOUND,
+    O_CA_FILE,
     O_HELP,
     O_VERSION
   };
@@ -109,6 +112,7 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
                                        {"orders-url", required_argument, NULL, O_ORDERS_URL},
                                        {"sound", required_argument, NULL, O_SOUND},
                                        {"expo", no_argument, NULL, O_EXPO},
+                                       {"ca-file", required_argument, NULL, O_CA_FILE},
                                        {NULL, 0, NULL, 0}};
   const char *env;
   int c, rc = 0;
@@ -154,6 +158,9 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
       case O_SOUND:
         rc = copy_opt(a->sound, sizeof(a->sound), optarg, "--sound", err, errlen);
         break;
+      case O_CA_FILE:
+        rc = copy_opt(a->ca_file, sizeof(a->ca_file), optarg, "--ca-file", err, errlen);
+        break;
       case O_NOBELL:
         a->no_bell = 1;
         break;
@@ -198,12 +205,12 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
       return KDS_EINVAL;
     }
     if (app_parse_url(a->server, host, sizeof(host), &port, path, sizeof(path), &https) != 0) {
-      if (https)
-        snprintf(err, errlen,
-                 "https:// is not supported: run a local stunnel or an SSH tunnel and give its "
-                 "http://127.0.0.1:PORT (see the README)");
-      else
-        snprintf(err, errlen, "bad --server \"%s\": expected http://HOST[:PORT]", a->server);
+      snprintf(err, errlen, "bad --server \"%s\": expected http://HOST[:PORT] or https://HOST[:PORT]",
+               a->server);
+      return KDS_EINVAL;
+    }
+    if (a->ca_file[0] && !https) {
+      snprintf(err, errlen, "--ca-file is for an https:// server (--server is \"%s\")", a->server);
       return KDS_EINVAL;
     }
   }
@@ -221,9 +228,9 @@ int app_parse_url(const char *url, char *host, size_t hostlen, int *port, char *
   *port = 80;
   if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "wss://", 6) == 0) {
     *https = 1;
-    return KDS_EINVAL;
-  }
-  if (strncasecmp(url, "http://", 7) == 0)
+    *port = 443;
+    p = url + (url[0] == 'w' || url[0] == 'W' ? 6 : 8);
+  } else if (strncasecmp(url, "http://", 7) == 0)
     p = url + 7;
   else if (strncasecmp(url, "ws://", 5) == 0)
     p = url + 5;

@@ -26,7 +26,7 @@
 #define APP_BUFFER_MAX 10000                     /* live events held while the queue loads */
 
 typedef struct app_args {
-  char server[512];       /* --server / KDS_SERVER, "http://host:port" */
+  char server[512];       /* --server / KDS_SERVER, "http://host:port" or "https://host:port" */
   char token[512];        /* --token / KDS_TOKEN */
   char station[512];      /* --station "SAUS ASIN,SAUS MANIS" ("" = all) */
   char feed[512];         /* --feed PATH: events from a FIFO instead of a server (tests, demos) */
@@ -34,6 +34,7 @@ typedef struct app_args {
   char log_file[512];     /* --log PATH: where log lines go in screen mode (default: nowhere) */
   char orders_url[512];   /* --orders-url PATH: the open-orders listing (default: SPEC 3's) */
   char sound[512];        /* --sound CMD: run (sh -c) for each new ticket and each cancel */
+  char ca_file[512];      /* --ca-file PATH: the CAs an https:// server is checked against */
   int no_bell;            /* --no-bell */
   int plain;              /* --plain: one line per event on stdout, no curses */
   int no_color;           /* --no-color or NO_COLOR set */
@@ -52,6 +53,7 @@ enum app_conn { APP_IDLE, APP_CONNECTING, APP_LOADING, APP_LIVE, APP_WAITING, AP
 struct sioc;
 struct httpc;
 struct ws_hub;
+struct tls_ctx;
 
 /* A live event received while the open queue is loading: applied after the load. */
 typedef struct app_event {
@@ -89,6 +91,7 @@ typedef struct app {
   struct ws_hub *hub;  /* the loop's WebSocket machinery */
   struct sioc *sio;    /* the Socket.IO link */
   struct httpc *http;  /* REST (the open queue) */
+  struct tls_ctx *tls; /* https://: the one TLS context of both links; NULL for http:// */
   int link_open;       /* sioc_connect succeeded, on_disconnect not yet seen */
   unsigned load_gen;   /* the current load; answers to older ones are ignored */
   void *listing;       /* cJSON array: the pages loaded so far */
@@ -112,6 +115,7 @@ typedef struct app {
 
   sound_t sound; /* --sound */
   char last_error[160];
+  char err_text[200]; /* app_net_strerror's answer */
 
   /* --feed */
   uv_pipe_t feed;
@@ -145,8 +149,8 @@ int64_t app_now_ms(void);
 int64_t app_backoff_ms(unsigned attempt, double rnd);
 
 /* Splits "http://host:port/prefix" into host, port (default 80) and path prefix (no
- * trailing slash). IPv6 in brackets. Returns 0 or KDS_EINVAL (https:// has its own reason:
- * KDS_EINVAL with `*https` set). */
+ * trailing slash). IPv6 in brackets. https:// (and wss://) set *https, default port 443.
+ * Returns 0 or KDS_EINVAL. */
 int app_parse_url(const char *url, char *host, size_t hostlen, int *port, char *path, size_t pathlen,
                   int *https);
 

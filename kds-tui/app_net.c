@@ -23,6 +23,7 @@
 #include "log.h"
 #include "sio.h"
 #include "sioc.h"
+#include "tls.h"
 
 #define CONNECT_TIMEOUT_MS 10000
 
@@ -126,7 +127,12 @@ static void on_sio_disconnect(sioc_t *s, int err, const char *reason) {
     return;
   }
   if (!app->auth_failed) {
-    if (err)
+    if (err == KDS_ETLS) {
+      /* a bad certificate needs a person: say it on the status line too, not only in the
+       * header (which may be too narrow for it); --plain prints it with the retry anyway */
+      snprintf(app->last_error, sizeof(app->last_error), "%s", app_net_strerror(app, err));
+      if (!app->args.plain) app__say(app, UI_ERROR, "%s", app->last_error);
+    } else if (err)
       snprintf(app->last_error, sizeof(app->last_error), "%s: %s", reason, kds_strerror(err));
     else
       snprintf(app->last_error, sizeof(app->last_error), "%s", reason);
@@ -155,6 +161,7 @@ static void connect_now(app_t *app) {
     o.path = path;
     o.auth = auth.base;
     o.timeout_ms = CONNECT_TIMEOUT_MS;
+    o.tls = app->tls;
     /* No connection state recovery: the REST reload already covers what was missed, and a
      * replay would resend an event that killed the link (too big, unparsable) before every
      * CONNECT reply, forever. A fresh session each time cannot get stuck that way. */
@@ -282,7 +289,7 @@ static void on_load(void *ud, int err, const httpc_response *resp) {
   free(req);
   if (stale) return;
   if (err) {
-    load_failed(app, "could not load the open orders: %s", kds_strerror(err));
+    load_failed(app, "could not load the open orders: %s", app_net_strerror(app, err));
     return;
   }
   if (resp->status != 200) {
@@ -534,13 +541,29 @@ int app_net_line_done(app_t *app, const char *invoice, int64_t line, int done) {
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
+const char *app_net_strerror(app_t *app, int err) {
+  if (err != KDS_ETLS || !app->tls) return kds_strerror(err);
+  snprintf(app->err_text, sizeof(app->err_text), "TLS: %s",
+           tls_ctx_error(app->tls)[0] ? tls_ctx_error(app->tls) : kds_strerror(err));
+  return app->err_text;
+}
+
 int app_net_start(app_t *app, char *err, size_t errlen) {
-  int https;
-  httpc_opts ho = {APP_LOAD_TIMEOUT_MS, APP_LOAD_MAX_BYTES};
+  int https, rc;
+  httpc_opts ho = {APP_LOAD_TIMEOUT_MS, APP_LOAD_MAX_BYTES, NULL};
   if (app_parse_url(app->args.server, app->host, sizeof(app->host), &app->port, app->base_path,
                     sizeof(app->base_path), &https) != 0) {
     snprintf(err, errlen, "bad --server \"%s\"", app->args.server);
     return KDS_EINVAL;
+  }
+  if (https) {
+    /* One context for the WebSocket and the REST connections: the CA store is read once. */
+    rc = tls_ctx_new(&app->tls, app->args.ca_file[0] ? app->args.ca_file : NULL, err, errlen);
+    if (rc) {
+      if (rc == KDS_ENOMEM) snprintf(err, errlen, "out of memory");
+      return rc;
+    }
+    ho.tls = app->tls;
   }
   srand((unsigned)app_now_ms() ^ (unsigned)getpid()); /* jitter only: no need for a CSPRNG */
   app->hub = ws_hub_new(app->loop);
@@ -570,4 +593,6 @@ void app_net_stop(app_t *app) {
 void app_net_release(app_t *app) {
   cJSON_Delete(app->listing);
   app->listing = NULL;
+  tls_ctx_free(app->tls); /* connections still closing keep their own reference */
+  app->tls = NULL;
 }

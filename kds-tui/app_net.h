@@ -33,6 +33,11 @@ int app_net_line_done(app_t *app, const char *invoice, int64_t line, int done);
  * (after a load: the listing made new ticket objects). */
 void app_net_flush(app_t *app);
 
+/* The sentence for a link error `err`: a refused certificate or a failed TLS handshake
+ * (KDS_ETLS) gives "TLS: " and what failed, for which host; anything else kds_strerror.
+ * Valid until the next call. */
+const char *app_net_strerror(app_t *app, int err);
+
 /* Too many events arrived during a load: drop them and load again when this load ends. */
 void app_net_reload_later(app_t *app);
 

@@ -79,7 +79,7 @@ static void on_stats(void *ud, int err, const httpc_response *resp) {
     log_info("stats: HTTP %d; the header shows this screen's figures", resp->status);
     return;
   } else {
-    log_warn("stats: %s", err ? kds_strerror(err) : "unexpected answer");
+    log_warn("stats: %s", err ? app_net_strerror(app, err) : "unexpected answer");
   }
   if (app->stats_again) {
     app->stats_again = 0;
@@ -200,7 +200,7 @@ static void on_recall(void *ud, int err, const httpc_response *resp) {
   }
   if (err || resp->status != 200 || !cJSON_IsArray(list = app_json_parse(resp->body, resp->body_len))) {
     app__say(app, UI_ERROR, "Recall: the server's list is unavailable (%s)",
-             err                   ? kds_strerror(err)
+             err                   ? app_net_strerror(app, err)
              : resp->status != 200 ? (resp->status == 404 ? "HTTP 404: not a kds-server" : "refused")
                                    : "not a JSON array");
     cJSON_Delete(list);

@@ -17,6 +17,7 @@
   XX(CLOSED, -10007, "connection closed")                \
   XX(FULL, -10008, "queue full")                         \
   XX(STATE, -10009, "operation not valid in this state") \
+  XX(TLS, -10011, "TLS handshake or certificate error")  \
   XX(REQUEST, -10010, "request refused (the kds_err says why)")
 
 enum {

@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "list.h"
+#include "tls.h"
 
 struct dial {
   uv_loop_t *loop;
@@ -18,20 +19,24 @@ struct dial {
   struct addrinfo *res; /* resolver answer, freed in finalize */
   struct addrinfo *cur; /* address being tried */
   uv_tcp_t *tcp;        /* the attempt in flight, or the winner */
+  tls_ctx_t *tls;       /* NULL: plain TCP */
+  tls_conn_t *tlsc;     /* the handshake in flight (it owns the tcp then) */
+  uv_stream_t *plain;   /* the TLS winner's plaintext stream */
   dial_cb cb;
   void *ud;
-  int status;    /* the result once finished, else the last error seen */
-  int busy;      /* gai in flight + connect in flight + timer open */
-  int finished;  /* result decided: no new attempts */
-  int resolving; /* the getaddrinfo request is in flight */
+  int status;     /* the result once finished, else the last error seen */
+  int busy;       /* gai in flight + connect in flight + timer open */
+  int finished;   /* result decided: no new attempts */
+  int resolving;  /* the getaddrinfo request is in flight */
+  char name[256]; /* the host without brackets: SNI and the certificate check */
 };
 
 static void finalize(dial_t *d) {
-  uv_tcp_t *tcp;
+  uv_stream_t *s;
   if (d->busy) return;
-  tcp = d->status == 0 ? d->tcp : NULL;
+  s = d->status != 0 ? NULL : d->plain ? d->plain : (uv_stream_t *)d->tcp;
   if (d->res) uv_freeaddrinfo(d->res);
-  d->cb(d->ud, d->status, tcp);
+  d->cb(d->ud, d->status, s);
   free(d);
 }
 
@@ -39,8 +44,8 @@ static void on_tcp_free(uv_handle_t *h) {
   free(h);
 }
 
-void dial_close(uv_tcp_t *tcp) {
-  if (tcp) uv_close((uv_handle_t *)tcp, on_tcp_free);
+void dial_close(uv_stream_t *stream) {
+  if (stream) uv_close((uv_handle_t *)stream, on_tcp_free);
 }
 
 static void on_timer_close(uv_handle_t *h) {
@@ -56,10 +61,11 @@ static void finish(dial_t *d, int status) {
   d->status = status;
   if (status != 0 && d->tcp) {
     /* A connect in flight is cancelled by the close: on_connect runs with UV_ECANCELED. */
-    dial_close(d->tcp);
+    dial_close((uv_stream_t *)d->tcp);
     d->tcp = NULL;
   }
-  if (d->resolving) uv_cancel((uv_req_t *)&d->gai); /* may fail: it then completes */
+  if (status != 0 && d->tlsc) tls_connect_cancel(d->tlsc); /* on_tls runs with UV_ECANCELED */
+  if (d->resolving) uv_cancel((uv_req_t *)&d->gai);        /* may fail: it then completes */
   uv_close((uv_handle_t *)&d->timer, on_timer_close);
 }
 
@@ -87,11 +93,24 @@ static void try_next(dial_t *d) {
       d->busy++;
       return;
     }
-    dial_close(d->tcp);
+    dial_close((uv_stream_t *)d->tcp);
     d->tcp = NULL;
     d->status = rc;
   }
   finish(d, d->status ? d->status : UV_EADDRNOTAVAIL);
+}
+
+static void on_tls(void *ud, int status, uv_stream_t *plain) {
+  dial_t *d = ud;
+  d->tlsc = NULL;
+  d->busy--;
+  if (d->finished) { /* timed out or cancelled meanwhile */
+    dial_close(plain);
+    finalize(d);
+    return;
+  }
+  d->plain = plain;
+  finish(d, status);
 }
 
 static void on_connect(uv_connect_t *req, int status) {
@@ -104,11 +123,21 @@ static void on_connect(uv_connect_t *req, int status) {
   }
   if (status == 0) {
     uv_tcp_nodelay(d->tcp, 1);
+    if (d->tls) {
+      int rc = tls_connect(&d->tlsc, d->tls, d->tcp, d->name, on_tls, d);
+      if (rc < 0) {
+        finish(d, rc); /* closes the tcp */
+        return;
+      }
+      d->tcp = NULL; /* the TLS connection's now */
+      d->busy++;
+      return;
+    }
     finish(d, 0);
     return;
   }
   d->status = status;
-  dial_close(d->tcp);
+  dial_close((uv_stream_t *)d->tcp);
   d->tcp = NULL;
   try_next(d);
 }
@@ -136,6 +165,11 @@ static void on_timeout(uv_timer_t *t) {
 
 int dial_start(dial_t **out, uv_loop_t *loop, const char *host, int port, unsigned timeout_ms, dial_cb cb,
                void *ud) {
+  return dial_start_tls(out, loop, host, port, timeout_ms, NULL, cb, ud);
+}
+
+int dial_start_tls(dial_t **out, uv_loop_t *loop, const char *host, int port, unsigned timeout_ms,
+                   tls_ctx_t *tls, dial_cb cb, void *ud) {
   struct addrinfo hints;
   char name[256], service[16];
   size_t n;
@@ -159,6 +193,8 @@ int dial_start(dial_t **out, uv_loop_t *loop, const char *host, int port, unsign
   d->loop = loop;
   d->cb = cb;
   d->ud = ud;
+  d->tls = tls;
+  memcpy(d->name, name, n + 1);
   memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -39,8 +39,9 @@ struct httpc {
   int port;
   unsigned timeout_ms;
   size_t max_body;
-  uv_tcp_t *tcp; /* connected, or NULL */
-  dial_t *dial;  /* connecting, or NULL */
+  tls_ctx_t *tls;    /* https: the connection is TLS (dial_start_tls); NULL: plain */
+  uv_stream_t *conn; /* connected (a uv_tcp_t, or TLS's plaintext end), or NULL */
+  dial_t *dial;      /* connecting, or NULL */
   uv_timer_t timer;
   llhttp_t parser;
   kds_list queue; /* waiting requests */
@@ -122,9 +123,9 @@ static void req_free_if_done(httpc_req *r) {
 }
 
 static void drop_conn(httpc_t *c) {
-  if (!c->tcp) return;
-  dial_close(c->tcp); /* cancels a write in flight */
-  c->tcp = NULL;
+  if (!c->conn) return;
+  dial_close(c->conn); /* cancels a write in flight */
+  c->conn = NULL;
   c->served = 0;
 }
 
@@ -241,12 +242,12 @@ static void on_timeout(uv_timer_t *t) {
   finish_cur(c, UV_ETIMEDOUT);
 }
 
-static void on_dial(void *ud, int status, uv_tcp_t *tcp) {
+static void on_dial(void *ud, int status, uv_stream_t *conn) {
   httpc_t *c = ud;
   int rc;
   c->dial = NULL;
   if (c->freeing) {
-    dial_close(tcp);
+    dial_close(conn);
     if (--c->busy == 0) httpc_final(c);
     return;
   }
@@ -254,9 +255,9 @@ static void on_dial(void *ud, int status, uv_tcp_t *tcp) {
     fail_queued(c, status);
     return;
   }
-  c->tcp = tcp;
-  tcp->data = c;
-  rc = uv_read_start((uv_stream_t *)tcp, on_alloc, on_read);
+  c->conn = conn;
+  conn->data = c;
+  rc = uv_read_start(conn, on_alloc, on_read);
   if (rc < 0) {
     drop_conn(c);
     fail_queued(c, rc);
@@ -277,8 +278,8 @@ static void kick(httpc_t *c) {
   uv_buf_t b;
   int rc;
   if (c->freeing || c->cur || kds_list_empty(&c->queue) || c->dial || c->fail_rc) return;
-  if (!c->tcp) {
-    rc = dial_start(&c->dial, c->loop, c->host, c->port, c->timeout_ms, on_dial, c);
+  if (!c->conn) {
+    rc = dial_start_tls(&c->dial, c->loop, c->host, c->port, c->timeout_ms, c->tls, on_dial, c);
     if (rc < 0) { /* report from the loop, never inside httpc_request */
       c->fail_rc = rc;
       uv_timer_start(&c->timer, on_deferred_fail, 0, 0);
@@ -298,7 +299,7 @@ static void kick(httpc_t *c) {
   llhttp_init(&c->parser, HTTP_RESPONSE, &httpc_settings);
   c->parser.data = c;
   b = uv_buf_init(r->data, (unsigned)r->len);
-  rc = uv_write(&r->wreq, (uv_stream_t *)c->tcp, &b, 1, on_write);
+  rc = uv_write(&r->wreq, c->conn, &b, 1, on_write);
   if (rc < 0) {
     finish_cur(c, rc);
     return;
@@ -323,6 +324,7 @@ httpc_t *httpc_new(uv_loop_t *loop, const char *host, int port, const httpc_opts
   c->port = port;
   c->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : HTTPC_DEFAULT_TIMEOUT;
   c->max_body = opts && opts->max_body ? opts->max_body : HTTPC_DEFAULT_MAX_BODY;
+  c->tls = opts ? opts->tls : NULL;
   kds_list_init(&c->queue);
   kds_buf_init(&c->body);
   kds_buf_init(&c->hdrs);

@@ -1,6 +1,7 @@
 /* httpc.h: a tiny asynchronous HTTP/1.1 client on libuv + llhttp: one keep-alive connection
  * to one host:port, requests sent one after another (FIFO, no pipelining), JSON bodies.
- * Used by kds-tui (login, the open queue) and kds-bench (posting orders). Plain http only. */
+ * Used by kds-tui (login, the open queue) and kds-bench (posting orders). Plain http, or
+ * https through tls.h when opts->tls is given. */
 #ifndef KDS_HTTPC_H
 #define KDS_HTTPC_H
 
@@ -8,6 +9,7 @@
 #include <uv.h>
 
 typedef struct httpc httpc_t;
+typedef struct tls_ctx tls_ctx_t;
 
 typedef struct httpc_response {
   int status;       /* HTTP status code */
@@ -26,6 +28,8 @@ typedef void (*httpc_cb)(void *ud, int err, const httpc_response *resp);
 typedef struct httpc_opts {
   unsigned timeout_ms; /* per request, from its start until the response ends; 0 = 30000 */
   size_t max_body;     /* response body limit; 0 = 16 MiB */
+  tls_ctx_t *tls;      /* NULL: http; else https, verified with this context (it must outlive
+                        * the client); a refused certificate fails requests with KDS_ETLS */
 } httpc_opts;
 
 /* A client for `host` (name or address; v4 or v6) and `port`. Nothing is connected until the

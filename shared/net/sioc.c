@@ -545,6 +545,7 @@ int sioc_connect(sioc_t *s, const sioc_opts *o) {
   wo.path = path.base;
   wo.extra_headers = s->headers;
   wo.timeout_ms = s->timeout_ms;
+  wo.tls = o->tls;
   memset(&cfg, 0, sizeof(cfg));
   cfg.role = WS_ROLE_CLIENT;
   cfg.hub = s->hub;

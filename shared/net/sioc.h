@@ -38,7 +38,7 @@ typedef struct sioc_callbacks {
   void (*on_event)(sioc_t *s, const char *event, const char *args, size_t args_len, int64_t ack_id);
   /* Exactly once per successful sioc_connect: the link is over (never connected, refused,
    * or lost). `err` is 0 for a clean disconnect asked by either side, or the error
-   * (UV_ECONNREFUSED, UV_ETIMEDOUT, KDS_EPROTO, ...). Pending acks were failed with
+   * (UV_ECONNREFUSED, UV_ETIMEDOUT, KDS_EPROTO, KDS_ETLS, ...). Pending acks were failed with
    * KDS_ECLOSED just before. sioc_connect may be called from inside. */
   void (*on_disconnect)(sioc_t *s, int err, const char *reason);
 } sioc_callbacks;
@@ -61,6 +61,8 @@ typedef struct sioc_opts {
                               * starts a new session (on_connect's recovered is 0). */
   int track_offset;          /* 1: remember the offset of received events (needed by recover) */
   size_t max_message;        /* largest accepted frame; 0 = the server's maxPayload, or 1 MB */
+  tls_ctx_t *tls;            /* NULL: ws://; else wss:// with this context (tls.h), which must
+                              * outlive the link; a refused certificate ends it with KDS_ETLS */
 } sioc_opts;
 
 /* A client, not connected. `cb` must outlive it; `hub` is the loop's ws hub. Returns NULL

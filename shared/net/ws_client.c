@@ -14,8 +14,8 @@
 struct ws_connect {
   uv_loop_t *loop;
   ws_config cfg;
-  dial_t *dial;  /* while connecting */
-  uv_tcp_t *tcp; /* once connected, until handed to ws_start */
+  dial_t *dial;      /* while connecting */
+  uv_stream_t *conn; /* once connected (tcp, or TLS's plaintext end), until handed to ws_start */
   uv_write_t wreq;
   uv_timer_t timer;
   ws_handshake_t *hs;
@@ -37,12 +37,12 @@ static void conn_finalize(ws_connect_t *c) {
   int rc;
   if (c->busy) return;
   if (c->status == 0) {
-    rc = ws_start(&c->ws, (uv_stream_t *)c->tcp, &c->cfg, NULL, 0, c->rbuf + c->head_off, c->head_len);
+    rc = ws_start(&c->ws, c->conn, &c->cfg, NULL, 0, c->rbuf + c->head_off, c->head_len);
     if (rc < 0) {
-      dial_close(c->tcp);
+      dial_close(c->conn);
       c->status = rc;
     }
-    c->tcp = NULL;
+    c->conn = NULL;
   }
   c->cb(c->ud, c->status, c->status == 0 ? c->ws : NULL, c->http_status);
   ws_handshake_free(c->hs);
@@ -62,8 +62,8 @@ static void conn_finish(ws_connect_t *c, int status) {
   c->status = status;
   if (status != 0) {
     if (c->dial) dial_cancel(c->dial);
-    dial_close(c->tcp); /* cancels the write */
-    c->tcp = NULL;
+    dial_close(c->conn); /* cancels the write */
+    c->conn = NULL;
   }
   uv_close((uv_handle_t *)&c->timer, conn_on_timer_close);
 }
@@ -106,14 +106,14 @@ static void conn_on_write(uv_write_t *req, int status) {
   conn_finalize(c);
 }
 
-static void conn_on_dial(void *ud, int status, uv_tcp_t *tcp) {
+static void conn_on_dial(void *ud, int status, uv_stream_t *conn) {
   ws_connect_t *c = ud;
   uv_buf_t b;
   int rc;
   c->dial = NULL;
   c->busy--;
   if (c->finished) {
-    dial_close(tcp);
+    dial_close(conn);
     conn_finalize(c);
     return;
   }
@@ -121,13 +121,13 @@ static void conn_on_dial(void *ud, int status, uv_tcp_t *tcp) {
     conn_finish(c, status);
     return;
   }
-  c->tcp = tcp;
-  tcp->data = c;
+  c->conn = conn;
+  conn->data = c;
   b = uv_buf_init(c->req.base, (unsigned)c->req.len);
-  rc = uv_write(&c->wreq, (uv_stream_t *)tcp, &b, 1, conn_on_write);
+  rc = uv_write(&c->wreq, conn, &b, 1, conn_on_write);
   if (rc == 0) {
     c->busy++;
-    rc = uv_read_start((uv_stream_t *)tcp, conn_on_alloc, conn_on_read);
+    rc = uv_read_start(conn, conn_on_alloc, conn_on_read);
   }
   if (rc < 0) conn_finish(c, rc);
 }
@@ -162,7 +162,7 @@ int ws_connect(ws_connect_t **out, const ws_connect_opts *opts, const ws_config 
   }
   if (rc < 0) goto fail;
   timeout = opts->timeout_ms ? opts->timeout_ms : 10000;
-  rc = dial_start(&c->dial, c->loop, opts->host, opts->port, timeout, conn_on_dial, c);
+  rc = dial_start_tls(&c->dial, c->loop, opts->host, opts->port, timeout, opts->tls, conn_on_dial, c);
   if (rc < 0) goto fail;
   c->busy = 2; /* the dial and the timer */
   uv_timer_init(c->loop, &c->timer);
@@ -184,7 +184,7 @@ void ws_connect_cancel(ws_connect_t *c) {
     conn_finish(c, UV_ECANCELED);
   } else if (c->status == 0) { /* succeeded, not yet reported: cancel wins */
     c->status = UV_ECANCELED;
-    dial_close(c->tcp);
-    c->tcp = NULL;
+    dial_close(c->conn);
+    c->conn = NULL;
   }
 }

@@ -958,7 +958,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   for (int i = 0; i < b.nposters; i++) {
-    httpc_opts ho = {60000, 0};
+    httpc_opts ho = {60000, 0, NULL};
     b.ps[i].h = httpc_new(b.loop, b.cfg.host, b.cfg.port, &ho);
   }
   if (b.cfg.token) snprintf(b.listen_token, sizeof(b.listen_token), "%s", b.cfg.token);

@@ -18,6 +18,7 @@
 // Run alone for manual tests: node tests/tui/peer-server.js [port]
 
 const http = require('node:http');
+const https = require('node:https');
 const { Server } = require('socket.io');
 
 const MENU = [
@@ -248,12 +249,13 @@ async function startPeer(opts = {}) {
     return io;
   }
 
+  // opts.tls = {key, cert} (PEM): the same peer on Node's https server (tls.test.js)
   peer.listen = () => new Promise((resolve, reject) => {
-    const server = http.createServer(onRequest);
+    const server = opts.tls ? https.createServer(opts.tls, onRequest) : http.createServer(onRequest);
     server.on('error', reject);
     server.listen(peer.port, '127.0.0.1', () => {
       peer.port = server.address().port;
-      peer.url = `http://127.0.0.1:${peer.port}`;
+      peer.url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${peer.port}`;
       peer.server = server;
       peer.io = attach(server);
       resolve(peer);

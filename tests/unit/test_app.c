@@ -47,8 +47,14 @@ static void t_args(void) {
   unsetenv("KDS_SERVER");
   unsetenv("KDS_TOKEN");
   ok(parse(&a, err, "--token", "x", NULL) == KDS_EINVAL && strstr(err, "no server"), "no server: said");
-  ok(parse(&a, err, "--server", "https://kds.example", NULL) == KDS_EINVAL && strstr(err, "stunnel"),
-     "https: refused, pointing at a tunnel");
+  ok(parse(&a, err, "--server", "https://kds.example", "--token", "t", "--ca-file", "/etc/ca.pem", NULL) ==
+             0 &&
+         strcmp(a.ca_file, "/etc/ca.pem") == 0,
+     "https: accepted, with --ca-file");
+  ok(parse(&a, err, "--server", "http://kds.example", "--token", "t", "--ca-file", "/etc/ca.pem", NULL) ==
+             KDS_EINVAL &&
+         strstr(err, "--ca-file"),
+     "--ca-file with http:// refused");
   ok(parse(&a, err, "--server", "ftp://x", NULL) == KDS_EINVAL && strstr(err, "bad --server"),
      "other schemes refused");
   ok(parse(&a, err, "--server", "http://x:1", "--bogus", NULL) == KDS_EINVAL && strstr(err, "--bogus"),
@@ -88,8 +94,15 @@ static void t_url(void) {
          port == 3000,
      "host:port alone");
   ok(app_parse_url("ws://h:1", host, sizeof(host), &port, path, sizeof(path), &https) == 0, "ws:// accepted");
-  ok(app_parse_url("https://h", host, sizeof(host), &port, path, sizeof(path), &https) == KDS_EINVAL && https,
-     "https flagged");
+  ok(app_parse_url("https://h", host, sizeof(host), &port, path, sizeof(path), &https) == 0 && https &&
+         port == 443 && strcmp(host, "h") == 0,
+     "https flagged, port 443");
+  ok(app_parse_url("https://[::1]:8443/kds", host, sizeof(host), &port, path, sizeof(path), &https) == 0 &&
+         https && port == 8443 && strcmp(host, "::1") == 0 && strcmp(path, "/kds") == 0,
+     "https with v6, port and prefix");
+  ok(app_parse_url("wss://h:9", host, sizeof(host), &port, path, sizeof(path), &https) == 0 && https &&
+         port == 9,
+     "wss:// is https");
   const char *bad[] = {"http://",         "http://:80",  "http://h:0",     "http://h:65536", "http://h:12x",
                        "http://user@h:1", "http://[::1", "http://h:1/a?b", "http://h h:1"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

@@ -222,7 +222,7 @@ static void t_framing(void) {
 }
 
 static void t_errors(void) {
-  httpc_opts o = {300, 1000};
+  httpc_opts o = {300, 1000, NULL};
   httpc_t *c = httpc_new(loop, "127.0.0.1", port, &o);
   result r[8];
   memset(r, 0, sizeof(r));

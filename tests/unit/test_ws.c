@@ -992,7 +992,7 @@ static void t_client(void) {
   ep srv = {0}, cli = {0};
   conn_result res = {0, 0, 0, &cli};
   ws_config cfg = {WS_ROLE_CLIENT, hub, &ep_cb, &cli, 0, 0, 0};
-  ws_connect_opts o = {"localhost", 0, "/socket.io/?EIO=4&transport=websocket", "X-Test: 1\r\n", 3000};
+  ws_connect_opts o = {"localhost", 0, "/socket.io/?EIO=4&transport=websocket", "X-Test: 1\r\n", 3000, NULL};
   o.port = hs_listen(&h, &srv);
   srv.echo = 1;
   ok(ws_connect(NULL, &o, &cfg, on_connected, &res) == 0 && !res.done, "connect started, no callback inside");
@@ -1056,7 +1056,7 @@ static void t_client_failures(void) {
   ep srv = {0}, cli = {0};
   conn_result res = {0, 0, 0, &cli};
   ws_config cfg = {WS_ROLE_CLIENT, hub, &ep_cb, &cli, 0, 0, 0};
-  ws_connect_opts o = {"127.0.0.1", 0, "/", NULL, 2000};
+  ws_connect_opts o = {"127.0.0.1", 0, "/", NULL, 2000, NULL};
   ws_connect_t *c;
 
   o.port = hs_listen(&h, &srv);

@@ -1,5 +1,5 @@
 'use strict';
-// Resizing: 100x30 -> 80x24 -> 200x60 -> 80x24. After each resize the screen must be exactly
+// Resizing: 100x30 -> 80x24 -> 120x36 -> 200x50 -> 300x80 -> 200x60 -> 80x24. After each resize the screen must be exactly
 // what a display started at that size shows (times masked): no cells left over from the old
 // layout, header on the first row, keys on the last, every card a closed box. Paging at 80x24;
 // at 200x60 seven tickets side by side (one per column, SPEC 5.1), the rest on page 2.
@@ -37,7 +37,7 @@ function problems(screen, cols, rows) {
   return out;
 }
 
-test('resize 100x30 -> 80x24 -> 200x60 -> 80x24 without garbage', async (t) => {
+test('resize 100x30 -> 80x24 -> 120x36 -> 200x50 -> 300x80 -> 200x60 -> 80x24 without garbage', async (t) => {
   const srv = await peerServer();
   const tuis = [];
   try {
@@ -52,7 +52,7 @@ test('resize 100x30 -> 80x24 -> 200x60 -> 80x24 without garbage', async (t) => {
     tuis.push(x);
     await x.waitScreen((s) => / LIVE /.test(s) && s.includes(orders[0].invoice_number), 'live');
 
-    for (const [cols, rows] of [[80, 24], [200, 60], [80, 24]]) {
+    for (const [cols, rows] of [[80, 24], [120, 36], [200, 50], [300, 80], [200, 60], [80, 24]]) {
       await t.test(`${cols}x${rows}`, async () => {
         x.resize(cols, rows);
         await waitFor(() => { const z = x.size(); return z.cols === cols && z.rows === rows; }, { what: 'the pane size' });

@@ -599,6 +599,7 @@ static int upsert(model_t *m, ticket_t *t, int64_t now_ms, int highlight, ticket
     t->seen_ms = old->seen_ms;
     t->pending = old->pending;
     t->changed_ms = highlight && content_changed(old, t) ? now_ms : old->changed_ms;
+    t->load_gen = old->load_gen;
     ticket_free(remove_at(m, (size_t)i));
   } else {
     t->seen_ms = highlight ? now_ms : 0;
@@ -640,8 +641,10 @@ int model_apply(model_t *m, const char *event, const cJSON *payload, int64_t now
 int model_load(model_t *m, const cJSON *list, int64_t now_ms, int highlight, size_t *added) {
   const cJSON *it;
   size_t n = 0;
+  uint64_t gen;
   if (added) *added = 0;
   if (!cJSON_IsArray(list)) return KDS_EINVAL;
+  gen = ++m->load_gen;
   /* Close what the listing no longer has (completed or voided while we were away). */
   for (size_t i = m->n; i-- > 0;) {
     const char *inv = m->tickets[i]->invoice;
@@ -668,15 +671,18 @@ int model_load(model_t *m, const cJSON *list, int64_t now_ms, int highlight, siz
     }
     /* The listing is the truth as of now: it overrides tombstones (a recalled order). */
     tomb_forget(m, t->invoice);
-    rc = upsert(m, t, now_ms, highlight, NULL);
+    rc = upsert(m, t, now_ms, highlight, &t);
     if (rc == MODEL_ADDED)
-      n++;
+      t->load_gen = gen;
     else if (rc == KDS_ENOMEM) {
       rebuild_visible(m);
       return rc;
     }
   }
   rebuild_visible(m);
+  /* counted at the end: a listing that names an invoice twice (added, then closed) adds it
+   * once or not at all, as the screen shows it */
+  for (size_t i = 0; i < m->n; i++) n += m->tickets[i]->load_gen == gen;
   if (added) *added = n;
   return 0;
 }

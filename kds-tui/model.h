@@ -61,6 +61,7 @@ typedef struct ticket {
   int64_t changed_ms;    /* when an update changed its lines or rush (the "changed" highlight); 0 never */
   enum ticket_gone gone; /* cancelled or voided: on the leaving list, no longer open */
   int64_t gone_ms;       /* when it was */
+  uint64_t load_gen;     /* the model_load that added it (counts what a listing added) */
 } ticket_t;
 
 /* What one applied event did, for the caller (bell, plain output). */
@@ -107,6 +108,7 @@ typedef struct model {
   size_t ntombs, tomb_next;
 
   uint64_t version;         /* bumped on every change: the UI redraws when it moves */
+  uint64_t load_gen;        /* model_load calls so far */
   uint64_t refused;         /* tickets refused for MODEL_MAX_TICKETS */
   int64_t warn_ms, late_ms; /* age thresholds (default 5 and 10 minutes) */
   int64_t skew_ms;          /* server clock - our clock, added to "now" for ages (0 if unknown) */

@@ -13,6 +13,8 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "utf8.h"
 #include <wchar.h>
 
 #include "err.h"
@@ -29,8 +31,12 @@ static size_t char_at(const char *s, size_t n, int *width) {
   memset(&st, 0, sizeof(st));
   len = mbrtowc(&wc, s, n, &st);
   if (len == (size_t)-1 || len == (size_t)-2 || len == 0) {
-    *width = 1; /* undecodable here (a non-UTF-8 locale): curses shows it as one cell or more */
-    return 1;
+    /* undecodable here (a non-UTF-8 locale): one cell, but the whole UTF-8 sequence, so that
+     * a cut never splits a character (the model keeps only valid UTF-8) */
+    uint32_t cp;
+    int valid;
+    *width = 1;
+    return n ? utf8_decode((const unsigned char *)s, n, &cp, &valid) : 1;
   }
   int w = wcwidth(wc);
   *width = w < 0 ? 1 : w;

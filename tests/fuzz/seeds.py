@@ -138,3 +138,36 @@ write("fuzz_order", "kitchen-ops", menu(MENU) + json.dumps(
                {"product_id": 1, "qty": 1, "modifiers": ["no mayo"]}, {"product_id": 5, "qty": 1, "note": ""}]}).encode())
 write("fuzz_order", "bad-modifiers", menu(MENU[:2]) + b'{"payment_method":"CASH","items":[{"product_id":1,"qty":1,"modifiers":["a\\u0000",""," ",null,7]}],"table":"\\t"}')
 write("fuzz_order", "bad-items", menu(MENU[:2]) + b'{"payment_method":"CASH","items":[{"product_id":"1","qty":1.5}],"note":7}')
+
+# ---- fuzz_model: [width byte, expo byte, stations byte] then records (kind byte, u16 length, JSON) ----
+def model_records(*recs):
+    out = b""
+    for kind, obj in recs:
+        body = obj if isinstance(obj, bytes) else json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        out += bytes([kind]) + struct.pack(">H", len(body)) + body
+    return out
+
+
+TICKET = {"invoice_number": "INV-20231103-0001", "date": "2023-11-03", "total_amount": 11000,
+          "ISI CORNDOG": {"quantity": 2, "total_amount": 12000, "items": ["Corndog Sosis"]},
+          "SAUS ASIN": {"quantity": 1, "total_amount": 1000, "items": ["Saus Tomat"]},
+          "status": "new", "created_at": "2023-11-03T10:15:02.123+07:00",
+          "updated_at": "2023-11-03T10:15:02.123+07:00", "payment_method": "CASH", "outlet_id": 1,
+          "note": "no onion", "order_type": "dine_in", "table": "4", "rush": True,
+          "lines": [{"product_id": 1, "name": "Corndog Sosis", "category": "ISI CORNDOG", "qty": 2, "price": 6000,
+                     "subtotal": 12000, "note": "cut in half", "modifiers": ["no mayo", "extra spicy"], "done": True},
+                    {"product_id": 5, "name": "Saus Tomat", "category": "SAUS ASIN", "qty": 1, "price": 1000,
+                     "subtotal": 1000}]}
+UPDATED = dict(TICKET, status="preparing", updated_at="2023-11-03T10:16:00.000+07:00")
+CANCELLED = dict(TICKET, status="cancelled", updated_at="2023-11-03T10:17:00.000+07:00")
+SEED_SHAPED = {"invoice_number": "INV-20231103-0002", "date": "2023-11-03", "total_amount": 15000,
+               "ISI CORNDOG": {"quantity": 1, "total_amount": 6000, "items": ["Corndog Sosis"]},
+               "SAUS MANIS": {"quantity": 1, "total_amount": 1000, "items": ["Coklat"]}}
+WIDE = dict(TICKET, invoice_number="INV-20231103-0003", customer_name="Budi 珈琲 " + "x" * 80,
+            lines=[dict(TICKET["lines"][0], name="Kopi 珈琲 " * 12, modifiers=["m" * 60] * 10)])
+write("fuzz_model", "lifecycle", bytes([6, 0, 0]) + model_records((0, TICKET), (1, UPDATED), (4, b"x" * 10),
+                                                                  (1, CANCELLED), (4, b"x" * 6000)))
+write("fuzz_model", "seed-shaped", bytes([30, 1, 0]) + model_records((0, SEED_SHAPED), (2, {"invoice_number": "INV-20231103-0002"})))
+write("fuzz_model", "listing", bytes([0, 0, 1]) + model_records((3, [TICKET, SEED_SHAPED, WIDE]), (3, []), (3, {"not": "a list"})))
+write("fuzz_model", "wide", bytes([39, 1, 1]) + model_records((0, WIDE), (1, dict(WIDE, rush=False))))
+write("fuzz_model", "junk", bytes([1, 1, 1]) + model_records((0, b"[{\"invoice_number\":"), (1, 12), (2, None)))

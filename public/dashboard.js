@@ -374,8 +374,10 @@
 
   // ---- notifications --------------------------------------------------------------------
 
+  /** A cancel or a void: a red toast that stays, and the bell (public/kds-sound.js). */
   function alertLoud(text, invoice) {
     pub.alerts = (pub.alerts || 0) + 1;
+    if (window.kdsSound) window.kdsSound.bell();
     const toast = document.createElement('li');
     toast.className = 'toast loud';
     toast.dataset.invoice = invoice;

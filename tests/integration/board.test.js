@@ -83,13 +83,21 @@ describe('customer board in headless Chromium', () => {
       await status(h, a.invoice_number, 'completed', h.tokens.dapur1);
       await page.locator(`.tile[data-invoice="${a.invoice_number}"]`).waitFor({ state: 'detached' });
 
-      // Cancelled and voided orders leave too.
+      // Cancelled and voided orders stay a few seconds, struck through, with the bell (SPEC 10.8).
+      const bells = await page.evaluate(() => window.kdsSound.played.bell);
       await status(h, b.invoice_number, 'cancelled', h.tokens.kasir1);
+      await page.waitForSelector(`.tile.cancelled[data-invoice="${b.invoice_number}"]`);
+      assert.equal((await page.textContent(`.tile[data-invoice="${b.invoice_number}"]`)).trim(), '✕ Budi');
       await page.locator(`.tile[data-invoice="${b.invoice_number}"]`).waitFor({ state: 'detached' });
       const c = await postOrder(h, h.tokens.kasir1, sampleOrder());
       await page.waitForSelector(tileSel('preparing', c.invoice_number));
       assert.equal((await h.api('DELETE', `/api/v1/orders/${c.invoice_number}`, { token: h.tokens.admin })).status, 204);
+      await page.waitForSelector(`.tile.cancelled[data-invoice="${c.invoice_number}"]`);
       await page.locator(`.tile[data-invoice="${c.invoice_number}"]`).waitFor({ state: 'detached' });
+      const sound = await page.evaluate(() => ({ played: { ...window.kdsSound.played }, log: window.kdsSound.log.map((x) => [x.kind, x.audio]) }));
+      assert.equal(sound.played.bell, bells + 2, `a bell for the cancel and one for the void: ${JSON.stringify(sound)}`);
+      assert.equal(sound.played.chime, 1, 'the chime of the ready order, through kdsSound');
+      assert.ok(sound.log.every(([, audio]) => audio !== 'none' && audio !== 'error'), `WebAudio played: ${JSON.stringify(sound)}`);
 
       // A busy moment: 26 preparing and 12 ready orders, some with names, oldest first.
       const many = [];

@@ -129,6 +129,18 @@ describe('POS dashboard in headless Chromium', () => {
     for (const o of orders.slice(40, 45)) await patch(o, 'cancelled', kasir(o));
     assert.equal((await h.api('DELETE', `/api/v1/orders/${orders[49].invoice_number}`, { token: h.tokens.admin })).status, 204);
 
+    // Each cancel and the void: a red alert that names it, and the bell (public/kds-sound.js).
+    await page.waitForFunction(() => window.kdsDashboard.alerts === 6);
+    const loud = await page.evaluate(() => ({
+      bell: window.kdsSound.played.bell,
+      audio: window.kdsSound.log.filter((x) => x.kind === 'bell').map((x) => x.audio),
+      toasts: [...document.querySelectorAll('#toasts .toast.loud strong')].map((n) => n.textContent),
+    }));
+    assert.equal(loud.bell, 6, 'one bell per cancel or void');
+    assert.ok(loud.audio.every((a) => a !== 'none' && a !== 'error'), `WebAudio played: ${loud.audio}`);
+    assert.ok(loud.toasts.includes(`Voided: ${lastInv}`), JSON.stringify(loud.toasts));
+    assert.ok(loud.toasts.includes(`Cancelled: ${orders[44].invoice_number}`), JSON.stringify(loud.toasts));
+
     s = await settled(page);
     assert.equal(s.orders.total, 49);
     assert.equal(s.orders.cancelled, 5);
@@ -192,6 +204,26 @@ describe('POS dashboard in headless Chromium', () => {
     const b = await postOrder(h, h.tokens.kasir1, sampleOrder([{ product_id: 1, qty: 1 }]));
     await page.waitForSelector(`#feed li[data-invoice="${b.invoice_number}"]`);
     await settled(page);
+    // A burst of events (20 orders at once, then 5 of them cancelled) makes one GET of the
+    // stats after it, not one per event, and the figures are still exact after it.
+    await sleep(800);
+    let gets = 0;
+    const countGets = (req) => { if (new URL(req.url()).pathname === '/api/v1/stats') gets++; };
+    page.on('request', countGets);
+    const fetches = await page.evaluate(() => window.kdsDashboard.fetches);
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => postOrder(h, i % 2 ? h.tokens.kasir1 : h.tokens.kasir2,
+      sampleOrder([{ product_id: 1 + (i % 8), qty: 1 + (i % 2) }], { payment_method: PAYMENTS[i % PAYMENTS.length] }))));
+    await Promise.all(burst.slice(0, 5).map((o) => h.api('PATCH', `/api/v1/orders/${o.invoice_number}/status`,
+      { token: o.outlet_id === 2 ? h.tokens.kasir2 : h.tokens.kasir1, body: { status: 'cancelled' } })
+      .then((r) => assert.equal(r.status, 200, r.text))));
+    await page.waitForFunction((n) => window.kdsDashboard.notifications >= n, 20);
+    const s = await settled(page);
+    await sleep(1000); // a second fetch, if the page made one, has had time to start
+    page.off('request', countGets);
+    assert.equal(gets, 1, 'one GET /api/v1/stats for the whole burst');
+    assert.equal(await page.evaluate(() => window.kdsDashboard.fetches), fetches + 1);
+    assert.deepStrictEqual(expected(await stats()), expected(s), 'nothing moved after the burst');
+
     await sleep(500);
     assert.ok(await inked(page, 'payment-chart') > 1000);
     const fit = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, iw: innerWidth }));

@@ -76,18 +76,22 @@ describe('customer board in headless Chromium', () => {
       // preparing stays in Preparing; ready moves it with a chime; completed takes it off.
       await status(h, a.invoice_number, 'preparing', h.tokens.dapur1);
       await page.waitForSelector(`${tileSel('preparing', a.invoice_number)}[data-status="preparing"]`);
+      await browser.screenshot(page, `board-${w}x${hgt}-1-preparing`);
       await status(h, a.invoice_number, 'ready', h.tokens.dapur1);
       await page.waitForSelector(tileSel('ready', a.invoice_number));
       assert.equal(await page.locator(tileSel('preparing', a.invoice_number)).count(), 0);
       assert.equal(await page.evaluate(() => window.kdsBoard.chimes), 1, 'one chime when it became ready');
+      await browser.screenshot(page, `board-${w}x${hgt}-2-ready`);
       await status(h, a.invoice_number, 'completed', h.tokens.dapur1);
       await page.locator(`.tile[data-invoice="${a.invoice_number}"]`).waitFor({ state: 'detached' });
+      await browser.screenshot(page, `board-${w}x${hgt}-3-gone`);
 
       // Cancelled and voided orders stay a few seconds, struck through, with the bell (SPEC 10.8).
       const bells = await page.evaluate(() => window.kdsSound.played.bell);
       await status(h, b.invoice_number, 'cancelled', h.tokens.kasir1);
       await page.waitForSelector(`.tile.cancelled[data-invoice="${b.invoice_number}"]`);
       assert.equal((await page.textContent(`.tile[data-invoice="${b.invoice_number}"]`)).trim(), '✕ Budi');
+      await browser.screenshot(page, `board-${w}x${hgt}-4-cancelled`);
       await page.locator(`.tile[data-invoice="${b.invoice_number}"]`).waitFor({ state: 'detached' });
       const c = await postOrder(h, h.tokens.kasir1, sampleOrder());
       await page.waitForSelector(tileSel('preparing', c.invoice_number));

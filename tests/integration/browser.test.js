@@ -54,6 +54,13 @@ describe('browser test client in headless Chromium', () => {
 
   const cardSel = (inv) => `article.card[data-invoice="${inv}"]`;
 
+  /** The sign-in form of the page. */
+  async function signIn(page, user, password) {
+    await page.fill('#login-username', user);
+    await page.fill('#login-password', password);
+    await page.click('#login-btn');
+  }
+
   it('signs in, connects, shows a posted order as a card, and a status button works', async () => {
     const page = await openPage();
     assert.equal(await page.title(), 'KDS live feed · WebSocket test client');
@@ -62,9 +69,7 @@ describe('browser test client in headless Chromium', () => {
     await page.waitForSelector('#conn[data-state="refused"]');
     assert.match(await page.textContent('#conn'), /Refused[\s\S]*unauthorized/);
 
-    await page.fill('#login-username', 'dapur1');
-    await page.fill('#login-password', 'kitchen-secret');
-    await page.click('#login-btn');
+    await signIn(page, 'dapur1', 'kitchen-secret');
     await page.waitForSelector('#conn[data-state="connected"]');
     assert.match(await page.textContent('#who-name'), /dapur1/);
     assert.match(await page.textContent('#who-role'), /kitchen · outlet 1/);
@@ -195,9 +200,7 @@ describe('browser test client in headless Chromium', () => {
     try {
       await new Promise((resolve, reject) => { kitchen.once('connect', resolve); kitchen.once('connect_error', reject); });
       let page = await openPage();
-      await page.fill('#login-username', 'kasir1');
-      await page.fill('#login-password', 'cashier-secret');
-      await page.click('#login-btn');
+      await signIn(page, 'kasir1', 'cashier-secret');
       await page.waitForSelector('#conn[data-state="connected"]');
       await page.waitForSelector('#qty-1');
       assert.equal(await page.isDisabled('#post-order'), true, 'nothing to post yet');
@@ -231,9 +234,7 @@ describe('browser test client in headless Chromium', () => {
 
       // The kitchen may not post orders: the form shows the server's refusal.
       const kpage = await openPage();
-      await kpage.fill('#login-username', 'dapur1');
-      await kpage.fill('#login-password', 'kitchen-secret');
-      await kpage.click('#login-btn');
+      await signIn(kpage, 'dapur1', 'kitchen-secret');
       await kpage.waitForSelector('#qty-3');
       await kpage.click('button[aria-label="one more Mie"]');
       await kpage.click('#post-order');
@@ -249,9 +250,7 @@ describe('browser test client in headless Chromium', () => {
   it('posts an order with its context and per-line note and modifiers; a kitchen tab rushes it and marks its lines done', async () => {
     const older = await postOrder(h, h.tokens.kasir1, sampleOrder([{ product_id: 2, qty: 1 }]));
     const till = await openPage();
-    await till.fill('#login-username', 'kasir1');
-    await till.fill('#login-password', 'cashier-secret');
-    await till.click('#login-btn');
+    await signIn(till, 'kasir1', 'cashier-secret');
     await till.waitForSelector('#qty-1');
     // Two Corndog Sosis with modifiers and a line note, one Mie plain; takeaway for a named customer at table 12.
     await till.click('button[aria-label="one more Corndog Sosis"]');
@@ -286,9 +285,7 @@ describe('browser test client in headless Chromium', () => {
 
     // The kitchen's card shows them on the header and under their line.
     const page = await openPage();
-    await page.fill('#login-username', 'dapur1');
-    await page.fill('#login-password', 'kitchen-secret');
-    await page.click('#login-btn');
+    await signIn(page, 'dapur1', 'kitchen-secret');
     await page.waitForSelector('#conn[data-state="connected"]');
     const card = page.locator(cardSel(inv));
     await card.waitFor();
@@ -346,9 +343,7 @@ describe('browser test client in headless Chromium', () => {
 
   it('a cancel and a void are loud on the kitchen screen: the card stays marked and the bell rings', async () => {
     const page = await openPage();
-    await page.fill('#login-username', 'dapur1');
-    await page.fill('#login-password', 'kitchen-secret');
-    await page.click('#login-btn');
+    await signIn(page, 'dapur1', 'kitchen-secret');
     await page.waitForSelector('#conn[data-state="connected"]');
     const a = await postOrder(h, h.tokens.kasir1, sampleOrder());
     const b = await postOrder(h, h.tokens.kasir1, sampleOrder([{ product_id: 3, qty: 1 }]));
@@ -380,9 +375,7 @@ describe('browser test client in headless Chromium', () => {
     });
     try {
       const page = await browser.newPage(`${h2.url}/websocket-test.html`);
-      await page.fill('#login-username', 'dapur1');
-      await page.fill('#login-password', 'kitchen-secret');
-      await page.click('#login-btn');
+      await signIn(page, 'dapur1', 'kitchen-secret');
       await page.waitForSelector('#conn[data-state="connected"]');
       const before = await postOrder(h2, h2.tokens.kasir1, sampleOrder());
       await page.locator(cardSel(before.invoice_number)).waitFor();
@@ -413,8 +406,17 @@ describe('browser test client in headless Chromium', () => {
     const page = await browser.newPage(`${h.url}/`);
     const href = await page.getAttribute('a[href="websocket-test.html"]', 'href');
     assert.equal(href, 'websocket-test.html');
+    for (const link of ['dashboard.html', 'board.html']) assert.equal(await page.getAttribute(`a[href="${link}"]`, 'href'), link);
     await page.click('a[href="websocket-test.html"]');
     await page.waitForSelector('#conn');
+    // The test client links both pages (issue 10, item 9), and they load.
+    await page.click('#link-dashboard');
+    await page.waitForURL(/\/dashboard\.html$/);
+    await page.waitForSelector('#signin:not([hidden])');
+    await page.goBack();
+    await page.click('#link-board');
+    await page.waitForURL(/\/board\.html$/);
+    await page.waitForSelector('#signin:not([hidden])');
     await page.close();
   });
 });

@@ -198,7 +198,7 @@
     if (ev === 'order-deleted' || !SHOWN.includes(data.status)) {
       // a cancel or a void is said before the number leaves (SPEC 10.8); a completed one just goes
       if (live && (ev === 'order-deleted' || data.status === 'cancelled') && state.orders.has(inv)) {
-        state.loud.set(inv, { order: state.orders.get(inv), until: Date.now() + LOUD_MS });
+        state.loud.set(inv, { order: state.orders.get(inv), kind: ev === 'order-deleted' ? 'voided' : 'cancelled', until: Date.now() + LOUD_MS });
         pub.bells++;
         if (window.kdsSound) window.kdsSound.bell(); // a cook or a customer must notice it
         setTimeout(render, LOUD_MS + 50);
@@ -253,10 +253,14 @@
     const span = document.createElement('span');
     span.className = 'label';
     span.textContent = l.text;
+    let word = null;
     if (state.loud.has(o.invoice_number)) {
       li.classList.add('cancelled');
       li.dataset.status = 'cancelled';
       span.textContent = `✕ ${l.text}`;
+      word = document.createElement('small');
+      word.className = 'gone-word';
+      word.textContent = state.loud.get(o.invoice_number).kind === 'voided' ? 'Voided' : 'Cancelled';
     }
     if (o.date && o.date !== serverToday(o.created_at)) {
       const day = document.createElement('small');
@@ -268,6 +272,7 @@
     if (l.name && [...l.text].length > 5) li.classList.add('wide');
     li.title = l.name ? `${l.text} · ${o.invoice_number}` : o.invoice_number;
     li.append(span);
+    if (word) li.append(word);
     return li;
   }
 
@@ -278,7 +283,7 @@
     const cols = { preparing: all.filter((o) => o.status !== 'ready'), ready: all.filter((o) => o.status === 'ready') };
     for (const [col, list] of Object.entries(cols)) {
       $(col).replaceChildren(...list.map((o) => tile(o, col)));
-      $(`${col}-count`).textContent = String(list.length);
+      $(`${col}-count`).textContent = String(list.filter((o) => !state.loud.has(o.invoice_number)).length); // a cancelled one is not waiting
       fit($(col), list.length);
       fitNames($(col));
     }

@@ -90,13 +90,16 @@ describe('customer board in headless Chromium', () => {
       const bells = await page.evaluate(() => window.kdsSound.played.bell);
       await status(h, b.invoice_number, 'cancelled', h.tokens.kasir1);
       await page.waitForSelector(`.tile.cancelled[data-invoice="${b.invoice_number}"]`);
-      assert.equal((await page.textContent(`.tile[data-invoice="${b.invoice_number}"]`)).trim(), '✕ Budi');
+      assert.equal((await page.textContent(`.tile[data-invoice="${b.invoice_number}"] .label`)).trim(), '✕ Budi');
+      assert.equal((await page.textContent(`.tile[data-invoice="${b.invoice_number}"] .gone-word`)).trim(), 'Cancelled');
+      assert.equal((await page.textContent('#preparing-count')).trim(), '0', 'a cancelled order is not counted as waiting');
       await browser.screenshot(page, `board-${w}x${hgt}-4-cancelled`);
       await page.locator(`.tile[data-invoice="${b.invoice_number}"]`).waitFor({ state: 'detached' });
       const c = await postOrder(h, h.tokens.kasir1, sampleOrder());
       await page.waitForSelector(tileSel('preparing', c.invoice_number));
       assert.equal((await h.api('DELETE', `/api/v1/orders/${c.invoice_number}`, { token: h.tokens.admin })).status, 204);
       await page.waitForSelector(`.tile.cancelled[data-invoice="${c.invoice_number}"]`);
+      assert.equal((await page.textContent(`.tile[data-invoice="${c.invoice_number}"] .gone-word`)).trim(), 'Voided');
       await page.locator(`.tile[data-invoice="${c.invoice_number}"]`).waitFor({ state: 'detached' });
       const sound = await page.evaluate(() => ({ played: { ...window.kdsSound.played }, log: window.kdsSound.log.map((x) => [x.kind, x.audio]) }));
       assert.equal(sound.played.bell, bells + 2, `a bell for the cancel and one for the void: ${JSON.stringify(sound)}`);

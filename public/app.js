@@ -370,9 +370,11 @@
 
   const LOUD_MS = 5000;
 
-  function localDay() {
-    const d = new Date();
-    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  /** Today in the server's zone, from the offset its timestamps carry (SPEC 11.11: never Z). */
+  function serverToday(ts) {
+    const m = /([+-])(\d\d):?(\d\d)$/.exec(typeof ts === 'string' ? ts : '');
+    const off = m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : -new Date().getTimezoneOffset();
+    return new Date(Date.now() + off * 60000).toISOString().slice(0, 10);
   }
 
   /** A cook must stop cooking it: the card stays, marked, with the bell, for a few seconds. */
@@ -385,22 +387,7 @@
 
   function bell() {
     state.bells++;
-    try {
-      const Ctx = window.AudioContext || window.webkitAudioContext;
-      if (!Ctx) return;
-      if (!state.audio) state.audio = new Ctx();
-      const ctx = state.audio;
-      const osc = ctx.createOscillator();
-      const gain = ctx.createGain();
-      osc.frequency.value = 440;
-      gain.gain.setValueAtTime(0.2, ctx.currentTime);
-      gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.6);
-      osc.connect(gain).connect(ctx.destination);
-      osc.start();
-      osc.stop(ctx.currentTime + 0.6);
-    } catch (e) {
-      // no sound is not an error: the card says it
-    }
+    if (window.kdsSound) window.kdsSound.bell(); // public/kds-sound.js; the card says it anyway
   }
 
   /** Lines done or rush changed: highlighted like a new order (SPEC 10.8). */
@@ -540,7 +527,7 @@
     if (loudKind) {
       node.append(el('p', { class: 'loud-banner', role: 'alert', text: `${loudKind.toUpperCase()}: stop, do not make it` }));
     }
-    if (order.date && order.date !== localDay()) {
+    if (order.date && order.date !== serverToday(order.created_at)) {
       node.append(el('p', { class: 'card-day', text: `from ${order.date}` })); // an earlier business day (SPEC 10.7)
     }
     if (ctx.length) {
@@ -638,7 +625,27 @@
     }
   }
 
-  async function changeStatus(inv, status) {
+  /** Sends a socket command and waits for its acknowledgement; returns the order it answers with. */
+  async function emitCommand(event, payload, what) {
+    const s = state.socket;
+    if (!s || !s.connected) throw new Error('not connected: reconnect, or send changes via REST');
+    log('out', event, what, payload);
+    let reply;
+    try {
+      reply = await s.timeout(ACK_TIMEOUT).emitWithAck(event, payload);
+    } catch (e) {
+      throw new Error(`no acknowledgement within ${ACK_TIMEOUT / 1000} s`);
+    }
+    log(reply && reply.ok ? 'in' : 'err', `ack ${event}`, reply && reply.ok ? orderSummary(reply.order) : (reply && reply.error && reply.error.code), reply);
+    if (!reply || !reply.ok) {
+      const e = (reply && reply.error) || {};
+      throw new Error(`${e.code || 'error'}: ${e.message || 'refused'}${e.current_status ? ` (now ${e.current_status})` : ''}`);
+    }
+    return reply.order;
+  }
+
+  /** A status change or a line's done flag: over the socket (with its ack) or REST, as chosen. */
+  async function sendChange(inv, socketCmd, restPath, restBody) {
     const via = document.querySelector('input[name="via"]:checked').value;
     state.pending.add(inv);
     state.cardErrors.delete(inv);
@@ -646,25 +653,10 @@
     try {
       let order;
       if (via === 'socket') {
-        const s = state.socket;
-        if (!s || !s.connected) throw new Error('not connected: reconnect, or send status changes via REST');
-        const payload = { invoice_number: inv, status };
-        log('out', 'order-status', `${inv} → ${status}`, payload);
-        let reply;
-        try {
-          reply = await s.timeout(ACK_TIMEOUT).emitWithAck('order-status', payload);
-        } catch (e) {
-          throw new Error(`no acknowledgement within ${ACK_TIMEOUT / 1000} s`);
-        }
-        log(reply && reply.ok ? 'in' : 'err', 'ack order-status', reply && reply.ok ? orderSummary(reply.order) : (reply && reply.error && reply.error.code), reply);
-        if (!reply || !reply.ok) {
-          const e = (reply && reply.error) || {};
-          throw new Error(`${e.code || 'error'}: ${e.message || 'refused'}${e.current_status ? ` (now ${e.current_status})` : ''}`);
-        }
-        order = reply.order;
+        order = await emitCommand(socketCmd.event, socketCmd.payload, socketCmd.what);
       } else {
         try {
-          order = await api('PATCH', `/api/v1/orders/${encodeURIComponent(inv)}/status`, { status });
+          order = await api('PATCH', `/api/v1/orders/${encodeURIComponent(inv)}/${restPath}`, restBody);
         } catch (e) {
           throw new Error(`${e.code}: ${e.message}${e.currentStatus ? ` (now ${e.currentStatus})` : ''}`);
         }
@@ -678,7 +670,18 @@
     }
   }
 
-  /** PATCH priority or a line's done flag over REST; the card shows the answer or the refusal. */
+  function changeStatus(inv, status) {
+    return sendChange(inv, { event: 'order-status', payload: { invoice_number: inv, status }, what: `${inv} → ${status}` },
+      'status', { status });
+  }
+
+  /** Item-level done (SPEC 10.3): the line-done event over the socket, or PATCH .../lines/n. */
+  function lineDone(inv, n, done) {
+    return sendChange(inv, { event: 'line-done', payload: { invoice_number: inv, line: n, done }, what: `${inv} line ${n} ${done ? 'done' : 'not done'}` },
+      `lines/${n}`, { done });
+  }
+
+  /** PATCH priority over REST (there is no socket command for it); the card shows the answer or the refusal. */
   async function patchOrder(inv, path, body) {
     state.pending.add(inv);
     state.cardErrors.delete(inv);
@@ -855,7 +858,7 @@
       const o = state.orders.get(d.dataset.invoice);
       const n = Number(d.dataset.lineDone);
       const line = o && Array.isArray(o.lines) ? o.lines[n - 1] : null;
-      patchOrder(d.dataset.invoice, `lines/${n}`, { done: !(line && line.done) });
+      lineDone(d.dataset.invoice, n, !(line && line.done));
     }
   });
   setInterval(tickAges, 1000);

@@ -18,7 +18,6 @@
     loud: new Map(), // invoice -> {order, until}: cancelled or voided, shown a few seconds more
     readySince: new Map(), // invoice -> ms since the epoch when it became ready
     loading: null, // events that arrive during a load: [[event, data]]
-    audio: null,
   };
   // For tests and for staff at the screen's console.
   const pub = { chimes: 0, bells: 0, loads: 0, state };
@@ -141,9 +140,11 @@
 
   // ---- the orders ---------------------------------------------------------------------
 
-  function localDate(d = new Date()) {
-    const two = (n) => String(n).padStart(2, '0');
-    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+  /** Today in the server's zone, from the offset its timestamps carry (SPEC 11.11: never Z). */
+  function serverToday(ts) {
+    const m = /([+-])(\d\d):?(\d\d)$/.exec(typeof ts === 'string' ? ts : '');
+    const off = m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : -new Date().getTimezoneOffset();
+    return new Date(Date.now() + off * 60000).toISOString().slice(0, 10);
   }
 
   async function loadSettings() {
@@ -197,8 +198,9 @@
     if (ev === 'order-deleted' || !SHOWN.includes(data.status)) {
       // a cancel or a void is said before the number leaves (SPEC 10.8); a completed one just goes
       if (live && (ev === 'order-deleted' || data.status === 'cancelled') && state.orders.has(inv)) {
-        state.loud.set(inv, { order: state.orders.get(inv), until: Date.now() + LOUD_MS });
+        state.loud.set(inv, { order: state.orders.get(inv), kind: ev === 'order-deleted' ? 'voided' : 'cancelled', until: Date.now() + LOUD_MS });
         pub.bells++;
+        if (window.kdsSound) window.kdsSound.bell(); // a cook or a customer must notice it
         setTimeout(render, LOUD_MS + 50);
       }
       forget(inv);
@@ -251,12 +253,16 @@
     const span = document.createElement('span');
     span.className = 'label';
     span.textContent = l.text;
+    let word = null;
     if (state.loud.has(o.invoice_number)) {
       li.classList.add('cancelled');
       li.dataset.status = 'cancelled';
       span.textContent = `✕ ${l.text}`;
+      word = document.createElement('small');
+      word.className = 'gone-word';
+      word.textContent = state.loud.get(o.invoice_number).kind === 'voided' ? 'Voided' : 'Cancelled';
     }
-    if (o.date && o.date !== localDate()) {
+    if (o.date && o.date !== serverToday(o.created_at)) {
       const day = document.createElement('small');
       day.className = 'day';
       day.textContent = o.date.slice(5); // MM-DD: from an earlier day
@@ -266,6 +272,7 @@
     if (l.name && [...l.text].length > 5) li.classList.add('wide');
     li.title = l.name ? `${l.text} · ${o.invoice_number}` : o.invoice_number;
     li.append(span);
+    if (word) li.append(word);
     return li;
   }
 
@@ -276,7 +283,7 @@
     const cols = { preparing: all.filter((o) => o.status !== 'ready'), ready: all.filter((o) => o.status === 'ready') };
     for (const [col, list] of Object.entries(cols)) {
       $(col).replaceChildren(...list.map((o) => tile(o, col)));
-      $(`${col}-count`).textContent = String(list.length);
+      $(`${col}-count`).textContent = String(list.filter((o) => !state.loud.has(o.invoice_number)).length); // a cancelled one is not waiting
       fit($(col), list.length);
       fitNames($(col));
     }
@@ -304,31 +311,10 @@
     }
   }
 
+  /** The chime (public/kds-sound.js); counted even where the page has no sound. */
   function chime() {
     pub.chimes++;
-    try {
-      const Ctx = window.AudioContext || window.webkitAudioContext;
-      if (!Ctx) return;
-      if (!state.audio) state.audio = new Ctx();
-      const ctx = state.audio;
-      if (ctx.state === 'suspended') ctx.resume().catch(() => {});
-      // Two soft notes, like a counter bell: no audio file to serve or to fail to load.
-      const t0 = ctx.currentTime + 0.02;
-      [[880, 0], [1318.5, 0.18]].forEach(([freq, at]) => {
-        const osc = ctx.createOscillator();
-        const gain = ctx.createGain();
-        osc.type = 'sine';
-        osc.frequency.value = freq;
-        gain.gain.setValueAtTime(0.0001, t0 + at);
-        gain.gain.exponentialRampToValueAtTime(0.35, t0 + at + 0.02);
-        gain.gain.exponentialRampToValueAtTime(0.0001, t0 + at + 0.9);
-        osc.connect(gain).connect(ctx.destination);
-        osc.start(t0 + at);
-        osc.stop(t0 + at + 1);
-      });
-    } catch (e) {
-      // No sound is not an error: the board is still right.
-    }
+    if (window.kdsSound) window.kdsSound.chime();
   }
 
   function tick() {
@@ -347,13 +333,6 @@
     connect();
   }
 
-  // Browsers start audio only after a gesture: a tap anywhere on the board unlocks the chime.
-  document.addEventListener('pointerdown', () => {
-    if (state.audio && state.audio.state === 'suspended') state.audio.resume().catch(() => {});
-    else if (!state.audio && (window.AudioContext || window.webkitAudioContext)) {
-      state.audio = new (window.AudioContext || window.webkitAudioContext)();
-    }
-  });
   window.addEventListener('resize', render);
   $('signin-form').addEventListener('submit', signin);
   setInterval(tick, 1000);

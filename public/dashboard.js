@@ -157,7 +157,7 @@
         if (state.socket !== socket) return;
         // a cancel or a void is said out loud (SPEC 10.8), not only counted
         if (data && typeof data.invoice_number === 'string' && (ev === 'order-deleted' || data.status === 'cancelled')) {
-          alertLoud(ev === 'order-deleted' ? `Voided: ${data.invoice_number}` : `Cancelled: ${data.invoice_number}`, data.invoice_number);
+          alertLoud(ev === 'order-deleted' ? 'voided' : 'cancelled', data.invoice_number);
         }
         schedule(DEBOUNCE_MS);
       });
@@ -374,19 +374,45 @@
 
   // ---- notifications --------------------------------------------------------------------
 
-  function alertLoud(text, invoice) {
-    pub.alerts = (pub.alerts || 0) + 1;
-    const toast = document.createElement('li');
-    toast.className = 'toast loud';
-    toast.dataset.invoice = invoice;
-    toast.setAttribute('role', 'alert');
-    const strong = document.createElement('strong');
-    strong.textContent = text;
-    toast.append(strong);
+  /** At most 2 toasts on a short screen, 3 on a tall one (they sit over the feed's oldest rows);
+   * the new-order ones go first, a cancel or void stays its time. */
+  function trimToasts() {
     const box = $('toasts');
+    const max = innerHeight < 900 ? 2 : 3;
+    while (box.children.length > max) {
+      const plain = [...box.children].reverse().find((t) => !t.classList.contains('loud'));
+      (plain || box.lastElementChild).remove();
+    }
+  }
+
+  /** A cancel or a void: a red toast and the bell (public/kds-sound.js). Several of a kind in a
+   * row share one toast that lists them all (data-invoices), so a burst does not cover the page. */
+  function alertLoud(kind, invoice) {
+    pub.alerts = (pub.alerts || 0) + 1;
+    if (window.kdsSound) window.kdsSound.bell();
+    const box = $('toasts');
+    let toast = box.querySelector(`.toast.loud[data-kind="${kind}"]`);
+    if (!toast) {
+      toast = document.createElement('li');
+      toast.className = 'toast loud';
+      toast.dataset.kind = kind;
+      toast.dataset.invoices = '';
+      toast.setAttribute('role', 'alert');
+      toast.append(document.createElement('strong'), document.createElement('span'));
+    }
+    const list = toast.dataset.invoices ? toast.dataset.invoices.split(' ') : [];
+    list.push(invoice);
+    toast.dataset.invoices = list.join(' ');
+    toast.dataset.invoice = invoice;
+    const word = kind === 'voided' ? 'Voided' : 'Cancelled';
+    toast.querySelector('strong').textContent = list.length === 1 ? `${word}: ${invoice}` : `${word}: ${list.length} orders`;
+    // the other numbers by their last part, newest first: "0045 · 0044 · 0043"
+    toast.querySelector('span').textContent = list.length === 1 ? 'stop making it'
+      : list.slice().reverse().map((inv) => inv.split('-').pop()).join(' · ');
     box.prepend(toast);
-    while (box.children.length > 4) box.lastElementChild.remove();
-    setTimeout(() => toast.remove(), TOAST_MS);
+    trimToasts();
+    clearTimeout(toast.kdsTimer);
+    toast.kdsTimer = setTimeout(() => toast.remove(), TOAST_MS);
   }
 
   function notify(order) {
@@ -404,9 +430,8 @@
     const small = document.createElement('span');
     small.textContent = [amount, order.payment_method, order.customer_name || (order.table ? `table ${order.table}` : '')].filter(Boolean).join(' · ');
     toast.append(strong, small);
-    const box = $('toasts');
-    box.prepend(toast);
-    while (box.children.length > 4) box.lastElementChild.remove();
+    $('toasts').prepend(toast);
+    trimToasts();
     setTimeout(() => toast.classList.add('leaving'), TOAST_MS - 400);
     setTimeout(() => toast.remove(), TOAST_MS);
 

@@ -277,7 +277,8 @@ static int exec_order_create(exec_ctx *x) {
   if ((rc = x->ops->invoice_next(x->store, o.date, &seq)) != 0) goto out;
   if ((rc = order_invoice_format(o.invoice_number, o.date, seq)) != 0) goto out;
   if ((rc = x->ops->order_insert(x->store, &o, r->user.id, now)) != 0) goto out;
-  if ((rc = x->ops->history_add(x->store, o.id, r->user.id, NULL, "new", now)) != 0) goto out;
+  /* no history entry for the creation: who and when are the order's own (created_by, created_ms);
+   * the history holds the moves (status changes and the void) */
   if (r->in.order_create.key && (rc = x->ops->idem_put(x->store, r->user.id, r->in.order_create.key,
                                                        r->in.order_create.body_hash, o.id, now)) != 0)
     goto out;

@@ -3,12 +3,15 @@
 // compare-summary.js OUTDIR ROUNDS: the table of compare.sh from the kds-bench JSON files
 // OUTDIR/<scenario>.<c|node|aa>.<round>.json. Ratios are C/Node per round (adjacent runs),
 // reported as median [min-max]; the A/A column is C run 1 / C run 2 of the extra pair.
+// KDS_COMPARE_OTHER names the other side when it is not the Node reference (compare.sh
+// --baseline: another kds-server build); the files keep the tag "node".
 
 const fs = require('node:fs');
 const path = require('node:path');
 
 const [dir, roundsArg] = process.argv.slice(2);
 const rounds = Number(roundsArg || 3);
+const OTHER = process.env.KDS_COMPARE_OTHER || 'Node';
 
 const METRICS = {
   post: [
@@ -53,10 +56,10 @@ if (env) {
   lines.push(`Machine: ${e.os} ${e.kernel} ${e.arch}, ${e.cpu} x${e.cpus}; libuv ${e.libuv}, wslay ${e.wslay}, cc ${e.compiler}; Node ${process.version}.`);
   lines.push('');
 }
-lines.push(`${rounds} rounds per scenario, C and Node alternating (C,N / N,C / ...), fresh database per run.`);
-lines.push('Ratios are C/Node per round: median [min-max]. A/A: two C runs of the same scenario (noise floor).');
+lines.push(`${rounds} rounds per scenario, C and ${OTHER} alternating (C,${OTHER[0]} / ${OTHER[0]},C / ...), fresh database per run.`);
+lines.push(`Ratios are C/${OTHER} per round: median [min-max]. A/A: two C runs of the same scenario (noise floor).`);
 lines.push('');
-lines.push('| scenario | metric | C (median) | Node (median) | C/Node | A/A |');
+lines.push(`| scenario | metric | C (median) | ${OTHER} (median) | C/${OTHER} | A/A |`);
 lines.push('|---|---|---:|---:|---:|---:|');
 const problems = [];
 for (const scen of scenarios) {

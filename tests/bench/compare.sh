@@ -4,6 +4,7 @@
 #
 #   tests/bench/compare.sh [--rounds N] [--duration S] [--quick] [--scenarios a,b,...]
 #                          [--out DIR] [--no-build] [--server-cpu N] [--load-cpu N]
+#                          [--baseline BIN [--baseline-name NAME]]
 #
 # Each scenario runs both servers alternately (round 1: C then Node, round 2: Node then C,
 # ...; at least 3 rounds), each run on a fresh database, the server pinned to one core
@@ -20,6 +21,9 @@
 #   wrk-c64                              durable POSTs of a 5-line order under wrk (64 connections,
 #                                        one thread; tests/bench/wrk-post.lua), not in the default list
 # CPU per delivered message comes from every fan-out run (--server-pid, /proc).
+# --baseline BIN puts another kds-server build (an older commit's, say) in the Node reference's
+# place: the table is then this build against that one ("before"/"after" of a change), with
+# the same alternation and A/A pair; --baseline-name names it in the table (default "base").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -32,6 +36,8 @@ SERVER_CPU=0
 LOAD_CPU=1
 SCENARIOS="post-c1,post-c16,post-c64,post-c1-l1000,post-c16-l1000,post-c64-l1000,fanout-100,fanout-1000,fanout-10000,idle-1000,idle-10000"
 OUT=""
+BASELINE=""
+BASELINE_NAME=base
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -42,7 +48,9 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0; shift ;;
     --server-cpu) SERVER_CPU=$2; shift 2 ;;
     --load-cpu) LOAD_CPU=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --baseline) BASELINE=$2; shift 2 ;;
+    --baseline-name) BASELINE_NAME=$2; shift 2 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -60,12 +68,17 @@ BUILD_DIR=$ROOT/build-bench
 if [ "$BUILD" = 1 ]; then
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$BUILD_DIR" -j2 --target kds-server kds-bench >/dev/null
-  scripts/node-ref.sh >/dev/null
+  [ -n "$BASELINE" ] || scripts/node-ref.sh >/dev/null
 fi
 C_SERVER=$BUILD_DIR/kds-server
 BENCH=$BUILD_DIR/kds-bench
 NODE_REF=$ROOT/build/node-reference/server.js
-for f in "$C_SERVER" "$BENCH" "$NODE_REF"; do
+OTHER=$NODE_REF
+if [ -n "$BASELINE" ]; then
+  OTHER=$(cd "$(dirname "$BASELINE")" && pwd)/$(basename "$BASELINE")
+  export KDS_COMPARE_OTHER=$BASELINE_NAME # compare-summary.js names the columns after it
+fi
+for f in "$C_SERVER" "$BENCH" "$OTHER"; do
   [ -e "$f" ] || { echo "compare.sh: missing $f (drop --no-build, or run scripts/node-ref.sh)" >&2; exit 2; }
 done
 command -v taskset >/dev/null || { echo "compare.sh: taskset (util-linux) is needed" >&2; exit 2; }
@@ -76,7 +89,9 @@ fi
 ulimit -n "$(ulimit -Hn)"
 
 server_cmd() { # target -> the server's argv prefix
-  if [ "$1" = c ]; then echo "$C_SERVER"; else echo "node $NODE_REF"; fi
+  if [ "$1" = c ]; then echo "$C_SERVER"
+  elif [ -n "$BASELINE" ]; then echo "$OTHER"
+  else echo "node $NODE_REF"; fi
 }
 
 free_port() {

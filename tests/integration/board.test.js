@@ -3,21 +3,15 @@
 // 1280x720, signed in with a display token in the URL: orders posted through the API appear
 // under Preparing by number (or customer name), move to Ready with a chime, leave when
 // completed, cancelled or voided, and a ready one leaves after --board-ready-for seconds.
-// Many orders still fit without scrollbars. Screenshots go to $KDS_BUILD_DIR/screenshots/.
+// Many orders still fit without scrollbars. Screenshots go to the test artifacts directory
+// ($KDS_BUILD_DIR/test-artifacts/, tests/lib/browser.js).
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { chromium } = require('playwright-core');
-const { start, sampleOrder, DEFAULT_USERS, SOURCE_DIR } = require('../lib/harness');
+const { start, sampleOrder, DEFAULT_USERS } = require('../lib/harness');
 const { shutdown, postOrder, sleep } = require('../lib/wait');
+const { launchBrowser } = require('../lib/browser');
 
-const CHROMIUM = process.env.KDS_CHROMIUM || '/usr/bin/chromium';
-const BUILD_DIR = process.env.KDS_BUILD_DIR || path.join(SOURCE_DIR, 'build');
-const SHOTS = path.join(BUILD_DIR, 'screenshots');
-const WAIT = 10000;
 const USERS = [...DEFAULT_USERS, { name: 'tv1', role: 'display', outlet: 1, password: 'display-secret' }];
 const SIZES = [[1920, 1080], [1280, 720]];
 const NAMES = ['Budi', 'Siti Rahma', 'Agus', 'Dewi', 'Yohanes Kristianto', 'Rina'];
@@ -27,44 +21,20 @@ const tileSel = (col, inv) => `#${col} .tile[data-invoice="${inv}"]`;
 
 describe('customer board in headless Chromium', () => {
   let h;
-  let context;
-  let profile;
-  const pageErrors = [];
+  let browser;
 
   before(async () => {
-    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: install the Debian package chromium (scripts/deps.sh --tests)`);
     h = await start({ wsAuth: 'on', users: USERS });
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'kds-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required'],
-      viewport: { width: 1920, height: 1080 },
-      colorScheme: 'light',
-    });
-    context.setDefaultTimeout(WAIT);
-    fs.mkdirSync(SHOTS, { recursive: true });
+    browser = await launchBrowser({ viewport: { width: 1920, height: 1080 } });
   });
 
   after(async () => {
-    if (context) await context.close();
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+    if (browser) await browser.close();
     await shutdown(h);
   });
 
-  async function openBoard(server, token, [width, height]) {
-    const page = await context.newPage();
-    await page.setViewportSize({ width, height });
-    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error' && !/^Failed to load resource/.test(msg.text())) pageErrors.push(`console: ${msg.text()}`);
-    });
-    page.on('response', (res) => {
-      if (res.status() === 404 || res.status() >= 500) pageErrors.push(`${res.status()} ${res.request().method()} ${res.url()}`);
-    });
-    await page.goto(`${server.url}/board.html?token=${encodeURIComponent(token)}`);
+  async function openBoard(server, token, size) {
+    const page = await browser.newPage(`${server.url}/board.html?token=${encodeURIComponent(token)}`, size);
     await page.waitForSelector('#conn[data-state="connected"]');
     await page.waitForFunction(() => window.kdsBoard.loads >= 1);
     return page;
@@ -106,20 +76,35 @@ describe('customer board in headless Chromium', () => {
       // preparing stays in Preparing; ready moves it with a chime; completed takes it off.
       await status(h, a.invoice_number, 'preparing', h.tokens.dapur1);
       await page.waitForSelector(`${tileSel('preparing', a.invoice_number)}[data-status="preparing"]`);
+      await browser.screenshot(page, `board-${w}x${hgt}-1-preparing`);
       await status(h, a.invoice_number, 'ready', h.tokens.dapur1);
       await page.waitForSelector(tileSel('ready', a.invoice_number));
       assert.equal(await page.locator(tileSel('preparing', a.invoice_number)).count(), 0);
       assert.equal(await page.evaluate(() => window.kdsBoard.chimes), 1, 'one chime when it became ready');
+      await browser.screenshot(page, `board-${w}x${hgt}-2-ready`);
       await status(h, a.invoice_number, 'completed', h.tokens.dapur1);
       await page.locator(`.tile[data-invoice="${a.invoice_number}"]`).waitFor({ state: 'detached' });
+      await browser.screenshot(page, `board-${w}x${hgt}-3-gone`);
 
-      // Cancelled and voided orders leave too.
+      // Cancelled and voided orders stay a few seconds, struck through, with the bell (SPEC 10.8).
+      const bells = await page.evaluate(() => window.kdsSound.played.bell);
       await status(h, b.invoice_number, 'cancelled', h.tokens.kasir1);
+      await page.waitForSelector(`.tile.cancelled[data-invoice="${b.invoice_number}"]`);
+      assert.equal((await page.textContent(`.tile[data-invoice="${b.invoice_number}"] .label`)).trim(), '✕ Budi');
+      assert.equal((await page.textContent(`.tile[data-invoice="${b.invoice_number}"] .gone-word`)).trim(), 'Cancelled');
+      assert.equal((await page.textContent('#preparing-count')).trim(), '0', 'a cancelled order is not counted as waiting');
+      await browser.screenshot(page, `board-${w}x${hgt}-4-cancelled`);
       await page.locator(`.tile[data-invoice="${b.invoice_number}"]`).waitFor({ state: 'detached' });
       const c = await postOrder(h, h.tokens.kasir1, sampleOrder());
       await page.waitForSelector(tileSel('preparing', c.invoice_number));
       assert.equal((await h.api('DELETE', `/api/v1/orders/${c.invoice_number}`, { token: h.tokens.admin })).status, 204);
+      await page.waitForSelector(`.tile.cancelled[data-invoice="${c.invoice_number}"]`);
+      assert.equal((await page.textContent(`.tile[data-invoice="${c.invoice_number}"] .gone-word`)).trim(), 'Voided');
       await page.locator(`.tile[data-invoice="${c.invoice_number}"]`).waitFor({ state: 'detached' });
+      const sound = await page.evaluate(() => ({ played: { ...window.kdsSound.played }, log: window.kdsSound.log.map((x) => [x.kind, x.audio]) }));
+      assert.equal(sound.played.bell, bells + 2, `a bell for the cancel and one for the void: ${JSON.stringify(sound)}`);
+      assert.equal(sound.played.chime, 1, 'the chime of the ready order, through kdsSound');
+      assert.ok(sound.log.every(([, audio]) => audio !== 'none' && audio !== 'error'), `WebAudio played: ${JSON.stringify(sound)}`);
 
       // A busy moment: 26 preparing and 12 ready orders, some with names, oldest first.
       const many = [];
@@ -157,12 +142,10 @@ describe('customer board in headless Chromium', () => {
       assert.ok(fit.prep >= 0.04 * hgt, `Preparing numbers are large: ${JSON.stringify(fit)}`);
 
       await sleep(11000 - 300); // the just-ready highlight has settled: the picture shows the steady board
-      const shot = path.join(SHOTS, `board-${w}x${hgt}.png`);
-      await page.screenshot({ path: shot, animations: 'disabled' });
-      assert.ok(fs.statSync(shot).size > 10000, 'a screenshot was written');
+      await browser.screenshot(page, `board-${w}x${hgt}`);
       await page.close();
       await clearOpen(h);
-      assert.deepStrictEqual(pageErrors, []);
+      assert.deepStrictEqual(browser.errors, []);
     });
   }
 
@@ -205,15 +188,14 @@ describe('customer board in headless Chromium', () => {
       await page.locator(`.tile[data-invoice="${p1.invoice_number}"]`).waitFor({ state: 'detached' });
       assert.ok(await page.evaluate((n) => window.kdsBoard.loads > n && window.notReloaded === true, loads));
       await page.close();
-      assert.deepStrictEqual(pageErrors, []);
+      assert.deepStrictEqual(browser.errors, []);
     } finally {
       await shutdown(h2);
     }
   });
 
   it('without a token the board asks for one; a refused token is forgotten', async () => {
-    const page = await context.newPage();
-    await page.goto(`${h.url}/board.html`);
+    const page = await browser.newPage(`${h.url}/board.html`);
     await page.waitForSelector('#signin:not([hidden])');
     await page.fill('#signin-token', 'not-a-valid-token');
     await page.click('#signin-btn');

@@ -2,26 +2,20 @@
 // The browser test client (public/websocket-test.html) in headless Chromium: Debian's
 // /usr/bin/chromium driven by playwright-core (no browser download). It signs in, connects
 // over Socket.IO (the server's /socket.io/socket.io.js), shows an order posted by the test
-// as a card, changes its status with a button, posts an order with its form, and leaves a
-// screenshot in $KDS_BUILD_DIR/screenshots/.
+// as a card, changes its status with a button, posts an order with its form (with the order
+// context and per-line note and modifiers of SPEC 10.1), rushes an order and marks its lines
+// done, and leaves screenshots in the test artifacts directory ($KDS_BUILD_DIR/test-artifacts/,
+// tests/lib/browser.js).
 //
 // By default against our kds-server (KDS_SERVER_BIN); KDS_TARGET=node for the Node reference.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
 const net = require('node:net');
-const os = require('node:os');
-const path = require('node:path');
-const { chromium } = require('playwright-core');
 const { io } = require('socket.io-client');
-const { start, sampleOrder, SOURCE_DIR } = require('../lib/harness');
+const { start, sampleOrder } = require('../lib/harness');
 const { shutdown, escapeRe } = require('../lib/wait');
-
-const CHROMIUM = process.env.KDS_CHROMIUM || '/usr/bin/chromium';
-const BUILD_DIR = process.env.KDS_BUILD_DIR || path.join(SOURCE_DIR, 'build');
-const SHOTS = path.join(BUILD_DIR, 'screenshots');
-const WAIT = 10000;
+const { launchBrowser, WAIT } = require('../lib/browser');
 
 /** A port that was free a moment ago (for a server that must come back on the same port). */
 function freePort() {
@@ -43,51 +37,29 @@ async function postOrder(h, token, body) {
 
 describe('browser test client in headless Chromium', () => {
   let h;
-  let context;
-  let profile;
-  const pageErrors = [];
+  let browser;
 
   before(async () => {
-    // No silent skip: scripts/deps.sh --tests installs Debian's chromium.
-    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: install the Debian package chromium (scripts/deps.sh --tests)`);
     h = await start({ wsAuth: 'on' });
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'kds-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1440, height: 960 },
-      colorScheme: 'light',
-      timezoneId: 'Asia/Jakarta',
-    });
-    context.setDefaultTimeout(WAIT);
-    fs.mkdirSync(SHOTS, { recursive: true });
+    browser = await launchBrowser({ viewport: { width: 1440, height: 960 }, timezoneId: 'Asia/Jakarta' });
   });
 
   after(async () => {
-    if (context) await context.close();
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+    if (browser) await browser.close();
     await shutdown(h);
   });
 
   /** A new tab (its own sessionStorage) with JavaScript errors collected. */
-  async function openPage() {
-    const page = await context.newPage();
-    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-    // "Failed to load resource" repeats a response status: those are checked per URL below.
-    page.on('console', (msg) => {
-      if (msg.type() === 'error' && !/^Failed to load resource/.test(msg.text())) pageErrors.push(`console: ${msg.text()}`);
-    });
-    page.on('response', (res) => {
-      if (res.status() === 404 || res.status() >= 500) pageErrors.push(`${res.status()} ${res.request().method()} ${res.url()}`);
-      if (process.env.KDS_TEST_VERBOSE && res.status() >= 400) console.error(`${res.status()} ${res.request().method()} ${res.url()}`);
-    });
-    await page.goto(`${h.url}/websocket-test.html`);
-    return page;
-  }
+  const openPage = () => browser.newPage(`${h.url}/websocket-test.html`);
 
   const cardSel = (inv) => `article.card[data-invoice="${inv}"]`;
+
+  /** The sign-in form of the page. */
+  async function signIn(page, user, password) {
+    await page.fill('#login-username', user);
+    await page.fill('#login-password', password);
+    await page.click('#login-btn');
+  }
 
   it('signs in, connects, shows a posted order as a card, and a status button works', async () => {
     const page = await openPage();
@@ -97,9 +69,7 @@ describe('browser test client in headless Chromium', () => {
     await page.waitForSelector('#conn[data-state="refused"]');
     assert.match(await page.textContent('#conn'), /Refused[\s\S]*unauthorized/);
 
-    await page.fill('#login-username', 'dapur1');
-    await page.fill('#login-password', 'kitchen-secret');
-    await page.click('#login-btn');
+    await signIn(page, 'dapur1', 'kitchen-secret');
     await page.waitForSelector('#conn[data-state="connected"]');
     assert.match(await page.textContent('#who-name'), /dapur1/);
     assert.match(await page.textContent('#who-role'), /kitchen · outlet 1/);
@@ -172,11 +142,9 @@ describe('browser test client in headless Chromium', () => {
     // One more fresh order for the picture, then the screenshot.
     const third = await postOrder(h, h.tokens.kasir1, sampleOrder([{ product_id: 1, qty: 2 }, { product_id: 2, qty: 1 }, { product_id: 5, qty: 2 }, { product_id: 8, qty: 1 }], { payment_method: 'QRIS' }));
     await page.locator(cardSel(third.invoice_number)).waitFor();
-    const shot = path.join(SHOTS, 'websocket-test.png');
-    await page.screenshot({ path: shot, fullPage: false, animations: 'disabled' });
-    assert.ok(fs.statSync(shot).size > 10000, 'a screenshot was written');
+    await browser.screenshot(page, 'websocket-test');
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: path.join(SHOTS, 'websocket-test-narrow.png'), fullPage: false, animations: 'disabled' });
+    await browser.screenshot(page, 'websocket-test-narrow');
 
     // Reloading the tab keeps the session (sessionStorage) and loads the open queue over REST.
     await page.setViewportSize({ width: 1440, height: 960 });
@@ -185,7 +153,7 @@ describe('browser test client in headless Chromium', () => {
     await page.locator(cardSel(inv)).waitFor();
     assert.equal(await page.locator(cardSel(inv)).getAttribute('data-status'), 'ready');
     await page.close();
-    assert.deepStrictEqual(pageErrors, []);
+    assert.deepStrictEqual(browser.errors, []);
   });
 
   it('shows a refused status change on the card (a cashier device token may not start an order)', async () => {
@@ -224,7 +192,7 @@ describe('browser test client in headless Chromium', () => {
     await page.waitForSelector(`${cardSel(order.invoice_number)}[data-status="cancelled"]`);
     assert.equal((await h.api('GET', `/api/v1/orders/${order.invoice_number}`, { token: h.tokens.admin })).json.status, 'cancelled');
     await page.close();
-    assert.deepStrictEqual(pageErrors, []);
+    assert.deepStrictEqual(browser.errors, []);
   });
 
   it('posts an order from the form; a kitchen socket receives exactly that order', async () => {
@@ -232,9 +200,7 @@ describe('browser test client in headless Chromium', () => {
     try {
       await new Promise((resolve, reject) => { kitchen.once('connect', resolve); kitchen.once('connect_error', reject); });
       let page = await openPage();
-      await page.fill('#login-username', 'kasir1');
-      await page.fill('#login-password', 'cashier-secret');
-      await page.click('#login-btn');
+      await signIn(page, 'kasir1', 'cashier-secret');
       await page.waitForSelector('#conn[data-state="connected"]');
       await page.waitForSelector('#qty-1');
       assert.equal(await page.isDisabled('#post-order'), true, 'nothing to post yet');
@@ -268,19 +234,136 @@ describe('browser test client in headless Chromium', () => {
 
       // The kitchen may not post orders: the form shows the server's refusal.
       const kpage = await openPage();
-      await kpage.fill('#login-username', 'dapur1');
-      await kpage.fill('#login-password', 'kitchen-secret');
-      await kpage.click('#login-btn');
+      await signIn(kpage, 'dapur1', 'kitchen-secret');
       await kpage.waitForSelector('#qty-3');
       await kpage.click('button[aria-label="one more Mie"]');
       await kpage.click('#post-order');
       await kpage.waitForFunction(() => /403 forbidden/.test(document.getElementById('order-msg').textContent));
       page = kpage;
       await page.close();
-      assert.deepStrictEqual(pageErrors, []);
+      assert.deepStrictEqual(browser.errors, []);
     } finally {
       kitchen.disconnect();
     }
+  });
+
+  it('posts an order with its context and per-line note and modifiers; a kitchen tab rushes it and marks its lines done', async () => {
+    const older = await postOrder(h, h.tokens.kasir1, sampleOrder([{ product_id: 2, qty: 1 }]));
+    const till = await openPage();
+    await signIn(till, 'kasir1', 'cashier-secret');
+    await till.waitForSelector('#qty-1');
+    // Two Corndog Sosis with modifiers and a line note, one Mie plain; takeaway for a named customer at table 12.
+    await till.click('button[aria-label="one more Corndog Sosis"]');
+    await till.click('button[aria-label="one more Corndog Sosis"]');
+    await till.waitForSelector('#line-mods-1', { state: 'visible' });
+    await till.fill('#line-mods-1', 'no mayo, extra spicy ,');
+    await till.fill('#line-note-1', 'cut in half');
+    await till.click('button[aria-label="one more Mie"]');
+    await till.selectOption('#order-type', 'takeaway');
+    await till.fill('#table', '12');
+    await till.fill('#customer-name', 'Budi Santoso');
+    await till.click('#post-order');
+    await till.waitForFunction(() => /^Posted \S+/.test(document.getElementById('order-msg').textContent));
+    const inv = (await till.textContent('#order-msg')).match(/^Posted (\S+)/)[1];
+    assert.equal(await till.inputValue('#customer-name'), '', 'the form is cleared');
+    assert.equal(await till.inputValue('#line-mods-1'), '');
+    await till.close();
+
+    // What the server stored: the context, and the note and modifiers on their line only.
+    const api = async () => {
+      const r = await h.api('GET', `/api/v1/orders/${inv}`, { token: h.tokens.admin });
+      assert.equal(r.status, 200, r.text);
+      return r.json;
+    };
+    let o = await api();
+    assert.equal(o.order_type, 'takeaway');
+    assert.equal(o.table, '12');
+    assert.equal(o.customer_name, 'Budi Santoso');
+    assert.equal(o.rush, undefined);
+    assert.deepStrictEqual(o.lines.map((l) => [l.name, l.qty, l.modifiers, l.note]),
+      [['Corndog Sosis', 2, ['no mayo', 'extra spicy'], 'cut in half'], ['Mie', 1, undefined, undefined]]);
+
+    // The kitchen's card shows them on the header and under their line.
+    const page = await openPage();
+    await signIn(page, 'dapur1', 'kitchen-secret');
+    await page.waitForSelector('#conn[data-state="connected"]');
+    const card = page.locator(cardSel(inv));
+    await card.waitFor();
+    assert.equal((await card.locator('.otype').textContent()).trim(), 'Takeaway');
+    assert.equal((await card.locator('.table').textContent()).trim(), 'Table 12');
+    assert.equal((await card.locator('.customer').textContent()).trim(), 'Budi Santoso');
+    assert.deepStrictEqual(await card.locator('li[data-line="1"] .mod').allTextContents(), ['no mayo', 'extra spicy']);
+    assert.equal((await card.locator('li[data-line="1"] .line-note').textContent()).trim(), 'cut in half');
+    assert.equal(await card.locator('li[data-line="2"] .line-extra').count(), 0);
+    // Today's order shows no date (SPEC 10.7), judged by the server's day, not the browser's
+    // (this tab is in Asia/Jakarta, the server in its own zone).
+    assert.equal(await card.locator('.card-day').count(), 0);
+    const queue = () => page.evaluate(() => [...document.querySelectorAll('#orders article.card')].map((c) => c.dataset.invoice));
+    let q = await queue();
+    assert.ok(q.indexOf(older.invoice_number) < q.indexOf(inv), 'oldest first before the rush');
+
+    // Rush: marked with text (not only a colour), at the front of the queue, set on the server.
+    await card.locator('button[data-rush="true"]').click();
+    await page.waitForSelector(`${cardSel(inv)}[data-rush="true"] .rush-mark`);
+    assert.match(await card.locator('.rush-mark').textContent(), /RUSH/);
+    assert.equal((await api()).rush, true);
+    q = await queue();
+    assert.equal(q[0], inv, 'a rush ticket goes to the front');
+
+    // Line 1 done over the socket (line-done with its ack): dimmed, the order still new.
+    await card.locator('button[data-line-done="1"]').click();
+    await page.waitForSelector(`${cardSel(inv)} li.line.done[data-line="1"]`);
+    await page.waitForFunction(() => [...document.querySelectorAll('#log .ev-in .ev-name')].some((n) => n.textContent === 'ack line-done'));
+    o = await api();
+    assert.deepStrictEqual(o.lines.map((l) => !!l.done), [true, false]);
+    assert.equal(o.status, 'new');
+
+    // Line 2 done over REST: every line is done, so the order is ready by itself.
+    await page.check('input[name="via"][value="rest"]');
+    await card.locator('button[data-line-done="2"]').click();
+    await page.waitForSelector(`${cardSel(inv)}[data-status="ready"]`);
+    o = await api();
+    assert.equal(o.status, 'ready');
+    assert.deepStrictEqual(o.lines.map((l) => !!l.done), [true, true]);
+
+    // Un-doing a line of a ready order recalls it to preparing; unrush clears the flag.
+    await card.locator('button[data-line-done="1"]').click();
+    await page.waitForSelector(`${cardSel(inv)}[data-status="preparing"]`);
+    o = await api();
+    assert.equal(o.status, 'preparing');
+    assert.deepStrictEqual(o.lines.map((l) => !!l.done), [false, true]);
+    await card.locator('button[data-rush="false"]').click();
+    await page.waitForSelector(`${cardSel(inv)}[data-rush="false"]`);
+    assert.equal((await api()).rush, undefined, 'rush: false leaves the key out');
+    await page.check('input[name="via"][value="socket"]');
+    await browser.screenshot(page, 'websocket-test-kitchen-ops');
+    await page.close();
+    assert.deepStrictEqual(browser.errors, []);
+  });
+
+  it('a cancel and a void are loud on the kitchen screen: the card stays marked and the bell rings', async () => {
+    const page = await openPage();
+    await signIn(page, 'dapur1', 'kitchen-secret');
+    await page.waitForSelector('#conn[data-state="connected"]');
+    const a = await postOrder(h, h.tokens.kasir1, sampleOrder());
+    const b = await postOrder(h, h.tokens.kasir1, sampleOrder([{ product_id: 3, qty: 1 }]));
+    await page.locator(cardSel(b.invoice_number)).waitFor();
+    const bells = await page.evaluate(() => window.kdsSound.played.bell);
+    assert.equal((await h.api('PATCH', `/api/v1/orders/${a.invoice_number}/status`, { token: h.tokens.kasir1, body: { status: 'cancelled' } })).status, 200);
+    await page.waitForSelector(`${cardSel(a.invoice_number)}.loud .loud-banner`);
+    assert.match(await page.textContent(`${cardSel(a.invoice_number)} .loud-banner`), /CANCELLED/);
+    assert.equal((await h.api('DELETE', `/api/v1/orders/${b.invoice_number}`, { token: h.tokens.admin })).status, 204);
+    await page.waitForSelector(`${cardSel(b.invoice_number)}.loud .loud-banner`);
+    assert.match(await page.textContent(`${cardSel(b.invoice_number)} .loud-banner`), /VOIDED/);
+    const sound = await page.evaluate(() => ({ bell: window.kdsSound.played.bell, log: window.kdsSound.log.slice(-2) }));
+    assert.equal(sound.bell, bells + 2, 'one bell per cancel or void');
+    assert.deepStrictEqual(sound.log.map((x) => x.kind), ['bell', 'bell']);
+    assert.ok(sound.log.every((x) => x.audio !== 'none' && x.audio !== 'error'), `WebAudio played: ${JSON.stringify(sound.log)}`);
+    // Then they leave (after about 5 s).
+    await page.locator(cardSel(a.invoice_number)).waitFor({ state: 'detached', timeout: 10000 });
+    await page.locator(cardSel(b.invoice_number)).waitFor({ state: 'detached', timeout: 10000 });
+    await page.close();
+    assert.deepStrictEqual(browser.errors, []);
   });
 
   it('says "Reconnecting" while the server is down and comes back live when it restarts', async () => {
@@ -291,12 +374,8 @@ describe('browser test client in headless Chromium', () => {
         { name: 'dapur1', role: 'kitchen', outlet: 1, password: 'kitchen-secret' }],
     });
     try {
-      const page = await context.newPage();
-      page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-      await page.goto(`${h2.url}/websocket-test.html`);
-      await page.fill('#login-username', 'dapur1');
-      await page.fill('#login-password', 'kitchen-secret');
-      await page.click('#login-btn');
+      const page = await browser.newPage(`${h2.url}/websocket-test.html`);
+      await signIn(page, 'dapur1', 'kitchen-secret');
       await page.waitForSelector('#conn[data-state="connected"]');
       const before = await postOrder(h2, h2.tokens.kasir1, sampleOrder());
       await page.locator(cardSel(before.invoice_number)).waitFor();
@@ -317,19 +396,27 @@ describe('browser test client in headless Chromium', () => {
       await page.click('#connect-btn');
       await page.waitForSelector('#conn[data-state="connected"]');
       await page.close();
-      assert.deepStrictEqual(pageErrors, []);
+      assert.deepStrictEqual(browser.errors, []);
     } finally {
       await shutdown(h2);
     }
   });
 
   it('serves the landing page with a link to the test client', async () => {
-    const page = await context.newPage();
-    await page.goto(`${h.url}/`);
+    const page = await browser.newPage(`${h.url}/`);
     const href = await page.getAttribute('a[href="websocket-test.html"]', 'href');
     assert.equal(href, 'websocket-test.html');
+    for (const link of ['dashboard.html', 'board.html']) assert.equal(await page.getAttribute(`a[href="${link}"]`, 'href'), link);
     await page.click('a[href="websocket-test.html"]');
     await page.waitForSelector('#conn');
+    // The test client links both pages (issue 10, item 9), and they load.
+    await page.click('#link-dashboard');
+    await page.waitForURL(/\/dashboard\.html$/);
+    await page.waitForSelector('#signin:not([hidden])');
+    await page.goBack();
+    await page.click('#link-board');
+    await page.waitForURL(/\/board\.html$/);
+    await page.waitForSelector('#signin:not([hidden])');
     await page.close();
   });
 });

@@ -3,21 +3,16 @@
 // 1280x720: signed in as admin (token in the URL, then the login form), 50 orders posted and
 // a few cancelled through the API; the page's figures must come to equal GET /api/v1/stats
 // without a reload, a notification shows each new order, the Chart.js canvases are drawn and
-// updated in place, and a reconnect re-fetches. Screenshots go to $KDS_BUILD_DIR/screenshots/.
+// updated in place, a burst of events makes one GET of the stats, a cancel or a void rings the
+// bell, and a reconnect re-fetches. Screenshots go to the test artifacts directory
+// ($KDS_BUILD_DIR/test-artifacts/, tests/lib/browser.js).
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { chromium } = require('playwright-core');
-const { start, sampleOrder, SOURCE_DIR } = require('../lib/harness');
+const { start, sampleOrder } = require('../lib/harness');
 const { shutdown, postOrder, sleep } = require('../lib/wait');
+const { launchBrowser } = require('../lib/browser');
 
-const CHROMIUM = process.env.KDS_CHROMIUM || '/usr/bin/chromium';
-const BUILD_DIR = process.env.KDS_BUILD_DIR || path.join(SOURCE_DIR, 'build');
-const SHOTS = path.join(BUILD_DIR, 'screenshots');
-const WAIT = 10000;
 const PAYMENTS = ['CASH', 'QRIS', 'CASH', 'CARD', 'EWALLET', 'QRIS', 'TRANSFER'];
 
 /** The page's figures as the test reads them: data-value (raw) and the text shown. */
@@ -41,48 +36,22 @@ function expected(s) {
 
 describe('POS dashboard in headless Chromium', () => {
   let h;
-  let context;
-  let profile;
+  let browser;
   let adminToken;
-  const pageErrors = [];
 
   before(async () => {
-    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: install the Debian package chromium (scripts/deps.sh --tests)`);
     // A late threshold of 1 s makes some tickets late within the test.
     h = await start({ wsAuth: 'on', args: ['--late-after', '1'] });
     adminToken = await h.login('admin', 'admin-secret');
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'kds-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1920, height: 1080 },
-      colorScheme: 'light',
-    });
-    context.setDefaultTimeout(WAIT);
-    fs.mkdirSync(SHOTS, { recursive: true });
+    browser = await launchBrowser({ viewport: { width: 1920, height: 1080 } });
   });
 
   after(async () => {
-    if (context) await context.close();
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+    if (browser) await browser.close();
     await shutdown(h);
   });
 
-  async function openPage([width, height], query = '') {
-    const page = await context.newPage();
-    await page.setViewportSize({ width, height });
-    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error' && !/^Failed to load resource/.test(msg.text())) pageErrors.push(`console: ${msg.text()}`);
-    });
-    page.on('response', (res) => {
-      if (res.status() === 404 || res.status() >= 500) pageErrors.push(`${res.status()} ${res.request().method()} ${res.url()}`);
-    });
-    await page.goto(`${h.url}/dashboard.html${query}`);
-    return page;
-  }
+  const openPage = (size, query = '') => browser.newPage(`${h.url}/dashboard.html${query}`, size);
 
   async function stats() {
     const r = await h.api('GET', '/api/v1/stats', { token: adminToken });
@@ -160,6 +129,26 @@ describe('POS dashboard in headless Chromium', () => {
     for (const o of orders.slice(40, 45)) await patch(o, 'cancelled', kasir(o));
     assert.equal((await h.api('DELETE', `/api/v1/orders/${orders[49].invoice_number}`, { token: h.tokens.admin })).status, 204);
 
+    // Each cancel and the void: a red alert that names it, and the bell (public/kds-sound.js).
+    await page.waitForFunction(() => window.kdsDashboard.alerts === 6);
+    const loud = await page.evaluate(() => ({
+      bell: window.kdsSound.played.bell,
+      audio: window.kdsSound.log.filter((x) => x.kind === 'bell').map((x) => x.audio),
+      toasts: [...document.querySelectorAll('#toasts .toast.loud')].map((n) => [n.dataset.kind, n.dataset.invoices,
+        n.querySelector('strong').textContent, n.querySelector('span').textContent]),
+      shown: document.querySelectorAll('#toasts .toast').length,
+    }));
+    assert.equal(loud.bell, 6, 'one bell per cancel or void');
+    assert.ok(loud.audio.every((a) => a !== 'none' && a !== 'error'), `WebAudio played: ${loud.audio}`);
+    // One toast per kind, naming every order: the burst of cancels does not cover the page.
+    const last4 = (o) => o.invoice_number.split('-')[2];
+    assert.deepStrictEqual(loud.toasts, [
+      ['voided', lastInv, `Voided: ${lastInv}`, 'stop making it'],
+      ['cancelled', orders.slice(40, 45).map((o) => o.invoice_number).join(' '), 'Cancelled: 5 orders',
+        orders.slice(40, 45).reverse().map(last4).join(' · ')],
+    ]);
+    assert.ok(loud.shown <= 3, `at most 3 toasts: ${loud.shown}`);
+
     s = await settled(page);
     assert.equal(s.orders.total, 49);
     assert.equal(s.orders.cancelled, 5);
@@ -188,11 +177,9 @@ describe('POS dashboard in headless Chromium', () => {
 
     const fit = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, iw: innerWidth }));
     assert.ok(fit.sw <= fit.iw, `no horizontal scrollbar: ${JSON.stringify(fit)}`);
-    const shot = path.join(SHOTS, 'dashboard-1920x1080.png');
-    await page.screenshot({ path: shot, animations: 'disabled' });
-    assert.ok(fs.statSync(shot).size > 10000, 'a screenshot was written');
+    await browser.screenshot(page, 'dashboard-1920x1080');
     await page.close();
-    assert.deepStrictEqual(pageErrors, []);
+    assert.deepStrictEqual(browser.errors, []);
   });
 
   it('at 1280x720 (login form): the same figures; a reconnect re-fetches what it missed', async () => {
@@ -225,14 +212,32 @@ describe('POS dashboard in headless Chromium', () => {
     const b = await postOrder(h, h.tokens.kasir1, sampleOrder([{ product_id: 1, qty: 1 }]));
     await page.waitForSelector(`#feed li[data-invoice="${b.invoice_number}"]`);
     await settled(page);
+    // A burst of events (20 orders at once, then 5 of them cancelled) makes one GET of the
+    // stats after it, not one per event, and the figures are still exact after it.
+    await sleep(800);
+    let gets = 0;
+    const countGets = (req) => { if (new URL(req.url()).pathname === '/api/v1/stats') gets++; };
+    page.on('request', countGets);
+    const fetches = await page.evaluate(() => window.kdsDashboard.fetches);
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => postOrder(h, i % 2 ? h.tokens.kasir1 : h.tokens.kasir2,
+      sampleOrder([{ product_id: 1 + (i % 8), qty: 1 + (i % 2) }], { payment_method: PAYMENTS[i % PAYMENTS.length] }))));
+    await Promise.all(burst.slice(0, 5).map((o) => h.api('PATCH', `/api/v1/orders/${o.invoice_number}/status`,
+      { token: o.outlet_id === 2 ? h.tokens.kasir2 : h.tokens.kasir1, body: { status: 'cancelled' } })
+      .then((r) => assert.equal(r.status, 200, r.text))));
+    await page.waitForFunction((n) => window.kdsDashboard.notifications >= n, 20);
+    const s = await settled(page);
+    await sleep(1000); // a second fetch, if the page made one, has had time to start
+    page.off('request', countGets);
+    assert.equal(gets, 1, 'one GET /api/v1/stats for the whole burst');
+    assert.equal(await page.evaluate(() => window.kdsDashboard.fetches), fetches + 1);
+    assert.deepStrictEqual(expected(await stats()), expected(s), 'nothing moved after the burst');
+
     await sleep(500);
     assert.ok(await inked(page, 'payment-chart') > 1000);
     const fit = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, iw: innerWidth }));
     assert.ok(fit.sw <= fit.iw, `no horizontal scrollbar: ${JSON.stringify(fit)}`);
-    const shot = path.join(SHOTS, 'dashboard-1280x720.png');
-    await page.screenshot({ path: shot, animations: 'disabled' });
-    assert.ok(fs.statSync(shot).size > 10000, 'a screenshot was written');
+    await browser.screenshot(page, 'dashboard-1280x720');
     await page.close();
-    assert.deepStrictEqual(pageErrors, []);
+    assert.deepStrictEqual(browser.errors, []);
   });
 });

@@ -117,6 +117,14 @@ ssize_t sio_nsp_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, co
                      size_t nexcept, const char *event, const char *args, size_t args_len,
                      const kds_slice *bins, int nbins);
 
+/* sio_nsp_emit without attachments, with flags: SIO_EMIT_VOLATILE skips every recipient
+ * whose transport cannot take the packet at once (eio_socket_writable) and keeps nothing
+ * for recovery (no offset). Returns as sio_nsp_emit (the count includes skipped ones). */
+#define SIO_EMIT_VOLATILE 1u
+ssize_t sio_nsp_emit_flags(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
+                           size_t nexcept, const char *event, const char *args, size_t args_len,
+                           unsigned flags);
+
 size_t sio_nsp_count(const sio_nsp_t *nsp); /* connected sockets */
 size_t sio_nsp_room_size(const sio_nsp_t *nsp, const char *room);
 

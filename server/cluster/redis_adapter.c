@@ -12,7 +12,6 @@
  * hiredis flushes with NULL while freeing are then ignored. */
 #include "redis_adapter.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -275,7 +274,120 @@ static void on_connect_timeout(uv_timer_t *t) {
 
 static void on_message(redis_adapter_t *ra, const char *chan, size_t chlen, const char *p, size_t len);
 
+/* ---- hiredis on our loop ---------------------------------------------------------------------------
+ * Our own glue instead of hiredis/adapters/libuv.h, for two reasons. 0.14.1's returns on a
+ * poll error, so a refused connect is never reported (the poll is stopped with UV_EBADF);
+ * here hiredis gets to look at the socket and calls on_connect with the error. And a reply
+ * is buffered whole before hiredis hands it over (0.14.1 has no limit): after each read the
+ * subscriber's unparsed bytes are checked, and a message past max_message ends the
+ * connection instead of growing the buffer to its size (a counted drop and a gap; what
+ * Redis's own pubsub output limit does to a slow subscriber). */
+
+typedef struct rpoll {
+  uv_poll_t handle;
+  redisAsyncContext *ac; /* NULL once hiredis has let go (cleanup) */
+  rconn *rc;
+  int events;
+} rpoll;
+
+static void on_rpoll_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void rconn_drop_oversized(rconn *rc, size_t buffered);
+
+static void on_rpoll(uv_poll_t *h, int status, int events) {
+  rpoll *p = h->data;
+  if (p->ac == NULL) return;
+  if (status < 0) {
+    /* Let hiredis find the socket's error: a connect in progress reads it on write. */
+    if (p->ac->c.flags & REDIS_CONNECTED)
+      redisAsyncHandleRead(p->ac);
+    else
+      redisAsyncHandleWrite(p->ac);
+    return;
+  }
+  if (events & UV_READABLE) redisAsyncHandleRead(p->ac);
+  if (p->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->ac);
+  if (p->ac && p->rc->is_sub && p->ac->c.reader) {
+    const redisReader *r = p->ac->c.reader;
+    size_t buffered = r->len - r->pos;
+    if (buffered > p->rc->ra->max_message + 4096) rconn_drop_oversized(p->rc, buffered);
+  }
+}
+
+static void rpoll_update(rpoll *p) {
+  if (p->events)
+    uv_poll_start(&p->handle, p->events, on_rpoll);
+  else
+    uv_poll_stop(&p->handle);
+}
+
+static void rpoll_add_read(void *d) {
+  rpoll *p = d;
+  p->events |= UV_READABLE;
+  rpoll_update(p);
+}
+
+static void rpoll_del_read(void *d) {
+  rpoll *p = d;
+  p->events &= ~UV_READABLE;
+  rpoll_update(p);
+}
+
+static void rpoll_add_write(void *d) {
+  rpoll *p = d;
+  p->events |= UV_WRITABLE;
+  rpoll_update(p);
+}
+
+static void rpoll_del_write(void *d) {
+  rpoll *p = d;
+  p->events &= ~UV_WRITABLE;
+  rpoll_update(p);
+}
+
+static void rpoll_cleanup(void *d) {
+  rpoll *p = d;
+  p->ac = NULL;
+  uv_close((uv_handle_t *)&p->handle, on_rpoll_closed);
+}
+
+static int rpoll_attach(rconn *rc, redisAsyncContext *ac) {
+  rpoll *p = calloc(1, sizeof(*p));
+  if (p == NULL) return KDS_ENOMEM;
+  if (uv_poll_init(rc->ra->srv->loop, &p->handle, ac->c.fd) != 0) {
+    free(p);
+    return KDS_EINVAL;
+  }
+  p->handle.data = p;
+  p->ac = ac;
+  p->rc = rc;
+  ac->ev.data = p;
+  ac->ev.addRead = rpoll_add_read;
+  ac->ev.delRead = rpoll_del_read;
+  ac->ev.addWrite = rpoll_add_write;
+  ac->ev.delWrite = rpoll_del_write;
+  ac->ev.cleanup = rpoll_cleanup;
+  return 0;
+}
+
 /* Replies on the subscriber: the PSUBSCRIBE confirmation, then every pmessage. */
+/* The subscriber has buffered more of one reply than any message may have. */
+static void rconn_drop_oversized(rconn *rc, size_t buffered) {
+  redis_adapter_t *ra = rc->ra;
+  redisAsyncContext *ac = rc->ac;
+  int was_ready = rc->state == RC_READY;
+  drop(ra, ra->prefix, ra->prefix_len, buffered,
+       "over the size limit (still arriving: the connection is dropped)");
+  uv_timer_stop(&rc->timer);
+  rc->ac = NULL;
+  rc->state = RC_IDLE;
+  if (ac) redisAsyncFree(ac);
+  if (was_ready) rconn_lost(rc, "a message over the size limit");
+  rconn_retry(rc, "a message over the size limit");
+}
+
 static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv) {
   rconn *rc = priv;
   redisReply *reply = r;
@@ -340,9 +452,7 @@ static void rconn_connect(rconn *rc) {
     rconn_retry(rc, why);
     return;
   }
-  if (redisLibuvAttach(ac, ra->srv->loop) != REDIS_OK) {
-    /* 0.14.1 leaves its cleanup hook set with no data on this path: unset it first. */
-    ac->ev.cleanup = NULL;
+  if (rpoll_attach(rc, ac) != 0) {
     redisAsyncFree(ac);
     rconn_retry(rc, "cannot watch its socket");
     return;

@@ -278,3 +278,39 @@ describe('Redis adapter (classic @socket.io/redis-adapter wire format)', { skip:
     assert.equal(count(seen.b1, 'new-order', byNote('during-outage')), 0, 'B missed the outage order (a gap)');
   });
 });
+
+// No redis-server needed: what the servers do when Redis is not there or does not speak.
+describe('Redis unreachable or silent', () => {
+  it('a refused port and a silent listener: retried with backoff, and orders are still 201 and shown locally', async () => {
+    const silent = net.createServer(() => { /* accepts, never answers */ });
+    await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const refusedPort = await freePort();
+    const hs = await Promise.all([
+      start({ args: ['--redis', `redis://127.0.0.1:${refusedPort}`] }),
+      start({ args: ['--redis', `redis://127.0.0.1:${silent.address().port}`] }),
+    ]);
+    try {
+      await hs[0].waitForLog(/redis: subscriber to 127\.0\.0\.1:\d+ not up \(Connection refused\)/, WAIT);
+      // our own connect timeout: the TCP connect succeeds, no answer to PSUBSCRIBE / PING
+      await hs[1].waitForLog(/redis: subscriber to 127\.0\.0\.1:\d+ not up \(timed out\)/, WAIT);
+      await hs[1].waitForLog(/redis: publisher to 127\.0\.0\.1:\d+ not up \(timed out\)/, WAIT);
+      for (const h of hs) {
+        const s = ioc(h.url, { forceNew: true, reconnection: false, transports: ['websocket'],
+          auth: { token: h.tokens.dapur1 } });
+        try {
+          await connected(s);
+          const got = next(s, 'new-order', byNote('no-redis'));
+          await postOrder(h, h.tokens.kasir1, sampleOrder(undefined, { note: 'no-redis' }));
+          await got;
+        } finally {
+          s.disconnect();
+        }
+        assert.ok((await metric(h, 'kds_redis_publish_failures_total')) >= 1, 'the remote copy counted as not sent');
+        assert.equal(await metric(h, 'kds_redis_subscribed'), 0);
+      }
+    } finally {
+      await Promise.all(hs.map((h) => shutdown(h)));
+      silent.close();
+    }
+  });
+});

@@ -149,13 +149,18 @@ static int log_due(redis_adapter_t *ra, uint64_t *at) {
 }
 
 static void drop(redis_adapter_t *ra, const char *chan, size_t chlen, size_t len, const char *why) {
+  char name[121];
+  size_t n = 0;
   metrics_inc(ra->srv, METRICS_REDIS_DROPPED);
   if (!log_due(ra, &ra->drop_log_at)) {
     ra->drops_unlogged++;
     return;
   }
-  log_warn("redis: dropped a message on %.*s (%zu bytes): %s%s", (int)(chlen > 200 ? 200 : chlen), chan, len,
-           why, ra->drops_unlogged ? " (and others since the last line)" : "");
+  /* Whoever can PUBLISH chooses the channel name: printable ASCII only into the log. */
+  for (; n < chlen && n < sizeof(name) - 1; n++) name[n] = chan[n] >= 0x20 && chan[n] < 0x7f ? chan[n] : '?';
+  name[n] = '\0';
+  log_warn("redis: dropped a message on %s%s (%zu bytes): %s%s", name, chlen > n ? "..." : "", len, why,
+           ra->drops_unlogged ? " (and others since the last line)" : "");
   ra->drops_unlogged = 0;
 }
 

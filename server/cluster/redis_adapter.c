@@ -233,7 +233,7 @@ static void rconn_lost(rconn *rc, const char *why) {
     if (rc->lost_at == 0) rc->lost_at = 1;
     log_warn(
         "redis: subscription lost (%s): broadcasts from other servers are missed until it is back "
-        "(displays resync over REST)",
+        "(screens here see those orders at their next REST load)",
         why);
   } else {
     log_warn(

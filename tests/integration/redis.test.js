@@ -232,6 +232,13 @@ describe('Redis adapter (classic @socket.io/redis-adapter wire format)', { skip:
     const gaps = [await metric(A, 'kds_redis_gaps_total'), await metric(B, 'kds_redis_gaps_total')];
     const again = [A, B].map((h) => h.waitForLog(/redis: subscribed again/, 30000, { fromStart: false }));
     await pub.publish('socket.io#/#', Buffer.alloc(100 * 1024 * 1024, 0));
+    // the loop is not stalled by it: both servers answer at once
+    for (const h of [A, B]) {
+      const t0 = Date.now();
+      const r = await h.api('GET', '/healthz');
+      assert.equal(r.status, 200);
+      assert.ok(Date.now() - t0 < 2000, `/healthz took ${Date.now() - t0} ms while the 100 MB message arrived`);
+    }
     const want = bad.length + 1;
     const deadline = Date.now() + 30000;
     let now;

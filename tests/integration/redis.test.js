@@ -210,6 +210,14 @@ describe('Redis adapter (classic @socket.io/redis-adapter wire format)', { skip:
     await Promise.all(vol);
   });
 
+  it("Node's fetchSockets() answers well under its timeout (we do not subscribe to the request channel)", async () => {
+    const t0 = Date.now();
+    const found = await nodeIo.fetchSockets();
+    assert.ok(Date.now() - t0 < 1000, `fetchSockets took ${Date.now() - t0} ms`);
+    // Only the Node server's own sockets: ours are not seen (README, "Running several servers").
+    assert.deepEqual(found.map((s) => s.id).sort(), [n1.id, n2.id].sort());
+  });
+
   it('garbage, foreign and oversized messages on our channel are dropped and counted; delivery goes on', async () => {
     const before = [await metric(A, 'kds_redis_dropped_total'), await metric(B, 'kds_redis_dropped_total')];
     const bad = [

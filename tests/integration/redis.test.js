@@ -86,8 +86,8 @@ describe('Redis adapter (classic @socket.io/redis-adapter wire format)', { skip:
   let a1, b1, a2, b2, n1, n2; // a/b: our servers A and B; n: the Node server; 1/2: the outlet
   let seen = {};
 
-  function client(base, auth) {
-    const s = ioc(base, { forceNew: true, reconnection: false, transports: ['websocket'], auth });
+  function client(base, auth, transports = ['websocket']) {
+    const s = ioc(base, { forceNew: true, reconnection: false, transports, auth });
     sockets.push(s);
     return s;
   }
@@ -123,7 +123,7 @@ describe('Redis adapter (classic @socket.io/redis-adapter wire format)', { skip:
     nodeUrl = `http://127.0.0.1:${nodeHttp.address().port}`;
     emitter = new Emitter(pub);
 
-    a1 = client(A.url, { token: A.tokens.dapur1 });
+    a1 = client(A.url, { token: A.tokens.dapur1 }, ['polling', 'websocket']); // polling, then the upgrade
     b1 = client(B.url, { token: B.tokens.dapur1 });
     a2 = client(A.url, { token: A.tokens.dapur2 });
     b2 = client(B.url, { token: B.tokens.dapur2 });

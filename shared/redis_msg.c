@@ -392,6 +392,7 @@ static int opts_read(rd *r, redis_msg *m, size_t *room_offs, size_t *except_offs
 
 void redis_msg_init(redis_msg *m) {
   memset(m, 0, sizeof(*m));
+  kds_buf_init(&m->request_id);
   kds_buf_init(&m->uid);
   kds_buf_init(&m->nsp);
   kds_buf_init(&m->event);
@@ -400,6 +401,7 @@ void redis_msg_init(redis_msg *m) {
 }
 
 void redis_msg_release(redis_msg *m) {
+  kds_buf_release(&m->request_id);
   kds_buf_release(&m->uid);
   kds_buf_release(&m->nsp);
   kds_buf_release(&m->event);
@@ -408,11 +410,68 @@ void redis_msg_release(redis_msg *m) {
   redis_msg_init(m);
 }
 
+static void msg_reset(redis_msg *m) {
+  kds_buf_reset(&m->request_id);
+  kds_buf_reset(&m->uid);
+  kds_buf_reset(&m->event);
+  kds_buf_reset(&m->args);
+  kds_buf_reset(&m->names);
+  kds_buf_reset(&m->nsp);
+  m->nrooms = m->nexcept = 0;
+  m->flags = 0;
+}
+
+/* After a decode: defaults, and the room pointers into the names' buffer (which no longer
+ * moves). */
+static int msg_finish(redis_msg *m, const size_t *room_offs, const size_t *except_offs) {
+  int rc;
+  if (m->nsp.len == 0 && (rc = kds_buf_addc(&m->nsp, '/')) != 0) return rc;
+  for (size_t i = 0; i < m->nrooms; i++) m->rooms[i] = m->names.base + room_offs[i];
+  for (size_t i = 0; i < m->nexcept; i++) m->except[i] = m->names.base + except_offs[i];
+  if (m->event.base == NULL || m->uid.base == NULL) return KDS_EINVAL;
+  if (m->args.base == NULL && (rc = kds_buf_grow(&m->args, 1)) != 0) return rc;
+  return 0;
+}
+
+int redis_msg_decode_request(redis_msg *m, const void *p, size_t len) {
+  size_t room_offs[REDIS_MSG_MAX_ROOMS], except_offs[REDIS_MSG_MAX_ROOMS];
+  rd r = {p, len, 0};
+  mp_item it, key, v;
+  int rc, have_type = 0, have_packet = 0;
+  msg_reset(m);
+  if (p == NULL && len) return KDS_EINVAL;
+  if ((rc = mp_next(&r, &it)) != 0) return rc;
+  if (it.kind != MP_MAP) return KDS_EINVAL;
+  for (size_t i = 0; i < it.len; i++) {
+    if ((rc = mp_next(&r, &key)) != 0) return rc;
+    if (key.kind != MP_STR) return KDS_EPROTO;
+    if (str_is(&key, "uid") || str_is(&key, "requestId")) {
+      if ((rc = mp_next(&r, &v)) != 0) return rc;
+      if ((rc = name_copy(str_is(&key, "uid") ? &m->uid : &m->request_id, &v, 255)) != 0) return rc;
+    } else if (str_is(&key, "type")) {
+      if ((rc = mp_next(&r, &v)) != 0) return rc;
+      if (v.kind != MP_UINT || v.u != 7) return KDS_EINVAL;
+      have_type = 1;
+    } else if (str_is(&key, "packet")) {
+      if ((rc = packet_read(&r, m)) != 0) return rc;
+      have_packet = 1;
+    } else if (str_is(&key, "opts")) {
+      if ((rc = opts_read(&r, m, room_offs, except_offs)) != 0) return rc;
+    } else if ((rc = value_skip(&r, 2)) != 0) {
+      return rc;
+    }
+  }
+  if (r.at != r.n) return KDS_EPROTO;
+  if (!have_type || !have_packet || m->request_id.len == 0) return KDS_EINVAL;
+  return msg_finish(m, room_offs, except_offs);
+}
+
 int redis_msg_decode(redis_msg *m, const void *p, size_t len) {
   size_t room_offs[REDIS_MSG_MAX_ROOMS], except_offs[REDIS_MSG_MAX_ROOMS];
   rd r = {p, len, 0};
   mp_item it;
   int rc;
+  kds_buf_reset(&m->request_id);
   kds_buf_reset(&m->uid);
   kds_buf_reset(&m->event);
   kds_buf_reset(&m->args);
@@ -427,14 +486,7 @@ int redis_msg_decode(redis_msg *m, const void *p, size_t len) {
   if ((rc = name_copy(&m->uid, &it, 255)) != 0) return rc;
   if ((rc = packet_read(&r, m)) != 0 || (rc = opts_read(&r, m, room_offs, except_offs)) != 0) return rc;
   if (r.at != r.n) return KDS_EPROTO; /* one value, nothing after it */
-  if (m->nsp.len == 0 && (rc = kds_buf_addc(&m->nsp, '/')) != 0) return rc;
-  /* The names' buffer no longer moves: point into it. */
-  for (size_t i = 0; i < m->nrooms; i++) m->rooms[i] = m->names.base + room_offs[i];
-  for (size_t i = 0; i < m->nexcept; i++) m->except[i] = m->names.base + except_offs[i];
-  /* kds_buf is NUL-terminated once allocated; an empty one has no base yet */
-  if (m->event.base == NULL || m->uid.base == NULL) return KDS_EINVAL;
-  if (m->args.base == NULL && (rc = kds_buf_grow(&m->args, 1)) != 0) return rc;
-  return 0;
+  return msg_finish(m, room_offs, except_offs);
 }
 
 /* ---- encoding ------------------------------------------------------------------------------------ */
@@ -560,5 +612,27 @@ out:
   }
   cJSON_Delete(arr);
   kds_buf_release(&text);
+  return rc;
+}
+
+int redis_msg_encode_ack(kds_buf *out, const char *request_id, const char *arg, size_t arg_len) {
+  size_t mark = out->len;
+  cJSON *v = NULL;
+  int rc;
+  if (request_id == NULL || (arg == NULL && arg_len)) return KDS_EINVAL;
+  if (arg_len && (json_check(arg, arg_len, REDIS_MSG_MAX_DEPTH) != 0 ||
+                  (v = cJSON_ParseWithLength(arg, arg_len)) == NULL))
+    return KDS_EINVAL;
+  if ((rc = put_byte(out, 0x83)) != 0 || (rc = put_str(out, "type", 4)) != 0 ||
+      (rc = put_byte(out, 9)) != 0 || (rc = put_str(out, "requestId", 9)) != 0 ||
+      (rc = put_str(out, request_id, strlen(request_id))) != 0 || (rc = put_str(out, "packet", 6)) != 0)
+    goto out;
+  rc = v ? put_json(out, v, 1) : put_byte(out, 0xc0);
+out:
+  if (rc != 0) {
+    out->len = mark;
+    if (out->base) out->base[mark] = '\0';
+  }
+  cJSON_Delete(v);
   return rc;
 }

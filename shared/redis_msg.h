@@ -41,7 +41,8 @@ typedef struct redis_msg {
   size_t nrooms;
   const char *except[REDIS_MSG_MAX_ROOMS];
   size_t nexcept;
-  unsigned flags; /* REDIS_MSG_VOLATILE | REDIS_MSG_LOCAL */
+  unsigned flags;     /* REDIS_MSG_VOLATILE | REDIS_MSG_LOCAL */
+  kds_buf request_id; /* redis_msg_decode_request only */
 } redis_msg;
 
 void redis_msg_init(redis_msg *m);
@@ -55,6 +56,17 @@ void redis_msg_release(redis_msg *m);
  * string or integer, or a string that is not UTF-8 in a name); KDS_ETOOBIG past a limit
  * above; KDS_ENOMEM. On error `m` holds nothing usable (but may be released or reused). */
 int redis_msg_decode(redis_msg *m, const void *p, size_t len);
+
+/* Decodes a BROADCAST request (type 7: a broadcast whose sender waits for the clients'
+ * acks), msgpack {uid, requestId, type: 7, packet, opts} in any key order, into `m` (as
+ * redis_msg_decode, plus m->request_id). Returns as redis_msg_decode; KDS_EINVAL also for a
+ * map without a string requestId or with a type other than 7. */
+int redis_msg_decode_request(redis_msg *m, const void *p, size_t len);
+
+/* Appends the msgpack of the BROADCAST_ACK response {type: 9, requestId, packet: arg}, `arg`
+ * being one JSON value (a client's first ack argument; arg_len 0: null). Returns 0,
+ * KDS_EINVAL (arg not JSON, too deep), KDS_ENOMEM; on error `out` is as before. */
+int redis_msg_encode_ack(kds_buf *out, const char *request_id, const char *arg, size_t arg_len);
 
 /* Appends to `out` the msgpack of [uid, {type: 2, data: [event, ...args], nsp},
  * {rooms, except, flags}] exactly as @socket.io/redis-adapter 8.3 (notepack.io) writes it:

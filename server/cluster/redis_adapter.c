@@ -21,13 +21,19 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <cjson/cJSON.h>
+
 #include "broadcast.h"
 #include "err.h"
+#include "json.h"
+#include "list.h"
 #include "log.h"
 #include "metrics.h"
 #include "realtime.h"
 #include "redis_msg.h"
 #include "server.h"
+#include "sio.h"
+#include "sio_server.h"
 
 #define CONNECT_TIMEOUT_MS 2000 /* TCP connect + AUTH + the first answer */
 #define BACKOFF_MIN_MS 100
@@ -57,8 +63,11 @@ struct redis_adapter {
   char uid[17];
   char prefix[300]; /* "<key>#/#": the broadcast channel, and the start of every room one */
   size_t prefix_len;
-  char pattern[302]; /* prefix + "*" */
-  broadcast inner;   /* what was installed before us: local delivery */
+  char pattern[302];      /* prefix + "*" */
+  char req_channel[320];  /* "<key>-request#/#": other nodes' questions (SCALEOUT 1.4) */
+  char resp_channel[320]; /* "<key>-response#/#": our answers */
+  kds_list acks;          /* ack_wait.link: clients' acks owed to a type-7 request */
+  broadcast inner;        /* what was installed before us: local delivery */
   rconn sub, pub;
   size_t max_message;
   size_t inflight, inflight_bytes;
@@ -278,6 +287,7 @@ static void on_connect_timeout(uv_timer_t *t) {
 }
 
 static void on_message(redis_adapter_t *ra, const char *chan, size_t chlen, const char *p, size_t len);
+static void on_request(redis_adapter_t *ra, const char *p, size_t len);
 
 /* ---- hiredis on our loop ---------------------------------------------------------------------------
  * Our own glue instead of hiredis/adapters/libuv.h, for two reasons. 0.14.1's returns on a
@@ -407,6 +417,9 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv) {
     return;
   if (strcmp(reply->element[0]->str, "psubscribe") == 0) {
     if (rc->state == RC_CONNECTING) rconn_ready(rc);
+  } else if (strcmp(reply->element[0]->str, "message") == 0 && reply->elements == 3 &&
+             reply->element[2]->type == REDIS_REPLY_STRING) {
+    on_request(rc->ra, reply->element[2]->str, reply->element[2]->len);
   } else if (strcmp(reply->element[0]->str, "pmessage") == 0 && reply->elements == 4 &&
              reply->element[2]->type == REDIS_REPLY_STRING && reply->element[3]->type == REDIS_REPLY_STRING) {
     on_message(rc->ra, reply->element[2]->str, reply->element[2]->len, reply->element[3]->str,
@@ -429,7 +442,11 @@ static void on_pub_ping(redisAsyncContext *ac, void *r, void *priv) {
 /* After AUTH (or at once without a password): the subscriber subscribes, the publisher pings. */
 static int rconn_begin(rconn *rc) {
   redis_adapter_t *ra = rc->ra;
-  if (rc->is_sub) return redisAsyncCommand(rc->ac, on_sub_reply, rc, "PSUBSCRIBE %s", ra->pattern);
+  if (rc->is_sub)
+    return redisAsyncCommand(rc->ac, on_sub_reply, rc, "PSUBSCRIBE %s", ra->pattern) == REDIS_OK &&
+                   redisAsyncCommand(rc->ac, on_sub_reply, rc, "SUBSCRIBE %s", ra->req_channel) == REDIS_OK
+               ? REDIS_OK
+               : REDIS_ERR;
   return redisAsyncCommand(rc->ac, on_pub_ping, rc, "PING");
 }
 
@@ -520,6 +537,221 @@ static void on_message(redis_adapter_t *ra, const char *chan, size_t chlen, cons
     return;
   }
   metrics_inc(ra->srv, METRICS_REDIS_RECEIVED);
+}
+
+/* ---- requests from other nodes (SCALEOUT 1.4) -------------------------------------------------------
+ * Subscribing to the request channel makes Redis count us as a node, so every request a
+ * Node node waits on is answered: 0 SOCKETS, 1 ALL_ROOMS, 5 REMOTE_FETCH (our sockets, their
+ * rooms, a handshake without headers or auth: a token never leaves this process), 6
+ * SERVER_SIDE_EMIT with an ack (null: this server has no server-side listeners), 7 BROADCAST
+ * with acks (delivered, 8 with our client count, then 9 per client ack). 2, 3, 4
+ * (socketsJoin/Leave, disconnectSockets) expect no answer and are not applied: rooms here
+ * come from tokens only (SPEC 4). */
+
+static void on_published(redisAsyncContext *ac, void *r, void *priv);
+
+static void respond(redis_adapter_t *ra, const char *p, size_t len) {
+  if (ra->pub.state != RC_READY || ra->pub.ac == NULL) {
+    publish_failed(ra, "Redis is not connected (an answer to another node)");
+    return;
+  }
+  if (redisAsyncCommand(ra->pub.ac, on_published, (void *)(uintptr_t)len, "PUBLISH %s %b", ra->resp_channel,
+                        p, len) != REDIS_OK) {
+    publish_failed(ra, "hiredis refused the command");
+    return;
+  }
+  ra->inflight++;
+  ra->inflight_bytes += len;
+}
+
+static int add_str(kds_buf *b, const char *s) {
+  return json_quote(b, s, strlen(s), JSON_UTF8_REPLACE);
+}
+
+/* The NUL-separated names in `names` as a JSON array of strings. */
+static int add_names(kds_buf *b, const kds_buf *names) {
+  int rc = kds_buf_addc(b, '[');
+  for (size_t at = 0, i = 0; rc == 0 && at < names->len; i++) {
+    const char *n = names->base + at;
+    if (i) rc = kds_buf_addc(b, ',');
+    if (rc == 0) rc = add_str(b, n);
+    at += strlen(n) + 1;
+  }
+  return rc ? rc : kds_buf_addc(b, ']');
+}
+
+typedef struct select_ctx {
+  kds_buf *out;
+  int detail; /* 5: {id, handshake, rooms, data}; 0: the id alone */
+  int n;
+  int rc;
+} select_ctx;
+
+static int add_socket(sio_socket_t *s, void *ud) {
+  select_ctx *cx = ud;
+  kds_buf rooms = KDS_BUF_INIT;
+  kds_buf *b = cx->out;
+  int rc = cx->n++ ? kds_buf_addc(b, ',') : 0;
+  if (rc == 0 && cx->detail) rc = kds_buf_adds(b, "{\"id\":");
+  if (rc == 0) rc = add_str(b, sio_socket_id(s));
+  if (rc == 0 && cx->detail) {
+    rc = kds_buf_adds(b, ",\"handshake\":{\"headers\":{},\"time\":\"\",\"address\":");
+    if (rc == 0) rc = add_str(b, sio_socket_peer(s));
+    if (rc == 0)
+      rc = kds_buf_adds(
+          b,
+          ",\"xdomain\":false,\"secure\":false,\"issued\":0,\"url\":\"/socket.io/\",\"query\":{},\"auth\":{}}"
+          ",\"rooms\":");
+    if (rc == 0) rc = sio_socket_rooms(s, &rooms);
+    if (rc == 0) rc = add_names(b, &rooms);
+    if (rc == 0) rc = kds_buf_adds(b, ",\"data\":{}}");
+  }
+  kds_buf_release(&rooms);
+  cx->rc = rc;
+  return rc;
+}
+
+/* rooms/except of a JSON request as arrays of C strings (pointers into `v`). */
+static size_t json_rooms(const cJSON *arr, const char **out, size_t max) {
+  size_t n = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, arr) {
+    if (n < max && cJSON_IsString(e)) out[n++] = e->valuestring;
+  }
+  return n;
+}
+
+static void answer_json(redis_adapter_t *ra, const char *p, size_t len) {
+  cJSON *req = cJSON_ParseWithLength(p, len);
+  const cJSON *uid = cJSON_GetObjectItemCaseSensitive(req, "uid");
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(req, "type");
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "requestId");
+  sio_nsp_t *nsp = realtime_nsp(ra->srv->rt);
+  kds_buf b = KDS_BUF_INIT, names = KDS_BUF_INIT;
+  int rc = 0, t;
+  if (!cJSON_IsObject(req) || !cJSON_IsNumber(type)) {
+    drop(ra, ra->req_channel, strlen(ra->req_channel), len, "not a request");
+    goto out;
+  }
+  if (cJSON_IsString(uid) && strcmp(uid->valuestring, ra->uid) == 0) goto out; /* ours */
+  t = type->valueint;
+  if (!cJSON_IsString(id) || nsp == NULL || (t != 0 && t != 1 && t != 5 && t != 6))
+    goto out; /* nothing owed */
+  if (t == 6) {
+    rc = kds_buf_adds(&b, "{\"type\":6,\"requestId\":");
+    if (rc == 0) rc = add_str(&b, id->valuestring);
+    if (rc == 0) rc = kds_buf_adds(&b, ",\"data\":null}");
+  } else if (t == 1) {
+    rc = kds_buf_adds(&b, "{\"requestId\":");
+    if (rc == 0) rc = add_str(&b, id->valuestring);
+    if (rc == 0) rc = kds_buf_adds(&b, ",\"rooms\":");
+    if (rc == 0) rc = sio_nsp_rooms(nsp, &names);
+    if (rc == 0) rc = add_names(&b, &names);
+    if (rc == 0) rc = kds_buf_addc(&b, '}');
+  } else {
+    const char *rooms[REDIS_MSG_MAX_ROOMS], *except[REDIS_MSG_MAX_ROOMS];
+    const cJSON *opts = cJSON_GetObjectItemCaseSensitive(req, "opts");
+    const cJSON *from = t == 0 ? req : opts;
+    size_t nr = json_rooms(cJSON_GetObjectItemCaseSensitive(from, "rooms"), rooms, REDIS_MSG_MAX_ROOMS);
+    size_t ne = json_rooms(cJSON_GetObjectItemCaseSensitive(from, "except"), except, REDIS_MSG_MAX_ROOMS);
+    select_ctx cx = {&b, t == 5, 0, 0};
+    rc = kds_buf_adds(&b, "{\"requestId\":");
+    if (rc == 0) rc = add_str(&b, id->valuestring);
+    if (rc == 0) rc = kds_buf_adds(&b, ",\"sockets\":[");
+    if (rc == 0 && sio_nsp_select(nsp, rooms, nr, except, ne, add_socket, &cx) < 0) rc = KDS_ENOMEM;
+    if (rc == 0) rc = cx.rc;
+    if (rc == 0) rc = kds_buf_adds(&b, "]}");
+  }
+  if (rc == 0)
+    respond(ra, b.base, b.len);
+  else
+    publish_failed(ra, kds_strerror(rc));
+out:
+  cJSON_Delete(req);
+  kds_buf_release(&b);
+  kds_buf_release(&names);
+}
+
+/* A client's ack owed to a type-7 request: in ra->acks until the ack (or the socket's end). */
+typedef struct ack_wait {
+  kds_list link;
+  redis_adapter_t *ra; /* NULL once the adapter closed */
+  char request_id[256];
+} ack_wait;
+
+static void on_client_ack(void *ud, int status, const sio_event *ev) {
+  ack_wait *w = ud;
+  redis_adapter_t *ra = w->ra;
+  kds_list_remove(&w->link);
+  if (ra && !ra->closing && status == 0 && ev) {
+    kds_slice first = {NULL, 0};
+    size_t pos = 0;
+    kds_buf b = KDS_BUF_INIT;
+    if (sio_args_next(ev->args, &pos, &first) != 1) first.len = 0;
+    if (redis_msg_encode_ack(&b, w->request_id, first.ptr, first.len) == 0)
+      respond(ra, b.base, b.len);
+    else
+      publish_failed(ra, "a client's ack could not be encoded");
+    kds_buf_release(&b);
+  }
+  free(w);
+}
+
+typedef struct ack_ctx {
+  redis_adapter_t *ra;
+  int n;
+} ack_ctx;
+
+static int emit_with_ack(sio_socket_t *s, void *ud) {
+  ack_ctx *cx = ud;
+  redis_adapter_t *ra = cx->ra;
+  redis_msg *m = &ra->msg;
+  ack_wait *w = calloc(1, sizeof(*w));
+  if (w == NULL) return 0;
+  w->ra = ra;
+  snprintf(w->request_id, sizeof(w->request_id), "%s", m->request_id.base);
+  kds_list_push(&ra->acks, &w->link);
+  if (sio_socket_emit(s, m->event.base, m->args.base, m->args.len, NULL, 0, on_client_ack, w) != 0) {
+    kds_list_remove(&w->link); /* the callback never runs */
+    free(w);
+    return 0;
+  }
+  cx->n++;
+  return 0;
+}
+
+static void answer_broadcast(redis_adapter_t *ra, const char *p, size_t len) {
+  redis_msg *m = &ra->msg;
+  sio_nsp_t *nsp = realtime_nsp(ra->srv->rt);
+  ack_ctx cx = {ra, 0};
+  kds_buf b = KDS_BUF_INIT;
+  int rc = redis_msg_decode_request(m, p, len);
+  if (rc != 0) {
+    drop(ra, ra->req_channel, strlen(ra->req_channel), len,
+         rc == KDS_EPROTO ? "not msgpack or JSON" : "not a request this server can answer");
+    return;
+  }
+  if (strcmp(m->uid.base, ra->uid) == 0 || strcmp(m->nsp.base, "/") != 0 || nsp == NULL) return;
+  if (sio_nsp_select(nsp, m->rooms, m->nrooms, m->except, m->nexcept, emit_with_ack, &cx) < 0) {
+    publish_failed(ra, "out of memory");
+    return;
+  }
+  if (kds_buf_adds(&b, "{\"type\":8,\"requestId\":") == 0 && add_str(&b, m->request_id.base) == 0 &&
+      kds_buf_addf(&b, ",\"clientCount\":%d}", cx.n) == 0)
+    respond(ra, b.base, b.len);
+  kds_buf_release(&b);
+}
+
+static void on_request(redis_adapter_t *ra, const char *p, size_t len) {
+  if (len > ra->max_message) {
+    drop(ra, ra->req_channel, strlen(ra->req_channel), len, "over the size limit");
+    return;
+  }
+  /* JSON for everything but type 7, which carries a packet and so is msgpack */
+  if (len > 0 && p[0] == '{')
+    answer_json(ra, p, len);
+  else
+    answer_broadcast(ra, p, len);
 }
 
 /* ---- publishing -------------------------------------------------------------------------------- */
@@ -624,6 +856,11 @@ int redis_adapter_start(struct server *srv, redis_adapter_t **out) {
   }
   ra->prefix_len = (size_t)n;
   snprintf(ra->pattern, sizeof(ra->pattern), "%s*", ra->prefix);
+  snprintf(ra->req_channel, sizeof(ra->req_channel), "%s-request#/#",
+           srv->cfg.redis_key[0] ? srv->cfg.redis_key : "socket.io");
+  snprintf(ra->resp_channel, sizeof(ra->resp_channel), "%s-response#/#",
+           srv->cfg.redis_key[0] ? srv->cfg.redis_key : "socket.io");
+  kds_list_init(&ra->acks);
   /* A random uid per process (never "emitter"): the only filter against our own echo. */
   if (uv_random(NULL, NULL, rnd, sizeof(rnd), 0, NULL) != 0) {
     uint64_t t = uv_hrtime() ^ ((uint64_t)getpid() << 32);
@@ -655,6 +892,12 @@ void redis_adapter_close(redis_adapter_t *ra) {
   ra->closing = 1;
   conns[0] = &ra->sub;
   conns[1] = &ra->pub;
+  /* Acks still owed: their callbacks come later (or at the sockets' end) and find no adapter. */
+  while (!kds_list_empty(&ra->acks)) {
+    ack_wait *w = kds_container_of(ra->acks.next, ack_wait, link);
+    w->ra = NULL;
+    kds_list_remove(&w->link);
+  }
   broadcast_clear(&ra->srv->bcast, ra);
   if (ra->srv->bcast.ops == NULL && ra->inner.ops)
     broadcast_install(&ra->srv->bcast, ra->inner.ops, ra->inner.impl);

@@ -6,9 +6,12 @@
  * servers (ours, Node socket.io nodes, @socket.io/redis-emitter) publish to the local sockets
  * in its rooms, minus its except (socket ids are rooms), honouring volatile.
  *
- * Not done in this version: the request channel (`<key>-request#/#`) is not subscribed, so
- * a Node node's fetchSockets/serverSideEmit/socketsJoin never sees our sockets (and never
- * waits for us either: NUMSUB does not count us).
+ * It also SUBSCRIBEs the request channel `<key>-request#/#`, which makes Redis count it as a
+ * node, and so answers on `<key>-response#/#` every request a Node node waits for: 0 and 5
+ * (our sockets, for fetchSockets), 1 (our rooms, allRooms), 6 with an ack (null: no
+ * server-side listeners here) and 7 (a broadcast with acks: delivered, our client count,
+ * then each client's ack). socketsJoin/socketsLeave/disconnectSockets (2, 3, 4) expect no
+ * answer and are not applied: rooms come from tokens only (SPEC 4).
  *
  * Failure model: Redis being away never fails an order (the publish returns the local
  * delivery count; the remote copy is counted as a failure and lost). The connections are

@@ -634,6 +634,10 @@ ssize_t realtime_deliver(struct realtime *rt, const char *const *rooms, size_t n
   return n;
 }
 
+struct sio_nsp *realtime_nsp(const struct realtime *rt) {
+  return rt == NULL || rt->closing ? NULL : rt->nsp;
+}
+
 size_t realtime_room_size(const struct realtime *rt, const char *room) {
   if (rt == NULL || rt->closing || room == NULL) return 0;
   return sio_nsp_room_size(rt->nsp, room);

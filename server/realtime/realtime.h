@@ -68,6 +68,10 @@ ssize_t realtime_deliver(struct realtime *rt, const char *const *rooms, size_t n
                          const char *const *except, size_t nexcept, const char *event, const char *args,
                          size_t args_len, int volatile_);
 
+/* The namespace "/" of the live feed, for a cluster adapter answering other servers'
+ * questions (which sockets, which rooms); NULL when `rt` is NULL or closing. */
+struct sio_nsp *realtime_nsp(const struct realtime *rt);
+
 /* Local sockets in `room` (0 when none, or `rt` is NULL or closing). */
 size_t realtime_room_size(const struct realtime *rt, const char *room);
 

@@ -441,6 +441,49 @@ ssize_t sio_nsp_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, co
   return broadcast(nsp, rooms, nrooms, except, nexcept, event, args, args_len, bins, nbins, 0);
 }
 
+ssize_t sio_nsp_select(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
+                       size_t nexcept, int (*fn)(sio_socket_t *s, void *ud), void *ud) {
+  sio_server_t *ss = nsp->ss;
+  sio_socket_t **vec;
+  size_t n = 0, veccap;
+  uint64_t sel = sio_rooms_exclude(&nsp->rooms, except, nexcept);
+  int stop = 0;
+  if (nrooms == 0) {
+    for (kds_list *l = nsp->sockets.next; l != &nsp->sockets; l = l->next) {
+      sio_socket_t *s = kds_container_of(l, sio_socket_t, nsp_link);
+      if (sio_rooms_pick(&s->rooms, sel) && vec_push(ss, &n, s) != 0) break; /* those so far */
+    }
+  } else {
+    collect_ctx cx = {ss, &n, sel};
+    for (size_t i = 0; i < nrooms; i++)
+      if (sio_rooms_each(&nsp->rooms, rooms[i], collect_member, &cx) != 0) break;
+  }
+  /* The array is taken out of `ss` while fn runs (it may emit, and so broadcast). */
+  vec = ss->vec;
+  veccap = ss->veccap;
+  ss->vec = NULL;
+  ss->veccap = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!stop && vec[i]->state == SK_CONNECTED && fn(vec[i], ud) != 0) stop = 1;
+    sio_socket_unref(vec[i]);
+  }
+  if (ss->vec == NULL) {
+    ss->vec = vec;
+    ss->veccap = veccap;
+  } else {
+    free(vec);
+  }
+  return (ssize_t)n;
+}
+
+int sio_socket_rooms(const sio_socket_t *s, kds_buf *out) {
+  return sio_rooms_names(&s->rooms, out);
+}
+
+int sio_nsp_rooms(const sio_nsp_t *nsp, kds_buf *out) {
+  return sio_rooms_all(&nsp->rooms, out);
+}
+
 ssize_t sio_nsp_emit_flags(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
                            size_t nexcept, const char *event, const char *args, size_t args_len,
                            unsigned flags) {

@@ -4,7 +4,7 @@
  * are valid JSON, rooms within the limits. It is then encoded again and decoded: the same
  * event, rooms, except and volatile flag come back, and after one such pass the arguments'
  * text is stable (the first pass may normalise: a uint64 past 2^53 becomes a double, a
- * U+0000 ends a string for cJSON). */
+ * U+0000 ends a string for cJSON). The input is also decoded as a type-7 request. */
 #include <string.h>
 
 #include "err.h"
@@ -59,6 +59,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     redis_msg_release(&m2);
     redis_msg_release(&m3);
   }
+  /* the same bytes as a type-7 request (the request channel's msgpack form) */
+  rc = redis_msg_decode_request(&m, data, size);
+  fuzz_check(rc == 0 || rc == KDS_EPROTO || rc == KDS_EINVAL || rc == KDS_ETOOBIG,
+             "request: known error codes");
+  if (rc == 0) fuzz_check(m.request_id.len > 0 && m.event.len > 0, "request: id and event");
   redis_msg_release(&m);
   kds_buf_release(&bytes);
   kds_buf_release(&arr);

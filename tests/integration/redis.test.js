@@ -210,12 +210,27 @@ describe('Redis adapter (classic @socket.io/redis-adapter wire format)', { skip:
     await Promise.all(vol);
   });
 
-  it("Node's fetchSockets() answers well under its timeout (we do not subscribe to the request channel)", async () => {
-    const t0 = Date.now();
+  it("the request channel: Node's fetchSockets(), allRooms(), serverSideEmit and emitWithAck count our sockets", async () => {
+    let t0 = Date.now();
     const found = await nodeIo.fetchSockets();
-    assert.ok(Date.now() - t0 < 1000, `fetchSockets took ${Date.now() - t0} ms`);
-    // Only the Node server's own sockets: ours are not seen (README, "Running several servers").
-    assert.deepEqual(found.map((s) => s.id).sort(), [n1.id, n2.id].sort());
+    assert.ok(Date.now() - t0 < 2000, `fetchSockets took ${Date.now() - t0} ms (its timeout is 5000)`);
+    assert.deepEqual(found.map((s) => s.id).sort(), [a1, b1, a2, b2, n1, n2].map((s) => s.id).sort());
+    const ra1 = found.find((s) => s.id === a1.id);
+    assert.ok(ra1.rooms.has('outlet:1') && ra1.rooms.has(a1.id), `a1's rooms: ${[...ra1.rooms]}`);
+    assert.deepEqual(ra1.handshake.auth, {}, 'no token leaves the server');
+    const inRoom = await nodeIo.in('outlet:2').fetchSockets();
+    assert.deepEqual(inRoom.map((s) => s.id).sort(), [a2, b2, n2].map((s) => s.id).sort());
+    const rooms = await nodeIo.of('/').adapter.allRooms();
+    for (const r of ['outlet:1', 'outlet:2', a1.id, b2.id]) assert.ok(rooms.has(r), `allRooms has ${r}`);
+    t0 = Date.now();
+    const replies = await new Promise((resolve, reject) => nodeIo.serverSideEmit('hello', 1,
+      (err, res) => (err ? reject(err) : resolve(res))));
+    assert.deepEqual(replies, [null, null], 'both kds-servers answered');
+    // a broadcast with acks: every client of every server answers
+    for (const [name, s] of Object.entries({ a1, b1, n1 })) s.on('ping-all', (x, cb) => cb(`pong-${name}`, 'extra'));
+    const acks = await nodeIo.to('outlet:1').timeout(4000).emitWithAck('ping-all', { n: 1 });
+    assert.deepEqual(acks.sort(), ['pong-a1', 'pong-b1', 'pong-n1']);
+    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
   });
 
   it('garbage, foreign and oversized messages on our channel are dropped and counted; delivery goes on', async () => {

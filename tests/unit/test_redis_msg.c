@@ -310,7 +310,49 @@ static void t_round_trip(void) {
   kds_buf_release(&b);
 }
 
+/* Type 7 (a broadcast waiting for acks) and its type 9 answer (SCALEOUT 1.4). */
+static void t_request(void) {
+  kds_buf b = KDS_BUF_INIT;
+  redis_msg m;
+  /* {uid: "qpdkWm", requestId: "r1", type: 7, packet: {type: 2, data: ["ping", 1], nsp: "/"},
+   *  opts: {rooms: ["outlet:1"], except: [], flags: {timeout: 1000}}} */
+  static const char req[] =
+      "\x85\xa3uid\xa6qpdkWm\xa9requestId\xa2r1\xa4type\x07"
+      "\xa6packet\x83\xa4type\x02\xa4"
+      "data\x92\xa4ping\x01\xa3nsp\xa1/"
+      "\xa4opts\x83\xa5rooms\x91\xa8outlet:1\xa6"
+      "except\x90\xa5"
+      "flags\x81\xa7timeout\xcd\x03\xe8";
+  redis_msg_init(&m);
+  ok(redis_msg_decode_request(&m, req, sizeof(req) - 1) == 0, "decodes");
+  ok(strcmp(m.request_id.base, "r1") == 0 && strcmp(m.uid.base, "qpdkWm") == 0, "uid, requestId");
+  ok(strcmp(m.event.base, "ping") == 0 && strcmp(m.args.base, "1") == 0, "event, args");
+  ok(m.nrooms == 1 && strcmp(m.rooms[0], "outlet:1") == 0 && m.nexcept == 0, "rooms");
+  ok(redis_msg_decode(&m, req, sizeof(req) - 1) == KDS_EINVAL, "not a plain broadcast");
+  ok(redis_msg_decode_request(&m, cap_adapter, sizeof(cap_adapter)) == KDS_EINVAL,
+     "a plain broadcast is not a request");
+  {
+    int bad = 0;
+    for (size_t n = 0; n < sizeof(req) - 1; n++) {
+      char *g = guard_copy(req, n);
+      if (redis_msg_decode_request(&m, g, n) != KDS_EPROTO) bad++;
+      guard_free(g, n);
+    }
+    ok(bad == 0, "every prefix refused");
+  }
+  ok(redis_msg_encode_ack(&b, "r1", "\"pong\"", 6) == 0, "encode_ack");
+  ok(b.len == 32 && memcmp(b.base, "\x83\xa4type\x09\xa9requestId\xa2r1\xa6packet\xa4pong", 32) == 0,
+     "{type: 9, requestId, packet: \"pong\"}");
+  kds_buf_reset(&b);
+  ok(redis_msg_encode_ack(&b, "r1", NULL, 0) == 0 && (uint8_t)b.base[b.len - 1] == 0xc0,
+     "no ack argument: nil");
+  ok(redis_msg_encode_ack(&b, "r1", "{", 1) == KDS_EINVAL, "bad JSON refused");
+  redis_msg_release(&m);
+  kds_buf_release(&b);
+}
+
 int main(void) {
+  subtest("request", t_request);
   subtest("adapter capture", t_adapter_capture);
   subtest("emitter capture", t_emitter_capture);
   subtest("bin8", t_bin8);

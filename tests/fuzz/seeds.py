@@ -170,3 +170,7 @@ write("fuzz_redis_msg", "nested", mp_msg("abc", b"\x92" + mp_str("order-updated"
 write("fuzz_redis_msg", "streams-map", b"\x84" + mp_str("uid") + mp_str("de2ddf2363056000") + mp_str("nsp") + mp_str("/") +
       mp_str("type") + mp_str("3") + mp_str("data") + b"\x80")
 write("fuzz_redis_msg", "garbage", b"hello \xc1 world")
+write("fuzz_redis_msg", "request-7", b"\x85" + mp_str("uid") + mp_str("qpdkWm") + mp_str("requestId") + mp_str("r1") +
+      mp_str("type") + b"\x07" + mp_str("packet") + b"\x83" + mp_str("type") + b"\x02" + mp_str("data") + b"\x92" +
+      mp_str("ping") + b"\x01" + mp_str("nsp") + mp_str("/") + mp_str("opts") + b"\x83" + ROOMS1 + mp_str("except") +
+      b"\x90" + mp_str("flags") + b"\x81" + mp_str("timeout") + b"\xcd\x03\xe8")

@@ -7,11 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config libuv1-dev libwslay-dev libcjson-dev libsqlite3-dev
-      libncurses-dev libssl-dev ca-certificates node-llhttp nodejs npm curl)
+      libncurses-dev libssl-dev libhiredis-dev ca-certificates node-llhttp nodejs npm curl)
 if [ "${1:-}" = "--tests" ]; then
   # clang + its runtime: the libFuzzer targets of tests/fuzz (built and run by scripts/test.sh);
   # openssl: the CLI that tests/tui/tls.test.js makes its certificates with
-  pkgs+=(tmux chromium fonts-dejavu-core sqlite3 procps python3 clang libclang-rt-14-dev clang-format openssl)
+  pkgs+=(tmux chromium fonts-dejavu-core sqlite3 procps python3 clang libclang-rt-14-dev clang-format openssl
+         redis-server)  # tests/integration/redis.test.js: a throwaway Redis on loopback
 fi
 
 missing=()

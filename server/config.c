@@ -24,6 +24,7 @@ static const char usage_text[] =
     "             [--chart-dir DIR]\n"
     "             [--max-pending-sessions N] [--max-pending-sessions-per-address N]\n"
     "             [--late-after SECONDS] [--auto-complete MINUTES] [--board-ready-for SECONDS]\n"
+    "             [--redis redis://[:PASSWORD@]HOST:PORT[/DB]] [--redis-key PREFIX]\n"
     "  kds-server --db kds.db useradd NAME --role admin|cashier|kitchen|display [--outlet ID]  (password: "
     "first line "
     "of stdin)\n"
@@ -31,7 +32,8 @@ static const char usage_text[] =
     "token)\n"
     "\n"
     "Environment: PORT, KDS_HOST, KDS_PORT, KDS_DB, KDS_PUBLIC, KDS_CORS_ORIGIN, KDS_WS_AUTH,\n"
-    "KDS_LOG_LEVEL, KDS_DEMO, KDS_CLIENT_DIR, KDS_LATE_AFTER, KDS_AUTO_COMPLETE, KDS_BOARD_READY_FOR.\n"
+    "KDS_LOG_LEVEL, KDS_DEMO, KDS_CLIENT_DIR, KDS_LATE_AFTER, KDS_AUTO_COMPLETE, KDS_BOARD_READY_FOR,\n"
+    "KDS_REDIS_URL, KDS_REDIS_KEY.\n"
     "The command line wins over the environment.\n";
 
 const char *config_usage(void) {
@@ -90,6 +92,7 @@ static void set_defaults(kds_config *c) {
   else
     snprintf(c->chart_dir, sizeof(c->chart_dir), "%s/node_modules/chart.js/dist", KDS_SOURCE_DIR);
   strcpy(c->cors_origins, "*");
+  strcpy(c->redis_key, "socket.io");
   c->ws_auth = 1;
   strcpy(c->log_level, "info");
   c->body_limit = 64 * 1024;
@@ -126,6 +129,14 @@ static int apply(kds_config *c, const char *name, const char *v, char *err, size
     return copy_str(c->client_dir, sizeof(c->client_dir), name, v, err, errlen);
   if (strcmp(name, "chart-dir") == 0)
     return copy_str(c->chart_dir, sizeof(c->chart_dir), name, v, err, errlen);
+  if (strcmp(name, "redis") == 0) return copy_str(c->redis_url, sizeof(c->redis_url), name, v, err, errlen);
+  if (strcmp(name, "redis-key") == 0) {
+    if (v[0] == '\0') {
+      snprintf(err, errlen, "--redis-key must not be empty");
+      return KDS_EINVAL;
+    }
+    return copy_str(c->redis_key, sizeof(c->redis_key), name, v, err, errlen);
+  }
   if (strcmp(name, "cors-origin") == 0)
     return copy_str(c->cors_origins, sizeof(c->cors_origins), name, v, err, errlen);
   if (strcmp(name, "ws-auth") == 0) {
@@ -193,6 +204,8 @@ static const struct {
     {"KDS_LATE_AFTER", "late-after"},
     {"KDS_AUTO_COMPLETE", "auto-complete"},
     {"KDS_BOARD_READY_FOR", "board-ready-for"},
+    {"KDS_REDIS_URL", "redis"},
+    {"KDS_REDIS_KEY", "redis-key"},
 };
 
 int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen) {

@@ -29,6 +29,8 @@ typedef struct kds_config {
   int64_t late_after;      /* --late-after SECONDS: a ticket is late past it, default 600 */
   int64_t auto_complete;   /* --auto-complete MINUTES: ready orders completed after it, 0 = off */
   int64_t board_ready_for; /* --board-ready-for SECONDS: the board's ready column, default 300 */
+  char redis_url[1024];    /* --redis / KDS_REDIS_URL: redis://[:pw@]host:port[/db]; "" = one process */
+  char redis_key[256];     /* --redis-key / KDS_REDIS_KEY: channel prefix, default socket.io */
 
   /* Subcommands: "useradd", "token" or "" to serve. */
   char command[16];

@@ -32,7 +32,14 @@ struct metrics;
   XX(HTTP_CONNECTIONS, "kds_http_connections_total", "", "HTTP connections accepted")                      \
   XX(HTTP_REFUSED, "kds_http_connections_refused_total", "", "HTTP connections refused (limit)")           \
   XX(EIO_PENDING_CLOSED, "kds_eio_pending_sessions_closed_total", "",                                      \
-     "Engine.IO sessions closed by the pending-session caps")
+     "Engine.IO sessions closed by the pending-session caps")                                              \
+  XX(REDIS_PUBLISHED, "kds_redis_published_total", "", "Broadcasts published to Redis (--redis)")          \
+  XX(REDIS_PUBLISH_FAILURES, "kds_redis_publish_failures_total", "",                                       \
+     "Broadcasts not sent to the other servers (Redis down or slow)")                                      \
+  XX(REDIS_RECEIVED, "kds_redis_received_total", "", "Broadcasts from other servers delivered here")       \
+  XX(REDIS_DROPPED, "kds_redis_dropped_total", "",                                                         \
+     "Messages on our Redis channels dropped as bad, foreign or oversized")                                \
+  XX(REDIS_GAPS, "kds_redis_gaps_total", "", "Redis subscriptions lost (broadcasts missed until back)")
 
 typedef enum metrics_id {
 #define XX(id, name, labels, help) METRICS_##id,
@@ -42,10 +49,11 @@ typedef enum metrics_id {
 } metrics_id;
 
 /* Gauges: set or moved by their owner, read at scrape time. */
-#define METRICS_GAUGE_MAP(XX)                                                   \
-  XX(SOCKET_CLIENTS, "kds_socket_clients", "Connected Socket.IO clients")       \
-  XX(HTTP_OPEN, "kds_http_connections", "Open HTTP connections (not upgraded)") \
-  XX(EIO_PENDING, "kds_eio_pending_sessions", "Engine.IO sessions that have not made their second request")
+#define METRICS_GAUGE_MAP(XX)                                                                               \
+  XX(SOCKET_CLIENTS, "kds_socket_clients", "Connected Socket.IO clients")                                   \
+  XX(HTTP_OPEN, "kds_http_connections", "Open HTTP connections (not upgraded)")                             \
+  XX(EIO_PENDING, "kds_eio_pending_sessions", "Engine.IO sessions that have not made their second request") \
+  XX(REDIS_SUBSCRIBED, "kds_redis_subscribed", "1 while the Redis subscription is up (--redis)")
 
 typedef enum metrics_gauge_id {
 #define XX(id, name, help) METRICS_G_##id,

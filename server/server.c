@@ -17,6 +17,7 @@
 #include "order.h"
 #include "ordersvc.h"
 #include "realtime.h"
+#include "redis_adapter.h"
 #include "static.h"
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -132,6 +133,8 @@ void server_stop(server_t *srv) {
   uv_close((uv_handle_t *)&srv->auto_complete, NULL);
   /* Live clients first (they hold no durable state), then let the store finish its
    * commits in flight (their 201s are written by the still-open HTTP layer), then HTTP. */
+  redis_adapter_close(srv->redis); /* it delivers into srv->rt: first */
+  srv->redis = NULL;
   realtime_close(srv->rt);
   auth_close(srv->auth);
   if (srv->db)
@@ -193,7 +196,8 @@ int server_run(const kds_config *cfg) {
     goto out;
   }
   if ((r = metrics_new(&srv.metrics)) != 0 || (r = server_http_new(&srv)) != 0 ||
-      (r = auth_init(&srv)) != 0 || (r = api_init(&srv)) != 0 || (r = realtime_init(&srv, &cmds)) != 0) {
+      (r = auth_init(&srv)) != 0 || (r = api_init(&srv)) != 0 || (r = realtime_init(&srv, &cmds)) != 0 ||
+      (cfg->redis_url[0] && (r = redis_adapter_start(&srv, &srv.redis)) != 0)) {
     log_error("kds-server: start-up failed: %s", kds_strerror(r));
     srv.exit_code = 1;
     server_stop(&srv);

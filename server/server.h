@@ -22,16 +22,17 @@ struct static_site;
 typedef int (*server_health_fn)(void *ud, char *why, size_t size);
 
 typedef struct server {
-  uv_loop_t *loop;            /* the one event loop; loop->data points back here */
-  kds_config cfg;             /* options, read-only after start-up */
-  struct http_server *http;   /* http.c: listener, connections, router */
-  struct db *db;              /* db.c: SQLite on its own thread */
-  struct auth *auth;          /* auth.c: token cache, rate limiters */
-  struct realtime *rt;        /* realtime.c: Engine.IO + Socket.IO + order events */
-  broadcast bcast;            /* where ordersvc publishes committed changes (realtime installs itself) */
-  struct metrics *metrics;    /* metrics.c: counters for GET /metrics; owned (server_run) */
-  struct static_site *site;   /* static.c: public/ files and the client bundle; owned */
-  server_health_fn health_fn; /* NULL: /healthz is 200 while the loop answers */
+  uv_loop_t *loop;             /* the one event loop; loop->data points back here */
+  kds_config cfg;              /* options, read-only after start-up */
+  struct http_server *http;    /* http.c: listener, connections, router */
+  struct db *db;               /* db.c: SQLite on its own thread */
+  struct auth *auth;           /* auth.c: token cache, rate limiters */
+  struct realtime *rt;         /* realtime.c: Engine.IO + Socket.IO + order events */
+  struct redis_adapter *redis; /* cluster/redis_adapter.c: --redis, wraps bcast; NULL without */
+  broadcast bcast;             /* where ordersvc publishes committed changes (realtime installs itself) */
+  struct metrics *metrics;     /* metrics.c: counters for GET /metrics; owned (server_run) */
+  struct static_site *site;    /* static.c: public/ files and the client bundle; owned */
+  server_health_fn health_fn;  /* NULL: /healthz is 200 while the loop answers */
   void *health_ud;
   uv_signal_t sigint; /* graceful shutdown */
   uv_signal_t sigterm;

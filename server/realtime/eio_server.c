@@ -1210,6 +1210,12 @@ void eio_socket_set_data(eio_socket_t *s, void *data) {
   s->data = data;
 }
 
+int eio_socket_writable(const eio_socket_t *s) {
+  if (s->state != ST_OPEN) return 0;
+  if (s->transport == TR_WEBSOCKET) return s->ws != NULL && ws_queued(s->ws->ws) == 0;
+  return s->poll != NULL && !s->upgrading && s->qlen == 0;
+}
+
 int eio_socket_send_frame(eio_socket_t *s, ws_frame_t *f) {
   return socket_push(s, f);
 }

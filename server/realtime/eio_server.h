@@ -116,4 +116,9 @@ int eio_socket_send(eio_socket_t *s, int binary, const void *data, size_t len);
  * with "forced close" before this returns. Idempotent. */
 void eio_socket_close(eio_socket_t *s);
 
+/* 1 when a packet sent now would go out at once, as engine.io's `transport.writable`: a
+ * WebSocket with nothing queued, or a polling session with a GET waiting, not upgrading and
+ * nothing queued; else 0. Volatile broadcasts skip sockets that are not writable. */
+int eio_socket_writable(const eio_socket_t *s);
+
 #endif

@@ -34,7 +34,7 @@
 #include "sio.h"
 #include "sio_server.h"
 
-#define ALL_OUTLETS "outlets:all"
+#define ALL_OUTLETS REALTIME_ALL_OUTLETS
 #define TOKEN_MAX 512
 #define TOKEN_BUCKETS 4096
 
@@ -361,7 +361,7 @@ static void on_connection(sio_socket_t *s, void *ud) {
   if (!sio_socket_connected(s)) return;
   if (sio_socket_recovered(s)) return; /* the rooms came back with the session */
   if (id && !id->anonymous && id->outlet_id > 0)
-    snprintf(room, sizeof(room), "outlet:%" PRId64, id->outlet_id);
+    snprintf(room, sizeof(room), REALTIME_OUTLET_ROOM "%" PRId64, id->outlet_id);
   else
     snprintf(room, sizeof(room), "%s", ALL_OUTLETS);
   if (sio_socket_join(s, room) != 0) sio_socket_disconnect(s, 1);
@@ -598,7 +598,7 @@ ssize_t realtime_publish(struct realtime *rt, const char *event, int64_t outlet_
   ssize_t n;
   if (rt == NULL || rt->closing) return KDS_ECLOSED;
   if (event == NULL) return KDS_EINVAL;
-  snprintf(room, sizeof(room), "outlet:%" PRId64, outlet_id);
+  snprintf(room, sizeof(room), REALTIME_OUTLET_ROOM "%" PRId64, outlet_id);
   /* Checked and made compact here: a bad payload must not reach (and close) every client. */
   kds_buf_reset(&rt->json);
   if (json == NULL || (n = sio_json_compact(&rt->json, json, len)) != 0) {
@@ -614,6 +614,33 @@ ssize_t realtime_publish(struct realtime *rt, const char *event, int64_t outlet_
     log_debug("realtime: %s to outlet %" PRId64 ": %zd sockets", event, outlet_id, n);
   }
   return n;
+}
+
+ssize_t realtime_deliver(struct realtime *rt, const char *const *rooms, size_t nrooms,
+                         const char *const *except, size_t nexcept, const char *event, const char *args,
+                         size_t args_len, int volatile_) {
+  ssize_t n;
+  if (rt == NULL || rt->closing) return KDS_ECLOSED;
+  if (event == NULL || (args == NULL && args_len)) return KDS_EINVAL;
+  kds_buf_reset(&rt->json);
+  /* "[" args "]" must be one JSON array: a remote sender is not trusted to send JSON. */
+  if (kds_buf_addc(&rt->json, '[') != 0 || kds_buf_add(&rt->json, args ? args : "", args_len) != 0 ||
+      kds_buf_addc(&rt->json, ']') != 0)
+    return KDS_ENOMEM;
+  if (sio_json_check(rt->json.base, rt->json.len) != 0) return KDS_EPROTO;
+  n = sio_nsp_emit_flags(rt->nsp, rooms, nrooms, except, nexcept, event, args, args_len,
+                         volatile_ ? SIO_EMIT_VOLATILE : 0);
+  if (n >= 0) log_debug("realtime: remote %s: %zd sockets", event, n);
+  return n;
+}
+
+struct sio_nsp *realtime_nsp(const struct realtime *rt) {
+  return rt == NULL || rt->closing ? NULL : rt->nsp;
+}
+
+size_t realtime_room_size(const struct realtime *rt, const char *room) {
+  if (rt == NULL || rt->closing || room == NULL) return 0;
+  return sio_nsp_room_size(rt->nsp, room);
 }
 
 void realtime_close(struct realtime *rt) {

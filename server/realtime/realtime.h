@@ -10,6 +10,11 @@
 
 struct server;
 struct realtime;
+
+/* The rooms an order's events go to (SPEC 4): `outlet:<id>` and the all-outlets room. A
+ * cluster adapter names them on the wire, so they are part of the contract. */
+#define REALTIME_OUTLET_ROOM "outlet:"
+#define REALTIME_ALL_OUTLETS "outlets:all"
 struct kds_err;
 struct kds_user;
 
@@ -51,6 +56,24 @@ int realtime_init(struct server *srv, const realtime_commands *cmds);
  * undoes what was committed: callers go on (SPEC 4, seed). Loop thread only. */
 ssize_t realtime_publish(struct realtime *rt, const char *event, int64_t outlet_id, const char *json,
                          size_t len);
+
+/* Delivers an event that came from another server (a cluster adapter, SPEC 9) to the local
+ * sockets in any of `rooms` (nrooms 0: every socket) and in none of `except` (socket ids
+ * are rooms), once each. `args` is the raw JSON argument list (comma-separated, as
+ * sio_nsp_emit takes it), checked here: bad JSON is refused, never sent. `volatile_` skips
+ * sockets whose transport cannot take it at once. Returns the number of recipients, or
+ * KDS_ECLOSED, KDS_EINVAL (a bad or reserved event name), KDS_EPROTO (args not JSON),
+ * KDS_ENOMEM. Loop thread only. */
+ssize_t realtime_deliver(struct realtime *rt, const char *const *rooms, size_t nrooms,
+                         const char *const *except, size_t nexcept, const char *event, const char *args,
+                         size_t args_len, int volatile_);
+
+/* The namespace "/" of the live feed, for a cluster adapter answering other servers'
+ * questions (which sockets, which rooms); NULL when `rt` is NULL or closing. */
+struct sio_nsp *realtime_nsp(const struct realtime *rt);
+
+/* Local sockets in `room` (0 when none, or `rt` is NULL or closing). */
+size_t realtime_room_size(const struct realtime *rt, const char *room);
 
 /* The token with sha256 hex `hash` was logged out or revoked: every socket opened with it
  * is disconnected now (DISCONNECT, then its connection closes: the client sees "io server

@@ -208,3 +208,10 @@ int sio_rooms_each(const sio_rooms_t *t, const char *name, int (*fn)(sio_rooms_m
   }
   return 0;
 }
+
+int sio_rooms_all(const sio_rooms_t *t, kds_buf *out) {
+  for (size_t i = 0; i < t->nrb; i++)
+    for (const sio_room *r = t->rb[i]; r; r = r->next)
+      if (kds_buf_add(out, r->name, r->len) != 0 || kds_buf_addc(out, '\0') != 0) return KDS_ENOMEM;
+  return 0;
+}

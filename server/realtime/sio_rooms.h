@@ -61,6 +61,10 @@ size_t sio_rooms_size(const sio_rooms_t *t, const char *name);
  * form recovery keeps them in). Returns 0 or KDS_ENOMEM. */
 int sio_rooms_names(const sio_rooms_member_t *m, kds_buf *out);
 
+/* Appends the name of every room of `t`, each NUL-terminated, in no particular order.
+ * Returns 0 or KDS_ENOMEM. */
+int sio_rooms_all(const sio_rooms_t *t, kds_buf *out);
+
 /* Selections, for broadcasts: a member is picked at most once per selection, and never when
  * it is in one of the selection's excluded rooms.
  *

@@ -351,11 +351,13 @@ static int collect_member(sio_rooms_member_t *m, void *ud) {
 
 static ssize_t broadcast(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
                          size_t nexcept, const char *event, const char *args, size_t args_len,
-                         const kds_slice *bins, int nbins) {
+                         const kds_slice *bins, int nbins, unsigned flags) {
   sio_server_t *ss = nsp->ss;
   ws_frame_t *frames[1 + SIO_MAX_ATTACHMENTS] = {0};
   char offset[40] = "";
-  int keep = ss->cfg.recovery && nbins == 0;
+  /* A volatile event is not kept for replay and has no offset, as in socket.io (it may be
+   * lost by design, so recovery must not pretend otherwise). */
+  int keep = ss->cfg.recovery && nbins == 0 && !(flags & SIO_EMIT_VOLATILE);
   uint64_t sel;
   size_t n = 0, veccap;
   ssize_t rc = 0;
@@ -413,6 +415,8 @@ static ssize_t broadcast(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms
   ss->veccap = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     sio_socket_t *s = vec[i];
+    if ((flags & SIO_EMIT_VOLATILE) && s->client && s->client->conn && !eio_socket_writable(s->client->conn))
+      continue; /* volatile: only to a transport that can take it now */
     for (int k = 0; k <= nbins; k++) {
       if (s->state != SK_CONNECTED || s->client == NULL || s->client->conn == NULL) break;
       if (eio_socket_send_frame(s->client->conn, frames[k]) != 0) break;
@@ -434,7 +438,57 @@ ssize_t sio_nsp_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, co
                      size_t nexcept, const char *event, const char *args, size_t args_len,
                      const kds_slice *bins, int nbins) {
   if (nsp->ss->closing) return 0;
-  return broadcast(nsp, rooms, nrooms, except, nexcept, event, args, args_len, bins, nbins);
+  return broadcast(nsp, rooms, nrooms, except, nexcept, event, args, args_len, bins, nbins, 0);
+}
+
+ssize_t sio_nsp_select(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
+                       size_t nexcept, int (*fn)(sio_socket_t *s, void *ud), void *ud) {
+  sio_server_t *ss = nsp->ss;
+  sio_socket_t **vec;
+  size_t n = 0, veccap;
+  uint64_t sel = sio_rooms_exclude(&nsp->rooms, except, nexcept);
+  int stop = 0;
+  if (nrooms == 0) {
+    for (kds_list *l = nsp->sockets.next; l != &nsp->sockets; l = l->next) {
+      sio_socket_t *s = kds_container_of(l, sio_socket_t, nsp_link);
+      if (sio_rooms_pick(&s->rooms, sel) && vec_push(ss, &n, s) != 0) break; /* those so far */
+    }
+  } else {
+    collect_ctx cx = {ss, &n, sel};
+    for (size_t i = 0; i < nrooms; i++)
+      if (sio_rooms_each(&nsp->rooms, rooms[i], collect_member, &cx) != 0) break;
+  }
+  /* The array is taken out of `ss` while fn runs (it may emit, and so broadcast). */
+  vec = ss->vec;
+  veccap = ss->veccap;
+  ss->vec = NULL;
+  ss->veccap = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!stop && vec[i]->state == SK_CONNECTED && fn(vec[i], ud) != 0) stop = 1;
+    sio_socket_unref(vec[i]);
+  }
+  if (ss->vec == NULL) {
+    ss->vec = vec;
+    ss->veccap = veccap;
+  } else {
+    free(vec);
+  }
+  return (ssize_t)n;
+}
+
+int sio_socket_rooms(const sio_socket_t *s, kds_buf *out) {
+  return sio_rooms_names(&s->rooms, out);
+}
+
+int sio_nsp_rooms(const sio_nsp_t *nsp, kds_buf *out) {
+  return sio_rooms_all(&nsp->rooms, out);
+}
+
+ssize_t sio_nsp_emit_flags(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
+                           size_t nexcept, const char *event, const char *args, size_t args_len,
+                           unsigned flags) {
+  if (nsp->ss->closing) return 0;
+  return broadcast(nsp, rooms, nrooms, except, nexcept, event, args, args_len, NULL, 0, flags);
 }
 
 /* ---- socket API ------------------------------------------------------------------------------ */
@@ -450,7 +504,7 @@ int sio_socket_emit(sio_socket_t *s, const char *event, const char *args, size_t
   if (cb == NULL && ss->cfg.recovery) {
     /* socket.emit with recovery goes through the adapter: offset, kept for replay. */
     const char *room = s->id;
-    ssize_t n = broadcast(s->nsp, &room, 1, NULL, 0, event, args, args_len, bins, nbins);
+    ssize_t n = broadcast(s->nsp, &room, 1, NULL, 0, event, args, args_len, bins, nbins, 0);
     return n < 0 ? (int)n : 0;
   }
   if (cb) {

@@ -117,6 +117,25 @@ ssize_t sio_nsp_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, co
                      size_t nexcept, const char *event, const char *args, size_t args_len,
                      const kds_slice *bins, int nbins);
 
+/* sio_nsp_emit without attachments, with flags: SIO_EMIT_VOLATILE skips every recipient
+ * whose transport cannot take the packet at once (eio_socket_writable) and keeps nothing
+ * for recovery (no offset). Returns as sio_nsp_emit (the count includes skipped ones). */
+#define SIO_EMIT_VOLATILE 1u
+ssize_t sio_nsp_emit_flags(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
+                           size_t nexcept, const char *event, const char *args, size_t args_len,
+                           unsigned flags);
+
+/* Calls fn on each connected socket of the namespace in any of `rooms` (nrooms 0: all) and
+ * in none of `except`, once each, as a broadcast would pick them; stops at fn's first
+ * non-zero return. fn may emit. Returns how many were picked, or KDS_ENOMEM. */
+ssize_t sio_nsp_select(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
+                       size_t nexcept, int (*fn)(sio_socket_t *s, void *ud), void *ud);
+
+/* Appends the socket's rooms (its id first) / every room of the namespace, each
+ * NUL-terminated. Return 0 or KDS_ENOMEM. */
+int sio_socket_rooms(const sio_socket_t *s, kds_buf *out);
+int sio_nsp_rooms(const sio_nsp_t *nsp, kds_buf *out);
+
 size_t sio_nsp_count(const sio_nsp_t *nsp); /* connected sockets */
 size_t sio_nsp_room_size(const sio_nsp_t *nsp, const char *room);
 

@@ -171,3 +171,39 @@ write("fuzz_model", "seed-shaped", bytes([30, 1, 0]) + model_records((0, SEED_SH
 write("fuzz_model", "listing", bytes([0, 0, 1]) + model_records((3, [TICKET, SEED_SHAPED, WIDE]), (3, []), (3, {"not": "a list"})))
 write("fuzz_model", "wide", bytes([39, 1, 1]) + model_records((0, WIDE), (1, dict(WIDE, rush=False))))
 write("fuzz_model", "junk", bytes([1, 1, 1]) + model_records((0, b"[{\"invoice_number\":"), (1, 12), (2, None)))
+
+# ---- fuzz_redis_msg: one Redis pub/sub payload (SCALEOUT.md 1.3 captures and their cousins) ----
+def mp_str(s):
+    b = s.encode()
+    return (bytes([0xa0 | len(b)]) if len(b) < 32 else bytes([0xd9, len(b)])) + b
+
+
+def mp_msg(uid, data, opts, nsp="/"):
+    pkt = b"\x83" + mp_str("type") + b"\x02" + mp_str("data") + data + mp_str("nsp") + mp_str(nsp)
+    return b"\x93" + mp_str(uid) + pkt + opts
+
+
+ROOMS1 = mp_str("rooms") + b"\x91" + mp_str("outlet:1")
+write("fuzz_redis_msg", "adapter-74", mp_msg("qpdkWm", b"\x92" + mp_str("new-order") + b"\x81" + mp_str("id") + b"\x2a",
+                                            b"\x83" + ROOMS1 + mp_str("except") + b"\x90" + mp_str("flags") + b"\x80"))
+write("fuzz_redis_msg", "emitter-75", mp_msg("emitter", b"\x92" + mp_str("new-order") + b"\x81" + mp_str("id") + b"\x2b",
+                                             b"\x83" + ROOMS1 + mp_str("flags") + b"\x80" + mp_str("except") + b"\x90"))
+write("fuzz_redis_msg", "bin8", mp_msg("qpdkWm", b"\x92" + mp_str("hello") + b"\xc4\x03\x01\x02\x03",
+                                       b"\x83" + mp_str("rooms") + b"\x90" + mp_str("except") + b"\x90" + mp_str("flags") + b"\x80"))
+write("fuzz_redis_msg", "volatile", mp_msg("qpdkWm", b"\x92" + mp_str("x") + b"\xcb\x3f\xf8" + b"\x00" * 6,
+                                           b"\x83" + mp_str("rooms") + b"\x92" + mp_str("outlet:1") + mp_str("outlet:2") +
+                                           mp_str("except") + b"\x91" + mp_str("outlet:9") +
+                                           mp_str("flags") + b"\x81" + mp_str("volatile") + b"\xc3"))
+write("fuzz_redis_msg", "int-rooms", mp_msg("abc", b"\x93" + mp_str("e") + b"\xc0\xc2",
+                                            b"\x82" + mp_str("except") + b"\x91\xcd\x01\x2c" + mp_str("rooms") + b"\x91\x07"))
+write("fuzz_redis_msg", "nested", mp_msg("abc", b"\x92" + mp_str("order-updated") +
+                                         b"\x82" + mp_str("lines") + b"\x91\x82" + mp_str("qty") + b"\xd0\x80" +
+                                         mp_str("name") + b"\xda\x00\x03Pho" + mp_str("total") + b"\xcf" + b"\x00\x20" + b"\x00" * 6,
+                                         b"\x80", nsp="/admin"))
+write("fuzz_redis_msg", "streams-map", b"\x84" + mp_str("uid") + mp_str("de2ddf2363056000") + mp_str("nsp") + mp_str("/") +
+      mp_str("type") + mp_str("3") + mp_str("data") + b"\x80")
+write("fuzz_redis_msg", "garbage", b"hello \xc1 world")
+write("fuzz_redis_msg", "request-7", b"\x85" + mp_str("uid") + mp_str("qpdkWm") + mp_str("requestId") + mp_str("r1") +
+      mp_str("type") + b"\x07" + mp_str("packet") + b"\x83" + mp_str("type") + b"\x02" + mp_str("data") + b"\x92" +
+      mp_str("ping") + b"\x01" + mp_str("nsp") + mp_str("/") + mp_str("opts") + b"\x83" + ROOMS1 + mp_str("except") +
+      b"\x90" + mp_str("flags") + b"\x81" + mp_str("timeout") + b"\xcd\x03\xe8")

@@ -2,17 +2,31 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "err.h"
 #include "order.h"
 
 #ifndef KDS_SOURCE_DIR
 #define KDS_SOURCE_DIR "."
+#endif
+/* Set by CMake (SPEC 12): the installed data folder (<prefix>/share/kds), the same folder
+ * relative to the installed binary's folder (so that any `--prefix` works), and the build
+ * folder (a binary still there reads the source tree). */
+#ifndef KDS_DATA_DIR
+#define KDS_DATA_DIR "/usr/local/share/kds"
+#endif
+#ifndef KDS_DATA_REL
+#define KDS_DATA_REL "../share/kds"
+#endif
+#ifndef KDS_BUILD_DIR
+#define KDS_BUILD_DIR ""
 #endif
 
 static const char usage_text[] =
@@ -29,9 +43,11 @@ static const char usage_text[] =
     "of stdin)\n"
     "  kds-server --db kds.db token NAME [--ttl DAYS]                                 (prints a device "
     "token)\n"
+    "  kds-server --version\n"
     "\n"
     "Environment: PORT, KDS_HOST, KDS_PORT, KDS_DB, KDS_PUBLIC, KDS_CORS_ORIGIN, KDS_WS_AUTH,\n"
-    "KDS_LOG_LEVEL, KDS_DEMO, KDS_CLIENT_DIR, KDS_LATE_AFTER, KDS_AUTO_COMPLETE, KDS_BOARD_READY_FOR.\n"
+    "KDS_LOG_LEVEL, KDS_DEMO, KDS_CLIENT_DIR, KDS_CHART_DIR, KDS_LATE_AFTER, KDS_AUTO_COMPLETE,\n"
+    "KDS_BOARD_READY_FOR.\n"
     "The command line wins over the environment.\n";
 
 const char *config_usage(void) {
@@ -70,13 +86,44 @@ static int env_true(const char *v) {
                strcasecmp(v, "on") == 0);
 }
 
-static void set_defaults(kds_config *c) {
-  memset(c, 0, sizeof(*c));
-  strcpy(c->host, "0.0.0.0");
-  c->port = 3000;
-  strcpy(c->db_path, "kds.db");
-  /* The public/ and socket.io-client folders: next to the working directory when run from
-   * the source tree, else where the build came from. */
+/* The installed data folder, when this binary is an installed one: <bindir>/KDS_DATA_REL
+ * (relocatable: `cmake --install --prefix P`, `dpkg -x`), else the compiled-in KDS_DATA_DIR.
+ * A binary in the build folder never looks there (an older install would shadow the tree).
+ * Returns 1 with the folder in `out`, 0 when there is none. */
+/* dst = a + "/" + b; 0, or -1 (and "") when it does not fit. */
+static int path_join(char *dst, size_t cap, const char *a, const char *b) {
+  int n = snprintf(dst, cap, "%s/%s", a, b);
+  if (n < 0 || (size_t)n >= cap) {
+    dst[0] = '\0';
+    return -1;
+  }
+  return 0;
+}
+
+static int data_dir_find(char *out, size_t cap) {
+  char exe[1024], build[PATH_MAX], pub[1024];
+  size_t n = sizeof(exe);
+  char *slash;
+  if (uv_exepath(exe, &n) != 0 || (slash = strrchr(exe, '/')) == NULL) return 0;
+  *slash = '\0';
+  if (KDS_BUILD_DIR[0] && realpath(KDS_BUILD_DIR, build) && strcmp(build, exe) == 0) return 0;
+  if (path_join(out, cap, exe, KDS_DATA_REL) == 0 && path_join(pub, sizeof(pub), out, "public") == 0 &&
+      is_dir(pub))
+    return 1;
+  if (path_join(pub, sizeof(pub), KDS_DATA_DIR, "public") != 0 || !is_dir(pub)) return 0;
+  return path_join(out, cap, KDS_DATA_DIR, ".") == 0;
+}
+
+/* The pages and the two browser bundles (SPEC 12): an installed binary reads its data folder
+ * (public/, socket.io-client/, chart.js/); a binary of the build tree reads the working
+ * directory when it is the source tree, else the source tree it was built from. */
+static void data_dirs_default(kds_config *c) {
+  char data[1024];
+  if (data_dir_find(data, sizeof(data)) &&
+      path_join(c->public_dir, sizeof(c->public_dir), data, "public") == 0 &&
+      path_join(c->client_dir, sizeof(c->client_dir), data, "socket.io-client") == 0 &&
+      path_join(c->chart_dir, sizeof(c->chart_dir), data, "chart.js") == 0)
+    return;
   if (is_dir("public"))
     strcpy(c->public_dir, "public");
   else
@@ -89,6 +136,14 @@ static void set_defaults(kds_config *c) {
     strcpy(c->chart_dir, "node_modules/chart.js/dist");
   else
     snprintf(c->chart_dir, sizeof(c->chart_dir), "%s/node_modules/chart.js/dist", KDS_SOURCE_DIR);
+}
+
+static void set_defaults(kds_config *c) {
+  memset(c, 0, sizeof(*c));
+  strcpy(c->host, "0.0.0.0");
+  c->port = 3000;
+  strcpy(c->db_path, "kds.db");
+  data_dirs_default(c);
   strcpy(c->cors_origins, "*");
   c->ws_auth = 1;
   strcpy(c->log_level, "info");
@@ -190,6 +245,7 @@ static const struct {
     {"KDS_WS_AUTH", "ws-auth"},
     {"KDS_LOG_LEVEL", "log-level"},
     {"KDS_CLIENT_DIR", "client-dir"},
+    {"KDS_CHART_DIR", "chart-dir"},
     {"KDS_LATE_AFTER", "late-after"},
     {"KDS_AUTO_COMPLETE", "auto-complete"},
     {"KDS_BOARD_READY_FOR", "board-ready-for"},

@@ -51,6 +51,10 @@ describe('cmake --install', () => {
       'socket.io-client/socket.io.min.js', 'chart.js/chart.umd.js']) {
       assert.ok(fs.existsSync(path.join(prefix, 'share/kds', f)), `share/kds/${f}`);
     }
+    for (const prog of ['kds-server', 'kds-tui', 'kds-bench']) {
+      assert.equal(run(path.join(prefix, 'bin', prog), ['--version']), run(path.join(BUILD_DIR, prog), ['--version']),
+        `the installed ${prog} is the one built`);
+    }
   });
 
   it('the installed server, started from /, serves the page, the bundles and the API', async () => {

@@ -43,6 +43,7 @@ static const char usage_text[] =
     "of stdin)\n"
     "  kds-server --db kds.db token NAME [--ttl DAYS]                                 (prints a device "
     "token)\n"
+    "  kds-server --db kds.db backup DEST              (a consistent copy, also while the server runs)\n"
     "  kds-server --version\n"
     "\n"
     "Environment: PORT, KDS_HOST, KDS_PORT, KDS_DB, KDS_PUBLIC, KDS_CORS_ORIGIN, KDS_WS_AUTH,\n"
@@ -308,7 +309,7 @@ int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen)
     }
     /* Positionals: a subcommand and its one argument. */
     if (c->command[0] == '\0') {
-      if (strcmp(arg, "useradd") && strcmp(arg, "token")) {
+      if (strcmp(arg, "useradd") && strcmp(arg, "token") && strcmp(arg, "backup")) {
         snprintf(err, errlen, "unknown command \"%s\"", arg);
         return KDS_EINVAL;
       }
@@ -325,7 +326,8 @@ int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen)
 
   if (c->help || c->version) return 0;
   if (c->command[0] && c->command_arg[0] == '\0') {
-    snprintf(err, errlen, "%s needs a user name", c->command);
+    snprintf(err, errlen, "%s needs %s", c->command,
+             strcmp(c->command, "backup") == 0 ? "a destination file" : "a user name");
     return KDS_EINVAL;
   }
   if (strcmp(c->command, "useradd") == 0 && c->role[0] == '\0') {

@@ -30,12 +30,12 @@ typedef struct kds_config {
   int64_t auto_complete;   /* --auto-complete MINUTES: ready orders completed after it, 0 = off */
   int64_t board_ready_for; /* --board-ready-for SECONDS: the board's ready column, default 300 */
 
-  /* Subcommands: "useradd", "token" or "" to serve. */
+  /* Subcommands: "useradd", "token", "backup" or "" to serve. */
   char command[16];
-  char command_arg[128]; /* the user name */
-  char role[16];         /* useradd --role */
-  int64_t outlet;        /* useradd --outlet, 0 = none */
-  int64_t ttl_days;      /* token --ttl, 0 = never expires */
+  char command_arg[1024]; /* the user name, or backup's destination file */
+  char role[16];          /* useradd --role */
+  int64_t outlet;         /* useradd --outlet, 0 = none */
+  int64_t ttl_days;       /* token --ttl, 0 = never expires */
   int help;
   int version;
 } kds_config;

@@ -35,7 +35,7 @@ static const char usage_text[] =
     "             [--ws-auth on|off] [--log-level error|warn|info|debug] [--demo]\n"
     "             [--body-limit BYTES] [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
     "             [--login-rate N] [--order-rate N] [--max-connections N] [--client-dir DIR]\n"
-    "             [--chart-dir DIR]\n"
+    "             [--chart-dir DIR] [--trust-proxy] [--sid-prefix TAG]\n"
     "             [--max-pending-sessions N] [--max-pending-sessions-per-address N]\n"
     "             [--late-after SECONDS] [--auto-complete MINUTES] [--board-ready-for SECONDS]\n"
     "  kds-server --db kds.db useradd NAME --role admin|cashier|kitchen|display [--outlet ID]  (password: "
@@ -48,7 +48,11 @@ static const char usage_text[] =
     "\n"
     "Environment: PORT, KDS_HOST, KDS_PORT, KDS_DB, KDS_PUBLIC, KDS_CORS_ORIGIN, KDS_WS_AUTH,\n"
     "KDS_LOG_LEVEL, KDS_DEMO, KDS_CLIENT_DIR, KDS_CHART_DIR, KDS_LATE_AFTER, KDS_AUTO_COMPLETE,\n"
-    "KDS_BOARD_READY_FOR.\n"
+    "KDS_BOARD_READY_FOR, KDS_TRUST_PROXY, KDS_SID_PREFIX.\n"
+    "--trust-proxy: behind a reverse proxy (deploy/nginx/kds.conf), the client address of the rate\n"
+    "limits is the last X-Forwarded-For entry; never without a proxy that sets that header.\n"
+    "--sid-prefix TAG (1-8 letters or digits): this process's Engine.IO sids start with TAG, so\n"
+    "that a load balancer can send each session's long-polling requests back to it.\n"
     "The command line wins over the environment.\n";
 
 const char *config_usage(void) {
@@ -182,6 +186,14 @@ static int apply(kds_config *c, const char *name, const char *v, char *err, size
     return copy_str(c->client_dir, sizeof(c->client_dir), name, v, err, errlen);
   if (strcmp(name, "chart-dir") == 0)
     return copy_str(c->chart_dir, sizeof(c->chart_dir), name, v, err, errlen);
+  if (strcmp(name, "sid-prefix") == 0) {
+    size_t len = strlen(v);
+    if (len == 0 || len > 8 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != len) {
+      snprintf(err, errlen, "--sid-prefix must be 1 to 8 letters or digits");
+      return KDS_EINVAL;
+    }
+    return copy_str(c->sid_prefix, sizeof(c->sid_prefix), name, v, err, errlen);
+  }
   if (strcmp(name, "cors-origin") == 0)
     return copy_str(c->cors_origins, sizeof(c->cors_origins), name, v, err, errlen);
   if (strcmp(name, "ws-auth") == 0) {
@@ -247,6 +259,7 @@ static const struct {
     {"KDS_LOG_LEVEL", "log-level"},
     {"KDS_CLIENT_DIR", "client-dir"},
     {"KDS_CHART_DIR", "chart-dir"},
+    {"KDS_SID_PREFIX", "sid-prefix"},
     {"KDS_LATE_AFTER", "late-after"},
     {"KDS_AUTO_COMPLETE", "auto-complete"},
     {"KDS_BOARD_READY_FOR", "board-ready-for"},
@@ -269,6 +282,7 @@ int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen)
     }
   }
   if (env_true(getenv("KDS_DEMO"))) c->demo = 1;
+  if (env_true(getenv("KDS_TRUST_PROXY"))) c->trust_proxy = 1;
 
   for (int a = 1; a < argc; a++) {
     const char *arg = argv[a];
@@ -282,6 +296,10 @@ int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen)
     }
     if (strcmp(arg, "--demo") == 0) {
       c->demo = 1;
+      continue;
+    }
+    if (strcmp(arg, "--trust-proxy") == 0) {
+      c->trust_proxy = 1;
       continue;
     }
     if (strncmp(arg, "--", 2) == 0) {

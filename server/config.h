@@ -17,6 +17,8 @@ typedef struct kds_config {
   int ws_auth;             /* --ws-auth on|off / KDS_WS_AUTH, default on (1) */
   char log_level[16];      /* --log-level / KDS_LOG_LEVEL, default info */
   int demo;                /* --demo / KDS_DEMO: load the demo menu into an empty menu */
+  char sid_prefix[16];     /* --sid-prefix TAG / KDS_SID_PREFIX: Engine.IO sids start with it */
+  int trust_proxy;         /* --trust-proxy / KDS_TRUST_PROXY: client address from X-Forwarded-For */
   int64_t body_limit;      /* --body-limit BYTES, default 65536 */
   int64_t ping_interval;   /* --ping-interval MS, default 25000 */
   int64_t ping_timeout;    /* --ping-timeout MS, default 20000 */

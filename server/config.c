@@ -188,7 +188,8 @@ static int apply(kds_config *c, const char *name, const char *v, char *err, size
     return copy_str(c->chart_dir, sizeof(c->chart_dir), name, v, err, errlen);
   if (strcmp(name, "sid-prefix") == 0) {
     size_t len = strlen(v);
-    if (len == 0 || len > 8 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != len) {
+    if (len == 0 || len > 8 ||
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != len) {
       snprintf(err, errlen, "--sid-prefix must be 1 to 8 letters or digits");
       return KDS_EINVAL;
     }

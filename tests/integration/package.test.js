@@ -70,6 +70,18 @@ describe('the Debian package', { skip }, () => {
     assert.equal(fs.readFileSync(path.join(ctl, 'conffiles'), 'utf8').trim(), '/etc/default/kds');
   });
 
+  // apt on an empty system (an empty dpkg status) resolves the Depends from Debian 12's
+  // archive: what `apt install ./kds_*.deb` pulls on a fresh machine. Needs the apt lists.
+  const lists = fs.existsSync('/var/lib/apt/lists') && fs.readdirSync('/var/lib/apt/lists').some((f) => f.endsWith('_Packages'));
+  it('resolves on a fresh system: apt install -s with an empty dpkg status', { skip: (!lists || !has('apt-get')) && 'no apt lists' }, () => {
+    const empty = path.join(tmp, 'empty-status');
+    fs.writeFileSync(empty, '');
+    const out = run('apt-get', ['install', '-s', '-o', `Dir::State::status=${empty}`, deb]);
+    for (const p of ['kds', 'libuv1', 'libsqlite3-0', 'libcjson1', 'libwslay1', 'libssl3', 'libncursesw6']) {
+      assert.match(out, new RegExp(`^Inst ${p.replace(/[+.]/g, '\\$&')} `, 'm'), `apt would install ${p}`);
+    }
+  });
+
   it('holds the programs, the pages, the bundles, the units, /etc/default/kds and the man pages', () => {
     const files = run('dpkg-deb', ['-c', deb]).split('\n').map((l) => l.split(/\s+/).pop());
     for (const f of ['./usr/bin/kds-server', './usr/bin/kds-tui', './usr/bin/kds-bench', './usr/share/kds/public/index.html',

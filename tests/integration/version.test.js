@@ -11,7 +11,10 @@ const { run } = require('../lib/proc');
 
 const BUILD_DIR = process.env.KDS_BUILD_DIR || path.join(SOURCE_DIR, 'build');
 const VERSION = /project\(kds VERSION (\d+\.\d+\.\d+)/.exec(fs.readFileSync(path.join(SOURCE_DIR, 'CMakeLists.txt'), 'utf8'))[1];
-const inGit = fs.existsSync(path.join(SOURCE_DIR, '.git'));
+const { spawnSync } = require('node:child_process');
+// A checkout with git at hand: the build adds `git describe` (cmake/version.cmake).
+const inGit = fs.existsSync(path.join(SOURCE_DIR, '.git'))
+  && spawnSync('git', ['-C', SOURCE_DIR, 'describe', '--always'], { encoding: 'utf8' }).status === 0;
 
 for (const prog of ['kds-server', 'kds-tui', 'kds-bench']) {
   it(`${prog} --version prints the project's version${inGit ? ' and git describe' : ''}`, () => {

@@ -10,9 +10,10 @@ pkgs=(build-essential cmake pkg-config libuv1-dev libwslay-dev libcjson-dev libs
       libncurses-dev libssl-dev node-llhttp nodejs npm curl)
 if [ "${1:-}" = "--tests" ]; then
   # clang + its runtime: the libFuzzer targets of tests/fuzz (built and run by scripts/test.sh)
-  # nginx + openssl: the TLS reverse-proxy test (deploy/nginx/kds.conf); dpkg-dev: cpack -G DEB
+  # nginx + openssl: the TLS reverse-proxy test (deploy/nginx/kds.conf); dpkg-dev: cpack -G DEB;
+  # strace: the system calls of the server against its unit's SystemCallFilter
   pkgs+=(tmux chromium fonts-dejavu-core sqlite3 procps python3 clang libclang-rt-14-dev clang-format
-        nginx openssl dpkg-dev file)
+        nginx openssl dpkg-dev file strace)
 fi
 
 missing=()

@@ -51,6 +51,10 @@ describe('cmake --install', () => {
       'socket.io-client/socket.io.min.js', 'chart.js/chart.umd.js']) {
       assert.ok(fs.existsSync(path.join(prefix, 'share/kds', f)), `share/kds/${f}`);
     }
+    // Only under the prefix: the units and /etc/default/kds are the package's (component "system").
+    const manifest = fs.readFileSync(path.join(BUILD_DIR, 'install_manifest.txt'), 'utf8').trim().split('\n');
+    for (const f of manifest) assert.ok(f.startsWith(path.join(tmp, 'first') + path.sep), `${f} is under the prefix`);
+    assert.ok(manifest.some((f) => f.endsWith('/share/man/man1/kds-server.1.gz')), 'the man pages');
     for (const prog of ['kds-server', 'kds-tui', 'kds-bench']) {
       assert.equal(run(path.join(prefix, 'bin', prog), ['--version']), run(path.join(BUILD_DIR, prog), ['--version']),
         `the installed ${prog} is the one built`);

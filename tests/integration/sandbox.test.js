@@ -4,8 +4,11 @@
 // no new privileges (setpriv), serving the page, the bundle, REST, a login, /metrics and a
 // socket.io-client that upgrades to WebSocket and gets new-order, then stopping on SIGTERM;
 // every system call they made must pass deploy/systemd/kds-server.service's SystemCallFilter
-// (the sets expanded by `systemd-analyze syscall-filter`). Release build only (ASan's runtime
-// makes calls of its own).
+// (the sets expanded by `systemd-analyze syscall-filter`). Then, as root where mount
+// namespaces work, the same server with the unit's file-system view emulated by unshare:
+// everything read-only but its state folder (ProtectSystem=strict), /root and /home empty
+// (ProtectHome), a private /tmp (PrivateTmp). Release build only (ASan's runtime makes calls
+// of its own).
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -123,4 +126,46 @@ describe('the unit\'s sandbox, under strace', { skip }, () => {
       assert.deepEqual(refused, [], `${what} made system calls the unit refuses`);
     }
   });
+
+  const canUnshare = isRoot && has('unshare') && has('findmnt')
+    && spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']).status === 0;
+  it('runs with the file system as the unit shows it (ProtectSystem=strict, ProtectHome, PrivateTmp)',
+    { skip: !canUnshare && 'needs root and mount namespaces (unshare)' }, async () => {
+      // The state folder must not be under /tmp (a private /tmp hides it): the build folder.
+      const state = fs.mkdtempSync(path.join(BUILD_DIR, 'sandbox-state-'));
+      try {
+        const db = path.join(state, 'kds.db');
+        run(BIN, ['--db', db, 'useradd', 'admin', '--role', 'admin'], { input: 'admin-secret\n' });
+        const token = lastLine(run(BIN, ['--db', db, 'token', 'admin']));
+        for (const f of fs.readdirSync(state)) fs.chownSync(path.join(state, f), NOBODY, NOBODY);
+        fs.chownSync(state, NOBODY, NOBODY);
+        const view = `set -e
+state="$1"; shift
+mount --bind "$state" "$state"
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+for d in /root /home /run/user; do if [ -d "$d" ]; then mount -t tmpfs -o ro,mode=755 tmpfs "$d"; fi; done
+findmnt -rn -o TARGET | while read -r m; do
+  case "$m" in "$state"|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp) continue ;; esac
+  mount -o remount,bind,ro "$m" 2>/dev/null || true
+done
+touch /usr/.kds-rw-probe 2>/dev/null && { echo "the file system is still writable" >&2; exit 3; }
+exec "$@"`;
+        const srv = await spawnUntil('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', view, 'sh', state,
+          'setpriv', '--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', '--no-new-privs', '--',
+          BIN, '--host', '127.0.0.1', '--port', '0', '--db', db, '--demo'], { cwd: '/' });
+        let exit;
+        try {
+          assert.equal((await api(srv.url, 'GET', '/')).status, 200);
+          assert.equal((await api(srv.url, 'GET', '/socket.io/socket.io.js')).status, 200);
+          const r = await api(srv.url, 'POST', '/api/v1/orders', { token, body: sampleOrder() });
+          assert.equal(r.status, 201, r.text);
+          assert.equal((await api(srv.url, 'GET', `/api/v1/orders/${r.json.invoice_number}`, { token })).status, 200);
+        } finally {
+          exit = await srv.stop();
+        }
+        assert.deepEqual(exit, { code: 0, signal: null }, srv.logs.join('\n'));
+      } finally {
+        fs.rmSync(state, { recursive: true, force: true });
+      }
+    });
 });

@@ -11,9 +11,9 @@ pkgs=(build-essential cmake pkg-config libuv1-dev libwslay-dev libcjson-dev libs
 if [ "${1:-}" = "--tests" ]; then
   # clang + its runtime: the libFuzzer targets of tests/fuzz (built and run by scripts/test.sh)
   # nginx + openssl: the TLS reverse-proxy test (deploy/nginx/kds.conf); dpkg-dev: cpack -G DEB;
-  # strace: the system calls of the server against its unit's SystemCallFilter
+  # strace, systemd (systemd-analyze, not run as init): the unit checked and its SystemCallFilter
   pkgs+=(tmux chromium fonts-dejavu-core sqlite3 procps python3 clang libclang-rt-14-dev clang-format
-        nginx openssl dpkg-dev file strace)
+        nginx openssl dpkg-dev file strace systemd)
 fi
 
 missing=()

@@ -18,6 +18,7 @@
 #include "app_rest.h"
 #include "err.h"
 #include "json.h"
+#include "kds_version.h"
 #include "log.h"
 
 #define FEED_MAX_LINE (4u * 1024u * 1024u)
@@ -185,7 +186,7 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
         fputs(usage, out);
         return 1;
       case O_VERSION:
-        fputs("kds-tui 1.0\n", out);
+        fputs("kds-tui " KDS_VERSION_FULL "\n", out);
         return 1;
       default:
         snprintf(err, errlen, "unknown or incomplete option \"%s\" (see --help)", argv[optind - 1]);

@@ -9,10 +9,13 @@ cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config libuv1-dev libwslay-dev libcjson-dev libsqlite3-dev
       libncurses-dev libssl-dev libhiredis-dev ca-certificates node-llhttp nodejs npm curl)
 if [ "${1:-}" = "--tests" ]; then
-  # clang + its runtime: the libFuzzer targets of tests/fuzz (built and run by scripts/test.sh);
-  # openssl: the CLI that tests/tui/tls.test.js makes its certificates with
-  pkgs+=(tmux chromium fonts-dejavu-core sqlite3 procps python3 clang libclang-rt-14-dev clang-format openssl
-         redis-server)  # tests/integration/redis.test.js: a throwaway Redis on loopback
+  # clang + its runtime: the libFuzzer targets of tests/fuzz (built and run by scripts/test.sh)
+  # nginx + openssl: the TLS reverse-proxy test (deploy/nginx/kds.conf); openssl also makes the
+  # certificates of tests/tui/tls.test.js; dpkg-dev: cpack -G DEB;
+  # strace, systemd (systemd-analyze, not run as init): the unit checked and its SystemCallFilter;
+  # redis-server: tests/integration/redis.test.js, a throwaway Redis on loopback
+  pkgs+=(tmux chromium fonts-dejavu-core sqlite3 procps python3 clang libclang-rt-14-dev clang-format
+         nginx openssl dpkg-dev file strace systemd redis-server)
 fi
 
 missing=()

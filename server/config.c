@@ -2,17 +2,31 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "err.h"
 #include "order.h"
 
 #ifndef KDS_SOURCE_DIR
 #define KDS_SOURCE_DIR "."
+#endif
+/* Set by CMake (SPEC 12): the installed data folder (<prefix>/share/kds), the same folder
+ * relative to the installed binary's folder (so that any `--prefix` works), and the build
+ * folder (a binary still there reads the source tree). */
+#ifndef KDS_DATA_DIR
+#define KDS_DATA_DIR "/usr/local/share/kds"
+#endif
+#ifndef KDS_DATA_REL
+#define KDS_DATA_REL "../share/kds"
+#endif
+#ifndef KDS_BUILD_DIR
+#define KDS_BUILD_DIR ""
 #endif
 
 static const char usage_text[] =
@@ -21,7 +35,7 @@ static const char usage_text[] =
     "             [--ws-auth on|off] [--log-level error|warn|info|debug] [--demo]\n"
     "             [--body-limit BYTES] [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
     "             [--login-rate N] [--order-rate N] [--max-connections N] [--client-dir DIR]\n"
-    "             [--chart-dir DIR]\n"
+    "             [--chart-dir DIR] [--trust-proxy] [--sid-prefix TAG]\n"
     "             [--max-pending-sessions N] [--max-pending-sessions-per-address N]\n"
     "             [--late-after SECONDS] [--auto-complete MINUTES] [--board-ready-for SECONDS]\n"
     "             [--redis redis://[:PASSWORD@]HOST:PORT[/DB]] [--redis-key PREFIX]\n"
@@ -30,10 +44,16 @@ static const char usage_text[] =
     "of stdin)\n"
     "  kds-server --db kds.db token NAME [--ttl DAYS]                                 (prints a device "
     "token)\n"
+    "  kds-server --db kds.db backup DEST              (a consistent copy, also while the server runs)\n"
+    "  kds-server --version\n"
     "\n"
     "Environment: PORT, KDS_HOST, KDS_PORT, KDS_DB, KDS_PUBLIC, KDS_CORS_ORIGIN, KDS_WS_AUTH,\n"
-    "KDS_LOG_LEVEL, KDS_DEMO, KDS_CLIENT_DIR, KDS_LATE_AFTER, KDS_AUTO_COMPLETE, KDS_BOARD_READY_FOR,\n"
-    "KDS_REDIS_URL, KDS_REDIS_KEY.\n"
+    "KDS_LOG_LEVEL, KDS_DEMO, KDS_CLIENT_DIR, KDS_CHART_DIR, KDS_LATE_AFTER, KDS_AUTO_COMPLETE,\n"
+    "KDS_BOARD_READY_FOR, KDS_TRUST_PROXY, KDS_SID_PREFIX, KDS_REDIS_URL, KDS_REDIS_KEY.\n"
+    "--trust-proxy: behind a reverse proxy (deploy/nginx/kds.conf), the client address of the rate\n"
+    "limits is the last X-Forwarded-For entry; never without a proxy that sets that header.\n"
+    "--sid-prefix TAG (1-8 letters or digits): this process's Engine.IO sids start with TAG, so\n"
+    "that a load balancer can send each session's long-polling requests back to it.\n"
     "The command line wins over the environment.\n";
 
 const char *config_usage(void) {
@@ -72,13 +92,44 @@ static int env_true(const char *v) {
                strcasecmp(v, "on") == 0);
 }
 
-static void set_defaults(kds_config *c) {
-  memset(c, 0, sizeof(*c));
-  strcpy(c->host, "0.0.0.0");
-  c->port = 3000;
-  strcpy(c->db_path, "kds.db");
-  /* The public/ and socket.io-client folders: next to the working directory when run from
-   * the source tree, else where the build came from. */
+/* The installed data folder, when this binary is an installed one: <bindir>/KDS_DATA_REL
+ * (relocatable: `cmake --install --prefix P`, `dpkg -x`), else the compiled-in KDS_DATA_DIR.
+ * A binary in the build folder never looks there (an older install would shadow the tree).
+ * Returns 1 with the folder in `out`, 0 when there is none. */
+/* dst = a + "/" + b; 0, or -1 (and "") when it does not fit. */
+static int path_join(char *dst, size_t cap, const char *a, const char *b) {
+  int n = snprintf(dst, cap, "%s/%s", a, b);
+  if (n < 0 || (size_t)n >= cap) {
+    dst[0] = '\0';
+    return -1;
+  }
+  return 0;
+}
+
+static int data_dir_find(char *out, size_t cap) {
+  char exe[1024], build[PATH_MAX], pub[1024];
+  size_t n = sizeof(exe);
+  char *slash;
+  if (uv_exepath(exe, &n) != 0 || (slash = strrchr(exe, '/')) == NULL) return 0;
+  *slash = '\0';
+  if (KDS_BUILD_DIR[0] && realpath(KDS_BUILD_DIR, build) && strcmp(build, exe) == 0) return 0;
+  if (path_join(out, cap, exe, KDS_DATA_REL) == 0 && path_join(pub, sizeof(pub), out, "public") == 0 &&
+      is_dir(pub))
+    return 1;
+  if (path_join(pub, sizeof(pub), KDS_DATA_DIR, "public") != 0 || !is_dir(pub)) return 0;
+  return path_join(out, cap, KDS_DATA_DIR, ".") == 0;
+}
+
+/* The pages and the two browser bundles (SPEC 12): an installed binary reads its data folder
+ * (public/, socket.io-client/, chart.js/); a binary of the build tree reads the working
+ * directory when it is the source tree, else the source tree it was built from. */
+static void data_dirs_default(kds_config *c) {
+  char data[1024];
+  if (data_dir_find(data, sizeof(data)) &&
+      path_join(c->public_dir, sizeof(c->public_dir), data, "public") == 0 &&
+      path_join(c->client_dir, sizeof(c->client_dir), data, "socket.io-client") == 0 &&
+      path_join(c->chart_dir, sizeof(c->chart_dir), data, "chart.js") == 0)
+    return;
   if (is_dir("public"))
     strcpy(c->public_dir, "public");
   else
@@ -91,6 +142,14 @@ static void set_defaults(kds_config *c) {
     strcpy(c->chart_dir, "node_modules/chart.js/dist");
   else
     snprintf(c->chart_dir, sizeof(c->chart_dir), "%s/node_modules/chart.js/dist", KDS_SOURCE_DIR);
+}
+
+static void set_defaults(kds_config *c) {
+  memset(c, 0, sizeof(*c));
+  strcpy(c->host, "0.0.0.0");
+  c->port = 3000;
+  strcpy(c->db_path, "kds.db");
+  data_dirs_default(c);
   strcpy(c->cors_origins, "*");
   strcpy(c->redis_key, "socket.io");
   c->ws_auth = 1;
@@ -136,6 +195,15 @@ static int apply(kds_config *c, const char *name, const char *v, char *err, size
       return KDS_EINVAL;
     }
     return copy_str(c->redis_key, sizeof(c->redis_key), name, v, err, errlen);
+  }
+  if (strcmp(name, "sid-prefix") == 0) {
+    size_t len = strlen(v);
+    if (len == 0 || len > 8 ||
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != len) {
+      snprintf(err, errlen, "--sid-prefix must be 1 to 8 letters or digits");
+      return KDS_EINVAL;
+    }
+    return copy_str(c->sid_prefix, sizeof(c->sid_prefix), name, v, err, errlen);
   }
   if (strcmp(name, "cors-origin") == 0)
     return copy_str(c->cors_origins, sizeof(c->cors_origins), name, v, err, errlen);
@@ -201,6 +269,8 @@ static const struct {
     {"KDS_WS_AUTH", "ws-auth"},
     {"KDS_LOG_LEVEL", "log-level"},
     {"KDS_CLIENT_DIR", "client-dir"},
+    {"KDS_CHART_DIR", "chart-dir"},
+    {"KDS_SID_PREFIX", "sid-prefix"},
     {"KDS_LATE_AFTER", "late-after"},
     {"KDS_AUTO_COMPLETE", "auto-complete"},
     {"KDS_BOARD_READY_FOR", "board-ready-for"},
@@ -225,6 +295,7 @@ int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen)
     }
   }
   if (env_true(getenv("KDS_DEMO"))) c->demo = 1;
+  if (env_true(getenv("KDS_TRUST_PROXY"))) c->trust_proxy = 1;
 
   for (int a = 1; a < argc; a++) {
     const char *arg = argv[a];
@@ -238,6 +309,10 @@ int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen)
     }
     if (strcmp(arg, "--demo") == 0) {
       c->demo = 1;
+      continue;
+    }
+    if (strcmp(arg, "--trust-proxy") == 0) {
+      c->trust_proxy = 1;
       continue;
     }
     if (strncmp(arg, "--", 2) == 0) {
@@ -265,7 +340,7 @@ int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen)
     }
     /* Positionals: a subcommand and its one argument. */
     if (c->command[0] == '\0') {
-      if (strcmp(arg, "useradd") && strcmp(arg, "token")) {
+      if (strcmp(arg, "useradd") && strcmp(arg, "token") && strcmp(arg, "backup")) {
         snprintf(err, errlen, "unknown command \"%s\"", arg);
         return KDS_EINVAL;
       }
@@ -282,7 +357,8 @@ int config_parse(kds_config *c, int argc, char **argv, char *err, size_t errlen)
 
   if (c->help || c->version) return 0;
   if (c->command[0] && c->command_arg[0] == '\0') {
-    snprintf(err, errlen, "%s needs a user name", c->command);
+    snprintf(err, errlen, "%s needs %s", c->command,
+             strcmp(c->command, "backup") == 0 ? "a destination file" : "a user name");
     return KDS_EINVAL;
   }
   if (strcmp(c->command, "useradd") == 0 && c->role[0] == '\0') {

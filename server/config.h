@@ -17,6 +17,8 @@ typedef struct kds_config {
   int ws_auth;             /* --ws-auth on|off / KDS_WS_AUTH, default on (1) */
   char log_level[16];      /* --log-level / KDS_LOG_LEVEL, default info */
   int demo;                /* --demo / KDS_DEMO: load the demo menu into an empty menu */
+  char sid_prefix[16];     /* --sid-prefix TAG / KDS_SID_PREFIX: Engine.IO sids start with it */
+  int trust_proxy;         /* --trust-proxy / KDS_TRUST_PROXY: client address from X-Forwarded-For */
   int64_t body_limit;      /* --body-limit BYTES, default 65536 */
   int64_t ping_interval;   /* --ping-interval MS, default 25000 */
   int64_t ping_timeout;    /* --ping-timeout MS, default 20000 */
@@ -32,12 +34,12 @@ typedef struct kds_config {
   char redis_url[1024];    /* --redis / KDS_REDIS_URL: redis://[:pw@]host:port[/db]; "" = one process */
   char redis_key[256];     /* --redis-key / KDS_REDIS_KEY: channel prefix, default socket.io */
 
-  /* Subcommands: "useradd", "token" or "" to serve. */
+  /* Subcommands: "useradd", "token", "backup" or "" to serve. */
   char command[16];
-  char command_arg[128]; /* the user name */
-  char role[16];         /* useradd --role */
-  int64_t outlet;        /* useradd --outlet, 0 = none */
-  int64_t ttl_days;      /* token --ttl, 0 = never expires */
+  char command_arg[1024]; /* the user name, or backup's destination file */
+  char role[16];          /* useradd --role */
+  int64_t outlet;         /* useradd --outlet, 0 = none */
+  int64_t ttl_days;       /* token --ttl, 0 = never expires */
   int help;
   int version;
 } kds_config;

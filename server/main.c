@@ -27,5 +27,6 @@ int main(int argc, char **argv) {
   kds_log_set_level(cfg.log_level);
   if (strcmp(cfg.command, "useradd") == 0) return cli_useradd(&cfg);
   if (strcmp(cfg.command, "token") == 0) return cli_token(&cfg);
+  if (strcmp(cfg.command, "backup") == 0) return cli_backup(&cfg);
   return server_run(&cfg);
 }

@@ -97,6 +97,7 @@ void server_http_options(server_t *srv, http_options *o) {
   if (srv->cfg.body_limit > 0) o->body_limit = (size_t)srv->cfg.body_limit;
   if (srv->cfg.max_conns > 0) o->max_conns = (size_t)srv->cfg.max_conns;
   o->cors_origins = srv->cfg.cors_origins[0] ? srv->cfg.cors_origins : "*";
+  o->trust_proxy = srv->cfg.trust_proxy;
   o->on_stat = on_http_stat;
   o->stat_ud = srv;
 }

@@ -2,5 +2,5 @@
 #include "version.h"
 
 const char *kds_version(void) {
-  return KDS_VERSION;
+  return KDS_VERSION_FULL;
 }

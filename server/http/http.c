@@ -81,11 +81,37 @@ static void reply_preflight(http_req_t *req) {
   kds_buf_release(&asked);
 }
 
+/* Behind a reverse proxy (trust_proxy): the client is the last X-Forwarded-For entry, the
+ * one the proxy appended (nginx: $proxy_add_x_forwarded_for); entries before it are the
+ * client's own say. A header that does not end in an IPv4/IPv6 address leaves the peer. */
+static void req_peer_from_proxy(http_req_t *req) {
+  kds_buf v;
+  const char *last;
+  char addr[64];
+  unsigned char bin[16];
+  size_t n;
+  kds_buf_init(&v);
+  if (http_req_header_joined(req, "X-Forwarded-For", &v) == 1) {
+    last = strrchr(v.base, ',');
+    last = last ? last + 1 : v.base;
+    last += strspn(last, " \t");
+    n = strcspn(last, " \t");
+    if (n > 0 && n < sizeof(addr)) {
+      memcpy(addr, last, n);
+      addr[n] = '\0';
+      if (uv_inet_pton(AF_INET, addr, bin) == 0 || uv_inet_pton(AF_INET6, addr, bin) == 0)
+        memcpy(req->peer, addr, n + 1);
+    }
+  }
+  kds_buf_release(&v);
+}
+
 void http__conn_dispatch(http_conn *c) {
   http_req_t *req = c->cur;
   struct http_req_priv *q = req->priv;
   http_server_t *hs = c->hs;
   c->cur = NULL;
+  if (hs->opt.trust_proxy) req_peer_from_proxy(req);
   c->active = req;
   c->header_raw = 0;
   http__conn_timer(c, PH_ACTIVE, 0);

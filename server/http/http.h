@@ -66,6 +66,7 @@ typedef struct http_options {
   uint64_t idle_timeout_ms;   /* keep-alive wait between requests: 60000 */
   size_t max_conns;           /* open HTTP connections; more are accepted and closed: 20000 */
   const char *cors_origins;   /* comma list; NULL: "*" */
+  int trust_proxy;            /* req->peer from the last X-Forwarded-For entry (--trust-proxy) */
   http_stat_cb on_stat;       /* NULL: nothing counted */
   void *stat_ud;
 } http_options;
@@ -122,7 +123,8 @@ struct http_req {
   kds_slice decoded_path;  /* path with %XX decoded (invalid escapes kept as they are;
                               may hold '/' from %2F or NUL from %00), NUL-terminated */
   kds_buf body;            /* the body, de-chunked, NUL-terminated (len 0: none) */
-  char peer[64];           /* client IP address ("127.0.0.1", "::1") */
+  char peer[64];           /* client IP address ("127.0.0.1", "::1"); with trust_proxy, the
+                              last X-Forwarded-For entry when it is an address */
   int peer_port;
   int keep_alive; /* the connection stays open after the answer */
   int upgrade;    /* a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket) */

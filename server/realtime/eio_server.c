@@ -913,6 +913,8 @@ static void handshake(eio_server_t *es, http_req_t *req, int transport) {
   kds_list_init(&s->peer_link);
   do {
     if (eio_id_generate(s->id) != 0) goto nomem;
+    if (es->cfg.sid_prefix)
+      memcpy(s->id, es->cfg.sid_prefix, strnlen(es->cfg.sid_prefix, EIO_SID_PREFIX_MAX));
   } while (hash_find(es, s->id, EIO_ID_LEN));
   snprintf(s->peer, sizeof(s->peer), "%s", req->peer);
   memset(&hs, 0, sizeof(hs));

@@ -39,11 +39,17 @@ typedef struct eio_server_config {
    * sid) takes it off the count. 0 means the defaults, 50000 and 5000. */
   size_t max_pending;
   size_t max_pending_per_peer;
+  /* Every sid starts with these characters (at most EIO_SID_PREFIX_MAX of [A-Za-z0-9], not
+   * owned, "" or NULL: none), the rest staying random: a load balancer routes a sid's
+   * requests to the process that made it (deploy/nginx/kds.conf, --sid-prefix). */
+  const char *sid_prefix;
   /* Where slow-client drops and pending sessions are counted (kds_slow_clients_dropped_total,
    * kds_eio_pending_sessions, kds_eio_pending_sessions_closed_total); NULL: nowhere. Not
    * owned: it must outlive the server. */
   struct metrics *metrics;
 } eio_server_config;
+
+#define EIO_SID_PREFIX_MAX 8
 
 /* engine.io's defaults: 25000 / 20000 / 10000 ms, 1e6 bytes; both transports. Queue bounds
  * 0 mean 2 MiB + 2 x max_payload and 10000 packets (the WebSocket driver's queue gets the

@@ -566,6 +566,7 @@ int realtime_init(struct server *srv, const realtime_commands *cmds) {
   if (srv->cfg.max_payload > 0) cfg.eio.max_payload = srv->cfg.max_payload;
   if (srv->cfg.max_pending > 0) cfg.eio.max_pending = (size_t)srv->cfg.max_pending;
   if (srv->cfg.max_pending_ip > 0) cfg.eio.max_pending_per_peer = (size_t)srv->cfg.max_pending_ip;
+  if (srv->cfg.sid_prefix[0]) cfg.eio.sid_prefix = srv->cfg.sid_prefix;
   cfg.eio.metrics = srv->metrics;
   cfg.recovery = 1;
   cfg.max_disconnection = 2 * 60 * 1000;

@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "kds_version.h"
 #include "httpc.h"
 #include "sioc.h"
 #include "ws.h"
@@ -787,6 +788,7 @@ static void usage(FILE *f) {
       "  --label NAME         a name for this run in the output\n"
       "  --list-invoices      put the invoice numbers answered 201 in the JSON\n"
       "  --quiet              no text report\n"
+      "  --help, --version\n"
       "Exit status: 0 all good, 1 missing deliveries or failed requests/connects, 2 usage or setup error.\n");
 }
 
@@ -836,6 +838,7 @@ int main(int argc, char **argv) {
                                            {"quiet", no_argument, 0, 'q'},
                                            {"connect-timeout", required_argument, 0, 'C'},
                                            {"help", no_argument, 0, 'h'},
+                                           {"version", no_argument, 0, 'v'},
                                            {0, 0, 0, 0}};
 
   b.cfg.clients = 100;
@@ -920,6 +923,9 @@ int main(int argc, char **argv) {
         break;
       case 'h':
         usage(stdout);
+        return 0;
+      case 'v':
+        puts("kds-bench " KDS_VERSION_FULL);
         return 0;
       default:
         usage(stderr);

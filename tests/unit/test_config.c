@@ -101,11 +101,41 @@ static void t_subcommands(void) {
   ok(parse(2, a7) == 0 && cfg.help == 1 && strstr(config_usage(), "useradd") != NULL, "--help");
 }
 
+/* SPEC 12: backup DEST, --trust-proxy, --sid-prefix, and the data folders of a build-tree binary. */
+static void t_install(void) {
+  clear_env();
+  char *a1[] = {"kds-server", "--db", "x.db", "backup", "/tmp/copy.db", NULL};
+  ok(parse(5, a1) == 0 && strcmp(cfg.command, "backup") == 0 && strcmp(cfg.command_arg, "/tmp/copy.db") == 0,
+     "backup DEST");
+  char *a2[] = {"kds-server", "backup", NULL};
+  ok(parse(2, a2) == KDS_EINVAL && strstr(err, "destination") != NULL, "backup without DEST: %s", err);
+  char *a3[] = {"kds-server", "--trust-proxy", "--sid-prefix", "k1", NULL};
+  ok(parse(4, a3) == 0 && cfg.trust_proxy == 1 && strcmp(cfg.sid_prefix, "k1") == 0,
+     "--trust-proxy, --sid-prefix");
+  char *a4[] = {"kds-server", NULL};
+  ok(parse(1, a4) == 0 && cfg.trust_proxy == 0 && cfg.sid_prefix[0] == '\0', "both off by default");
+  setenv("KDS_TRUST_PROXY", "yes", 1);
+  setenv("KDS_SID_PREFIX", "n2", 1);
+  ok(parse(1, a4) == 0 && cfg.trust_proxy == 1 && strcmp(cfg.sid_prefix, "n2") == 0,
+     "KDS_TRUST_PROXY, KDS_SID_PREFIX");
+  unsetenv("KDS_TRUST_PROXY");
+  unsetenv("KDS_SID_PREFIX");
+  char *a5[] = {"kds-server", "--sid-prefix", "a-b", NULL};
+  ok(parse(3, a5) == KDS_EINVAL && strstr(err, "--sid-prefix") != NULL, "a bad --sid-prefix: %s", err);
+  char *a6[] = {"kds-server", "--sid-prefix", "123456789", NULL};
+  ok(parse(3, a6) == KDS_EINVAL, "--sid-prefix longer than 8");
+  /* This test binary is no installed one: the pages come from the source tree. */
+  ok(parse(1, a4) == 0 && strstr(cfg.public_dir, "public") != NULL &&
+         strstr(cfg.public_dir, "share/kds") == NULL,
+     "a build-tree binary reads the source tree: %s", cfg.public_dir);
+}
+
 int main(void) {
   subtest("defaults", t_defaults);
   subtest("environment and command line", t_env_and_argv);
   subtest("errors", t_errors);
   subtest("pending-session caps", t_pending_caps);
   subtest("subcommands", t_subcommands);
+  subtest("install, backup, proxy", t_install);
   return done_testing();
 }

@@ -222,6 +222,29 @@ http {
     }
   });
 
+  it('kds-tui --server https:// through nginx: the open orders over REST, live orders over wss',
+    { skip: !fs.existsSync(require('../tui/tui-lib').TUI_BIN) && 'kds-tui is not built' }, async () => {
+      const { Tui } = require('../tui/tui-lib');
+      const before = await a.api('POST', '/api/v1/orders', { token: a.tokens.kasir1, body: sampleOrder() });
+      assert.equal(before.status, 201);
+      const x = await Tui.start(['--server', base, '--ca-file', path.join(tmp, 'kds.crt'), '--token', a.tokens.dapur1],
+        { cols: 300, rows: 40 }); // eleven tickets side by side: earlier tests' orders are open too
+      try {
+        await x.waitScreen((s) => / LIVE /.test(s) && s.includes(before.json.invoice_number), 'the listed order, live', WAIT);
+        // the display's WebSocket is on one of the two processes: an order posted to each, one arrives live
+        const invs = [];
+        for (const h of [a, b]) {
+          const r = await h.api('POST', '/api/v1/orders', { token: h.tokens.kasir1, body: sampleOrder() });
+          assert.equal(r.status, 201);
+          invs.push(r.json.invoice_number);
+        }
+        await x.waitScreen((s) => invs.some((i) => s.includes(i)), 'a live order through nginx', WAIT);
+        assert.equal(await x.quit(), 0, x.log());
+      } finally {
+        x.kill();
+      }
+    });
+
   it('--trust-proxy: the login limit counts the last X-Forwarded-For address (the one nginx appends)', async () => {
     const h = await start({ dir: a.dir, tokens: a.tokens, args: ['--trust-proxy', '--login-rate', '2'] });
     try {

@@ -97,24 +97,16 @@ int app_args_parse(app_args *a, int argc, char **argv, FILE *out, char *err, siz
     O_HELP,
     O_VERSION
   };
-  static const struct option opts[] = {{"server", required_argument, NULL, O_SERVER},
-                                       {"token", required_argument, NULL, O_TOKEN},
-                                       {"station", required_argument, NULL, O_STATION},
-                                       {"no-bell", no_argument, NULL, O_NOBELL},
-                                       {"plain", no_argument, NULL, O_PLAIN},
-                                       {"no-color", no_argument, NULL, O_NOCOLOR},
-                                       {"feed", required_argument, NULL, O_FEED},
-                                       {"keys", required_argument, NULL, O_KEYS},
-                                       {"log", required_argument, NULL, O_LOG},
-                                       {"warn", required_argument, NULL, O_WARN},
-                                       {"late", required_argument, NULL, O_LATE},
-                                       {"help", no_argument, NULL, O_HELP},
-                                       {"version", no_argument, NULL, O_VERSION},
-                                       {"orders-url", required_argument, NULL, O_ORDERS_URL},
-                                       {"sound", required_argument, NULL, O_SOUND},
-                                       {"expo", no_argument, NULL, O_EXPO},
-                                       {"ca-file", required_argument, NULL, O_CA_FILE},
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {
+      {"server", required_argument, NULL, O_SERVER},   {"token", required_argument, NULL, O_TOKEN},
+      {"station", required_argument, NULL, O_STATION}, {"no-bell", no_argument, NULL, O_NOBELL},
+      {"plain", no_argument, NULL, O_PLAIN},           {"no-color", no_argument, NULL, O_NOCOLOR},
+      {"feed", required_argument, NULL, O_FEED},       {"keys", required_argument, NULL, O_KEYS},
+      {"log", required_argument, NULL, O_LOG},         {"warn", required_argument, NULL, O_WARN},
+      {"late", required_argument, NULL, O_LATE},       {"help", no_argument, NULL, O_HELP},
+      {"version", no_argument, NULL, O_VERSION},       {"orders-url", required_argument, NULL, O_ORDERS_URL},
+      {"sound", required_argument, NULL, O_SOUND},     {"expo", no_argument, NULL, O_EXPO},
+      {"ca-file", required_argument, NULL, O_CA_FILE}, {NULL, 0, NULL, 0}};
   const char *env;
   int c, rc = 0;
   memset(a, 0, sizeof(*a));

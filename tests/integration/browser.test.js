@@ -11,23 +11,10 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
 const { io } = require('socket.io-client');
-const { start, sampleOrder } = require('../lib/harness');
+const { start, sampleOrder, freePort } = require('../lib/harness');
 const { shutdown, escapeRe } = require('../lib/wait');
 const { launchBrowser, WAIT } = require('../lib/browser');
-
-/** A port that was free a moment ago (for a server that must come back on the same port). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function postOrder(h, token, body) {
   const r = await h.api('POST', '/api/v1/orders', { token, body });

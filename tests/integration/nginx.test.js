@@ -14,28 +14,16 @@ const { spawnSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const https = require('node:https');
 const http = require('node:http');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { io } = require('socket.io-client');
-const { start, sampleOrder, api, SOURCE_DIR } = require('../lib/harness');
+const { start, sampleOrder, api, freePort, SOURCE_DIR } = require('../lib/harness');
 const { next, withTimeout, sleep } = require('../lib/wait');
 
 const NGINX = process.env.KDS_NGINX || '/usr/sbin/nginx';
 const CHROMIUM = process.env.KDS_CHROMIUM || '/usr/bin/chromium';
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const WAIT = 10000;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** One request over https (trusting only the test's CA) or http; {status, headers, text, json}. */
 function request(url, { method = 'GET', body, headers = {}, ca } = {}) {

@@ -20,23 +20,11 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { io: ioc } = require('socket.io-client');
-const { start, sampleOrder } = require('../lib/harness');
+const { start, sampleOrder, freePort } = require('../lib/harness');
 const { WAIT, sleep, next, postOrder, shutdown, connected, withTimeout } = require('../lib/wait');
 
 const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
 const SKIP = HAVE_REDIS ? false : 'redis-server is not installed (Debian package redis-server)';
-
-/** A free loopback TCP port (bound then released). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A redis-server on 127.0.0.1:port in `dir`, nothing persisted. The pub/sub output limit
  * is off so that the 100 MB message really reaches the subscribers (with Redis's default,

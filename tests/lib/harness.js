@@ -201,4 +201,17 @@ function once(emitter, event, ms = 5000) {
   });
 }
 
-module.exports = { start, api, cli, serverCommand, sampleOrder, once, DEFAULT_USERS, SOURCE_DIR, TARGET };
+/** A loopback TCP port that was free a moment ago (bound, then released): for a server that
+ * must come back on the same port, or a peer (nginx, redis-server) given a port to listen on. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = require('node:net').createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+module.exports = { start, api, cli, serverCommand, sampleOrder, once, freePort, DEFAULT_USERS, SOURCE_DIR, TARGET };

@@ -6,9 +6,9 @@
 
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { freePort } = require('../lib/harness');
 
 const SOURCE_DIR = process.env.KDS_SOURCE_DIR || path.resolve(__dirname, '..', '..');
 const TUI_BIN = process.env.KDS_TUI_BIN || path.join(SOURCE_DIR, 'build', 'kds-tui');
@@ -28,18 +28,6 @@ async function waitFor(fn, { timeout = 15000, interval = 100, what = 'condition'
     }
     await sleep(interval);
   }
-}
-
-/** A free TCP port on 127.0.0.1 (for servers that must come back on the same port). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -555,6 +555,12 @@ static void respond(redis_adapter_t *ra, const char *p, size_t len) {
     publish_failed(ra, "Redis is not connected (an answer to another node)");
     return;
   }
+  /* the same bound as our broadcasts: a request flood (each answer can echo a 1 MB
+   * requestId) against a stalled Redis must not grow hiredis's buffer without end */
+  if (ra->inflight >= MAX_INFLIGHT || ra->inflight_bytes >= MAX_INFLIGHT_BYTES) {
+    publish_failed(ra, "Redis is not keeping up (too many PUBLISHes unanswered; an answer to another node)");
+    return;
+  }
   if (redisAsyncCommand(ra->pub.ac, on_published, (void *)(uintptr_t)len, "PUBLISH %s %b", ra->resp_channel,
                         p, len) != REDIS_OK) {
     publish_failed(ra, "hiredis refused the command");

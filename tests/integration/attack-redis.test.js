@@ -13,6 +13,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const { start } = require('../lib/harness');
 const { waitFor } = require('../tui/tui-lib');
+const { io } = require('socket.io-client');
 
 /** A minimal RESP server: client commands are arrays of bulk strings. Bulks over 1 kB are
  * skipped, not kept (their length stands in for them). onCommand(conn, args). */
@@ -70,7 +71,7 @@ function fakeRedis(onCommand) {
 }
 
 async function setup() {
-  const got = { publishes: 0, publishBytes: 0, channels: new Set(), sub: null };
+  const got = { answers: [], publishes: 0, publishBytes: 0, channels: new Set(), sub: null };
   const redis = fakeRedis((conn, a) => {
     const cmd = String(a[0]).toUpperCase();
     if (cmd === 'PING') { conn.role = 'pub'; conn.sock.write('+PONG\r\n'); } else if (cmd === 'PSUBSCRIBE') {
@@ -79,7 +80,7 @@ async function setup() {
       got.reqChannel = a[1]; conn.sock.write(`*3\r\n$9\r\nsubscribe\r\n$${a[1].length}\r\n${a[1]}\r\n:2\r\n`);
     } else if (cmd === 'PUBLISH') {
       got.publishes++; got.publishBytes += typeof a[2] === 'number' ? a[2] : a[2].length; got.channels.add(a[1]);
-      got.last = a[2];
+      got.last = a[2]; if (typeof a[2] === 'string') got.answers.push(a[2]);
       // never answered: a stalled Redis
     } else { conn.sock.write('-ERR unknown\r\n'); }
   });
@@ -134,12 +135,40 @@ test('requests with 30,000 rooms and excepts each (all a 1 MB message holds), ot
     for (const q of reqs) redis.push(got.sub, 'message', got.reqChannel, JSON.stringify(q));
     redis.push(got.sub, 'message', got.reqChannel, '{"type":0,"requestId":"' + '['.repeat(100000));
     redis.push(got.sub, 'message', got.reqChannel, Buffer.alloc(2000, 0x93).toString('latin1'));
-    await waitFor(() => got.publishes >= 4, { what: 'the four answers owed (0, 5, 1, 6)', describe: () => `publishes ${got.publishes} ${got.last}\n${h.logs.slice(-10).join('\n')}` });
+    await waitFor(() => got.publishes >= 2, { what: 'the two answers owed (1, 6)', describe: () => `publishes ${got.publishes} ${got.last}\n${h.logs.slice(-10).join('\n')}` });
     await new Promise((res) => setTimeout(res, 300));
-    assert.equal(got.publishes, 4, 'nothing answered for the odd ones');
+    assert.equal(got.publishes, 2, 'nothing answered for the odd ones, nor for 30,000 rooms (over the 256 of a broadcast)');
+    assert.deepEqual(got.answers.map((a) => JSON.parse(a).requestId).sort(), ['r1', 'r6']);
     const r = await h.api('GET', '/healthz');
     assert.equal(r.status, 200);
   } finally {
+    await h.cleanup();
+    await redis.close();
+  }
+});
+
+test('an except list over 256 rooms is refused, not cut: no answer names a socket it excluded', async () => {
+  const { h, redis, got } = await setup();
+  const sock = io(h.url, { transports: ['websocket'], auth: { token: h.tokens.dapur1 }, reconnection: false });
+  try {
+    await new Promise((res, rej) => { sock.on('connect', res); sock.on('connect_error', rej); });
+    const ask = (requestId, except) => redis.push(got.sub, 'message', got.reqChannel,
+      JSON.stringify({ uid: 'hostile', type: 0, requestId, rooms: [], except }));
+    ask('all', []);
+    await waitFor(() => got.answers.length === 1, { what: 'the answer to a plain SOCKETS request' });
+    const all = JSON.parse(got.answers[0]);
+    assert.equal(all.sockets.length, 1, got.answers[0]);
+    const mine = all.sockets[0];
+    const filler = Array.from({ length: 256 }, (_, i) => `nobody:${i}`);
+    ask('except-256', [...filler.slice(1), 'outlet:1']); // 256 entries: honoured
+    ask('except-257', [...filler, 'outlet:1']); // 257: the socket was excluded, at the end
+    await h.waitForLog(/redis: dropped a message .*over a limit \(rooms\)/, 5000);
+    await new Promise((res) => setTimeout(res, 300));
+    const byId = Object.fromEntries(got.answers.map((a) => JSON.parse(a)).map((a) => [a.requestId, a]));
+    assert.deepEqual(byId['except-256'].sockets, [], 'outlet:1 excluded');
+    assert.equal(byId['except-257'], undefined, `no answer with ${mine} in it`);
+  } finally {
+    sock.close();
     await h.cleanup();
     await redis.close();
   }

@@ -14,6 +14,7 @@ const net = require('node:net');
 const { start } = require('../lib/harness');
 const { waitFor } = require('../tui/tui-lib');
 const { io } = require('socket.io-client');
+const msgpack = require('notepack.io');
 
 /** A minimal RESP server: client commands are arrays of bulk strings. Bulks over 1 kB are
  * skipped, not kept (their length stands in for them). onCommand(conn, args). */
@@ -59,7 +60,7 @@ function fakeRedis(onCommand) {
       }
     });
   });
-  const bulk = (s) => { const b = Buffer.from(s); return Buffer.concat([Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')]); };
+  const bulk = (s) => { const b = Buffer.isBuffer(s) ? s : Buffer.from(s); return Buffer.concat([Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')]); };
   return {
     server, conns,
     push(conn, kind, ...parts) {
@@ -170,6 +171,34 @@ test('an except list over 256 rooms is refused, not cut: no answer names a socke
   } finally {
     sock.close();
     await h.cleanup();
+    await redis.close();
+  }
+});
+
+test('a flood of type-7 BROADCAST requests to a screen that never acks: acks owed stop at 1000 a socket', async () => {
+  const { h, redis, got } = await setup();
+  const quiet = io(h.url, { transports: ['websocket'], auth: { token: h.tokens.dapur1 }, reconnection: false });
+  let received = 0;
+  quiet.onAny(() => { received++; }); // onAny never acks
+  try {
+    await new Promise((res, rej) => { quiet.on('connect', res); quiet.on('connect_error', rej); });
+    const N = 1100;
+    for (let i = 0; i < N; i++) {
+      redis.push(got.sub, 'message', got.reqChannel, msgpack.encode({ uid: 'hostile', requestId: `b${i}`, type: 7,
+        packet: { type: 2, data: ['hostile-event', i], nsp: '/' }, opts: { rooms: [], except: [], flags: {} } }));
+    }
+    await waitFor(() => got.answers.length >= N, { what: `${N} type-8 answers`, timeout: 15000,
+      describe: () => `${got.answers.length} answers` });
+    const counts = got.answers.map((a) => JSON.parse(a)).filter((a) => a.type === 8).map((a) => a.clientCount);
+    assert.equal(counts.length, N);
+    assert.equal(counts.reduce((x, y) => x + y, 0), 1000, 'the socket took 1000 emits with an ack, then no more');
+    await waitFor(() => received >= 1000, { what: 'the 1000 events delivered' });
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(received, 1000);
+    assert.ok(quiet.connected, 'the screen is still connected');
+  } finally {
+    quiet.close();
+    await h.cleanup(); // exit 0 under ASan: the 1000 owed acks freed at the socket's end
     await redis.close();
   }
 });

@@ -48,9 +48,18 @@ static void on_stats_timer(uv_timer_t *t) {
   stats_fetch(t->data);
 }
 
-static double number_or(const cJSON *o, const char *key, double dflt) {
+/* A count of the day: a number in [0, 1e9], else 0. A hostile or broken server's 1e308 or
+ * -7 never reaches a (long) cast (undefined past LONG_MAX) nor the header as "late -7". */
+static long count_of(const cJSON *o, const char *key) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+  return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e9 ? (long)v->valuedouble : 0;
+}
+
+/* A ticket time in seconds: [0, 1e6] (11 days; the header prints h:mm:ss), else -1 (dashes).
+ * Larger ones would overflow the int64_t milliseconds the header formats. */
+static double secs_of(const cJSON *o, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e6 ? v->valuedouble : -1;
 }
 
 static void on_stats(void *ud, int err, const httpc_response *resp) {
@@ -65,10 +74,11 @@ static void on_stats(void *ud, int err, const httpc_response *resp) {
     const cJSON *tt = cJSON_GetObjectItemCaseSensitive(body, "ticket_time");
     if (cJSON_IsObject(tt)) {
       app->ui.stats.have = 1;
-      app->ui.stats.count = (long)number_or(tt, "count", 0);
-      app->ui.stats.late = (long)number_or(tt, "late", 0);
-      app->ui.stats.avg_s = number_or(tt, "avg_s", -1);
-      app->ui.stats.p90_s = number_or(tt, "p90_s", -1);
+      app->ui.stats.count = count_of(tt, "count");
+      app->ui.stats.late = count_of(tt, "late");
+      app->ui.stats.avg_s = secs_of(tt, "avg_s");
+      app->ui.stats.p90_s = secs_of(tt, "p90_s");
+      if (app->ui.stats.p90_s < 0) app->ui.stats.avg_s = -1; /* both shown, or dashes */
       app__dirty(app);
     }
     cJSON_Delete(body);

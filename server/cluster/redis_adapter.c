@@ -555,6 +555,12 @@ static void respond(redis_adapter_t *ra, const char *p, size_t len) {
     publish_failed(ra, "Redis is not connected (an answer to another node)");
     return;
   }
+  /* the same bound as our broadcasts: a request flood (each answer can echo a 1 MB
+   * requestId) against a stalled Redis must not grow hiredis's buffer without end */
+  if (ra->inflight >= MAX_INFLIGHT || ra->inflight_bytes >= MAX_INFLIGHT_BYTES) {
+    publish_failed(ra, "Redis is not keeping up (too many PUBLISHes unanswered; an answer to another node)");
+    return;
+  }
   if (redisAsyncCommand(ra->pub.ac, on_published, (void *)(uintptr_t)len, "PUBLISH %s %b", ra->resp_channel,
                         p, len) != REDIS_OK) {
     publish_failed(ra, "hiredis refused the command");
@@ -611,14 +617,18 @@ static int add_socket(sio_socket_t *s, void *ud) {
   return rc;
 }
 
-/* rooms/except of a JSON request as arrays of C strings (pointers into `v`). */
-static size_t json_rooms(const cJSON *arr, const char **out, size_t max) {
+/* rooms/except of a JSON request as arrays of C strings (pointers into `arr`). Returns how
+ * many, or -1 past `max`: a cut except list would answer with sockets the asker excluded
+ * (the msgpack requests are refused the same way, KDS_ETOOBIG in redis_msg_decode). */
+static ssize_t json_rooms(const cJSON *arr, const char **out, size_t max) {
   size_t n = 0;
   const cJSON *e;
   cJSON_ArrayForEach(e, arr) {
-    if (n < max && cJSON_IsString(e)) out[n++] = e->valuestring;
+    if (!cJSON_IsString(e)) continue;
+    if (n == max) return -1;
+    out[n++] = e->valuestring;
   }
-  return n;
+  return (ssize_t)n;
 }
 
 static void answer_json(redis_adapter_t *ra, const char *p, size_t len) {
@@ -652,13 +662,18 @@ static void answer_json(redis_adapter_t *ra, const char *p, size_t len) {
     const char *rooms[REDIS_MSG_MAX_ROOMS], *except[REDIS_MSG_MAX_ROOMS];
     const cJSON *opts = cJSON_GetObjectItemCaseSensitive(req, "opts");
     const cJSON *from = t == 0 ? req : opts;
-    size_t nr = json_rooms(cJSON_GetObjectItemCaseSensitive(from, "rooms"), rooms, REDIS_MSG_MAX_ROOMS);
-    size_t ne = json_rooms(cJSON_GetObjectItemCaseSensitive(from, "except"), except, REDIS_MSG_MAX_ROOMS);
+    ssize_t nr = json_rooms(cJSON_GetObjectItemCaseSensitive(from, "rooms"), rooms, REDIS_MSG_MAX_ROOMS);
+    ssize_t ne = json_rooms(cJSON_GetObjectItemCaseSensitive(from, "except"), except, REDIS_MSG_MAX_ROOMS);
     select_ctx cx = {&b, t == 5, 0, 0};
+    if (nr < 0 || ne < 0) {
+      drop(ra, ra->req_channel, strlen(ra->req_channel), len, "over a limit (rooms)");
+      goto out;
+    }
     rc = kds_buf_adds(&b, "{\"requestId\":");
     if (rc == 0) rc = add_str(&b, id->valuestring);
     if (rc == 0) rc = kds_buf_adds(&b, ",\"sockets\":[");
-    if (rc == 0 && sio_nsp_select(nsp, rooms, nr, except, ne, add_socket, &cx) < 0) rc = KDS_ENOMEM;
+    if (rc == 0 && sio_nsp_select(nsp, rooms, (size_t)nr, except, (size_t)ne, add_socket, &cx) < 0)
+      rc = KDS_ENOMEM;
     if (rc == 0) rc = cx.rc;
     if (rc == 0) rc = kds_buf_adds(&b, "]}");
   }

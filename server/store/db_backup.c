@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -75,6 +76,21 @@ static void sync_dir_of(const char *path) {
   free(copy);
 }
 
+/* 1 when `dest` is the store itself or one of its companions (-wal, -shm, -journal), under
+ * any spelling (a symlink, "dir/../kds.db", a hard link): the rename would put the copy in
+ * place of the live file, and every write after it would go to the unlinked old one. */
+static int dest_is_store(const char *src_path, const char *dest) {
+  static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+  struct stat d, s;
+  char path[4096];
+  if (stat(dest, &d) != 0) return 0;
+  for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+    if (snprintf(path, sizeof(path), "%s%s", src_path, suffix[i]) >= (int)sizeof(path)) continue;
+    if (stat(path, &s) == 0 && s.st_dev == d.st_dev && s.st_ino == d.st_ino) return 1;
+  }
+  return 0;
+}
+
 int db_backup_sqlite(const char *src_path, const char *dest, db_backup_stats *st_out, char *err,
                      size_t errlen) {
   db_backup_stats st = {0, 0, 0};
@@ -89,6 +105,10 @@ int db_backup_sqlite(const char *src_path, const char *dest, db_backup_stats *st
   }
   if (access(src_path, R_OK) != 0) {
     snprintf(err, errlen, "backup: cannot read %s", src_path);
+    return KDS_EINVAL;
+  }
+  if (dest_is_store(src_path, dest)) {
+    snprintf(err, errlen, "backup: %s is the database itself (or its -wal, -shm, -journal)", dest);
     return KDS_EINVAL;
   }
   if (sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {

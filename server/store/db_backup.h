@@ -18,7 +18,8 @@ typedef struct db_backup_stats {
  * single self-contained file (rollback journal, no -wal), checked (PRAGMA quick_check), synced
  * and renamed over `dest`: a failed backup never leaves a half copy at DEST. When writes keep
  * restarting the stepped copy, the last attempt copies in one step (in WAL mode that blocks no
- * writer). Fills `st` (may be NULL). Returns 0, or KDS_EINVAL (a bad path, no such source),
+ * writer). Fills `st` (may be NULL). Returns 0, or KDS_EINVAL (a bad path, no such source, a DEST that is the
+ * store itself or its -wal/-shm/-journal),
  * KDS_EDB (an SQLite or file error), each with a reason in `err`. */
 int db_backup_sqlite(const char *src, const char *dest, db_backup_stats *st, char *err, size_t errlen);
 

@@ -140,18 +140,26 @@ describe('the unit\'s sandbox, under strace', { skip }, () => {
         const token = lastLine(run(BIN, ['--db', db, 'token', 'admin']));
         for (const f of fs.readdirSync(state)) fs.chownSync(path.join(state, f), NOBODY, NOBODY);
         fs.chownSync(state, NOBODY, NOBODY);
+        // A checkout under /tmp, /root or /home (CI clones into /tmp) would be hidden with them:
+        // it is opened first, then bound back at its path inside the new empty folder (read-only
+        // like the rest; what the unit runs lives in /usr, which these folders never hide).
         const view = `set -e
-state="$1"; shift
+state="$1"; src="$2"; shift 2
+exec 9<"$src"
 mount --bind "$state" "$state"
 mount -t tmpfs -o mode=1777 tmpfs /tmp
-for d in /root /home /run/user; do if [ -d "$d" ]; then mount -t tmpfs -o ro,mode=755 tmpfs "$d"; fi; done
+for d in /root /home /run/user; do if [ -d "$d" ]; then mount -t tmpfs -o mode=755 tmpfs "$d"; fi; done
+case "$src" in
+  /tmp/*|/root/*|/home/*|/run/user/*) mkdir -p "$src"; mount --no-canonicalize --rbind /proc/self/fd/9 "$src" ;;
+esac
+exec 9<&-
 findmnt -rn -o TARGET | while read -r m; do
   case "$m" in "$state"|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp) continue ;; esac
   mount -o remount,bind,ro "$m" 2>/dev/null || true
 done
 touch /usr/.kds-rw-probe 2>/dev/null && { echo "the file system is still writable" >&2; exit 3; }
 exec "$@"`;
-        const srv = await spawnUntil('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', view, 'sh', state,
+        const srv = await spawnUntil('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', view, 'sh', state, SOURCE_DIR,
           'setpriv', '--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', '--no-new-privs', '--',
           BIN, '--host', '127.0.0.1', '--port', '0', '--db', db, '--demo'], { cwd: '/' });
         let exit;

@@ -471,14 +471,7 @@ int redis_msg_decode(redis_msg *m, const void *p, size_t len) {
   rd r = {p, len, 0};
   mp_item it;
   int rc;
-  kds_buf_reset(&m->request_id);
-  kds_buf_reset(&m->uid);
-  kds_buf_reset(&m->event);
-  kds_buf_reset(&m->args);
-  kds_buf_reset(&m->names);
-  kds_buf_reset(&m->nsp);
-  m->nrooms = m->nexcept = 0;
-  m->flags = 0;
+  msg_reset(m);
   if (p == NULL && len) return KDS_EINVAL;
   if ((rc = mp_next(&r, &it)) != 0) return rc;
   if (it.kind != MP_ARRAY || it.len != 3) return KDS_EINVAL;

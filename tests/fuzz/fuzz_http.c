@@ -8,7 +8,8 @@
  * client half-closes and the loop runs until the connection is gone and the server freed.
  * Routes: POST /json (body reader, 4 KiB limit), * /echo/:a/ * (params, query, headers),
  * GET /async (answered on a later loop iteration, or when the client leaves), GET /ws
- * (upgrade: takes the stream and closes it), * /abort (http_req_abort). */
+ * (upgrade: takes the stream and closes it), * /abort (http_req_abort). An even first chunk
+ * size (first byte odd) turns --trust-proxy on: the peer address from X-Forwarded-For. */
 #include "../../server/http/http.c"
 
 #include <errno.h>
@@ -43,6 +44,8 @@ static void on_json(http_req_t *req, void *ud) {
 static void on_echo(http_req_t *req, void *ud) {
   kds_buf b = KDS_BUF_INIT, v = KDS_BUF_INIT;
   int n = http_req_param_count(req);
+  /* --trust-proxy: whatever X-Forwarded-For said, the peer is a terminated address */
+  fuzz_check(memchr(req->peer, '\0', sizeof(req->peer)) != NULL, "peer terminated");
   for (int i = 0; i < n; i++) {
     kds_slice p = http_req_param(req, i);
     kds_buf_addf(&b, "p%d=%.*s\n", i, (int)p.len, p.ptr);
@@ -150,6 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_check(uv_loop_init(&loop) == 0, "uv_loop_init");
   uv_idle_init(&loop, &async_idle);
   http_options_default(&opt);
+  opt.trust_proxy = (chunk[0] & 1) == 0; /* an even first size: the peer from X-Forwarded-For */
   fuzz_check(http_server_new_opts(&loop, NULL, &opt, &server) == 0, "server");
   fuzz_check(http_route_add(server, "POST", "/json", on_json, NULL, 4096) == 0 &&
                  http_route_add(server, "*", "/echo/:a/*", on_echo, NULL, 0) == 0 &&

@@ -102,6 +102,8 @@ chunked = "POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nT
 half = len(body) // 2
 chunked += "%x\r\n%s\r\n%x;ext=1\r\n%s\r\n0\r\nX-Trailer: 1\r\n\r\n" % (half, body[:half], len(body) - half, body[half:])
 write("fuzz_http", "post-chunked", http([17, 1, 60, 255], chunked))
+write("fuzz_http", "trust-proxy", http([41, 255, 255, 255], "GET /echo/a/b HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.7, 198.51.100.1\r\n"
+                                       "X-Forwarded-For: ::1\r\n\r\nGET /echo/a/b HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: ,, x\t\r\n\r\n"))
 write("fuzz_http", "pipelined", http([255] * 4, "GET /async HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/x%2Fy/rest/of?q=a+b%21 HTTP/1.1\r\n"
       "Host: a\r\nX-A: 1\r\nX-A: 2\r\n\r\nHEAD /nope HTTP/1.1\r\n\r\nOPTIONS /json HTTP/1.1\r\nOrigin: http://x\r\n"
       "Access-Control-Request-Method: POST\r\n\r\nDELETE /json HTTP/1.1\r\n\r\n"))
